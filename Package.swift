@@ -1,0 +1,63 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let strict: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
+
+let package = Package(
+    name: "Loupe",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "loupe", targets: ["LoupeCLI"]),
+        .library(name: "DiamondSchema", targets: ["DiamondSchema"]),
+        .library(name: "DataCleaning", targets: ["DataCleaning"]),
+        .library(name: "TreeModel", targets: ["TreeModel"]),
+        .library(name: "TreeTraining", targets: ["TreeTraining"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // System libzstd (Debian: libzstd-dev).
+        .systemLibrary(
+            name: "CZstd",
+            pkgConfig: "libzstd",
+            providers: [.apt(["libzstd-dev"])]
+        ),
+        // The bundled diamonds data, zstd-compressed and linked into the binary with `.incbin`.
+        .target(
+            name: "CLoupeData",
+            exclude: ["bundled"],
+            cSettings: [.headerSearchPath("bundled")]
+        ),
+        // Hot loops in C (histogram construction now; SIMD inference kernels later).
+        .target(
+            name: "CLoupeKernels",
+            cSettings: [.unsafeFlags(["-O3"])]
+        ),
+        .target(name: "Zstd", dependencies: ["CZstd"], swiftSettings: strict),
+        .target(name: "BundledData", dependencies: ["CLoupeData", "Zstd"], swiftSettings: strict),
+        .target(name: "DiamondSchema", swiftSettings: strict),
+        .target(name: "DataCleaning", dependencies: ["DiamondSchema"], swiftSettings: strict),
+        .target(name: "TreeModel", dependencies: ["DiamondSchema"], swiftSettings: strict),
+        .target(
+            name: "TreeTraining",
+            dependencies: ["TreeModel", "DataCleaning", "DiamondSchema", "CLoupeKernels"],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "LoupeCLI",
+            dependencies: [
+                "BundledData", "DataCleaning", "DiamondSchema", "TreeModel", "TreeTraining",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "ZstdTests", dependencies: ["Zstd", "BundledData"]),
+        .testTarget(name: "DiamondSchemaTests", dependencies: ["DiamondSchema"]),
+        .testTarget(name: "DataCleaningTests", dependencies: ["DataCleaning", "BundledData"]),
+        .testTarget(name: "TreeModelTests", dependencies: ["TreeModel"]),
+        .testTarget(name: "TreeTrainingTests", dependencies: ["TreeTraining", "BundledData", "DataCleaning"]),
+        .testTarget(name: "LoupeCLITests", dependencies: ["LoupeCLI"]),
+    ],
+    swiftLanguageModes: [.v6]
+)
