@@ -5,7 +5,7 @@ let strict: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
 
 let package = Package(
     name: "Loupe",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "loupe", targets: ["LoupeCLI"]),
         .library(name: "DiamondSchema", targets: ["DiamondSchema"]),

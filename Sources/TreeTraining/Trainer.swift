@@ -1,1 +1,173 @@
+import DataCleaning
+import DiamondSchema
+import Foundation
 import TreeModel
+
+/// Trains a calibrated diamond-price model from a clean table.
+///
+/// The rows are shuffled with the seed and split three ways: a calibration part (never
+/// trained on; its residuals calibrate the price ranges and give the holdout metrics), a
+/// validation part for early stopping (only when early stopping is on), and the rest to train.
+public struct Trainer: Sendable {
+    public var configuration: TrainingConfiguration
+
+    public init(configuration: TrainingConfiguration = TrainingConfiguration()) {
+        self.configuration = configuration
+    }
+
+    /// Trains, calibrates and measures a model on `data`.
+    public func train(
+        _ data: DiamondTable, progress: ((TrainingProgress) -> Void)? = nil
+    ) throws(TrainingError) -> TrainedModel {
+        let c = configuration
+        try c.validate()
+        try Self.check(data, target: c.target)
+        var random = SeededRandom(seed: c.seed ^ 0x5EED_DA7A)
+        let order = random.permutation(data.count)
+        let calibrationCount = Int((Double(data.count) * c.calibrationFraction).rounded())
+        let validationCount = c.earlyStoppingRounds > 0 ? Int((Double(data.count) * c.validationFraction).rounded()) : 0
+        let calibrationRows = Array(order[0..<calibrationCount]).sorted()
+        let validationRows = Array(order[calibrationCount..<(calibrationCount + validationCount)]).sorted()
+        let trainRows = Array(order[(calibrationCount + validationCount)...]).sorted()
+        guard trainRows.count >= 2 * c.minDataInLeaf else {
+            throw TrainingError(
+                .invalidData,
+                "\(data.count) rows leave \(trainRows.count) to train on; need at least \(2 * c.minDataInLeaf) "
+                    + "(2 × min_data_in_leaf)")
+        }
+
+        let target = data.price.map { c.target.raw(fromPrice: $0) }
+        let result = GradientBooster.boost(
+            columns: data.columns, target: target, trainRows: trainRows, validationRows: validationRows,
+            configuration: c, featureNames: Ensemble.diamondFeatureNames, progress: progress)
+        var model = result.ensemble
+
+        var holdout: EvaluationReport?
+        if !calibrationRows.isEmpty {
+            let calibration = data.rows(calibrationRows)
+            let raw = model.rawScores(columns: calibration.columns)
+            let residuals = calibrationRows.indices.map { abs(target[calibrationRows[$0]] - raw[$0]) }
+            model.intervals = ConformalIntervals(residuals: residuals)
+            holdout = EvaluationReport(model: model, table: calibration)
+        }
+
+        let report = TrainingReport(
+            configuration: c,
+            rows: .init(total: data.count, train: trainRows.count, validation: validationRows.count,
+                        calibration: calibrationRows.count),
+            roundsTrained: result.roundsTrained, bestRound: result.bestRound,
+            finalTrainLoss: result.trainLossCurve.last ?? .nan, bestValidationLoss: result.validationLossCurve.min(),
+            seconds: result.seconds,
+            bins: zip(Ensemble.diamondFeatureNames, result.featureBins).map { .init(feature: $0, bins: $1.count) },
+            importance: Self.importance(of: model),
+            holdout: holdout,
+            trainLossCurve: result.trainLossCurve, validationLossCurve: result.validationLossCurve)
+        model.metadata = report.modelMetadataJSON()
+        return TrainedModel(model: model, report: report)
+    }
+
+    static func check(_ data: DiamondTable, target: TargetTransform) throws(TrainingError) {
+        guard data.count > 0 else { throw TrainingError(.invalidData, "no rows to train on") }
+        for (f, column) in data.columns.enumerated() {
+            if let i = column.firstIndex(where: { !$0.isFinite }) {
+                throw TrainingError(
+                    .invalidData, "row \(data.sourceRow[i]): \(Feature.allCases[f].name) is \(column[i]), not a finite number")
+            }
+        }
+        if let i = data.price.firstIndex(where: { !$0.isFinite || (target == .logPrice && $0 <= 0) }) {
+            throw TrainingError(.invalidData, "row \(data.sourceRow[i]): price \(data.price[i]) cannot be trained on")
+        }
+    }
+
+    static func importance(of model: Ensemble) -> [FeatureImportance] {
+        var gain = [Double](repeating: 0, count: model.featureCount)
+        var splits = [Int](repeating: 0, count: model.featureCount)
+        for tree in model.trees {
+            for (f, g) in zip(tree.splitFeature, tree.splitGain) {
+                gain[Int(f)] += g
+                splits[Int(f)] += 1
+            }
+        }
+        let total = max(gain.reduce(0, +), .leastNormalMagnitude)
+        return model.featureNames.indices.map {
+            FeatureImportance(feature: model.featureNames[$0], gainShare: gain[$0] / total, splits: splits[$0])
+        }
+    }
+}
+
+/// A trained model and the report of how it was made.
+public struct TrainedModel: Sendable {
+    public var model: Ensemble
+    public var report: TrainingReport
+}
+
+/// How much a feature's splits reduced the loss.
+public struct FeatureImportance: Sendable, Equatable, Codable {
+    public var feature: String
+    /// Share of the total split gain, 0…1.
+    public var gainShare: Double
+    /// Number of splits on the feature.
+    public var splits: Int
+}
+
+/// Everything about a training run: its inputs, its course and its holdout quality.
+public struct TrainingReport: Sendable, Codable {
+    public struct Rows: Sendable, Codable, Equatable {
+        public var total, train, validation, calibration: Int
+    }
+
+    public struct Bins: Sendable, Codable, Equatable {
+        public var feature: String
+        public var bins: Int
+    }
+
+    public var configuration: TrainingConfiguration
+    public var rows: Rows
+    /// Rounds trained before stopping (early stopping may end before `configuration.rounds`).
+    public var roundsTrained: Int
+    /// Trees kept: the round with the best validation loss.
+    public var bestRound: Int
+    /// RMSE on the training rows after the last round, target scale.
+    public var finalTrainLoss: Double
+    /// Best RMSE on the validation rows, target scale (nil without early stopping).
+    public var bestValidationLoss: Double?
+    /// Wall time of boosting.
+    public var seconds: Double
+    public var bins: [Bins]
+    public var importance: [FeatureImportance]
+    /// Metrics in dollars on the calibration rows (never trained on).
+    public var holdout: EvaluationReport?
+    public var trainLossCurve: [Double]
+    public var validationLossCurve: [Double]
+
+    /// The report as pretty JSON.
+    public func json() -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(
+            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return String(decoding: (try? encoder.encode(self)) ?? Data(), as: UTF8.self)
+    }
+
+    /// The compact JSON stored inside the model file: what made the model, without timings or
+    /// curves, so the same seed, data and threads give byte-identical model files.
+    func modelMetadataJSON() -> String {
+        struct Metadata: Encodable {
+            var configuration: TrainingConfiguration
+            var rows: Rows
+            var roundsTrained: Int
+            var bestRound: Int
+            var importance: [FeatureImportance]
+            var holdout: RegressionMetrics?
+            var holdoutRanges: RangeMetrics?
+        }
+        let metadata = Metadata(
+            configuration: configuration, rows: rows, roundsTrained: roundsTrained, bestRound: bestRound,
+            importance: importance, holdout: holdout?.metrics, holdoutRanges: holdout?.ranges)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(
+            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return String(decoding: (try? encoder.encode(metadata)) ?? Data(), as: UTF8.self)
+    }
+}

@@ -1,0 +1,114 @@
+/// One regression tree as parallel arrays (the treelite layout): internal nodes `0..<internalCount`,
+/// leaves `0..<leafCount`.
+///
+/// A child reference `c` is an internal node when `c >= 0` and the leaf `~c` when `c < 0`.
+/// Every internal child has a larger index than its parent, so a walk always terminates; the
+/// decoder checks this (and that every node and leaf is reached exactly once).
+/// A tree with no internal nodes is a single leaf.
+public struct Tree: Sendable, Equatable {
+    /// Feature index tested at each internal node.
+    public var splitFeature: [Int32]
+    /// Threshold of each internal node's test.
+    public var threshold: [Double]
+    /// Child taken when the test is true (the value is below the threshold).
+    public var leftChild: [Int32]
+    /// Child taken when the test is false.
+    public var rightChild: [Int32]
+    /// How each internal node compares and where a missing value goes.
+    public var decision: [DecisionType]
+    /// Loss reduction of each split (for feature importance).
+    public var splitGain: [Double]
+    /// Training weight (sum of hessians) reaching each internal node; TreeSHAP needs it.
+    public var internalCover: [Double]
+    /// Output of each leaf (already scaled by the learning rate).
+    public var leafValue: [Double]
+    /// Training weight reaching each leaf.
+    public var leafCover: [Double]
+
+    /// A tree that is a single leaf.
+    public init(constant value: Double, cover: Double = 0) {
+        self.init(
+            splitFeature: [], threshold: [], leftChild: [], rightChild: [], decision: [],
+            splitGain: [], internalCover: [], leafValue: [value], leafCover: [cover])
+    }
+
+    public init(
+        splitFeature: [Int32], threshold: [Double], leftChild: [Int32], rightChild: [Int32],
+        decision: [DecisionType], splitGain: [Double], internalCover: [Double],
+        leafValue: [Double], leafCover: [Double]
+    ) {
+        self.splitFeature = splitFeature
+        self.threshold = threshold
+        self.leftChild = leftChild
+        self.rightChild = rightChild
+        self.decision = decision
+        self.splitGain = splitGain
+        self.internalCover = internalCover
+        self.leafValue = leafValue
+        self.leafCover = leafCover
+    }
+
+    /// Number of internal (split) nodes.
+    public var internalCount: Int { splitFeature.count }
+    /// Number of leaves.
+    public var leafCount: Int { leafValue.count }
+
+    /// The leaf a feature vector falls into: the reference walk every fast path must agree with.
+    @inlinable
+    public func leafIndex(_ features: UnsafeBufferPointer<Double>) -> Int {
+        if splitFeature.isEmpty { return 0 }
+        var node = 0
+        while true {
+            let value = features[Int(splitFeature[node])]
+            let next = decision[node].goesLeft(value, threshold: threshold[node]) ? leftChild[node] : rightChild[node]
+            if next < 0 { return Int(~next) }
+            node = Int(next)
+        }
+    }
+
+    /// The leaf value a feature vector falls into.
+    @inlinable
+    public func predict(_ features: UnsafeBufferPointer<Double>) -> Double {
+        leafValue[leafIndex(features)]
+    }
+}
+
+/// How an internal node tests its feature, packed in one byte.
+///
+/// Bit 0: a missing value (NaN) goes left. Bits 1–2: the comparison (`ComparisonKind`).
+/// Other bits are reserved and must be zero.
+public struct DecisionType: Sendable, Equatable, Hashable {
+    /// The packed byte as serialised.
+    public let rawValue: UInt8
+
+    /// Comparison used by a node.
+    public enum ComparisonKind: UInt8, Sendable {
+        /// `value <= threshold` in double precision (Loupe's own trees and LightGBM).
+        case lessOrEqual = 0
+        /// `Float(value) < Float(threshold)` (XGBoost, which works in float32).
+        case lessThanFloat32 = 1
+    }
+
+    public init?(rawValue: UInt8) {
+        guard rawValue & ~0b111 == 0, ComparisonKind(rawValue: (rawValue >> 1) & 0b11) != nil else { return nil }
+        self.rawValue = rawValue
+    }
+
+    public init(comparison: ComparisonKind, missingGoesLeft: Bool) {
+        rawValue = comparison.rawValue << 1 | (missingGoesLeft ? 1 : 0)
+    }
+
+    /// The decision of Loupe's own trainer: `<=`, missing values to the right.
+    public static let standard = DecisionType(comparison: .lessOrEqual, missingGoesLeft: false)
+
+    public var missingGoesLeft: Bool { rawValue & 1 != 0 }
+    public var comparison: ComparisonKind { ComparisonKind(rawValue: (rawValue >> 1) & 0b11)! }
+
+    /// Whether `value` takes the left branch.
+    @inlinable
+    public func goesLeft(_ value: Double, threshold: Double) -> Bool {
+        if value.isNaN { return rawValue & 1 != 0 }
+        if rawValue >> 1 == 0 { return value <= threshold }
+        return Float(value) < Float(threshold)
+    }
+}

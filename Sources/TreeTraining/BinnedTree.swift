@@ -1,0 +1,53 @@
+import TreeModel
+
+/// A tree as the learner grows it: splits on bin indices, plus where each leaf's training rows
+/// sit in the learner's partition. Lowered to a `Tree` with real-valued thresholds at the end.
+struct BinnedTree {
+    var feature: [Int32] = []
+    var bin: [UInt8] = []
+    var left: [Int32] = []
+    var right: [Int32] = []
+    var gain: [Double] = []
+    var cover: [Double] = []
+    var leafValue: [Double] = []
+    var leafCover: [Double] = []
+    /// For each leaf, its range in the learner's partitioned row array.
+    var leafRows: [Range<Int>] = []
+
+    mutating func addSplit(feature: Int, bin: UInt8, left: Int32, right: Int32, gain: Double, cover: Double) -> Int {
+        self.feature.append(Int32(feature))
+        self.bin.append(bin)
+        self.left.append(left)
+        self.right.append(right)
+        self.gain.append(gain)
+        self.cover.append(cover)
+        return self.feature.count - 1
+    }
+
+    mutating func setChild(of node: Int, isLeft: Bool, to child: Int32) {
+        if isLeft { left[node] = child } else { right[node] = child }
+    }
+
+    /// The leaf a binned row falls into.
+    @inline(__always)
+    func leaf(row: Int, in data: BinnedRows) -> Int {
+        if feature.isEmpty { return 0 }
+        var node = 0
+        while true {
+            let goLeft = data[row, Int(feature[node])] <= bin[node]
+            let next = goLeft ? left[node] : right[node]
+            if next < 0 { return Int(~next) }
+            node = Int(next)
+        }
+    }
+
+    /// The model tree: "bin ≤ b" becomes "value ≤ upper bound of bin b".
+    func lowered(bins: [FeatureBins]) -> Tree {
+        Tree(
+            splitFeature: feature,
+            threshold: zip(feature, bin).map { bins[Int($0)].upperBounds[Int($1)] },
+            leftChild: left, rightChild: right,
+            decision: Array(repeating: .standard, count: feature.count),
+            splitGain: gain, internalCover: cover, leafValue: leafValue, leafCover: leafCover)
+    }
+}

@@ -1,0 +1,56 @@
+/// xoshiro256** seeded through SplitMix64: fast, small, and the same sequence on every
+/// platform and Swift version (the standard library's generator makes no such promise).
+public struct SeededRandom: RandomNumberGenerator, Sendable {
+    private var s: (UInt64, UInt64, UInt64, UInt64)
+
+    public init(seed: UInt64) {
+        var x = seed
+        func splitmix() -> UInt64 {
+            x &+= 0x9E37_79B9_7F4A_7C15
+            var z = x
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        s = (splitmix(), splitmix(), splitmix(), splitmix())
+    }
+
+    public mutating func next() -> UInt64 {
+        let result = rotl(s.1 &* 5, 7) &* 9
+        let t = s.1 << 17
+        s.2 ^= s.0
+        s.3 ^= s.1
+        s.1 ^= s.2
+        s.0 ^= s.3
+        s.2 ^= t
+        s.3 = rotl(s.3, 45)
+        return result
+    }
+
+    /// A uniform integer in 0..<bound (Lemire's method, unbiased).
+    public mutating func below(_ bound: Int) -> Int {
+        precondition(bound > 0)
+        let b = UInt64(bound)
+        var m = next().multipliedFullWidth(by: b)
+        if m.low < b {
+            let threshold = (0 &- b) % b
+            while m.low < threshold { m = next().multipliedFullWidth(by: b) }
+        }
+        return Int(m.high)
+    }
+
+    /// A permutation of 0..<n (Fisher–Yates).
+    public mutating func permutation(_ n: Int) -> [Int] {
+        var p = Array(0..<n)
+        if n < 2 { return p }
+        for i in stride(from: n - 1, to: 0, by: -1) { p.swapAt(i, below(i + 1)) }
+        return p
+    }
+
+    /// `k` distinct values of 0..<n in increasing order.
+    public mutating func sample(_ k: Int, of n: Int) -> [Int] {
+        Array(permutation(n).prefix(k)).sorted()
+    }
+
+    private func rotl(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
+}

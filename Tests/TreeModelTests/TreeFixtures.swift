@@ -1,0 +1,63 @@
+import TreeModel
+
+/// Small hand-built trees and random ensembles for the model tests.
+enum TreeFixtures {
+    /// x0 <= 1.5 ? (x1 <= 0 ? leaf0 : leaf2) : leaf1
+    static func twoLevel(decision: DecisionType = .standard) -> Tree {
+        Tree(
+            splitFeature: [0, 1], threshold: [1.5, 0], leftChild: [1, ~0], rightChild: [~1, ~2],
+            decision: [decision, decision], splitGain: [3, 1], internalCover: [10, 6],
+            leafValue: [-1, 5, 2], leafCover: [3, 4, 3])
+    }
+
+    /// A random valid tree over `features` features with `leaves` leaves.
+    static func random(leaves: Int, features: Int, using rng: inout some RandomNumberGenerator) -> Tree {
+        var tree = Tree(constant: Double.random(in: -1...1, using: &rng), cover: 100)
+        tree.leafValue = []
+        tree.leafCover = []
+        // Grow by splitting a random leaf each step, like the trainer does.
+        var leafParent: [(node: Int, left: Bool)?] = [nil]
+        for newLeaf in 1..<leaves {
+            let leaf = Int.random(in: 0..<newLeaf, using: &rng)
+            let node = tree.splitFeature.count
+            tree.splitFeature.append(Int32.random(in: 0..<Int32(features), using: &rng))
+            tree.threshold.append(Double.random(in: -5...5, using: &rng))
+            tree.leftChild.append(~Int32(leaf))
+            tree.rightChild.append(~Int32(newLeaf))
+            tree.decision.append(DecisionType(comparison: .lessOrEqual, missingGoesLeft: Bool.random(using: &rng)))
+            tree.splitGain.append(Double.random(in: 0...10, using: &rng))
+            tree.internalCover.append(Double(Int.random(in: 2...1000, using: &rng)))
+            if let parent = leafParent[leaf] {
+                if parent.left { tree.leftChild[parent.node] = Int32(node) } else { tree.rightChild[parent.node] = Int32(node) }
+            }
+            leafParent[leaf] = (node, true)
+            leafParent.append((node, false))
+        }
+        for _ in 0..<leaves {
+            tree.leafValue.append(Double.random(in: -1...1, using: &rng))
+            tree.leafCover.append(Double(Int.random(in: 1...500, using: &rng)))
+        }
+        return tree
+    }
+
+    static func randomEnsemble(trees: Int, seed: UInt64, calibrated: Bool = true) -> Ensemble {
+        var rng = SplitMix(state: seed)
+        let model = (0..<trees).map { _ in random(leaves: Int.random(in: 1...20, using: &rng), features: 9, using: &rng) }
+        return Ensemble(
+            trees: model, baseScore: 7.5, featureNames: Ensemble.diamondFeatureNames, target: .logPrice,
+            intervals: calibrated ? ConformalIntervals(residuals: (0..<50).map { _ in Double.random(in: 0...0.5, using: &rng) }) : nil,
+            metadata: "{\"note\":\"fixture\"}")
+    }
+}
+
+/// A seedable generator for tests.
+struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
