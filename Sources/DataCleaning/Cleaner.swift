@@ -20,7 +20,8 @@ public enum Cleaner {
         return try result.get()
     }
 
-    /// Cleans CSV bytes in memory that the caller owns (e.g. a mapped file).
+    /// Cleans CSV bytes in memory that the caller owns (e.g. a mapped file). The memory is
+    /// bound to `UInt8` for the duration of the call.
     public static func clean(
         bytes: UnsafeRawBufferPointer, configuration: CleaningConfiguration = .standard
     ) throws(CleaningError) -> CleaningResult {

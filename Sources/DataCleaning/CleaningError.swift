@@ -22,6 +22,7 @@ public struct CleaningError: Error, Sendable, CustomStringConvertible {
         /// The input file could not be opened or read.
         public static let unreadableFile = Code(.unreadableFile)
 
+        /// The code's name, e.g. `missingColumns`.
         public var description: String { wrapped.rawValue }
     }
 
@@ -39,6 +40,7 @@ public struct CleaningError: Error, Sendable, CustomStringConvertible {
         self.cause = cause
     }
 
+    /// `code: message`, with the cause if there is one.
     public var description: String {
         if let cause { return "\(code): \(message) (\(cause))" }
         return "\(code): \(message)"

@@ -13,6 +13,7 @@ public struct CleaningReport: Sendable, Hashable, Codable {
         /// What was wrong (several messages are joined with "; ").
         public var message: String
 
+        /// A sample row.
         public init(row: Int, message: String) {
             self.row = row
             self.message = message
@@ -32,6 +33,7 @@ public struct CleaningReport: Sendable, Hashable, Codable {
         /// The first failing rows, in row order, at most `sampleLimit` of them.
         public var samples: [Sample]
 
+        /// An outcome with its counts and samples.
         public init(rule: CleaningRule, enabled: Bool, checked: Int, failed: Int, samples: [Sample]) {
             self.rule = rule
             self.enabled = enabled
@@ -47,6 +49,7 @@ public struct CleaningReport: Sendable, Hashable, Codable {
             case rule = "id", summary, enabled, checked, failed, samples
         }
 
+        /// Decodes an outcome (the written `summary` is ignored; it comes from the rule).
         public init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             rule = try c.decode(CleaningRule.self, forKey: .rule)
@@ -70,18 +73,30 @@ public struct CleaningReport: Sendable, Hashable, Codable {
 
     /// The settings the rules ran with, for the record.
     public struct Settings: Sendable, Hashable, Codable {
+        /// Lower bound of `ValidationRanges.carat`.
         public var caratMin: Double
+        /// Upper bound of `ValidationRanges.carat`.
         public var caratMax: Double
+        /// Lower bound of `ValidationRanges.depth`.
         public var depthMin: Double
+        /// Upper bound of `ValidationRanges.depth`.
         public var depthMax: Double
+        /// Lower bound of `ValidationRanges.table`.
         public var tableMin: Double
+        /// Upper bound of `ValidationRanges.table`.
         public var tableMax: Double
+        /// Lower bound of `ValidationRanges.dimension`.
         public var dimensionMin: Double
+        /// Upper bound of `ValidationRanges.dimension`.
         public var dimensionMax: Double
+        /// `ValidationRanges.depthTolerance`.
         public var depthTolerance: Double
+        /// `CleaningConfiguration.dropDuplicates`.
         public var dropDuplicates: Bool
+        /// `CleaningConfiguration.sampleLimit` (negative values as 0).
         public var sampleLimit: Int
 
+        /// The settings of a configuration.
         public init(_ configuration: CleaningConfiguration) {
             let r = configuration.ranges
             caratMin = r.carat.lowerBound
@@ -125,6 +140,7 @@ public struct CleaningReport: Sendable, Hashable, Codable {
     /// The settings the rules ran with.
     public var settings: Settings
 
+    /// A report from its parts.
     public init(
         rowsIn: Int, cleanRows: Int, quarantinedRows: Int, emptyLinesSkipped: Int,
         columns: [String], extraColumns: [String], rules: [RuleOutcome], settings: Settings

@@ -7,6 +7,7 @@ public struct CleaningResult: Sendable, Equatable {
     /// Counts per rule and sample failures.
     public var report: CleaningReport
 
+    /// A result from its parts.
     public init(clean: DiamondTable, quarantine: [QuarantinedRow], report: CleaningReport) {
         self.clean = clean
         self.quarantine = quarantine

@@ -61,16 +61,16 @@ public struct CleaningRule: Hashable, Sendable, Codable, CustomStringConvertible
         }
     }
 
+    /// The id.
     public var description: String { id }
 
-    /// Position in `all`: the index of the rule's counters.
-    var index: Int { Self.all.firstIndex(of: self)! }
-
+    /// Decodes a rule from its id (an unknown id is kept as is).
     public init(from decoder: any Decoder) throws {
         let id = try decoder.singleValueContainer().decode(String.self)
         self.init(id)
     }
 
+    /// Encodes the rule as its id.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         try container.encode(id)

@@ -8,6 +8,7 @@ public struct QuarantinedRow: Sendable, Hashable {
         /// What was wrong, naming the row (and the column where there is one).
         public var message: String
 
+        /// A failure of `rule`.
         public init(rule: CleaningRule, message: String) {
             self.rule = rule
             self.message = message
@@ -27,6 +28,7 @@ public struct QuarantinedRow: Sendable, Hashable {
     /// A malformed record may have fewer or more fields than the header.
     public var fields: [String]
 
+    /// A quarantined row from its parts.
     public init(row: Int, line: Int, failures: [Failure], fields: [String]) {
         self.row = row
         self.line = line
