@@ -260,3 +260,7 @@ enum Byte {
     static let space = UInt8(ascii: " ")
     static let tab = UInt8(ascii: "\t")
 }
+
+/// A scanner borrows its caller's buffer and is used on one thread.
+@available(*, unavailable)
+extension CSVScanner: Sendable {}

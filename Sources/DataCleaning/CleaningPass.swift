@@ -307,3 +307,7 @@ private struct RowKey: Hashable {
         hasher.combine(a5); hasher.combine(a6); hasher.combine(a7); hasher.combine(a8); hasher.combine(a9)
     }
 }
+
+/// A pass owns scratch memory and lives inside one `Cleaner.clean` call.
+@available(*, unavailable)
+extension CleaningPass: Sendable {}
