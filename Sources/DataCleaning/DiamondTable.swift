@@ -7,7 +7,9 @@ public struct DiamondTable: Sendable, Equatable {
     public private(set) var columns: [[Double]]
     /// Price in US dollars; `count` values.
     public private(set) var price: [Double]
-    /// The 1-based data row (not counting the header) each row came from.
+    /// The 1-based data row each row came from: data records counted from the one after the
+    /// header, blank lines not counted, a record spanning several lines counted once (the
+    /// numbering of the cleaning report and quarantine; see docs/CLEANING.md).
     public private(set) var sourceRow: [Int]
 
     /// An empty table.
