@@ -45,7 +45,7 @@ public enum Cleaner {
             }
             throw CleaningError(code: .malformedHeader, message: "the header line is not valid CSV: \(detail)")
         }
-        let layout = try HeaderLayout(header: scanner.strings())
+        let layout = try HeaderLayout(header: scanner.strings(), requirePrice: configuration.requirePrice)
         var pass = CleaningPass(configuration: configuration, layout: layout, expectedRows: bytes.count / 40 + 1)
         while scanner.next() {
             pass.process(scanner)

@@ -119,6 +119,10 @@ struct CleaningPass: ~Copyable {
         var ok = true
         for slot in 0..<Self.width {
             let field = layout.fieldIndex[slot]
+            if field < 0 {  // an optional price column that is absent
+                values[slot] = .nan
+                continue
+            }
             let value: Double? = scanner.withField(field) { text in
                 switch slot {
                 case Self.cut: Self.cuts.code(text).map(Double.init)
@@ -154,8 +158,10 @@ struct CleaningPass: ~Copyable {
         let carat = values[Self.carat], depth = values[Self.depth], table = values[Self.table]
         let x = values[Self.x], y = values[Self.y], z = values[Self.z], price = values[Self.price]
 
-        checked[Self.pricePositive] += 1
-        if !(price > 0) { fail(Self.pricePositive, "row \(row): price must be > 0, got \(Self.format(price))") }
+        if layout.fieldIndex[Self.price] >= 0 {
+            checked[Self.pricePositive] += 1
+            if !(price > 0) { fail(Self.pricePositive, "row \(row): price must be > 0, got \(Self.format(price))") }
+        }
 
         checked[Self.caratPositive] += 1
         let caratPositive = carat > 0

@@ -9,13 +9,13 @@ struct HeaderLayout {
 
     /// The header's column names as read.
     let columns: [String]
-    /// For each required column, its field index in a record.
+    /// For each required column, its field index in a record; -1 for an optional price column that is absent.
     let fieldIndex: [Int]
     /// Columns that are not required, in file order.
     let extraColumns: [String]
 
     /// Matches a header's names (case and surrounding spaces ignored) to the required columns.
-    init(header: [String]) throws(CleaningError) {
+    init(header: [String], requirePrice: Bool = true) throws(CleaningError) {
         columns = header
         var found = [[Int]](repeating: [], count: Self.requiredNames.count)
         var extra: [String] = []
@@ -27,7 +27,9 @@ struct HeaderLayout {
                 extra.append(name)
             }
         }
-        let missing = Self.requiredNames.indices.filter { found[$0].isEmpty }.map { Self.requiredNames[$0] }
+        let missing = Self.requiredNames.indices
+            .filter { found[$0].isEmpty && (requirePrice || $0 != Self.priceSlot) }
+            .map { Self.requiredNames[$0] }
         if !missing.isEmpty {
             var message = "missing required column\(missing.count == 1 ? "" : "s") "
                 + missing.map { "\"\($0)\"" }.joined(separator: ", ")
@@ -47,7 +49,7 @@ struct HeaderLayout {
                 code: .duplicateColumns,
                 message: "required column appears more than once in the header: " + list.joined(separator: ", "))
         }
-        fieldIndex = found.map { $0[0] }
+        fieldIndex = found.map { $0.first ?? -1 }
         extraColumns = extra
     }
 }

@@ -36,3 +36,36 @@ public struct ValidationRanges: Sendable, Equatable {
         return 100 * 2 * z / mean
     }
 }
+
+extension ValidationRanges {
+    /// What is wrong with a diamond's measurements under these ranges, one message per problem
+    /// (empty when it is plausible). The same checks the cleaning rules apply to data rows.
+    public func problems(in d: Diamond) -> [String] {
+        var problems: [String] = []
+        func check(_ name: String, _ value: Double, _ range: ClosedRange<Double>) {
+            if !value.isFinite {
+                problems.append("\(name) must be a number, got \(value)")
+            } else if value <= 0 {
+                problems.append("\(name) must be > 0, got \(value)")
+            } else if !range.contains(value) {
+                problems.append("\(name) must be within \(range.lowerBound)...\(range.upperBound), got \(value)")
+            }
+        }
+        check("carat", d.carat, carat)
+        check("depth", d.depth, depth)
+        check("table", d.table, table)
+        check("x", d.x, dimension)
+        check("y", d.y, dimension)
+        check("z", d.z, dimension)
+        if problems.isEmpty, let implied = Self.impliedDepth(x: d.x, y: d.y, z: d.z),
+            abs(d.depth - implied) > depthTolerance
+        {
+            problems.append(
+                "depth \(d.depth) does not match the dimensions (100·2z/(x+y) = \(Self.rounded(implied)), "
+                    + "tolerance \(depthTolerance))")
+        }
+        return problems
+    }
+
+    static func rounded(_ v: Double) -> Double { (v * 100).rounded() / 100 }
+}

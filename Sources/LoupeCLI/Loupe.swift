@@ -2,5 +2,17 @@ import ArgumentParser
 
 @main
 struct Loupe: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "loupe", abstract: "Values diamonds.")
+    static let configuration = CommandConfiguration(
+        commandName: "loupe",
+        abstract: "Loupe values diamonds: clean data, train a price model, and predict prices with calibrated ranges.",
+        discussion: """
+            With no data of your own, `loupe` uses the diamonds data bundled in the binary \
+            (53,940 stones; see `loupe data --provenance`).
+            """,
+        subcommands: [
+            DemoCommand.self, CleanCommand.self, TrainCommand.self, EvaluateCommand.self, PredictCommand.self,
+            DataCommand.self,
+        ],
+        defaultSubcommand: nil
+    )
 }

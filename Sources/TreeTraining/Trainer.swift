@@ -19,6 +19,8 @@ public struct Trainer: Sendable {
     public func train(
         _ data: DiamondTable, progress: ((TrainingProgress) -> Void)? = nil
     ) throws(TrainingError) -> TrainedModel {
+        let clock = ContinuousClock()
+        let started = clock.now
         let c = configuration
         try c.validate()
         try Self.check(data, target: c.target)
@@ -58,6 +60,7 @@ public struct Trainer: Sendable {
             roundsTrained: result.roundsTrained, bestRound: result.bestRound,
             finalTrainLoss: result.trainLossCurve.last ?? .nan, bestValidationLoss: result.validationLossCurve.min(),
             seconds: result.seconds,
+            totalSeconds: GradientBooster.seconds(clock.now - started),
             bins: zip(Ensemble.diamondFeatureNames, result.featureBins).map { .init(feature: $0, bins: $1.count) },
             importance: Self.importance(of: model),
             holdout: holdout,
@@ -131,8 +134,10 @@ public struct TrainingReport: Sendable, Codable {
     public var finalTrainLoss: Double
     /// Best RMSE on the validation rows, target scale (nil without early stopping).
     public var bestValidationLoss: Double?
-    /// Wall time of boosting.
+    /// Wall time of binning and boosting.
     public var seconds: Double
+    /// Wall time of the whole `train` call: splitting, binning, boosting, calibration, holdout metrics.
+    public var totalSeconds: Double
     public var bins: [Bins]
     public var importance: [FeatureImportance]
     /// Metrics in dollars on the calibration rows (never trained on).

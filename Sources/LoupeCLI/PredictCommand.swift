@@ -1,0 +1,137 @@
+import ArgumentParser
+import DataCleaning
+import DiamondSchema
+import TreeModel
+
+struct PredictCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "predict",
+        abstract: "Price one diamond (from options) or every row of a CSV, with a calibrated range.",
+        discussion: """
+            Example:
+              loupe predict model.loupe --carat 1.01 --cut Ideal --color G --clarity VS1 \\
+                --depth 61.8 --table 56 --x 6.43 --y 6.47 --z 3.99
+            """)
+
+    @Argument(help: "The model file.")
+    var model: String
+
+    @Option(help: "Weight in carats.") var carat: Double?
+    @Option(help: "Cut: \(Cut.levelList).") var cut: String?
+    @Option(help: "Color: \(Color.levelList).") var color: String?
+    @Option(help: "Clarity: \(Clarity.levelList).") var clarity: String?
+    @Option(help: "Total depth percentage.") var depth: Double?
+    @Option(help: "Table percentage.") var table: Double?
+    @Option(help: "Length in mm.") var x: Double?
+    @Option(help: "Width in mm.") var y: Double?
+    @Option(help: "Depth in mm.") var z: Double?
+
+    @Option(help: "Price every row of this CSV (a price column, if present, is ignored).")
+    var csv: String?
+
+    @Option(name: .shortAndLong, help: "With --csv: write the predictions here instead of stdout.")
+    var out: String?
+
+    @Option(help: "Coverage level of the range.")
+    var level: Double = ConformalIntervals.defaultLevel
+
+    @Flag(help: "Print JSON (single diamond).")
+    var json = false
+
+    func validate() throws {
+        guard level > 0 && level < 1 else { throw ValidationError("--level must be between 0 and 1, got \(level)") }
+        let given = [carat, depth, table, x, y, z].compactMap { $0 }.count + [cut, color, clarity].compactMap { $0 }.count
+        if csv != nil && given > 0 { throw ValidationError("give either --csv or the diamond's options, not both") }
+        if csv == nil && given < 9 {
+            throw ValidationError(
+                "describe the diamond with all of --carat --cut --color --clarity --depth --table --x --y --z, or give --csv")
+        }
+    }
+
+    func run() throws {
+        let ensemble = try loadModel(model)
+        if let csv {
+            try predictFile(csv, model: ensemble)
+            return
+        }
+        let diamond = try parsedDiamond()
+        let estimate = ensemble.estimate(diamond, level: level)
+        if json {
+            print(encodeJSON(PredictionJSON(estimate)))
+        } else {
+            print(describe(estimate))
+        }
+    }
+
+    private func parsedDiamond() throws -> Diamond {
+        guard let cutLevel = Cut(label: cut!) else { throw CLIError("--cut must be one of \(Cut.levelList), got \"\(cut!)\"") }
+        guard let colorLevel = Color(label: color!) else {
+            throw CLIError("--color must be one of \(Color.levelList), got \"\(color!)\"")
+        }
+        guard let clarityLevel = Clarity(label: clarity!) else {
+            throw CLIError("--clarity must be one of \(Clarity.levelList), got \"\(clarity!)\"")
+        }
+        let diamond = Diamond(
+            carat: carat!, cut: cutLevel, color: colorLevel, clarity: clarityLevel,
+            depth: depth!, table: table!, x: x!, y: y!, z: z!)
+        let problems = ValidationRanges.standard.problems(in: diamond)
+        guard problems.isEmpty else { throw CLIError(problems.joined(separator: "; ")) }
+        return diamond
+    }
+
+    private func predictFile(_ path: String, model: Ensemble) throws {
+        // The same rules as training data (minus price and duplicates): a row the cleaner
+        // would quarantine is not priced, and the reason is reported.
+        let batch = try DataSource.file(path).clean(.pricing)
+        let scores = model.rawScores(columns: batch.clean.columns)
+        var lines = ["row,price,low,high,level"]
+        for i in 0..<batch.clean.count {
+            let e = model.estimate(raw: scores[i], level: level)
+            let levelText = e.level.map { "\($0)" } ?? ""
+            lines.append("\(batch.clean.sourceRow[i]),\(cents(e.price)),\(cents(e.low)),\(cents(e.high)),\(levelText)")
+        }
+        let text = lines.joined(separator: "\n") + "\n"
+        if let out { try writeFile(out, Array(text.utf8)) } else { print(text, terminator: "") }
+        Terminal.note("\(path): \(batch.clean.count) rows priced, \(batch.quarantine.count) rejected")
+        for rejected in batch.quarantine.prefix(10) {
+            Terminal.note("  " + rejected.reasons.joined(separator: "; "))
+        }
+        if batch.quarantine.count > 10 { Terminal.note("  … and \(batch.quarantine.count - 10) more") }
+    }
+}
+
+struct PredictionJSON: Encodable {
+    var price: Double
+    var low: Double
+    var high: Double
+    var level: Double?
+
+    init(_ e: PriceEstimate) {
+        price = e.price
+        low = e.low
+        high = e.high
+        level = e.level
+    }
+}
+
+/// "$5,286 (90% range $4,607 – $6,066)".
+func describe(_ e: PriceEstimate) -> String {
+    guard let level = e.level else { return "\(money(e.price)) (the model has no calibrated range)" }
+    return "\(money(e.price))  (\(format(level * 100, 0))% range \(money(e.low)) – \(money(e.high)))"
+}
+
+/// Whole dollars with thousands separators.
+func money(_ v: Double) -> String {
+    let whole = Int(v.rounded())
+    var digits = String(abs(whole))
+    var groups: [String] = []
+    while digits.count > 3 {
+        groups.insert(String(digits.suffix(3)), at: 0)
+        digits.removeLast(3)
+    }
+    groups.insert(digits, at: 0)
+    return (whole < 0 ? "-$" : "$") + groups.joined(separator: ",")
+}
+
+/// Two decimals, for CSV output.
+func cents(_ v: Double) -> String { format(v, 2) }
