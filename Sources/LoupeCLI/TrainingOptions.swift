@@ -14,6 +14,8 @@ struct TrainingOptions: ParsableArguments {
     var maxDepth: Int = TrainingConfiguration().maxDepth
     @Option(help: "Minimum training rows per leaf.")
     var minDataInLeaf: Int = TrainingConfiguration().minDataInLeaf
+    @Option(help: "Minimum sum of hessians per leaf (rows, for L2 loss).")
+    var minSumHessianInLeaf: Double = TrainingConfiguration().minSumHessianInLeaf
     @Option(help: "L2 regularisation of leaf values.")
     var lambdaL2: Double = TrainingConfiguration().lambdaL2
     @Option(help: "Minimum loss reduction to split.")
@@ -45,7 +47,7 @@ struct TrainingOptions: ParsableArguments {
         }
         let c = TrainingConfiguration(
             rounds: rounds, learningRate: learningRate, numLeaves: numLeaves, maxDepth: maxDepth,
-            minDataInLeaf: minDataInLeaf, lambdaL2: lambdaL2, minGainToSplit: minGainToSplit,
+            minDataInLeaf: minDataInLeaf, minSumHessianInLeaf: minSumHessianInLeaf, lambdaL2: lambdaL2, minGainToSplit: minGainToSplit,
             featureFraction: featureFraction, baggingFraction: baggingFraction, baggingFrequency: baggingFreq,
             maxBin: maxBin, earlyStoppingRounds: earlyStopping, validationFraction: validationFraction,
             calibrationFraction: calibrationFraction, target: target, seed: seed, threads: threads)
