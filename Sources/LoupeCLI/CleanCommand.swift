@@ -1,5 +1,6 @@
 import ArgumentParser
 import DataCleaning
+import DiamondSchema
 
 struct CleanCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -30,7 +31,7 @@ struct CleanCommand: ParsableCommand {
     var keepDuplicates = false
 
     @Option(help: "How far the stated depth may be from 100·2z/(x+y), in percentage points.")
-    var depthTolerance: Double = ValidationRangesDefaults.depthTolerance
+    var depthTolerance: Double = ValidationRanges.standard.depthTolerance
 
     @Option(help: "Failing rows shown per rule in the report.")
     var samples: Int = 5
@@ -46,10 +47,4 @@ struct CleanCommand: ParsableCommand {
         if let report { try writeFile(report, Array(result.report.json().utf8)) }
         print(json ? result.report.json() : result.report.table())
     }
-}
-
-import DiamondSchema
-
-enum ValidationRangesDefaults {
-    static let depthTolerance = ValidationRanges.standard.depthTolerance
 }
