@@ -44,6 +44,11 @@ let package = Package(
             dependencies: ["TreeModel", "DataCleaning", "DiamondSchema", "CLoupeKernels"],
             swiftSettings: strict
         ),
+        .target(
+            name: "ModelServing",
+            dependencies: ["DiamondSchema", "DataCleaning", "TreeModel"],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "LoupeCLI",
             dependencies: [
@@ -57,6 +62,7 @@ let package = Package(
         .testTarget(name: "DataCleaningTests", dependencies: ["DataCleaning", "BundledData"]),
         .testTarget(name: "TreeModelTests", dependencies: ["TreeModel"]),
         .testTarget(name: "TreeTrainingTests", dependencies: ["TreeTraining", "BundledData", "DataCleaning"]),
+        .testTarget(name: "ModelServingTests", dependencies: ["ModelServing", "TreeTraining"]),
         .testTarget(name: "LoupeCLITests", dependencies: ["LoupeCLI"]),
     ],
     swiftLanguageModes: [.v6]

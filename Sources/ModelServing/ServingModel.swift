@@ -1,0 +1,106 @@
+import DataCleaning
+import DiamondSchema
+import TreeModel
+
+/// A model version ready to answer: the ensemble, its identity, and the index of the
+/// diamonds it was trained on. Immutable, so calls that started on it finish on it even
+/// after a newer version replaces it in the `ModelRegistry`.
+public final class ServingModel: Sendable {
+    /// The model's name in the store (e.g. "diamonds").
+    public let name: String
+    /// The version number within the name.
+    public let version: Int
+    public let ensemble: Ensemble
+    /// Training diamonds for FindSimilar, when the training data is known.
+    public let similar: SimilarityIndex?
+    /// Validation applied to every diamond before it is priced.
+    public let ranges: ValidationRanges
+
+    public init(name: String, version: Int, ensemble: Ensemble, trainingData: DiamondTable?,
+                ranges: ValidationRanges = .standard) {
+        self.name = name
+        self.version = version
+        self.ensemble = ensemble
+        self.similar = trainingData.map(SimilarityIndex.init(table:))
+        self.ranges = ranges
+    }
+
+    /// Prices one diamond, or says what is wrong with it.
+    public func predict(_ diamond: Diamond, level: Double) -> Result<PriceEstimate, RowProblem> {
+        let problems = ranges.problems(in: diamond)
+        if !problems.isEmpty { return .failure(RowProblem(index: 0, reason: problems.joined(separator: "; "))) }
+        return .success(ensemble.estimate(diamond, level: level))
+    }
+
+    /// Prices a batch given as feature columns (`columns[f][row]`, grades as ordinal codes).
+    /// Rows that fail validation are reported and left out; the others are scored.
+    public func predictBatch(columns: [[Double]], level: Double) -> BatchPrediction {
+        let rows = columns.first?.count ?? 0
+        var valid: [Int] = []
+        valid.reserveCapacity(rows)
+        var problems: [RowProblem] = []
+        for row in 0..<rows {
+            switch Self.diamond(columns, row) {
+            case .success(let diamond):
+                let found = ranges.problems(in: diamond)
+                if found.isEmpty {
+                    valid.append(row)
+                } else {
+                    problems.append(RowProblem(index: row, reason: found.joined(separator: "; ")))
+                }
+            case .failure(let problem):
+                problems.append(problem)
+            }
+        }
+        let scored = valid.count == rows ? columns : columns.map { column in valid.map { column[$0] } }
+        let raw = ensemble.rawScores(columns: scored)
+        var estimates: [PriceEstimate] = []
+        estimates.reserveCapacity(raw.count)
+        for r in raw { estimates.append(ensemble.estimate(raw: r, level: level)) }
+        return BatchPrediction(rows: valid, estimates: estimates, problems: problems)
+    }
+
+    /// Checks a row's grade codes and builds its diamond.
+    static func diamond(_ columns: [[Double]], _ row: Int) -> Result<Diamond, RowProblem> {
+        func grade<G: Grade>(_ feature: Feature, _: G.Type) -> G? {
+            let v = columns[feature.rawValue][row]
+            guard v >= 0, v <= 255, v == v.rounded() else { return nil }
+            return G(rawValue: UInt8(v))
+        }
+        guard let cut = grade(.cut, Cut.self) else {
+            return .failure(RowProblem(index: row, reason: "cut code \(columns[1][row]) is not 0…\(Cut.allCases.count - 1) (\(Cut.levelList))"))
+        }
+        guard let color = grade(.color, Color.self) else {
+            return .failure(RowProblem(index: row, reason: "color code \(columns[2][row]) is not 0…\(Color.allCases.count - 1) (\(Color.levelList))"))
+        }
+        guard let clarity = grade(.clarity, Clarity.self) else {
+            return .failure(RowProblem(index: row, reason: "clarity code \(columns[3][row]) is not 0…\(Clarity.allCases.count - 1) (\(Clarity.levelList))"))
+        }
+        return .success(Diamond(
+            carat: columns[0][row], cut: cut, color: color, clarity: clarity, depth: columns[4][row],
+            table: columns[5][row], x: columns[6][row], y: columns[7][row], z: columns[8][row]))
+    }
+}
+
+/// Why one row of a call was not priced.
+public struct RowProblem: Error, Sendable, Equatable {
+    /// The row's index in the call (0-based).
+    public var index: Int
+    /// What is wrong, for a person ("carat must be > 0, got -1.0").
+    public var reason: String
+
+    public init(index: Int, reason: String) {
+        self.index = index
+        self.reason = reason
+    }
+}
+
+/// The answer to a batch: estimates for the valid rows, problems for the others.
+public struct BatchPrediction: Sendable {
+    /// Indices (in the call) of the rows that were priced, ascending.
+    public var rows: [Int]
+    /// One estimate per entry of `rows`.
+    public var estimates: [PriceEstimate]
+    /// One entry per rejected row, ascending by index.
+    public var problems: [RowProblem]
+}
