@@ -73,8 +73,26 @@ enum GradientBooster {
         var bestRound = 0
         var bestLoss = Double.infinity
 
+        // L2 gradients (score − y) for the next tree, and in the same pass the RMSE of the
+        // current scores: one sweep over the rows per round instead of two.
+        func refreshGradients() -> Double {
+            var sum = 0.0
+            score.withUnsafeBufferPointer { s in
+                y.withUnsafeBufferPointer { y in
+                    gradients.withUnsafeMutableBufferPointer { g in
+                        for i in 0..<n {
+                            let d = s[i] - y[i]
+                            g[i] = d
+                            sum += d * d
+                        }
+                    }
+                }
+            }
+            return (sum / Double(max(n, 1))).squareRoot()
+        }
+        _ = refreshGradients()
+
         for round in 0..<c.rounds {
-            for i in 0..<n { gradients[i] = score[i] - y[i] }
             if bagging && round % c.baggingFrequency == 0 {
                 sample = random.sample(bagSize, of: n).map { Int32($0) }
                 inBag = [Bool](repeating: false, count: n)
@@ -104,7 +122,7 @@ enum GradientBooster {
             for r in 0..<yValid.count { validScore[r] += tree.leafValue[tree.leaf(row: r, in: valid)] }
             trees.append(tree)
 
-            let trainLoss = rootMeanSquare(score, y)
+            let trainLoss = refreshGradients()
             trainCurve.append(trainLoss)
             var validLoss: Double?
             if !yValid.isEmpty {
