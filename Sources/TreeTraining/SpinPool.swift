@@ -1,3 +1,4 @@
+import CLoupeKernels
 import Synchronization
 
 #if canImport(Glibc)
@@ -6,100 +7,165 @@ import Glibc
 import Darwin
 #endif
 
-/// A tiny fork-join pool for the trainer's inner loops: `threads − 1` worker threads that wait
-/// for work by spinning briefly, then yielding, then napping.
+/// A small fork-join pool for the trainer's inner loops, built to lose nothing when cores
+/// are busy with other work.
 ///
-/// A tree split hands out work every few microseconds; waking Dispatch's pool threads for each
-/// hand-off cost more than the work saved (measured: 2 threads slower than 1), so workers stay
-/// hot while training runs and the pool is torn down when the training run ends.
+/// A tree split hands out work every few microseconds: waking Dispatch's threads for each
+/// hand-off cost more than the work saved (measured: 2 threads slower than 1), and a pool
+/// that waits for its workers stalls whenever the OS has lent their core to another process
+/// (a server answering calls while it retrains). So tasks are *claimed*, not assigned: the
+/// caller of `run` claims and runs tasks too, and only waits for tasks another thread has
+/// already started. A worker that is asleep or descheduled simply gets no tasks; the caller
+/// does them all. Idle workers spin briefly, then yield, then sleep on a condition variable.
+///
+/// Which task a thread runs varies, so callers that need deterministic results give every
+/// task its own output (e.g. one histogram per task) and combine them in task order.
 final class SpinPool: @unchecked Sendable {
-    /// Threads that run tasks, including the caller of `run`.
+    /// Threads that can run tasks, including the caller of `run`.
     let threads: Int
-    private let generation = Atomic<Int>(0)
-    private let pending = Atomic<Int>(0)
+
+    /// generation (32 bits) | task count (16 bits) | next unclaimed task (16 bits). Claiming
+    /// is a compare-and-swap on the whole word, so a late worker can never claim a task of a
+    /// run that has finished.
+    private let claim = Atomic<UInt64>(0)
+    private let finished = Atomic<Int>(0)
+    /// The current run's `JobBox`, retained by the pool while the run lasts.
+    private let job = Atomic<UInt>(0)
+    private let sleepers = Atomic<Int>(0)
     private let stopping = Atomic<Bool>(false)
-    // Written by `run` before the generation is bumped (release) and read by workers after
-    // they observe it (acquire); cleared only after every worker has reported done.
-    private var job: ((Int) -> Void)?
-    private var taskCount = 0
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let wakeUp = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private var generation: UInt64 = 0
     private var handles: [pthread_t] = []
+
+    private final class JobBox {
+        let body: (Int) -> Void
+        init(_ body: @escaping (Int) -> Void) { self.body = body }
+    }
 
     init(threads: Int) {
         self.threads = max(1, threads)
-        for worker in 1..<self.threads {
-            let box = Unmanaged.passRetained(WorkerStart(pool: self, index: worker))
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(wakeUp, nil)
+        for _ in 1..<self.threads {
+            let start = Unmanaged.passRetained(self).toOpaque()
             var handle = pthread_t()
             let rc = pthread_create(&handle, nil, { raw in
-                let start = Unmanaged<WorkerStart>.fromOpaque(raw!).takeRetainedValue()
-                start.pool.workerLoop(index: start.index)
+                let pool = Unmanaged<SpinPool>.fromOpaque(raw!).takeRetainedValue()
+                pool.workerLoop()
                 return nil
-            }, box.toOpaque())
+            }, start)
             precondition(rc == 0, "cannot start a training thread (pthread_create: \(rc))")
             handles.append(handle)
         }
     }
 
-    /// Stops and joins the workers.
+    /// Stops and joins the workers. Call once training is done (workers hold the pool alive).
     func shutdown() {
-        guard !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        generation.add(1, ordering: .releasing)
+        guard !stopping.exchange(true, ordering: .sequentiallyConsistent) else { return }
+        generation += 1
+        claim.store(generation << 32, ordering: .sequentiallyConsistent)
+        pthread_mutex_lock(mutex)
+        pthread_cond_broadcast(wakeUp)
+        pthread_mutex_unlock(mutex)
         for handle in handles { pthread_join(handle, nil) }
         handles = []
     }
 
-    deinit { shutdown() }
+    deinit {
+        pthread_cond_destroy(wakeUp)
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+        wakeUp.deallocate()
+    }
 
-    /// Runs `body(0) … body(tasks − 1)` in parallel (task 0 on the caller) and returns when all are done.
-    /// `tasks` must not exceed `threads`.
-    func run(tasks: Int, _ body: (Int) -> Void) {
-        precondition(tasks >= 1 && tasks <= threads)
-        if tasks == 1 {
-            body(0)
+    /// Runs `body(0) … body(tasks − 1)`, each exactly once, on this thread and any idle
+    /// workers, and returns when all are done. Not reentrant; call from one thread.
+    func run(tasks: Int, _ body: @escaping (Int) -> Void) {
+        precondition(tasks >= 0 && tasks < 1 << 16)
+        if tasks == 0 { return }
+        if tasks == 1 || threads == 1 {
+            for i in 0..<tasks { body(i) }
             return
         }
-        withoutActuallyEscaping(body) { body in
-            job = body
-            taskCount = tasks
-            // Every worker reports each generation, so none can lag into the next one.
-            pending.store(threads - 1, ordering: .releasing)
-            generation.add(1, ordering: .releasing)
-            body(0)
-            var spins = 0
-            while pending.load(ordering: .acquiring) > 0 {
-                spins += 1
-                if spins > 1 << 16 { sched_yield() }
-            }
-            job = nil
+        let box = Unmanaged.passRetained(JobBox(body))
+        job.store(UInt(bitPattern: box.toOpaque()), ordering: .releasing)
+        finished.store(0, ordering: .relaxed)
+        generation = (generation + 1) & 0xFFFF_FFFF
+        claim.store(generation << 32 | UInt64(tasks) << 16, ordering: .sequentiallyConsistent)
+        if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
+            pthread_mutex_lock(mutex)
+            pthread_cond_broadcast(wakeUp)
+            pthread_mutex_unlock(mutex)
         }
+        var mine = 0
+        while let task = claimTask(generation: generation) {
+            body(task)
+            mine += 1
+        }
+        finished.add(mine, ordering: .releasing)
+        // Only tasks another thread has claimed (and so is running) remain.
+        while finished.load(ordering: .acquiring) < tasks { loupe_cpu_relax() }
+        job.store(0, ordering: .relaxed)
+        box.release()
     }
 
-    private func workerLoop(index: Int) {
-        var seen = 0
+    /// Claims the next task of `generation`, or nil when all are claimed or the run is over.
+    private func claimTask(generation expected: UInt64) -> Int? {
+        var word = claim.load(ordering: .acquiring)
         while true {
-            var spins = 0
-            var current = generation.load(ordering: .acquiring)
-            while current == seen {
-                spins += 1
-                if spins > 1 << 20 {
-                    usleep(200)
-                } else if spins > 1 << 14 {
-                    sched_yield()
-                }
-                current = generation.load(ordering: .acquiring)
-            }
-            seen = current
-            if stopping.load(ordering: .acquiring) { return }
-            if index < taskCount, let job { job(index) }
-            pending.subtract(1, ordering: .releasing)
+            let generation = word >> 32
+            let count = (word >> 16) & 0xFFFF
+            let next = word & 0xFFFF
+            guard generation == expected, next < count else { return nil }
+            let (exchanged, current) = claim.compareExchange(
+                expected: word, desired: word + 1, ordering: .acquiringAndReleasing)
+            if exchanged { return Int(next) }
+            word = current
         }
     }
-}
 
-private final class WorkerStart {
-    let pool: SpinPool
-    let index: Int
-    init(pool: SpinPool, index: Int) {
-        self.pool = pool
-        self.index = index
+    private func workerLoop() {
+        var seen: UInt64 = 0
+        while true {
+            // Wait for a run we have not finished with.
+            var spins = 0
+            var word = claim.load(ordering: .acquiring)
+            while word >> 32 == seen || word & 0xFFFF >= (word >> 16) & 0xFFFF {
+                if stopping.load(ordering: .relaxed) { return }
+                seen = word >> 32
+                spins += 1
+                if spins < 20_000 {
+                    loupe_cpu_relax()
+                } else if spins < 22_000 {
+                    sched_yield()
+                } else {
+                    sleep(whileClaimWordIs: word)
+                    spins = 0
+                }
+                word = claim.load(ordering: .acquiring)
+            }
+            if stopping.load(ordering: .relaxed) { return }
+            let generation = word >> 32
+            var done = 0
+            while let task = claimTask(generation: generation) {
+                // The run cannot end (nor its job change) while a claimed task is unfinished.
+                let box = Unmanaged<JobBox>.fromOpaque(UnsafeRawPointer(bitPattern: job.load(ordering: .acquiring))!)
+                box.takeUnretainedValue().body(task)
+                done += 1
+            }
+            finished.add(done, ordering: .releasing)
+            seen = generation
+        }
+    }
+
+    private func sleep(whileClaimWordIs word: UInt64) {
+        pthread_mutex_lock(mutex)
+        sleepers.add(1, ordering: .sequentiallyConsistent)
+        while claim.load(ordering: .sequentiallyConsistent) == word && !stopping.load(ordering: .sequentiallyConsistent) {
+            pthread_cond_wait(wakeUp, mutex)
+        }
+        sleepers.subtract(1, ordering: .sequentiallyConsistent)
+        pthread_mutex_unlock(mutex)
     }
 }

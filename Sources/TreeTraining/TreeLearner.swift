@@ -20,6 +20,10 @@ final class TreeLearner {
     let pool: SpinPool
     /// Leaves with fewer rows than this are partitioned and histogrammed on one thread.
     let parallelRowThreshold = 2048
+    /// Most chunks a leaf's rows are cut into: two per thread, so a thread that is late to
+    /// the work (its core busy elsewhere) leaves less behind. Each chunk has its own
+    /// histogram, summed in chunk order, so results do not depend on which thread ran what.
+    let maxChunks: Int
 
     private let histLength: Int  // doubles per histogram
     private let rows: UnsafeMutablePointer<Int32>
@@ -50,8 +54,9 @@ final class TreeLearner {
         rows = .allocate(capacity: max(1, data.rowCount))
         scratch = .allocate(capacity: max(1, data.rowCount))
         histograms = .allocate(capacity: numLeaves * histLength)
-        threadHistograms = .allocate(capacity: max(1, pool.threads - 1) * histLength)
-        threadCounts = .allocate(capacity: pool.threads)
+        maxChunks = pool.threads == 1 ? 1 : 2 * pool.threads
+        threadHistograms = .allocate(capacity: max(1, maxChunks - 1) * histLength)
+        threadCounts = .allocate(capacity: maxChunks)
         leafBegin = Array(repeating: 0, count: numLeaves)
         leafCount = Array(repeating: 0, count: numLeaves)
         leafSumGradient = Array(repeating: 0, count: numLeaves)
@@ -149,27 +154,27 @@ final class TreeLearner {
     /// The rows of the last grown tree, grouped by leaf (ranges are in `BinnedTree.leafRows`).
     var partitionedRows: UnsafePointer<Int32> { UnsafePointer(rows) }
 
-    private func workers(for count: Int) -> Int {
-        count >= parallelRowThreshold ? min(pool.threads, count / (parallelRowThreshold / 2)) : 1
+    private func chunks(for count: Int) -> Int {
+        count >= parallelRowThreshold ? min(maxChunks, count / (parallelRowThreshold / 2)) : 1
     }
 
     /// Stable partition of the leaf's rows by `column[row] <= bin`; returns the left count.
-    /// In parallel, each worker partitions its chunk in place ([L0 R0][L1 R1]…), then the
+    /// In parallel, each chunk is partitioned in place ([L0 R0][L1 R1]…), then the
     /// right parts move out through the scratch buffer to give L0 L1 … R0 R1 ….
     private func partition(begin: Int, count: Int, column: UnsafePointer<UInt8>, bin: UInt8) -> Int {
-        let workers = workers(for: count)
-        if workers <= 1 { return loupe_partition_rows(rows + begin, count, column, bin, scratch + begin) }
-        let chunk = (count + workers - 1) / workers
+        let chunks = chunks(for: count)
+        if chunks <= 1 { return loupe_partition_rows(rows + begin, count, column, bin, scratch + begin) }
+        let chunk = (count + chunks - 1) / chunks
         let shared = SharedPointers(
             rows: rows + begin, scratch: scratch + begin, counts: threadCounts, column: column)
-        pool.run(tasks: workers) { w in
+        pool.run(tasks: chunks) { w in
             let start = w * chunk
             let length = max(0, min(count, start + chunk) - start)
             shared.counts[w] = loupe_partition_rows(shared.rows + start, length, shared.column, bin, shared.scratch + start)
         }
         var left = 0
         var right = 0
-        for w in 0..<workers {
+        for w in 0..<chunks {
             let start = w * chunk
             let length = max(0, min(count, start + chunk) - start)
             let l = threadCounts[w]
@@ -184,8 +189,8 @@ final class TreeLearner {
 
     private func buildHistogram(slot: Int, begin: Int, count: Int, gradients: UnsafePointer<Double>) {
         let target = histograms + slot * histLength
-        let workers = workers(for: count)
-        if workers <= 1 {
+        let chunks = chunks(for: count)
+        if chunks <= 1 {
             target.initialize(repeating: 0, count: histLength)
             loupe_hist_accumulate(
                 data.binsPointer, data.featureCount, data.offsetsPointer, Int32(data.featureCount),
@@ -197,8 +202,8 @@ final class TreeLearner {
             bins: data.binsPointer, offsets: data.offsetsPointer)
         let histLength = histLength
         let featureCount = data.featureCount
-        let chunk = (count + workers - 1) / workers
-        pool.run(tasks: workers) { w in
+        let chunk = (count + chunks - 1) / chunks
+        pool.run(tasks: chunks) { w in
             let start = w * chunk
             let end = min(count, start + chunk)
             let out: UnsafeMutablePointer<Double> = w == 0 ? shared.target : shared.extra + (w - 1) * histLength
@@ -209,7 +214,7 @@ final class TreeLearner {
                     shared.rows + start, 0, end - start, shared.gradients, out)
             }
         }
-        for w in 1..<workers { loupe_add(target, threadHistograms + (w - 1) * histLength, histLength) }
+        for w in 1..<chunks { loupe_add(target, threadHistograms + (w - 1) * histLength, histLength) }
     }
 
     private func findBestSplit(leaf: Int, featureAllowed: [Bool]) -> SplitCandidate? {

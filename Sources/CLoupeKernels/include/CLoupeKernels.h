@@ -33,6 +33,16 @@ void loupe_subtract(double *dst, const double *src, size_t n);
 /// dst[i] += src[i] for i < n (merging per-thread histograms).
 void loupe_add(double *dst, const double *src, size_t n);
 
+/// A spin-wait hint to the CPU (x86 `pause`): cheaper spinning, and kinder to a sibling
+/// hyper-thread.
+static inline void loupe_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
 #ifdef __cplusplus
 }
 #endif
