@@ -1,4 +1,7 @@
 import CLoupeKernels
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 @testable import TreeTraining
 
@@ -68,21 +71,32 @@ import Testing
         #expect(a == [4.5, 4.25, 5])
     }
 
-    @Test func spinPoolRunsEveryTaskOnceEachTime() {
+    @Test func spinPoolRunsEveryTaskExactlyOncePerRun() {
         let pool = SpinPool(threads: 3)
         defer { pool.shutdown() }
-        let hits = UnsafeMutablePointer<Int>.allocate(capacity: 3)
+        let hits = UnsafeMutablePointer<Int>.allocate(capacity: 16)
         defer { hits.deallocate() }
-        hits.initialize(repeating: 0, count: 3)
         let shared = UncheckedPointer(hits)
-        for round in 0..<2000 {
-            let tasks = 1 + round % 3
+        var wrong = 0
+        for round in 0..<3000 {
+            let tasks = round % 9  // 0 to 8 tasks: fewer and more than the threads
+            hits.initialize(repeating: 0, count: 16)
             pool.run(tasks: tasks) { shared.pointer[$0] += 1 }
+            if (0..<16).contains(where: { hits[$0] != ($0 < tasks ? 1 : 0) }) { wrong += 1 }
+            if round % 500 == 0 { usleep(3000) }  // let the workers fall asleep now and then
         }
-        // Tasks 0, 1, 2 run in 2000, 1333 and 666 of the rounds.
-        #expect(hits[0] == 2000)
-        #expect(hits[1] == 1333)
-        #expect(hits[2] == 666)
+        #expect(wrong == 0)
+    }
+
+    @Test func spinPoolWithOneThreadRunsInline() {
+        let pool = SpinPool(threads: 1)
+        defer { pool.shutdown() }
+        let hits = UnsafeMutablePointer<Int>.allocate(capacity: 4)
+        defer { hits.deallocate() }
+        hits.initialize(repeating: 0, count: 4)
+        let shared = UncheckedPointer(hits)
+        pool.run(tasks: 4) { shared.pointer[$0] += 1 }
+        #expect((0..<4).allSatisfy { hits[$0] == 1 })
     }
 }
 
