@@ -1,0 +1,99 @@
+import Foundation
+
+/// Loupe's treasure chest: every dataset version, model version, report and sealed archive,
+/// stored as content-addressed, zstd-compressed blobs plus small JSON manifests and aliases.
+///
+/// - Blobs are named by the SHA-256 of their raw bytes, stored as one zstd frame with its content
+///   checksum, and re-hashed on every read: a corrupt blob is an error, never wrong bytes.
+/// - Manifests (`datasets/<name>/<n>.json`, `models/<name>/<n>.json`) are written once, after
+///   every blob they reference is durable, with versions 1, 2, 3… allocated under the lock.
+/// - Aliases (`production`, `staging`) move atomically under the lock and keep their history.
+///
+/// The API is synchronous and does blocking file I/O; call it from a thread that may block (not
+/// an event loop). An `ArtifactStore` is `Sendable`: share one instance between tasks and
+/// threads, or open several on the same directory, from one process or many.
+public final class ArtifactStore: Sendable {
+    /// The store's settings.
+    public struct Configuration: Sendable {
+        /// zstd level for new blobs (1…19). The default, 10, stores the diamonds CSV about 5×
+        /// smaller at tens of MB/s; zstd's own default, 3, is several times faster but reaches 4×.
+        public var compressionLevel: Int32
+        /// zstd level for blobs whose size is known to exceed ``largeBlobThreshold``: hundreds of
+        /// megabytes should take seconds, not minutes (3 compresses at hundreds of MB/s).
+        public var largeBlobCompressionLevel: Int32
+        /// Size above which ``largeBlobCompressionLevel`` applies.
+        public var largeBlobThreshold: Int
+        /// How many bytes a streaming read or write handles at a time.
+        public var chunkSize: Int
+
+        /// Creates a configuration.
+        public init(
+            compressionLevel: Int32 = 10,
+            largeBlobCompressionLevel: Int32 = 3,
+            largeBlobThreshold: Int = 64 << 20,
+            chunkSize: Int = 1 << 20
+        ) {
+            self.compressionLevel = compressionLevel
+            self.largeBlobCompressionLevel = largeBlobCompressionLevel
+            self.largeBlobThreshold = largeBlobThreshold
+            self.chunkSize = max(4096, chunkSize)
+        }
+
+        /// The level for a blob of `size` bytes (nil: unknown).
+        func level(forSize size: Int?) -> Int32 {
+            if let size, size > largeBlobThreshold { return largeBlobCompressionLevel }
+            return compressionLevel
+        }
+    }
+
+    /// The on-disk format this build reads and writes (`store.json`).
+    public static let formatVersion = 1
+
+    /// Where the bytes live.
+    public let backend: any ArtifactBackend
+    /// The settings this store was opened with.
+    public let configuration: Configuration
+
+    /// Opens the store directory at `path`, creating it if needed, and sweeps the temp files of
+    /// writers that died.
+    public static func open(at path: String, configuration: Configuration = Configuration()) throws -> ArtifactStore {
+        try ArtifactStore(backend: LocalDirectoryBackend(root: path), configuration: configuration)
+    }
+
+    /// Opens the store directory at `url` (a file URL).
+    public static func open(at url: URL, configuration: Configuration = Configuration()) throws -> ArtifactStore {
+        try open(at: url.path, configuration: configuration)
+    }
+
+    /// Opens a store on any backend; checks (or writes) the format marker.
+    public init(backend: any ArtifactBackend, configuration: Configuration = Configuration()) throws {
+        self.backend = backend
+        self.configuration = configuration
+        try backend.withExclusiveLock {
+            if let bytes = try backend.readDocument(StoreMarker.key) {
+                let marker = try ManifestCoding.decode(StoreMarker.self, from: bytes, key: StoreMarker.key)
+                guard marker.format == ArtifactStore.formatVersion else {
+                    throw StoreError(
+                        .unsupportedFormat,
+                        "\(backend) holds store format \(marker.format); this build reads format \(ArtifactStore.formatVersion)")
+                }
+            } else {
+                let marker = StoreMarker(format: ArtifactStore.formatVersion, kind: StoreMarker.expectedKind)
+                try backend.replaceDocument(StoreMarker.key, with: try ManifestCoding.encode(marker))
+            }
+        }
+    }
+
+    /// Opens a local store through a custom file layer (fault injection in tests).
+    static func open(at path: String, files: any FileLayer, configuration: Configuration = Configuration()) throws -> ArtifactStore {
+        try ArtifactStore(backend: LocalDirectoryBackend(root: path, files: files), configuration: configuration)
+    }
+}
+
+/// `store.json`: what this directory is and which format it uses.
+struct StoreMarker: Codable, Sendable {
+    static let key = "store.json"
+    static let expectedKind = "loupe-artifact-store"
+    var format: Int
+    var kind: String
+}
