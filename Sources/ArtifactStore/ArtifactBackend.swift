@@ -49,7 +49,8 @@ public protocol ArtifactBackend: Sendable, CustomStringConvertible {
 
     /// A document's bytes, or nil when absent. Keys look like `models/price/3.json`.
     func readDocument(_ key: String) throws -> [UInt8]?
-    /// Replaces (or creates) a document atomically and durably.
+    /// Replaces (or creates) a document atomically and durably. When it throws, readers see the
+    /// old bytes (or no document), as far as the backend can ensure it.
     func replaceDocument(_ key: String, with bytes: [UInt8]) throws
     /// The immediate children of `prefix` (which ends in `/`), names only, in no particular order.
     func listDocuments(prefix: String) throws -> [String]

@@ -164,24 +164,56 @@ public final class LocalDirectoryBackend: ArtifactBackend {
     public func replaceDocument(_ key: String, with bytes: [UInt8]) throws {
         let destination = path(key)
         let parent = String(destination[..<destination.lastIndex(of: "/")!])
-        let temp = session.newTempPath(suffix: ".json")
         try mapErrors("writing \(key)") {
-            let fd = try files.createFile(temp)
-            var open = true
+            // Kept so that a failure after the rename can put things back as they were.
+            let previous = try readDocument(key)
+            let createdParent = try files.makeDirectory(parent)
             do {
-                try bytes.withUnsafeBytes { try files.write(fd, $0, path: temp) }
-                try files.sync(fd, path: temp)
-                files.close(fd)
-                open = false
-                try ensureDirectory(parent, parent: String(parent[..<parent.lastIndex(of: "/")!]))
-                try files.rename(temp, destination)
-            } catch {
-                if open { files.close(fd) }
-                try? files.removeFile(temp)
-                throw error
+                if createdParent { try files.syncDirectory(String(parent[..<parent.lastIndex(of: "/")!])) }
+                try writeAtomically(bytes, to: destination, directory: parent)
+            } catch let failure {
+                if failure is RenamedButNotSynced {
+                    // The new bytes are visible but not known to be durable: undo, so that a
+                    // failed write is not seen.
+                    if let previous {
+                        try? writeAtomically(previous, to: destination, directory: parent)
+                    } else {
+                        try? files.removeFile(destination)
+                        try? files.syncDirectory(parent)
+                    }
+                }
+                if createdParent { try? files.removeDirectory(parent) }
+                throw (failure as? RenamedButNotSynced)?.error ?? failure
             }
-            try files.syncDirectory(parent)
         }
+    }
+
+    /// Temp file in this session → write → fsync → rename to `destination` → fsync `directory`.
+    private func writeAtomically(_ bytes: [UInt8], to destination: String, directory: String) throws {
+        let temp = session.newTempPath(suffix: ".json")
+        let fd = try files.createFile(temp)
+        var open = true
+        do {
+            try bytes.withUnsafeBytes { try files.write(fd, $0, path: temp) }
+            try files.sync(fd, path: temp)
+            files.close(fd)
+            open = false
+            try files.rename(temp, destination)
+        } catch {
+            if open { files.close(fd) }
+            try? files.removeFile(temp)
+            throw error
+        }
+        do {
+            try files.syncDirectory(directory)
+        } catch {
+            throw RenamedButNotSynced(error: error)
+        }
+    }
+
+    /// A rename that happened, followed by a directory fsync that failed.
+    private struct RenamedButNotSynced: Error {
+        let error: any Error
     }
 
     public func listDocuments(prefix: String) throws -> [String] {
@@ -233,13 +265,15 @@ public final class LocalDirectoryBackend: ArtifactBackend {
                 if remove { try files.removeFile(path) }
             } else if entry == live {
                 continue
-            } else if try files.status(path)?.isDirectory == true {
-                if !lockNames.contains(entry + ".lock") {
-                    found += try removeTree(path, files: files, remove: remove)
+            } else if let status = try files.status(path) {  // nil: removed with its lock file above
+                if status.isDirectory {
+                    if !lockNames.contains(entry + ".lock") {
+                        found += try removeTree(path, files: files, remove: remove)
+                    }
+                } else {
+                    found.append(path)
+                    if remove { try files.removeFile(path) }
                 }
-            } else {
-                found.append(path)
-                if remove { try files.removeFile(path) }
             }
         }
         return found
@@ -308,7 +342,7 @@ public final class LocalDirectoryBackend: ArtifactBackend {
         if let error = error as? SystemCallError {
             return StoreError(error.isDiskFull ? .diskFull : .io, "\(context): \(error)", cause: error)
         }
-        return StoreError(.io, "\(context): \(error)", cause: error as? any Error & Sendable)
+        return StoreError(.io, "\(context): \(error)", cause: error)
     }
 }
 

@@ -73,6 +73,8 @@ final class FaultyFileLayer: FileLayer {
     var trace: [Call] { state.withLock { $0.trace } }
     var mutatingSteps: Int { state.withLock { $0.mutatingSteps } }
     var crashed: Bool { state.withLock { $0.crashed } }
+    /// True once the failure set by ``fail(_:nth:errno:)`` has been delivered.
+    var failureFired: Bool { state.withLock { $0.failure == nil } }
 
     private func step(_ op: Op, _ path: String) throws {
         try state.withLock { s in
