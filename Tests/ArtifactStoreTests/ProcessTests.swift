@@ -111,7 +111,7 @@ import Glibc
         let dir = TemporaryDirectory("threads")
         let shared = try ArtifactStore.open(at: dir.path)
         try shared.putDataset(name: "diamonds", cleanCSV: [1], counts: RowCounts(rowsIn: 1, clean: 1, quarantined: 0))
-        let perThread = 8
+        let perThread = 12
         let failures = Mutex<[String]>([])
         DispatchQueue.concurrentPerform(iterations: 4) { t in
             do {
