@@ -109,10 +109,7 @@ public final class ZstdDecompressor {
         sawInput = true
         let dctx = self.dctx
         var inBuf = ZSTD_inBuffer(src: input.baseAddress, size: input.count, pos: 0)
-        var outputFull = true
-        // Keep going while input remains or the last call filled the whole output buffer
-        // (zstd may then hold more content that it could not flush).
-        while inBuf.pos < inBuf.size || outputFull {
+        while true {
             let (result, produced, capacity) = try buffer.withUnsafeMutableBytes { out -> (Int, Int, Int) in
                 var outBuf = ZSTD_outBuffer(dst: out.baseAddress, size: out.count, pos: 0)
                 let r = ZSTD_decompressStream(dctx, &outBuf, &inBuf)
@@ -120,8 +117,10 @@ public final class ZstdDecompressor {
                 if outBuf.pos > 0 { try sink(UnsafeRawBufferPointer(rebasing: out[0..<outBuf.pos])) }
                 return (r, outBuf.pos, out.count)
             }
+            // 0: a frame ended and is fully flushed. Calling again without input would make zstd
+            // expect the next frame, so only continue if input remains.
             frameComplete = result == 0
-            outputFull = produced == capacity
+            if inBuf.pos == inBuf.size && (frameComplete || produced < capacity) { break }
         }
     }
 

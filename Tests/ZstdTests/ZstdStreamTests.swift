@@ -1,3 +1,4 @@
+import CZstd
 import Testing
 @testable import Zstd
 
@@ -45,6 +46,17 @@ import Testing
         // Interoperates with the one-shot API both ways.
         #expect(try Zstd.decompress(frame) == input)
         #expect(try Self.decompressStreaming(try Zstd.compress(input), chunk: 1000) == input)
+    }
+
+    /// Content that ends exactly on a full output buffer: zstd reports the frame finished on a
+    /// call that filled the buffer, and one more call would wrongly wait for another frame.
+    @Test(arguments: [1, 2, 7])
+    func contentThatFillsTheOutputBufferExactly(buffers: Int) throws {
+        let input = Self.sample(buffers * ZSTD_DStreamOutSize())
+        let frame = try Self.compressStreaming(input, chunk: 1 << 20, pledged: true)
+        #expect(try Self.decompressStreaming(frame, chunk: 1 << 20) == input)
+        #expect(try Self.decompressStreaming(frame, chunk: 1000) == input)
+        #expect(try Zstd.decompress(frame) == input)
     }
 
     @Test func pledgedSizeIsRecordedInTheHeader() throws {
