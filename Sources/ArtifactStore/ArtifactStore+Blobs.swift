@@ -4,18 +4,20 @@ import Zstd
 extension ArtifactStore {
     /// Stores `bytes` as a blob and returns its digest. A blob that is already stored is not
     /// written again (its timestamp is refreshed so garbage collection keeps it).
+    ///
+    /// - Parameter compressionLevel: overrides ``Configuration/compressionLevel`` for this blob.
     @discardableResult
-    public func putBlob(_ bytes: [UInt8]) throws -> BlobDigest {
-        try bytes.withUnsafeBytes { try putBlob($0) }
+    public func putBlob(_ bytes: [UInt8], compressionLevel: Int32? = nil) throws -> BlobDigest {
+        try bytes.withUnsafeBytes { try putBlob($0, compressionLevel: compressionLevel) }
     }
 
     /// Stores `bytes` as a blob and returns its digest (see ``putBlob(_:)-([UInt8])``).
     @discardableResult
-    public func putBlob(_ bytes: UnsafeRawBufferPointer) throws -> BlobDigest {
+    public func putBlob(_ bytes: UnsafeRawBufferPointer, compressionLevel: Int32? = nil) throws -> BlobDigest {
         let digest = BlobDigest(of: bytes)
         if try backend.confirmBlob(digest) { return digest }
         let chunk = configuration.chunkSize
-        let written = try putBlob(expectedSize: bytes.count) { writer in
+        let written = try putBlob(expectedSize: bytes.count, compressionLevel: compressionLevel) { writer in
             var offset = 0
             while offset < bytes.count {
                 let end = min(bytes.count, offset + chunk)
@@ -31,12 +33,18 @@ extension ArtifactStore {
     /// are hashed and compressed on the fly into a temp file that becomes the blob only when
     /// complete. Memory use is one chunk plus zstd's window, whatever the size.
     ///
-    /// - Parameter expectedSize: the total, if known; recorded in the frame header (and checked).
+    /// - Parameters:
+    ///   - expectedSize: the total, if known; recorded in the frame header (and checked).
+    ///   - compressionLevel: overrides ``Configuration/compressionLevel`` for this blob.
     @discardableResult
-    public func putBlob(expectedSize: Int? = nil, writing body: (BlobWriter) throws -> Void) throws -> BlobDigest {
+    public func putBlob(
+        expectedSize: Int? = nil,
+        compressionLevel: Int32? = nil,
+        writing body: (BlobWriter) throws -> Void
+    ) throws -> BlobDigest {
         let upload = try backend.stageBlob()
         do {
-            let level = configuration.level(forSize: expectedSize)
+            let level = configuration.level(forSize: expectedSize, preferred: compressionLevel)
             let writer = try BlobWriter(upload: upload, level: level, expectedSize: expectedSize)
             try body(writer)
             let digest = try writer.finish()
@@ -48,16 +56,17 @@ extension ArtifactStore {
         }
     }
 
-    /// Streams the file at `path` into a blob.
+    /// Streams the file at `path` into a blob (for a dataset CSV, pass
+    /// `configuration.datasetCompressionLevel`).
     @discardableResult
-    public func putBlob(contentsOfFile path: String) throws -> BlobDigest {
+    public func putBlob(contentsOfFile path: String, compressionLevel: Int32? = nil) throws -> BlobDigest {
         let files = PosixFileLayer()
         return try LocalDirectoryBackend.mapErrors("reading \(path)") {
             let size = try files.status(path)?.size
             let fd = try files.openForReading(path)
             defer { files.close(fd) }
             var buffer = [UInt8](repeating: 0, count: configuration.chunkSize)
-            return try putBlob(expectedSize: size.map { Int($0) }) { writer in
+            return try putBlob(expectedSize: size.map { Int($0) }, compressionLevel: compressionLevel) { writer in
                 while true {
                     let n = try buffer.withUnsafeMutableBytes { try files.read(fd, into: $0, path: path) }
                     if n == 0 { return }

@@ -1,6 +1,6 @@
 extension ArtifactStore {
-    /// Registers a new version of dataset `name`: stores the clean CSV, the quarantine and the
-    /// report as blobs, then writes `datasets/<name>/<n>.json` with the next version number.
+    /// Registers a new version of dataset `name`: stores the clean CSV and the quarantine (at
+    /// ``Configuration/datasetCompressionLevel``) and the report as blobs, then writes `datasets/<name>/<n>.json` with the next version number.
     ///
     /// - Parameters:
     ///   - reportJSON: the cleaning report; must be valid JSON.
@@ -21,8 +21,8 @@ extension ArtifactStore {
         return try retryingBlobRace {
             try putDataset(
                 name: name,
-                clean: try putBlob(cleanCSV),
-                quarantine: try quarantineCSV.map { try putBlob($0) },
+                clean: try putBlob(cleanCSV, compressionLevel: configuration.datasetCompressionLevel),
+                quarantine: try quarantineCSV.map { try putBlob($0, compressionLevel: configuration.datasetCompressionLevel) },
                 report: try reportJSON.map { try putBlob($0) },
                 counts: counts, parent: parent, note: note, source: source)
         }

@@ -10,8 +10,9 @@
 //       which must exist), promoting each to staging and then production with reason
 //       "<tag>-<i>-staging" / "<tag>-<i>-production". Prints "done <tag>". Two of these run at once.
 //
-//   loupe-store-stress bench <store-dir>
-//       Times put and read of a 3 MB model-like blob and of the bundled diamonds CSV.
+//   loupe-store-stress bench <store-dir> [megabytes]
+//       Times put and read of a 3 MB model-like blob and of the bundled diamonds CSV; with
+//       [megabytes], also streams a file that large in and out and reports peak memory.
 
 import ArtifactStore
 import BundledData
@@ -111,6 +112,35 @@ func contend(_ store: ArtifactStore, iterations: Int, tag: String) throws {
     say("done \(tag)")
 }
 
+/// Peak resident memory of this process so far, in MB.
+func peakMemoryMB() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_maxrss) / 1024
+}
+
+/// Streams a `megabytes` MB file in and out, to show memory stays flat whatever the size.
+func benchLarge(_ store: ArtifactStore, megabytes: Int, scratch: String) throws {
+    var rng = SplitMix64(state: 7)
+    let source = scratch + "/large-in.bin"
+    let target = scratch + "/large-out.bin"
+    guard FileManager.default.createFile(atPath: source, contents: nil) else { fail("cannot create \(source)") }
+    let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: source))
+    for _ in 0..<megabytes { handle.write(Data(modelLikeBytes(count: 1 << 20, rng: &rng))) }
+    try handle.close()
+    let before = peakMemoryMB()
+    let start = ContinuousClock.now
+    let digest = try store.putBlob(contentsOfFile: source)
+    let put = ContinuousClock.now - start
+    let readStart = ContinuousClock.now
+    try store.readBlob(digest, toFile: target)
+    let read = ContinuousClock.now - readStart
+    let stored = try store.backend.blobInfo(digest)?.storedSize ?? 0
+    say("\(megabytes) MB streamed blob: put \(put), read+verify to file \(read), stored \(stored) bytes; peak RSS \(Int(before)) MB before, \(Int(peakMemoryMB())) MB after")
+    try? FileManager.default.removeItem(atPath: source)
+    try? FileManager.default.removeItem(atPath: target)
+}
+
 func bench(_ store: ArtifactStore) throws {
     func time<T>(_ body: () throws -> T) rethrows -> (T, Double) {
         let start = ContinuousClock.now
@@ -120,15 +150,19 @@ func bench(_ store: ArtifactStore) throws {
     }
     var rng = SplitMix64(state: 42)
     let csv = BundledData.diamondsCSV()
-    for (label, bytes) in [("3 MB model-like blob", modelLikeBytes(count: 3_000_000, rng: &rng)), ("bundled diamonds CSV", csv)] {
-        let (digest, put) = try time { try store.putBlob(bytes) }
+    let cases: [(String, [UInt8], Int32)] = [
+        ("3 MB model-like blob", modelLikeBytes(count: 3_000_000, rng: &rng), store.configuration.compressionLevel),
+        ("bundled diamonds CSV", csv, store.configuration.datasetCompressionLevel),
+    ]
+    for (label, bytes, level) in cases {
+        let (digest, put) = try time { try store.putBlob(bytes, compressionLevel: level) }
         let (back, read) = try time { try store.readBlob(digest) }
         guard back == bytes else { fail("\(label): read back different bytes") }
         let (_, dedup) = try time { try store.putBlob(bytes) }
         let stored = try store.backend.blobInfo(digest)?.storedSize ?? 0
         say(String(
-            format: "%@: %d bytes -> %lld stored (%.2fx); put %.1f ms, read+verify %.1f ms, put again (dedup) %.1f ms",
-            label, bytes.count, stored, Double(bytes.count) / Double(max(1, stored)), put, read, dedup))
+            format: "%@ (zstd level %d): %d bytes -> %lld stored (%.2fx); put %.1f ms, read+verify %.1f ms, put again (dedup) %.1f ms",
+            label, level, bytes.count, stored, Double(bytes.count) / Double(max(1, stored)), put, read, dedup))
     }
 }
 
@@ -144,6 +178,7 @@ do {
         try contend(store, iterations: n, tag: args[4])
     case "bench":
         try bench(store)
+        if args.count > 3, let megabytes = Int(args[3]) { try benchLarge(store, megabytes: megabytes, scratch: args[2]) }
     default:
         fail("unknown mode \(args[1])")
     }

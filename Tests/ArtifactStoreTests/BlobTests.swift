@@ -53,14 +53,17 @@ import Testing
         let dir = TemporaryDirectory()
         let store = try ArtifactStore.open(at: dir.path)
         let csv = BundledData.diamondsCSV()
-        let digest = try store.putBlob(csv)
+        let manifest = try store.putDataset(
+            name: "diamonds", cleanCSV: csv, counts: RowCounts(rowsIn: 53_940, clean: 53_940, quarantined: 0))
+        let digest = manifest.cleanBlob
         let stored = try #require(try store.backend.blobInfo(digest)).storedSize
         let ratio = Double(csv.count) / Double(stored)
         #expect(ratio >= 5, "compression ratio \(ratio)")
         #expect(try store.readBlob(digest) == csv)
         let usage = try store.du()
-        #expect(usage.other.rawBytes == Int64(csv.count))
-        #expect(usage.other.storedBytes == stored)
+        #expect(usage.datasets.rawBytes == Int64(csv.count))
+        #expect(usage.datasets.storedBytes == stored)
+        #expect(usage.datasets.compressionRatio >= 5)
     }
 
     @Test func writingAnExistingBlobIsANoOp() throws {
@@ -201,5 +204,18 @@ import Testing
         #expect(throws: StoreError.self) { try store.readBlob(digest) { _ in } }
         #expect(throws: StoreError.self) { try store.readBlob(digest, toFile: dir.sub("out.bin")) }
         #expect(!FileManager.default.fileExists(atPath: dir.sub("out.bin")))
+    }
+}
+
+extension BlobTests {
+    /// 128 KiB multiples end exactly on zstd's output buffer (a bug once read them as truncated).
+    @Test(arguments: [131_072, 4 * 131_072])
+    func blobThatFillsTheDecompressionBufferExactly(size: Int) throws {
+        let dir = TemporaryDirectory()
+        let store = try ArtifactStore.open(at: dir.path)
+        let bytes = Fixtures.bytes(size, seed: UInt64(size))
+        let digest = try store.putBlob(bytes)
+        #expect(try store.readBlob(digest) == bytes)
+        #expect(try store.verify().ok)
     }
 }

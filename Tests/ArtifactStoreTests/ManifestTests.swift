@@ -143,10 +143,11 @@ import Testing
     }
 
     @Test func largeBlobsUseTheFastLevel() throws {
-        let config = ArtifactStore.Configuration(compressionLevel: 10, largeBlobCompressionLevel: 1, largeBlobThreshold: 1000)
-        #expect(config.level(forSize: 1000) == 10)
-        #expect(config.level(forSize: 1001) == 1)
-        #expect(config.level(forSize: nil) == 10)
+        let config = ArtifactStore.Configuration(compressionLevel: 4, largeBlobCompressionLevel: 1, largeBlobThreshold: 1000)
+        #expect(config.level(forSize: 1000) == 4)
+        #expect(config.level(forSize: 1000, preferred: 11) == 11)
+        #expect(config.level(forSize: 1001, preferred: 11) == 1)
+        #expect(config.level(forSize: nil) == 4)
     }
 }
 
