@@ -262,7 +262,7 @@ public final class LocalDirectoryBackend: ArtifactBackend {
                 defer { files.close(fd) }
                 guard try files.lockExclusive(fd, wait: false, path: path) else { continue }  // writer alive
                 found += try removeTree(tmp + "/" + id, files: files, remove: remove)
-                if remove { try files.removeFile(path) }
+                if remove { try? files.removeFile(path) }
             } else if entry == live {
                 continue
             } else if let status = try files.status(path) {  // nil: removed with its lock file above
@@ -272,7 +272,7 @@ public final class LocalDirectoryBackend: ArtifactBackend {
                     }
                 } else {
                     found.append(path)
-                    if remove { try files.removeFile(path) }
+                    if remove { try? files.removeFile(path) }
                 }
             }
         }
@@ -284,8 +284,10 @@ public final class LocalDirectoryBackend: ArtifactBackend {
         do { names = try files.list(directory) } catch let e as SystemCallError where e.isNotFound { return [] }
         let paths = names.map { directory + "/" + $0 }
         if remove {
-            for path in paths { try files.removeFile(path) }
-            try files.removeDirectory(directory)
+            // Best effort: junk that cannot be removed must not stop the store from opening;
+            // verify reports whatever is left.
+            for path in paths { try? files.removeFile(path) }
+            try? files.removeDirectory(directory)
         }
         return paths
     }
