@@ -18,8 +18,6 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         public static let diskFull = Code(name: "disk full")
         /// Any other I/O failure from the operating system.
         public static let io = Code(name: "I/O error")
-        /// A concurrent operation got in the way (e.g. a blob collected while being referenced); retry.
-        public static let conflict = Code(name: "conflict")
         /// `rollback` found no earlier version in the alias history.
         public static let noRollbackTarget = Code(name: "no rollback target")
         /// The directory holds a store in a format this build does not understand.
