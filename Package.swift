@@ -12,9 +12,12 @@ let package = Package(
         .library(name: "DataCleaning", targets: ["DataCleaning"]),
         .library(name: "TreeModel", targets: ["TreeModel"]),
         .library(name: "TreeTraining", targets: ["TreeTraining"]),
+        .library(name: "ArtifactStore", targets: ["ArtifactStore"]),
+        .executable(name: "loupe-store-stress", targets: ["StoreStress"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // System libzstd (Debian: libzstd-dev).
@@ -49,6 +52,14 @@ let package = Package(
             dependencies: ["DiamondSchema", "DataCleaning", "TreeModel"],
             swiftSettings: strict
         ),
+        // Content-addressed, versioned artifact store: opaque bytes and small JSON only.
+        .target(
+            name: "ArtifactStore",
+            dependencies: ["Zstd", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
+        // A child process for the store's crash and concurrency tests (killed at random moments).
+        .executableTarget(name: "StoreStress", dependencies: ["ArtifactStore", "BundledData"], swiftSettings: strict),
         .executableTarget(
             name: "LoupeCLI",
             dependencies: [
@@ -63,6 +74,7 @@ let package = Package(
         .testTarget(name: "TreeModelTests", dependencies: ["TreeModel"]),
         .testTarget(name: "TreeTrainingTests", dependencies: ["TreeTraining", "BundledData", "DataCleaning"]),
         .testTarget(name: "ModelServingTests", dependencies: ["ModelServing", "TreeTraining"]),
+        .testTarget(name: "ArtifactStoreTests", dependencies: ["ArtifactStore", "StoreStress", "BundledData"]),
         .testTarget(name: "LoupeCLITests", dependencies: ["LoupeCLI"]),
     ],
     swiftLanguageModes: [.v6]

@@ -53,7 +53,9 @@ public enum Zstd {
                 }
                 output.append(contentsOf: buffer[0..<produced])
             }
-            if inBuf.pos == inBuf.size && produced < chunk { break }
+            // 0 means the frame ended and is flushed: calling again without input would start
+            // waiting for another frame (and report the stream as truncated).
+            if inBuf.pos == inBuf.size && (result == 0 || produced < chunk) { break }
         }
         guard lastResult == 0 else {
             throw ZstdError(message: "truncated zstd frame: input ended before the frame did")
