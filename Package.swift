@@ -60,10 +60,16 @@ let package = Package(
         ),
         // A child process for the store's crash and concurrency tests (killed at random moments).
         .executableTarget(name: "StoreStress", dependencies: ["ArtifactStore", "BundledData"], swiftSettings: strict),
+        // Loupe's datasets and models in the store: the glue between ArtifactStore and the domain.
+        .target(
+            name: "Catalog",
+            dependencies: ["ArtifactStore", "BundledData", "DataCleaning", "TreeModel", "TreeTraining"],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "LoupeCLI",
             dependencies: [
-                "BundledData", "DataCleaning", "DiamondSchema", "TreeModel", "TreeTraining",
+                "ArtifactStore", "BundledData", "Catalog", "DataCleaning", "DiamondSchema", "TreeModel", "TreeTraining",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -75,6 +81,7 @@ let package = Package(
         .testTarget(name: "TreeTrainingTests", dependencies: ["TreeTraining", "BundledData", "DataCleaning"]),
         .testTarget(name: "ModelServingTests", dependencies: ["ModelServing", "TreeTraining"]),
         .testTarget(name: "ArtifactStoreTests", dependencies: ["ArtifactStore", "StoreStress", "BundledData"]),
+        .testTarget(name: "CatalogTests", dependencies: ["Catalog"]),
         .testTarget(name: "LoupeCLITests", dependencies: ["LoupeCLI"]),
     ],
     swiftLanguageModes: [.v6]

@@ -10,8 +10,8 @@ struct Loupe: ParsableCommand {
             (53,940 stones; see `loupe data --provenance`).
             """,
         subcommands: [
-            DemoCommand.self, CleanCommand.self, TrainCommand.self, EvaluateCommand.self, PredictCommand.self,
-            DataCommand.self,
+            DemoCommand.self, CleanCommand.self, IngestCommand.self, TrainCommand.self, EvaluateCommand.self,
+            PredictCommand.self, ModelsCommand.self, StoreCommand.self, DataCommand.self,
         ],
         defaultSubcommand: nil
     )

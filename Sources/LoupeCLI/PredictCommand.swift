@@ -13,8 +13,10 @@ struct PredictCommand: ParsableCommand {
                 --depth 61.8 --table 56 --x 6.43 --y 6.47 --z 3.99
             """)
 
-    @Argument(help: "The model file.")
-    var model: String
+    @Argument(help: ArgumentHelp(stringLiteral: ModelArgument.help))
+    var model: ModelArgument
+
+    @OptionGroup var storeOptions: StoreOptions
 
     @Option(help: "Weight in carats.") var carat: Double?
     @Option(help: "Cut: \(Cut.levelList).") var cut: String?
@@ -49,7 +51,7 @@ struct PredictCommand: ParsableCommand {
     }
 
     func run() throws {
-        let ensemble = try loadModel(model)
+        let ensemble = try loadModel(model, store: storeOptions)
         if let csv {
             try predictFile(csv, model: ensemble)
             return

@@ -1,4 +1,6 @@
 import ArgumentParser
+import ArtifactStore
+import Catalog
 import DataCleaning
 import Foundation
 import TreeModel
@@ -7,17 +9,31 @@ import TreeTraining
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Clean a data set and train a calibrated price model on it.",
+        abstract: "Train a calibrated price model on a dataset and register it in the store.",
         discussion: """
-            Without --data, trains on the bundled diamonds data. The data is cleaned first; \
-            quarantined rows are left out (see `loupe clean`). Progress goes to stderr.
+            Trains on the newest version of --dataset (on first use, the default dataset is \
+            the bundled diamonds data). With --data, the file is cleaned and stored as a new \
+            version of the dataset first; quarantined rows are left out (see `loupe clean`). \
+            The model is registered as the next version of --model with its lineage; \
+            --promote makes it the production version. Progress goes to stderr.
             """)
 
-    @Option(name: .long, help: "Training data (CSV). Default: the bundled diamonds data.")
+    @Option(name: .long, help: "Ingest this CSV as a new dataset version and train on it.")
     var data: String?
 
-    @Option(name: .shortAndLong, help: "Where to write the model.")
-    var out: String = "model.loupe"
+    @Option(help: "The dataset to train on.")
+    var dataset: String = Catalog.defaultDataset
+
+    @Option(help: "The model name to register the new version under.")
+    var model: String = Catalog.defaultModel
+
+    @Flag(help: "Promote the new version to production.")
+    var promote = false
+
+    @Option(name: .shortAndLong, help: "Also write the model to this file.")
+    var out: String?
+
+    @OptionGroup var storeOptions: StoreOptions
 
     @Option(help: "Also write the full training report (JSON) here.")
     var report: String?
@@ -39,12 +55,31 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         let configuration = try training.configuration()
-        let source = DataSource(path: data)
-        let cleaned = try source.clean()
-        if !quiet { Terminal.note(cleaningSummary(cleaned.report, source: source.name)) }
-        let trained = try train(cleaned.clean, configuration: configuration, quiet: quiet)
-        try writeFile(out, trained.model.serialized())
+        let catalog = try storeOptions.catalog()
+        let datasetVersion: DatasetManifest
+        if let data {
+            let bytes = try readFile(data)
+            let ingested = try oneLine(data) { try catalog.ingest(csv: bytes, dataset: dataset, source: data) }
+            datasetVersion = ingested.manifest
+            if !quiet { Terminal.note(cleaningSummary(ingested.cleaning.report, source: data)) }
+        } else {
+            datasetVersion = try oneLine("dataset \(dataset)") { try catalog.latestDataset(dataset) }
+        }
+        let table = try oneLine("dataset \(dataset)") { try catalog.table(of: datasetVersion) }
+        if !quiet { Terminal.note("training on dataset \(dataset) v\(datasetVersion.version) (\(table.count) rows)") }
+        let trained = try train(table, configuration: configuration, quiet: quiet)
+        let registered = try oneLine("store \(storeOptions.path)") {
+            try catalog.register(trained, name: model, dataset: datasetVersion.reference)
+        }
+        if promote {
+            _ = try oneLine("store \(storeOptions.path)") {
+                try catalog.store.promote(name: model, version: registered.version, reason: "loupe train --promote")
+            }
+        }
+        if let out { try writeFile(out, trained.model.serialized()) }
         if let report { try writeFile(report, Array(trained.report.json().utf8)) }
+        let location = "model \(model) v\(registered.version)\(promote ? " (production)" : "") in \(storeOptions.path)"
+            + (out.map { ", and \($0)" } ?? "")
 
         var evaluation: EvaluationReport?
         if let test {
@@ -53,9 +88,9 @@ struct TrainCommand: ParsableCommand {
             evaluation = EvaluationReport(model: trained.model, table: testData.clean, level: level)
         }
         if json {
-            print(TrainSummary(report: trained.report, model: out, test: evaluation).json())
+            print(TrainSummary(report: trained.report, model: location, version: registered.version, test: evaluation).json())
         } else {
-            print(describe(trained.report, model: out))
+            print(describe(trained.report, model: location))
             if let evaluation {
                 print("\ntest set (\(test!)):")
                 print(evaluation.table())
@@ -90,7 +125,7 @@ func train(_ data: DiamondTable, configuration: TrainingConfiguration, quiet: Bo
 func describe(_ report: TrainingReport, model path: String) -> String {
     var lines: [String] = []
     let r = report.rows
-    lines.append("model written to \(path)")
+    lines.append("saved: \(path)")
     lines.append("rows: \(r.train) train, \(r.validation) validation, \(r.calibration) calibration")
     lines.append("trees: \(report.bestRound) kept of \(report.roundsTrained) trained in \(Terminal.duration(report.seconds))")
     if let holdout = report.holdout {
@@ -105,6 +140,7 @@ func describe(_ report: TrainingReport, model path: String) -> String {
 struct TrainSummary: Encodable {
     var report: TrainingReport
     var model: String
+    var version: Int
     var test: EvaluationReport?
 
     func json() -> String {

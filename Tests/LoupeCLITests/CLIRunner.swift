@@ -58,7 +58,7 @@ func sampleCSV(rows: Int, seed: UInt64 = 1) -> String {
     let clarities = ["I1", "SI2", "SI1", "VS2", "VS1", "VVS2", "VVS1", "IF"]
     var lines = ["carat,cut,color,clarity,depth,table,price,x,y,z"]
     for _ in 0..<rows {
-        let carat = (0.2 + 2 * next() * 100).rounded() / 100
+        let carat = ((0.2 + 2 * next()) * 100).rounded() / 100
         let x = (6.4 * carat.squareRoot() * 100).rounded() / 100
         let y = ((x + 0.03) * 100).rounded() / 100
         let z = ((0.618 * (x + y) / 2) * 100).rounded() / 100

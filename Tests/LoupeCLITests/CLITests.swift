@@ -14,7 +14,7 @@ import Testing
         let train = try CLIRunner.run(["train", "--data", "train.csv", "--out", "m.loupe", "--report", "r.json"]
             + Self.fastTraining, in: dir)
         #expect(train.status == 0, "\(train.stderr)")
-        #expect(train.stdout.contains("model written to m.loupe"))
+        #expect(train.stdout.contains("saved: model diamonds v1 in loupe-store, and m.loupe"))
         #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("r.json").path))
 
         let one = try CLIRunner.run([
