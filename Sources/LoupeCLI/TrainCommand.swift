@@ -68,9 +68,18 @@ struct TrainCommand: ParsableCommand {
         let table = try oneLine("dataset \(dataset)") { try catalog.table(of: datasetVersion) }
         if !quiet { Terminal.note("training on dataset \(dataset) v\(datasetVersion.version) (\(table.count) rows)") }
         let trained = try train(table, configuration: configuration, quiet: quiet)
+        let clock = ContinuousClock()
+        let writeStart = clock.now
         let registered = try oneLine("store \(storeOptions.path)") {
             try catalog.register(trained, name: model, dataset: datasetVersion.reference)
         }
+        let writeTime = clock.now - writeStart
+        // Read the version back through the store (re-hash, decompress, parse, validate): the
+        // cost a server pays to load it, next to what training it cost.
+        let readStart = clock.now
+        let readBack = try oneLine("store \(storeOptions.path)") { try catalog.ensemble(of: registered) }
+        let readTime = clock.now - readStart
+        guard readBack == trained.model else { throw CLIError("model \(model) v\(registered.version) did not read back identical") }
         if promote {
             _ = try oneLine("store \(storeOptions.path)") {
                 try catalog.store.promote(name: model, version: registered.version, reason: "loupe train --promote")
@@ -86,6 +95,10 @@ struct TrainCommand: ParsableCommand {
             let testData = try DataSource.file(test).clean()
             if !quiet { Terminal.note(cleaningSummary(testData.report, source: test)) }
             evaluation = EvaluationReport(model: trained.model, table: testData.clean, level: level)
+        }
+        if !quiet {
+            Terminal.note("store: model v\(registered.version) written in \(milliseconds(writeTime)), read back and "
+                + "verified in \(milliseconds(readTime)) (training took \(Terminal.duration(trained.report.totalSeconds)))")
         }
         if json {
             print(TrainSummary(report: trained.report, model: location, version: registered.version, test: evaluation).json())
@@ -157,6 +170,12 @@ func encodeJSON(_ value: some Encodable) -> String {
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
     encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
     return String(decoding: (try? encoder.encode(value)) ?? Data(), as: UTF8.self)
+}
+
+/// "35 ms".
+func milliseconds(_ d: Duration) -> String {
+    let ms = Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
+    return format(ms, ms < 10 ? 1 : 0) + " ms"
 }
 
 /// Fixed decimals.

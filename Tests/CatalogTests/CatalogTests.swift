@@ -96,3 +96,20 @@ extension JSONValue {
         return nil
     }
 }
+
+@Suite struct CatalogModelSizeTests {
+    @Test func aThousandTreeModelRoundTripsBitExactly() throws {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("loupe-catalog-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: url) }
+        let catalog = try Catalog.open(at: url.path)
+        let dataset = try catalog.ingest(csv: Array(CatalogTests().sampleRows(300).utf8), dataset: "s", source: "t").manifest
+        let config = TrainingConfiguration(rounds: 1000, learningRate: 0.01, numLeaves: 4, minDataInLeaf: 5,
+                                           earlyStoppingRounds: 0, calibrationFraction: 0.1, threads: 1)
+        let trained = try Trainer(configuration: config).train(try catalog.table(of: dataset))
+        #expect(trained.model.trees.count == 1000)
+        let manifest = try catalog.register(trained, dataset: dataset.reference)
+        let bytes = try catalog.store.readBlob(manifest.modelBlob)
+        #expect(bytes == trained.model.serialized())
+        #expect(try catalog.ensemble(of: manifest) == trained.model)
+    }
+}
