@@ -66,10 +66,17 @@ let package = Package(
             dependencies: ["ArtifactStore", "BundledData", "DataCleaning", "TreeModel", "TreeTraining"],
             swiftSettings: strict
         ),
+        // The retraining pipeline (challenger vs champion) and the job runner behind Retrain.
+        .target(
+            name: "Retraining",
+            dependencies: ["ArtifactStore", "Catalog", "DataCleaning", "TreeModel", "TreeTraining"],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "LoupeCLI",
             dependencies: [
-                "ArtifactStore", "BundledData", "Catalog", "DataCleaning", "DiamondSchema", "TreeModel", "TreeTraining",
+                "ArtifactStore", "BundledData", "Catalog", "DataCleaning", "DiamondSchema", "Retraining", "TreeModel",
+                "TreeTraining",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -82,6 +89,7 @@ let package = Package(
         .testTarget(name: "ModelServingTests", dependencies: ["ModelServing", "TreeTraining"]),
         .testTarget(name: "ArtifactStoreTests", dependencies: ["ArtifactStore", "StoreStress", "BundledData"]),
         .testTarget(name: "CatalogTests", dependencies: ["Catalog"]),
+        .testTarget(name: "RetrainingTests", dependencies: ["Retraining"]),
         .testTarget(name: "LoupeCLITests", dependencies: ["LoupeCLI"]),
     ],
     swiftLanguageModes: [.v6]

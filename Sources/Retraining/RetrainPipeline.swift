@@ -1,0 +1,156 @@
+import ArtifactStore
+import Catalog
+import DataCleaning
+import Foundation
+import TreeModel
+import TreeTraining
+
+/// The one retraining pipeline behind `loupe retrain` and the `Retrain` call:
+///
+/// 1. take the newest version of the dataset, appending new labelled rows first if given
+///    (cleaned and deduplicated into a new version);
+/// 2. hold out rows that are fresh to both contestants: when the dataset has enough rows the
+///    production model never saw (added since its dataset version), the holdout is drawn from
+///    those; otherwise it is drawn from all rows, and since production trained on them, the
+///    champion is represented by a *refit*: production's parameters trained on the same
+///    training rows as the challenger (so the comparison is like for like);
+/// 3. train the challenger on the rest (with the request's parameters, else production's);
+/// 4. measure both on the holdout;
+/// 5. register the challenger, and promote it only if its holdout RMSE beats the champion's
+///    by the margin (or there is no champion); otherwise record why not;
+/// 6. hand a promoted model to `onPromoted` (the server swaps it in).
+public struct RetrainPipeline: Sendable {
+    public let catalog: Catalog
+    /// Called with a newly promoted model, before the job reports done.
+    public let onPromoted: @Sendable (ModelManifest, Ensemble) -> Void
+
+    public init(catalog: Catalog, onPromoted: @escaping @Sendable (ModelManifest, Ensemble) -> Void = { _, _ in }) {
+        self.catalog = catalog
+        self.onPromoted = onPromoted
+    }
+
+    /// Progress reports: stage, percent (0…100), ETA in seconds if known, message.
+    public typealias Progress = (JobStage, Double, Double?, String) -> Void
+
+    public func run(_ request: RetrainRequest, progress: @escaping Progress = { _, _, _, _ in }) throws -> RetrainOutcome {
+        guard request.promotionMargin >= 0, request.promotionMargin < 1 else {
+            throw CatalogError("promotion margin must be in [0, 1), got \(request.promotionMargin)")
+        }
+        guard request.holdoutFraction > 0, request.holdoutFraction < 0.5 else {
+            throw CatalogError("holdout fraction must be in (0, 0.5), got \(request.holdoutFraction)")
+        }
+        progress(.preparingData, 2, nil, "reading dataset \(request.dataset)")
+        var dataset = try catalog.latestDataset(request.dataset)
+        if let rows = request.newRowsCSV {
+            let ingested = try catalog.ingest(
+                csv: rows, dataset: request.dataset, source: "retrain by \(request.requestedBy)", append: true)
+            dataset = ingested.manifest
+            progress(.preparingData, 5, nil,
+                     "dataset \(dataset.name) v\(dataset.version): \(ingested.cleaning.report.cleanRows) new clean rows, "
+                        + "\(ingested.duplicatesOfEarlierRows) already present, \(ingested.cleaning.report.quarantinedRows) quarantined")
+        }
+        let table = try catalog.table(of: dataset)
+        let championManifest = try catalog.store.model(name: request.model, alias: .production)
+        var random = SeededRandom(seed: request.seed ^ 0x4E7_4A1)
+        let holdoutTarget = max(1, Int((Double(table.count) * request.holdoutFraction).rounded()))
+        let fresh = try championManifest.map { try freshRows(in: table, of: dataset, since: $0) } ?? Array(0..<table.count)
+        let comparison: RetrainOutcome.Comparison = championManifest == nil ? .noChampion
+            : fresh.count >= Self.minimumFreshRows ? .freshRows : .refit
+        let pool = comparison == .freshRows ? fresh : Array(0..<table.count)
+        let holdoutRows = Array(random.permutation(pool.count).prefix(min(holdoutTarget, pool.count)).map { pool[$0] }).sorted()
+        let inHoldout = Set(holdoutRows)
+        let holdout = table.rows(holdoutRows)
+        let training = table.rows((0..<table.count).filter { !inHoldout.contains($0) })
+
+        let championConfiguration = championManifest.flatMap { Self.configuration(from: $0) }
+        var configuration = request.configuration ?? championConfiguration ?? TrainingConfiguration()
+        configuration.seed = request.seed
+        let trainShare = comparison == .refit ? 35.0 : 70.0
+        progress(.training, 10, nil, "training the challenger on \(training.count) rows")
+        let trained = try Trainer(configuration: configuration).train(training) { p in
+            progress(.training, 10 + trainShare * Double(p.round) / Double(p.totalRounds), nil,
+                     "challenger: round \(p.round)/\(p.totalRounds)")
+        }
+        let challengerRMSE = EvaluationReport(model: trained.model, table: holdout).metrics.rmse
+
+        var championRMSE: Double?
+        if let championManifest {
+            let champion: Ensemble
+            if comparison == .refit {
+                var refit = championConfiguration ?? TrainingConfiguration()
+                refit.seed = request.seed
+                refit.threads = configuration.threads
+                progress(.training, 45, nil, "refitting production's parameters on the same rows")
+                champion = try Trainer(configuration: refit).train(training) { p in
+                    progress(.training, 45 + 35 * Double(p.round) / Double(p.totalRounds), nil,
+                             "champion refit: round \(p.round)/\(p.totalRounds)")
+                }.model
+            } else {
+                champion = try catalog.ensemble(of: championManifest)
+            }
+            progress(.evaluating, 82, nil, "measuring challenger and champion on \(holdout.count) holdout rows")
+            championRMSE = EvaluationReport(model: champion, table: holdout).metrics.rmse
+        }
+
+        progress(.registering, 90, nil, "registering the challenger")
+        let challenger = try catalog.register(
+            trained, name: request.model, dataset: dataset.reference, note: "retrain by \(request.requestedBy)")
+        let championLabel = championManifest.map {
+            "champion v\($0.version)" + (comparison == .refit ? " (its parameters refitted on the same rows)" : "")
+        }
+        let (promote, reason) = Self.decide(
+            challenger: challengerRMSE, champion: championRMSE, championLabel: championLabel,
+            margin: request.promotionMargin)
+        if promote {
+            progress(.swapping, 95, nil, "promoting v\(challenger.version)")
+            _ = try catalog.store.promote(name: request.model, version: challenger.version, reason: reason)
+            onPromoted(challenger, trained.model)
+        }
+        return RetrainOutcome(
+            datasetVersion: dataset.version, challengerVersion: challenger.version,
+            championVersion: championManifest?.version, challengerRMSE: challengerRMSE, championRMSE: championRMSE,
+            holdoutRows: holdout.count, comparison: comparison, promoted: promote, reason: reason)
+    }
+
+    /// Fewest never-seen rows for a fresh-rows holdout; with fewer, the champion is refitted.
+    static let minimumFreshRows = 200
+
+    /// Indices of rows in `table` that the model's training dataset version did not contain.
+    func freshRows(in table: DiamondTable, of dataset: DatasetManifest, since model: ModelManifest) throws -> [Int] {
+        if model.dataset == dataset.reference { return [] }
+        let seen = try catalog.table(of: try catalog.store.dataset(name: model.dataset.name, version: model.dataset.version))
+        var keys = Set<RowKey>()
+        keys.reserveCapacity(seen.count)
+        for row in 0..<seen.count { keys.insert(RowKey(seen, row)) }
+        return (0..<table.count).filter { !keys.contains(RowKey(table, $0)) }
+    }
+
+    /// The promotion rule, on holdout RMSE in dollars.
+    static func decide(challenger: Double, champion: Double?, championLabel: String?, margin: Double) -> (Bool, String) {
+        guard let champion, let championLabel else {
+            return (true, "no production model yet")
+        }
+        let needed = champion * (1 - margin)
+        let text = "holdout RMSE $\(format(challenger)) vs \(championLabel) $\(format(champion))"
+        if challenger <= needed {
+            return (true, text + ": better by at least \(format(margin * 100))%")
+        }
+        return (false, text + ": not better by \(format(margin * 100))%, champion kept")
+    }
+
+    /// The training configuration a model was made with, from its manifest.
+    public static func configuration(from manifest: ModelManifest) -> TrainingConfiguration? {
+        guard let data = try? JSONEncoder().encode(manifest.hyperparameters) else { return nil }
+        return try? JSONDecoder().decode(TrainingConfiguration.self, from: data)
+    }
+
+    private static func format(_ v: Double) -> String { String(format: "%.2f", v) }
+}
+
+/// A row's values, for telling old rows from new ones.
+struct RowKey: Hashable {
+    var values: [Double]
+    init(_ table: DiamondTable, _ row: Int) {
+        values = table.columns.map { $0[row] } + [table.price[row]]
+    }
+}

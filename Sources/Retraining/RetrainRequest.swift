@@ -1,0 +1,71 @@
+import TreeTraining
+
+/// What a retraining run should do. Every field has a default, so `RetrainRequest()` means
+/// "retrain the production model on the newest data with its own parameters".
+public struct RetrainRequest: Sendable {
+    /// The model name to retrain.
+    public var model: String
+    /// The dataset to train on (its newest version).
+    public var dataset: String
+    /// New labelled rows (CSV with a header) to append to the dataset first, cleaned and
+    /// deduplicated into a new dataset version.
+    public var newRowsCSV: [UInt8]?
+    /// Parameters for the challenger; nil reuses the production model's (or the defaults).
+    public var configuration: TrainingConfiguration?
+    /// The challenger must beat the champion's holdout RMSE by this fraction to be promoted
+    /// (0.01: at least 1% lower).
+    public var promotionMargin: Double
+    /// Fraction of the dataset held out to compare challenger and champion.
+    public var holdoutFraction: Double
+    /// Seed of the holdout split and of training.
+    public var seed: UInt64
+    /// Who asked, for the alias history.
+    public var requestedBy: String
+
+    public init(
+        model: String = "diamonds", dataset: String = "diamonds", newRowsCSV: [UInt8]? = nil,
+        configuration: TrainingConfiguration? = nil, promotionMargin: Double = 0.01, holdoutFraction: Double = 0.1,
+        seed: UInt64 = 42, requestedBy: String = "loupe"
+    ) {
+        self.model = model
+        self.dataset = dataset
+        self.newRowsCSV = newRowsCSV
+        self.configuration = configuration
+        self.promotionMargin = promotionMargin
+        self.holdoutFraction = holdoutFraction
+        self.seed = seed
+        self.requestedBy = requestedBy
+    }
+}
+
+/// How a retraining run ended.
+public struct RetrainOutcome: Sendable, Codable, Equatable {
+    /// The dataset version the challenger trained on.
+    public var datasetVersion: Int
+    /// The challenger's model version (registered whether or not it was promoted).
+    public var challengerVersion: Int
+    /// The production version it was compared with, if there was one.
+    public var championVersion: Int?
+    /// Holdout RMSE in dollars of both, on the same rows.
+    public var challengerRMSE: Double
+    public var championRMSE: Double?
+    /// Rows in the shared holdout.
+    public var holdoutRows: Int
+    /// How the champion was measured.
+    public var comparison: Comparison
+    /// Whether the challenger became production.
+    public var promoted: Bool
+    /// Why it was or was not promoted, for a person.
+    public var reason: String
+
+    /// How challenger and champion were compared.
+    public enum Comparison: String, Sendable, Codable {
+        /// There was no production model: the challenger is promoted.
+        case noChampion
+        /// On rows added since production's dataset version, which neither model trained on.
+        case freshRows
+        /// No such rows: production's parameters were refitted on the challenger's training
+        /// rows, and both measured on the same held-out rows.
+        case refit
+    }
+}

@@ -1,0 +1,117 @@
+import ArtifactStore
+import Catalog
+import Foundation
+import Synchronization
+import Testing
+import TreeModel
+import TreeTraining
+@testable import Retraining
+
+@Suite struct RetrainingTests {
+    static let good = TrainingConfiguration(
+        rounds: 40, learningRate: 0.2, numLeaves: 7, minDataInLeaf: 5, earlyStoppingRounds: 0,
+        calibrationFraction: 0.15, threads: 1)
+    static let poor = TrainingConfiguration(
+        rounds: 2, learningRate: 0.05, numLeaves: 2, minDataInLeaf: 5, earlyStoppingRounds: 0,
+        calibrationFraction: 0.15, threads: 1)
+
+    static func csv(rows: Int, seed: Int = 0) -> [UInt8] {
+        var lines = ["carat,cut,color,clarity,depth,table,price,x,y,z"]
+        let colors = ["D", "E", "F", "G", "H", "I", "J"]
+        for i in 0..<rows {
+            let k = i + seed * 7919
+            let carat = 0.3 + Double(k % 170) / 100
+            let x = (6.4 * carat.squareRoot() * 100).rounded() / 100
+            let z = (x * 0.618 * 100).rounded() / 100
+            let depth = ((100 * z / x) * 10).rounded() / 10
+            let color = k % 7
+            let price = Int(3500 * carat * carat * (1 + 0.05 * Double(6 - color))) + k % 13
+            lines.append("\(carat),Ideal,\(colors[color]),SI1,\(depth),57,\(price),\(x),\(x),\(z)")
+        }
+        return Array((lines.joined(separator: "\n") + "\n").utf8)
+    }
+
+    func catalog() throws -> (Catalog, URL) {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("loupe-retrain-\(UUID().uuidString)")
+        let catalog = try Catalog.open(at: url.path)
+        try catalog.ingest(csv: Self.csv(rows: 700), dataset: "diamonds", source: "test")
+        return (catalog, url)
+    }
+
+    @Test func championChallengerGate() throws {
+        let (catalog, url) = try catalog()
+        defer { try? FileManager.default.removeItem(at: url) }
+        let swapped = Mutex<[Int]>([])
+        let pipeline = RetrainPipeline(catalog: catalog) { manifest, _ in swapped.withLock { $0.append(manifest.version) } }
+
+        let first = try pipeline.run(RetrainRequest(configuration: Self.good))
+        #expect(first.promoted)
+        #expect(first.reason == "no production model yet")
+        #expect(first.championVersion == nil)
+
+        let worse = try pipeline.run(RetrainRequest(configuration: Self.poor))
+        #expect(!worse.promoted)
+        #expect(worse.challengerVersion == 2)
+        #expect(worse.championVersion == 1)
+        let championRMSE = try #require(worse.championRMSE)
+        #expect(worse.challengerRMSE > championRMSE)
+        #expect(worse.reason.contains("champion kept"))
+        #expect(worse.comparison == .refit)  // no new rows: production's parameters refitted
+        #expect(try catalog.store.aliases(name: "diamonds").production == 1)
+
+        // Reusing production's parameters (none given) trains with the good configuration again.
+        let again = try pipeline.run(RetrainRequest(promotionMargin: 0))
+        #expect(again.challengerVersion == 3)
+        #expect(swapped.withLock { $0 } == (again.promoted ? [1, 3] : [1]))
+        let manifest3 = try catalog.store.model(name: "diamonds", version: 3)
+        #expect(RetrainPipeline.configuration(from: manifest3)?.numLeaves == 7)
+    }
+
+    @Test func newRowsBecomeADatasetVersion() throws {
+        let (catalog, url) = try catalog()
+        defer { try? FileManager.default.removeItem(at: url) }
+        let pipeline = RetrainPipeline(catalog: catalog)
+        let first = try pipeline.run(RetrainRequest(configuration: Self.good))
+        #expect(first.comparison == .noChampion)
+        let outcome = try pipeline.run(RetrainRequest(newRowsCSV: Self.csv(rows: 400, seed: 1), configuration: Self.good))
+        #expect(outcome.datasetVersion == 2)
+        #expect(outcome.comparison == .freshRows)  // the holdout is drawn from rows production never saw
+        #expect(outcome.holdoutRows > 0)
+        let v2 = try catalog.store.dataset(name: "diamonds", version: 2)
+        #expect(v2.parent == 1)
+        #expect(v2.counts.clean > 700)
+    }
+
+    @Test func promotionRule() {
+        #expect(RetrainPipeline.decide(challenger: 100, champion: nil, championLabel: nil, margin: 0.01).0)
+        #expect(RetrainPipeline.decide(challenger: 98.9, champion: 100, championLabel: "v1", margin: 0.01).0)
+        #expect(!RetrainPipeline.decide(challenger: 99.5, champion: 100, championLabel: "v1", margin: 0.01).0)
+        #expect(RetrainPipeline.decide(challenger: 100, champion: 100, championLabel: "v1", margin: 0).0)
+    }
+
+    @Test func jobsReportStagesAndFailures() async throws {
+        let (catalog, url) = try catalog()
+        defer { try? FileManager.default.removeItem(at: url) }
+        let jobs = JobManager(pipeline: RetrainPipeline(catalog: catalog))
+        let ok = jobs.start(RetrainRequest(configuration: Self.good))
+        let bad = jobs.start(RetrainRequest(dataset: "missing", configuration: Self.good))
+        #expect(ok == "job-1" && bad == "job-2")
+        let done = try #require(await jobs.wait(ok))
+        #expect(done.stage == .done)
+        #expect(done.percent == 100)
+        #expect(done.outcome?.promoted == true)
+        let failed = try #require(await jobs.wait(bad))
+        #expect(failed.stage == .failed)
+        #expect(failed.error?.contains("missing") == true)
+        #expect(jobs.status("job-99") == nil)
+        #expect(jobs.all().map(\.id) == ["job-2", "job-1"])
+    }
+
+    @Test func badArgumentsFailClearly() throws {
+        let (catalog, url) = try catalog()
+        defer { try? FileManager.default.removeItem(at: url) }
+        let pipeline = RetrainPipeline(catalog: catalog)
+        #expect { try pipeline.run(RetrainRequest(promotionMargin: 1.5)) } throws: { "\($0)".contains("margin") }
+        #expect { try pipeline.run(RetrainRequest(holdoutFraction: 0)) } throws: { "\($0)".contains("holdout") }
+    }
+}
