@@ -41,6 +41,13 @@ public struct DiamondTable: Sendable, Equatable {
         self.sourceRow.append(sourceRow)
     }
 
+    /// Appends every row of `other`.
+    public mutating func append(contentsOf other: DiamondTable) {
+        for f in 0..<columns.count { columns[f].append(contentsOf: other.columns[f]) }
+        price.append(contentsOf: other.price)
+        sourceRow.append(contentsOf: other.sourceRow)
+    }
+
     /// The diamond in row `index`.
     public func diamond(at index: Int) -> Diamond {
         Diamond(

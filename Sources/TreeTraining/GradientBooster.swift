@@ -36,7 +36,7 @@ enum GradientBooster {
     static func boost(
         columns: [[Double]], target: [Double], trainRows: [Int], validationRows: [Int],
         configuration c: TrainingConfiguration, featureNames: [String],
-        progress: ((TrainingProgress) -> Void)?
+        progress: ((TrainingProgress) -> Void)?, shouldStop: ((TrainingProgress) -> Bool)? = nil
     ) -> BoostingResult {
         let clock = ContinuousClock()
         let start = clock.now
@@ -136,13 +136,15 @@ enum GradientBooster {
             } else {
                 bestRound = round + 1
             }
-            if let progress {
+            if progress != nil || shouldStop != nil {
                 let elapsed = seconds(clock.now - start)
                 let done = Double(round + 1)
-                progress(TrainingProgress(
+                let report = TrainingProgress(
                     round: round + 1, totalRounds: c.rounds, trainLoss: trainLoss, validationLoss: validLoss,
                     bestRound: bestRound, elapsedSeconds: elapsed,
-                    etaSeconds: elapsed / done * Double(c.rounds - round - 1)))
+                    etaSeconds: elapsed / done * Double(c.rounds - round - 1))
+                progress?(report)
+                if let shouldStop, shouldStop(report) { break }
             }
             if c.earlyStoppingRounds > 0 && !yValid.isEmpty && round + 1 - bestRound >= c.earlyStoppingRounds { break }
         }

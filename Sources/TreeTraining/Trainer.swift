@@ -15,9 +15,13 @@ public struct Trainer: Sendable {
         self.configuration = configuration
     }
 
+    /// Decides after each round whether training should stop now (e.g. a tuner pruning a
+    /// weak trial); the trees so far (up to the best validation round) are kept.
+    public typealias StopCondition = (TrainingProgress) -> Bool
+
     /// Trains, calibrates and measures a model on `data`.
     public func train(
-        _ data: DiamondTable, progress: ((TrainingProgress) -> Void)? = nil
+        _ data: DiamondTable, progress: ((TrainingProgress) -> Void)? = nil, shouldStop: StopCondition? = nil
     ) throws(TrainingError) -> TrainedModel {
         let clock = ContinuousClock()
         let started = clock.now
@@ -31,17 +35,46 @@ public struct Trainer: Sendable {
         let calibrationRows = Array(order[0..<calibrationCount]).sorted()
         let validationRows = Array(order[calibrationCount..<(calibrationCount + validationCount)]).sorted()
         let trainRows = Array(order[(calibrationCount + validationCount)...]).sorted()
+        return try fit(
+            data, trainRows: trainRows, validationRows: validationRows, calibrationRows: calibrationRows,
+            started: started, progress: progress, shouldStop: shouldStop)
+    }
+
+    /// Trains on `train`, early-stopping on `validation` (when configured), without
+    /// calibration; the report's holdout metrics are measured on `validation`. For tuning and
+    /// cross-validation, where the caller owns the split.
+    public func train(
+        _ train: DiamondTable, validation: DiamondTable, progress: ((TrainingProgress) -> Void)? = nil,
+        shouldStop: StopCondition? = nil
+    ) throws(TrainingError) -> TrainedModel {
+        let started = ContinuousClock().now
+        try configuration.validate()
+        try Self.check(train, target: configuration.target)
+        try Self.check(validation, target: configuration.target)
+        var data = train
+        data.append(contentsOf: validation)
+        return try fit(
+            data, trainRows: Array(0..<train.count), validationRows: Array(train.count..<data.count),
+            calibrationRows: [], measureOnValidation: true, started: started, progress: progress,
+            shouldStop: shouldStop)
+    }
+
+    private func fit(
+        _ data: DiamondTable, trainRows: [Int], validationRows: [Int], calibrationRows: [Int],
+        measureOnValidation: Bool = false, started: ContinuousClock.Instant,
+        progress: ((TrainingProgress) -> Void)?, shouldStop: StopCondition?
+    ) throws(TrainingError) -> TrainedModel {
+        let c = configuration
         guard trainRows.count >= 2 * c.minDataInLeaf else {
             throw TrainingError(
                 .invalidData,
                 "\(data.count) rows leave \(trainRows.count) to train on; need at least \(2 * c.minDataInLeaf) "
                     + "(2 × min_data_in_leaf)")
         }
-
         let target = data.price.map { c.target.raw(fromPrice: $0) }
         let result = GradientBooster.boost(
             columns: data.columns, target: target, trainRows: trainRows, validationRows: validationRows,
-            configuration: c, featureNames: Ensemble.diamondFeatureNames, progress: progress)
+            configuration: c, featureNames: Ensemble.diamondFeatureNames, progress: progress, shouldStop: shouldStop)
         var model = result.ensemble
 
         var holdout: EvaluationReport?
@@ -51,6 +84,8 @@ public struct Trainer: Sendable {
             let residuals = calibrationRows.indices.map { abs(target[calibrationRows[$0]] - raw[$0]) }
             model.intervals = ConformalIntervals(residuals: residuals)
             holdout = EvaluationReport(model: model, table: calibration)
+        } else if measureOnValidation && !validationRows.isEmpty {
+            holdout = EvaluationReport(model: model, table: data.rows(validationRows))
         }
 
         let report = TrainingReport(
@@ -60,7 +95,7 @@ public struct Trainer: Sendable {
             roundsTrained: result.roundsTrained, bestRound: result.bestRound,
             finalTrainLoss: result.trainLossCurve.last ?? .nan, bestValidationLoss: result.validationLossCurve.min(),
             seconds: result.seconds,
-            totalSeconds: GradientBooster.seconds(clock.now - started),
+            totalSeconds: GradientBooster.seconds(ContinuousClock().now - started),
             bins: zip(Ensemble.diamondFeatureNames, result.featureBins).map { .init(feature: $0, bins: $1.count) },
             importance: Self.importance(of: model),
             holdout: holdout,

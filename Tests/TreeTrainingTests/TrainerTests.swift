@@ -170,3 +170,29 @@ import TreeModel
 final class ProgressBox: @unchecked Sendable {
     var rounds: [Int] = []
 }
+
+@Suite struct TrainerWithValidationTests {
+    @Test func givenValidationIsUsedForEarlyStoppingAndMetrics() throws {
+        let train = TrainingFixtures.synthetic(rows: 1500, seed: 21)
+        let validation = TrainingFixtures.synthetic(rows: 400, seed: 22)
+        var config = TrainerTests.small
+        config.earlyStoppingRounds = 5
+        config.rounds = 300
+        config.learningRate = 0.5
+        let trained = try Trainer(configuration: config).train(train, validation: validation)
+        #expect(trained.report.rows == .init(total: 1900, train: 1500, validation: 400, calibration: 0))
+        #expect(trained.model.intervals == nil)
+        let holdout = try #require(trained.report.holdout)
+        #expect(holdout.metrics.rows == 400)
+        let direct = EvaluationReport(model: trained.model, table: validation)
+        #expect(direct.metrics.rmse == holdout.metrics.rmse)
+        #expect(trained.report.roundsTrained < 300)
+    }
+
+    @Test func stopConditionEndsTrainingEarly() throws {
+        let data = TrainingFixtures.synthetic(rows: 800, seed: 23)
+        let trained = try Trainer(configuration: TrainerTests.small).train(data, shouldStop: { $0.round >= 12 })
+        #expect(trained.report.roundsTrained == 12)
+        #expect(trained.model.trees.count == 12)
+    }
+}
