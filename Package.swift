@@ -63,7 +63,13 @@ let package = Package(
         // Loupe's datasets and models in the store: the glue between ArtifactStore and the domain.
         .target(
             name: "Catalog",
-            dependencies: ["ArtifactStore", "BundledData", "DataCleaning", "TreeModel", "TreeTraining"],
+            dependencies: ["ArtifactStore", "BundledData", "DataCleaning", "HyperTuning", "TreeModel", "TreeTraining"],
+            swiftSettings: strict
+        ),
+        // The hyperparameter tuner: TPE proposals, successive halving on rounds, budgets.
+        .target(
+            name: "HyperTuning",
+            dependencies: ["DataCleaning", "TreeModel", "TreeTraining"],
             swiftSettings: strict
         ),
         // The retraining pipeline (challenger vs champion) and the job runner behind Retrain.
@@ -75,7 +81,8 @@ let package = Package(
         .executableTarget(
             name: "LoupeCLI",
             dependencies: [
-                "ArtifactStore", "BundledData", "Catalog", "DataCleaning", "DiamondSchema", "Retraining", "TreeModel",
+                "ArtifactStore", "BundledData", "Catalog", "DataCleaning", "DiamondSchema", "HyperTuning", "Retraining",
+                "TreeModel",
                 "TreeTraining",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -90,6 +97,7 @@ let package = Package(
         .testTarget(name: "ArtifactStoreTests", dependencies: ["ArtifactStore", "StoreStress", "BundledData"]),
         .testTarget(name: "CatalogTests", dependencies: ["Catalog"]),
         .testTarget(name: "RetrainingTests", dependencies: ["Retraining"]),
+        .testTarget(name: "HyperTuningTests", dependencies: ["HyperTuning"]),
         .testTarget(name: "LoupeCLITests", dependencies: ["LoupeCLI"]),
     ],
     swiftLanguageModes: [.v6]

@@ -311,7 +311,7 @@ public final class LocalDirectoryBackend: ArtifactBackend {
                 if try files.makeDirectory(prefix) { try files.syncDirectory(parent) }
                 parent = prefix
             }
-            for sub in ["blobs", "blobs/sha256", "datasets", "models", "aliases", "tmp"] {
+            for sub in ["blobs", "blobs/sha256", "datasets", "models", "aliases", "records", "tmp"] {
                 let dir = root + "/" + sub
                 if try files.makeDirectory(dir) {
                     try files.syncDirectory(String(dir[..<dir.lastIndex(of: "/")!]))

@@ -11,7 +11,7 @@ struct Loupe: ParsableCommand {
             """,
         subcommands: [
             DemoCommand.self, CleanCommand.self, IngestCommand.self, TrainCommand.self, EvaluateCommand.self,
-            PredictCommand.self, ModelsCommand.self, RetrainCommand.self, StoreCommand.self, DataCommand.self,
+            PredictCommand.self, ModelsCommand.self, TuneCommand.self, RetrainCommand.self, StoreCommand.self, DataCommand.self,
         ],
         defaultSubcommand: nil
     )
