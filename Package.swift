@@ -12,9 +12,12 @@ let package = Package(
         .library(name: "DataCleaning", targets: ["DataCleaning"]),
         .library(name: "TreeModel", targets: ["TreeModel"]),
         .library(name: "TreeTraining", targets: ["TreeTraining"]),
+        .library(name: "LoupeProtocol", targets: ["LoupeProtocol"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // System libzstd (Debian: libzstd-dev).
@@ -42,6 +45,15 @@ let package = Package(
         .target(
             name: "TreeTraining",
             dependencies: ["TreeModel", "DataCleaning", "DiamondSchema", "CLoupeKernels"],
+            swiftSettings: strict
+        ),
+        // The wire protocol: generated messages from Protos/, the frame codec, status codes.
+        .target(
+            name: "LoupeProtocol",
+            dependencies: [
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             swiftSettings: strict
         ),
         .executableTarget(
