@@ -56,6 +56,14 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The frame decoder's fuzz target: `scripts/fuzz-frames` builds it with libFuzzer
+        // (-DFUZZING); a normal build makes a tool that replays the files it is given.
+        .executableTarget(
+            name: "FrameDecoderFuzz",
+            dependencies: ["LoupeProtocol"],
+            path: "Fuzz/FrameDecoderFuzz",
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "LoupeCLI",
             dependencies: [
@@ -77,7 +85,8 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
-            ]
+            ],
+            exclude: ["Corpus"]
         ),
     ],
     swiftLanguageModes: [.v6]
