@@ -13,11 +13,14 @@ let package = Package(
         .library(name: "TreeModel", targets: ["TreeModel"]),
         .library(name: "TreeTraining", targets: ["TreeTraining"]),
         .library(name: "ArtifactStore", targets: ["ArtifactStore"]),
+        .library(name: "LoupeProtocol", targets: ["LoupeProtocol"]),
         .executable(name: "loupe-store-stress", targets: ["StoreStress"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // System libzstd (Debian: libzstd-dev).
@@ -78,6 +81,23 @@ let package = Package(
             dependencies: ["ArtifactStore", "Catalog", "DataCleaning", "TreeModel", "TreeTraining"],
             swiftSettings: strict
         ),
+        // The wire protocol: generated messages from Protos/, the frame codec, status codes.
+        .target(
+            name: "LoupeProtocol",
+            dependencies: [
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        // The frame decoder's fuzz target: `scripts/fuzz-frames` builds it with libFuzzer
+        // (-DFUZZING); a normal build makes a tool that replays the files it is given.
+        .executableTarget(
+            name: "FrameDecoderFuzz",
+            dependencies: ["LoupeProtocol"],
+            path: "Fuzz/FrameDecoderFuzz",
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "LoupeCLI",
             dependencies: [
@@ -99,6 +119,16 @@ let package = Package(
         .testTarget(name: "RetrainingTests", dependencies: ["Retraining"]),
         .testTarget(name: "HyperTuningTests", dependencies: ["HyperTuning"]),
         .testTarget(name: "LoupeCLITests", dependencies: ["LoupeCLI"]),
+        .testTarget(
+            name: "LoupeProtocolTests",
+            dependencies: [
+                "LoupeProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            exclude: ["Corpus"]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )
