@@ -78,7 +78,7 @@ let package = Package(
         // The retraining pipeline (challenger vs champion) and the job runner behind Retrain.
         .target(
             name: "Retraining",
-            dependencies: ["ArtifactStore", "Catalog", "DataCleaning", "TreeModel", "TreeTraining"],
+            dependencies: ["ArtifactStore", "Catalog", "DataCleaning", "HyperTuning", "TreeModel", "TreeTraining"],
             swiftSettings: strict
         ),
         // The wire protocol: generated messages from Protos/, the frame codec, status codes.

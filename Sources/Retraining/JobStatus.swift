@@ -2,7 +2,7 @@ import Foundation
 
 /// Where a retraining job is.
 public enum JobStage: String, Sendable, Codable, CaseIterable {
-    case queued, preparingData, training, evaluating, registering, swapping, done, failed
+    case queued, preparingData, tuning, training, evaluating, registering, swapping, done, failed
 }
 
 /// A snapshot of a job, as `GetJob` returns it.

@@ -2,6 +2,7 @@ import ArtifactStore
 import Catalog
 import DataCleaning
 import Foundation
+import HyperTuning
 import TreeModel
 import TreeTraining
 
@@ -64,11 +65,29 @@ public struct RetrainPipeline: Sendable {
 
         let championConfiguration = championManifest.flatMap { Self.configuration(from: $0) }
         var configuration = request.configuration ?? championConfiguration ?? TrainingConfiguration()
+        var tuningRunID: String?
+        if var tuning = request.tuning {
+            tuning.seed = request.seed
+            tuning.threads = configuration.threads
+            let id = "retrain-\(challengerTag())"
+            progress(.tuning, 6, tuning.timeBudgetSeconds, "tuning on \(training.count) rows")
+            let run = try Tuner(configuration: tuning, data: training, id: id).tune(progress: { p in
+                progress(.tuning, 6 + 30 * Double(p.trialsDone) / Double(max(p.trialBudget, 1)), p.secondsLeft,
+                         "trial \(p.trialsDone)/\(p.trialBudget), best validation RMSE "
+                            + (p.bestRMSE.map { "$" + Self.format($0) } ?? "-"))
+            }, record: { try catalog.save($0) })
+            guard let best = Tuner.bestConfiguration(of: run) else {
+                throw CatalogError("tuning run \(id) found no working parameters")
+            }
+            configuration = best
+            tuningRunID = id
+        }
         configuration.seed = request.seed
-        let trainShare = comparison == .refit ? 35.0 : 70.0
-        progress(.training, 10, nil, "training the challenger on \(training.count) rows")
+        let trainStart = request.tuning == nil ? 10.0 : 36.0
+        let trainShare = (comparison == .refit ? 0.5 : 1) * (80 - trainStart)
+        progress(.training, trainStart, nil, "training the challenger on \(training.count) rows")
         let trained = try Trainer(configuration: configuration).train(training) { p in
-            progress(.training, 10 + trainShare * Double(p.round) / Double(p.totalRounds), nil,
+            progress(.training, trainStart + trainShare * Double(p.round) / Double(p.totalRounds), nil,
                      "challenger: round \(p.round)/\(p.totalRounds)")
         }
         let challengerRMSE = EvaluationReport(model: trained.model, table: holdout).metrics.rmse
@@ -80,9 +99,9 @@ public struct RetrainPipeline: Sendable {
                 var refit = championConfiguration ?? TrainingConfiguration()
                 refit.seed = request.seed
                 refit.threads = configuration.threads
-                progress(.training, 45, nil, "refitting production's parameters on the same rows")
+                progress(.training, trainStart + trainShare, nil, "refitting production's parameters on the same rows")
                 champion = try Trainer(configuration: refit).train(training) { p in
-                    progress(.training, 45 + 35 * Double(p.round) / Double(p.totalRounds), nil,
+                    progress(.training, trainStart + trainShare * (1 + Double(p.round) / Double(p.totalRounds)), nil,
                              "champion refit: round \(p.round)/\(p.totalRounds)")
                 }.model
             } else {
@@ -109,7 +128,16 @@ public struct RetrainPipeline: Sendable {
         return RetrainOutcome(
             datasetVersion: dataset.version, challengerVersion: challenger.version,
             championVersion: championManifest?.version, challengerRMSE: challengerRMSE, championRMSE: championRMSE,
-            holdoutRows: holdout.count, comparison: comparison, promoted: promote, reason: reason)
+            holdoutRows: holdout.count, comparison: comparison, tuningRun: tuningRunID, promoted: promote,
+            reason: reason)
+    }
+
+    private func challengerTag() -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyyMMdd-HHmmss-SSS"
+        return formatter.string(from: Date())
     }
 
     /// Fewest never-seen rows for a fresh-rows holdout; with fewer, the champion is refitted.
@@ -144,7 +172,7 @@ public struct RetrainPipeline: Sendable {
         return try? JSONDecoder().decode(TrainingConfiguration.self, from: data)
     }
 
-    private static func format(_ v: Double) -> String { String(format: "%.2f", v) }
+    static func format(_ v: Double) -> String { String(format: "%.2f", v) }
 }
 
 /// A row's values, for telling old rows from new ones.

@@ -1,3 +1,4 @@
+import HyperTuning
 import TreeTraining
 
 /// What a retraining run should do. Every field has a default, so `RetrainRequest()` means
@@ -12,6 +13,9 @@ public struct RetrainRequest: Sendable {
     public var newRowsCSV: [UInt8]?
     /// Parameters for the challenger; nil reuses the production model's (or the defaults).
     public var configuration: TrainingConfiguration?
+    /// Search the parameters within this budget first (on the challenger's training rows);
+    /// the best ones train the challenger. Overrides `configuration`.
+    public var tuning: TuningConfiguration?
     /// The challenger must beat the champion's holdout RMSE by this fraction to be promoted
     /// (0.01: at least 1% lower).
     public var promotionMargin: Double
@@ -24,13 +28,15 @@ public struct RetrainRequest: Sendable {
 
     public init(
         model: String = "diamonds", dataset: String = "diamonds", newRowsCSV: [UInt8]? = nil,
-        configuration: TrainingConfiguration? = nil, promotionMargin: Double = 0.01, holdoutFraction: Double = 0.1,
+        configuration: TrainingConfiguration? = nil, tuning: TuningConfiguration? = nil,
+        promotionMargin: Double = 0.01, holdoutFraction: Double = 0.1,
         seed: UInt64 = 42, requestedBy: String = "loupe"
     ) {
         self.model = model
         self.dataset = dataset
         self.newRowsCSV = newRowsCSV
         self.configuration = configuration
+        self.tuning = tuning
         self.promotionMargin = promotionMargin
         self.holdoutFraction = holdoutFraction
         self.seed = seed
@@ -53,6 +59,8 @@ public struct RetrainOutcome: Sendable, Codable, Equatable {
     public var holdoutRows: Int
     /// How the champion was measured.
     public var comparison: Comparison
+    /// The tuning run that chose the challenger's parameters, if one ran.
+    public var tuningRun: String?
     /// Whether the challenger became production.
     public var promoted: Bool
     /// Why it was or was not promoted, for a person.

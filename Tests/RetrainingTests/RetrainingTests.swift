@@ -1,6 +1,7 @@
 import ArtifactStore
 import Catalog
 import Foundation
+import HyperTuning
 import Synchronization
 import Testing
 import TreeModel
@@ -80,6 +81,24 @@ import TreeTraining
         let v2 = try catalog.store.dataset(name: "diamonds", version: 2)
         #expect(v2.parent == 1)
         #expect(v2.counts.clean > 700)
+    }
+
+    @Test func tuningChoosesTheChallengersParameters() throws {
+        let (catalog, url) = try catalog()
+        defer { try? FileManager.default.removeItem(at: url) }
+        let budget = TuningConfiguration(
+            maxTrials: 4, timeBudgetSeconds: nil, startupTrials: 4, parallelTrials: 2, threads: 2, maxRounds: 60,
+            earlyStoppingRounds: 10, rungMinRounds: 20)
+        let stages = Mutex<[JobStage]>([])
+        let outcome = try RetrainPipeline(catalog: catalog).run(RetrainRequest(tuning: budget)) { stage, _, _, _ in
+            stages.withLock { $0.append(stage) }
+        }
+        let id = try #require(outcome.tuningRun)
+        #expect(try catalog.tuningRun(id).trials.count == 4)
+        #expect(stages.withLock { $0.contains(.tuning) })
+        let manifest = try catalog.store.model(name: "diamonds", version: outcome.challengerVersion)
+        let best = try #require(Tuner.bestConfiguration(of: try catalog.tuningRun(id)))
+        #expect(RetrainPipeline.configuration(from: manifest)?.numLeaves == best.numLeaves)
     }
 
     @Test func promotionRule() {
