@@ -21,6 +21,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         // System libzstd (Debian: libzstd-dev).
@@ -85,6 +90,7 @@ let package = Package(
         .target(
             name: "LoupeProtocol",
             dependencies: [
+                "DiamondSchema",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
@@ -98,12 +104,40 @@ let package = Package(
             path: "Fuzz/FrameDecoderFuzz",
             swiftSettings: strict
         ),
+        // The model server: connections, handshake, calls, hot swap, metrics, graceful shutdown.
+        .target(
+            name: "ModelServer",
+            dependencies: [
+                "ArtifactStore", "Catalog", "DiamondSchema", "HyperTuning", "LoupeProtocol", "ModelServing",
+                "Retraining", "TreeModel", "TreeTraining",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        // The Swift client: async calls over one pipelined connection.
+        .target(
+            name: "LoupeClient",
+            dependencies: [
+                "DiamondSchema", "LoupeProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "LoupeCLI",
             dependencies: [
-                "ArtifactStore", "BundledData", "Catalog", "DataCleaning", "DiamondSchema", "HyperTuning", "Retraining",
-                "TreeModel",
-                "TreeTraining",
+                "ArtifactStore", "BundledData", "Catalog", "DataCleaning", "DiamondSchema", "HyperTuning", "LoupeClient",
+                "LoupeProtocol", "ModelServer", "Retraining", "TreeModel", "TreeTraining",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

@@ -37,18 +37,32 @@ public struct ValidationRanges: Sendable, Equatable {
     }
 }
 
+/// One thing wrong with a diamond: the field at fault and what is wrong with it.
+public struct FieldViolation: Sendable, Equatable {
+    /// The feature's name ("carat"), or "depth" for the consistency check.
+    public var field: String
+    /// "carat must be > 0, got -1.0".
+    public var message: String
+
+    public init(field: String, message: String) {
+        self.field = field
+        self.message = message
+    }
+}
+
 extension ValidationRanges {
-    /// What is wrong with a diamond's measurements under these ranges, one message per problem
-    /// (empty when it is plausible). The same checks the cleaning rules apply to data rows.
-    public func problems(in d: Diamond) -> [String] {
-        var problems: [String] = []
+    /// What is wrong with a diamond's measurements under these ranges (empty when it is
+    /// plausible). The same checks the cleaning rules apply to data rows.
+    public func violations(in d: Diamond) -> [FieldViolation] {
+        var found: [FieldViolation] = []
         func check(_ name: String, _ value: Double, _ range: ClosedRange<Double>) {
             if !value.isFinite {
-                problems.append("\(name) must be a number, got \(value)")
+                found.append(FieldViolation(field: name, message: "\(name) must be a number, got \(value)"))
             } else if value <= 0 {
-                problems.append("\(name) must be > 0, got \(value)")
+                found.append(FieldViolation(field: name, message: "\(name) must be > 0, got \(value)"))
             } else if !range.contains(value) {
-                problems.append("\(name) must be within \(range.lowerBound)...\(range.upperBound), got \(value)")
+                found.append(FieldViolation(
+                    field: name, message: "\(name) must be within \(range.lowerBound)...\(range.upperBound), got \(value)"))
             }
         }
         check("carat", d.carat, carat)
@@ -57,15 +71,19 @@ extension ValidationRanges {
         check("x", d.x, dimension)
         check("y", d.y, dimension)
         check("z", d.z, dimension)
-        if problems.isEmpty, let implied = Self.impliedDepth(x: d.x, y: d.y, z: d.z),
+        if found.isEmpty, let implied = Self.impliedDepth(x: d.x, y: d.y, z: d.z),
             abs(d.depth - implied) > depthTolerance
         {
-            problems.append(
-                "depth \(d.depth) does not match the dimensions (100·2z/(x+y) = \(Self.rounded(implied)), "
-                    + "tolerance \(depthTolerance))")
+            found.append(FieldViolation(
+                field: "depth",
+                message: "depth \(d.depth) does not match the dimensions (100·2z/(x+y) = \(Self.rounded(implied)), "
+                    + "tolerance \(depthTolerance))"))
         }
-        return problems
+        return found
     }
+
+    /// The violations' messages.
+    public func problems(in d: Diamond) -> [String] { violations(in: d).map(\.message) }
 
     static func rounded(_ v: Double) -> Double { (v * 100).rounded() / 100 }
 }

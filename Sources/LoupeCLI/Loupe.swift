@@ -1,7 +1,7 @@
 import ArgumentParser
 
 @main
-struct Loupe: ParsableCommand {
+struct Loupe: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "loupe",
         abstract: "Loupe values diamonds: clean data, train a price model, and predict prices with calibrated ranges.",
@@ -10,7 +10,7 @@ struct Loupe: ParsableCommand {
             (53,940 stones; see `loupe data --provenance`).
             """,
         subcommands: [
-            DemoCommand.self, CleanCommand.self, IngestCommand.self, TrainCommand.self, EvaluateCommand.self,
+            ServeCommand.self, DemoCommand.self, CleanCommand.self, IngestCommand.self, TrainCommand.self, EvaluateCommand.self,
             PredictCommand.self, ModelsCommand.self, TuneCommand.self, RetrainCommand.self, StoreCommand.self, DataCommand.self,
         ],
         defaultSubcommand: nil

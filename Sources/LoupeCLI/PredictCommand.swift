@@ -1,9 +1,12 @@
 import ArgumentParser
+import Catalog
+import LoupeClient
+import LoupeProtocol
 import DataCleaning
 import DiamondSchema
 import TreeModel
 
-struct PredictCommand: ParsableCommand {
+struct PredictCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "predict",
         abstract: "Price one diamond (from options) or every row of a CSV, with a calibrated range.",
@@ -13,10 +16,12 @@ struct PredictCommand: ParsableCommand {
                 --depth 61.8 --table 56 --x 6.43 --y 6.47 --z 3.99
             """)
 
-    @Argument(help: ArgumentHelp(stringLiteral: ModelArgument.help))
-    var model: ModelArgument
+    @Argument(help: ArgumentHelp(stringLiteral: ModelArgument.help + " Default: the production model."))
+    var model: ModelArgument?
 
     @OptionGroup var storeOptions: StoreOptions
+
+    @OptionGroup var serverOptions: ServerOptions
 
     @Option(help: "Weight in carats.") var carat: Double?
     @Option(help: "Cut: \(Cut.levelList).") var cut: String?
@@ -50,8 +55,13 @@ struct PredictCommand: ParsableCommand {
         }
     }
 
-    func run() throws {
-        let ensemble = try loadModel(model, store: storeOptions)
+    func run() async throws {
+        if let client = try await serverOptions.connect(store: storeOptions) {
+            defer { Task { await client.close() } }
+            try await predictRemotely(client)
+            return
+        }
+        let ensemble = try loadModel(model ?? ModelArgument(argument: Catalog.defaultModel)!, store: storeOptions)
         if let csv {
             try predictFile(csv, model: ensemble)
             return
@@ -65,7 +75,64 @@ struct PredictCommand: ParsableCommand {
         }
     }
 
-    private func parsedDiamond() throws -> Diamond {
+    /// The same answers through a running server (Predict, or BatchPredict in chunks).
+    private func predictRemotely(_ client: LoupeClient) async throws {
+        var selector: Loupe_V1_ModelSelector?
+        if let model {
+            guard case .store(let spec) = model.source else {
+                throw CLIError("with --server, name a model in the server's store (diamonds@3), not a file")
+            }
+            var s = Loupe_V1_ModelSelector()
+            s.name = spec.name
+            switch spec.selector {
+            case .version(let v): s.version = UInt32(v)
+            case .alias(let a): s.alias = a.rawValue
+            case .current: break
+            }
+            selector = s
+        }
+        if let csv {
+            let batch = try DataSource.file(csv).clean(.pricing)
+            var lines = ["row,price,low,high,level"]
+            let limit = max(1, Int(client.welcome.limits.maxBatchRows))
+            var start = 0
+            while start < batch.clean.count {
+                let end = min(batch.clean.count, start + limit)
+                let part = batch.clean.rows(start..<end)
+                var request = Loupe_V1_BatchPredictRequest()
+                request.rows = Loupe_V1_DiamondColumns(featureColumns: part.columns)
+                request.level = level
+                if let selector { request.model = selector }
+                let response: Loupe_V1_BatchPredictResponse
+                do {
+                    response = try await client.call(.batchPredict, request, rowCount: UInt32(part.count))
+                } catch { throw CLIError(error.oneLine) }
+                for i in 0..<part.count where !response.prices[i].isNaN {
+                    lines.append("\(part.sourceRow[i]),\(cents(response.prices[i])),\(cents(response.lows[i])),"
+                        + "\(cents(response.highs[i])),\(response.level)")
+                }
+                start = end
+            }
+            let text = lines.joined(separator: "\n") + "\n"
+            if let out { try writeFile(out, Array(text.utf8)) } else { print(text, terminator: "") }
+            Terminal.note("\(csv): \(lines.count - 1) rows priced by \(serverOptions.server!), \(batch.quarantine.count) rejected")
+            return
+        }
+        let diamond = try parsedDiamond(validate: false)
+        let response: Loupe_V1_PredictResponse
+        do {
+            response = try await client.predict(diamond, level: level, model: selector)
+        } catch { throw CLIError(error.oneLine) }
+        let estimate = PriceEstimate(price: response.price, low: response.low, high: response.high,
+                                     level: response.level == 0 ? nil : response.level)
+        if json {
+            print(encodeJSON(PredictionJSON(estimate)))
+        } else {
+            print(describe(estimate) + "  [\(response.modelName) v\(response.modelVersion)]")
+        }
+    }
+
+    private func parsedDiamond(validate: Bool = true) throws -> Diamond {
         guard let cutLevel = Cut(label: cut!) else { throw CLIError("--cut must be one of \(Cut.levelList), got \"\(cut!)\"") }
         guard let colorLevel = Color(label: color!) else {
             throw CLIError("--color must be one of \(Color.levelList), got \"\(color!)\"")
@@ -76,8 +143,10 @@ struct PredictCommand: ParsableCommand {
         let diamond = Diamond(
             carat: carat!, cut: cutLevel, color: colorLevel, clarity: clarityLevel,
             depth: depth!, table: table!, x: x!, y: y!, z: z!)
-        let problems = ValidationRanges.standard.problems(in: diamond)
-        guard problems.isEmpty else { throw CLIError(problems.joined(separator: "; ")) }
+        if validate {
+            let problems = ValidationRanges.standard.problems(in: diamond)
+            guard problems.isEmpty else { throw CLIError(problems.joined(separator: "; ")) }
+        }
         return diamond
     }
 

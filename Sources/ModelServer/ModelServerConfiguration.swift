@@ -32,13 +32,17 @@ public struct ModelServerConfiguration: Sendable {
     public var shutdownGracePeriod: TimeAmount
     /// Reported in `Welcome` and `Health`.
     public var serverVersion: String
+    /// Port of the HTTP endpoint with `/metrics` (Prometheus text) and `/healthz`; nil turns
+    /// it off, 0 picks a free one. It listens on `host`.
+    public var metricsPort: Int?
 
     public init(
         host: String = "127.0.0.1", port: Int = 7071, frameLimits: FrameLimits = .standard,
         maxBatchRows: Int = 100_000, maxSimilar: Int = 100, maxInFlightPerConnection: Int = 64,
         idleTimeout: TimeAmount = .seconds(300), defaultModel: String = "diamonds",
         modelPollInterval: TimeAmount = .seconds(1), workerThreads: Int = 0, inlineBatchRows: Int = 256,
-        shutdownGracePeriod: TimeAmount = .seconds(10), serverVersion: String = LoupeVersion.current
+        shutdownGracePeriod: TimeAmount = .seconds(10), serverVersion: String = LoupeVersion.current,
+        metricsPort: Int? = 9091
     ) {
         self.host = host
         self.port = port
@@ -53,6 +57,7 @@ public struct ModelServerConfiguration: Sendable {
         self.inlineBatchRows = inlineBatchRows
         self.shutdownGracePeriod = shutdownGracePeriod
         self.serverVersion = serverVersion
+        self.metricsPort = metricsPort
     }
 }
 

@@ -15,11 +15,16 @@ public final class ServingModel: Sendable {
     public let similar: SimilarityIndex?
     /// Validation applied to every diamond before it is priced.
     public let ranges: ValidationRanges
+    /// The dataset version it was trained on ("" and 0 when unknown).
+    public let datasetName: String
+    public let datasetVersion: Int
 
     public init(name: String, version: Int, ensemble: Ensemble, trainingData: DiamondTable?,
-                ranges: ValidationRanges = .standard) {
+                datasetName: String = "", datasetVersion: Int = 0, ranges: ValidationRanges = .standard) {
         self.name = name
         self.version = version
+        self.datasetName = datasetName
+        self.datasetVersion = datasetVersion
         self.ensemble = ensemble
         self.similar = trainingData.map(SimilarityIndex.init(table:))
         self.ranges = ranges
@@ -27,8 +32,8 @@ public final class ServingModel: Sendable {
 
     /// Prices one diamond, or says what is wrong with it.
     public func predict(_ diamond: Diamond, level: Double) -> Result<PriceEstimate, RowProblem> {
-        let problems = ranges.problems(in: diamond)
-        if !problems.isEmpty { return .failure(RowProblem(index: 0, reason: problems.joined(separator: "; "))) }
+        let violations = ranges.violations(in: diamond)
+        if !violations.isEmpty { return .failure(RowProblem(index: 0, violations)) }
         return .success(ensemble.estimate(diamond, level: level))
     }
 
@@ -42,11 +47,11 @@ public final class ServingModel: Sendable {
         for row in 0..<rows {
             switch Self.diamond(columns, row) {
             case .success(let diamond):
-                let found = ranges.problems(in: diamond)
+                let found = ranges.violations(in: diamond)
                 if found.isEmpty {
                     valid.append(row)
                 } else {
-                    problems.append(RowProblem(index: row, reason: found.joined(separator: "; ")))
+                    problems.append(RowProblem(index: row, found))
                 }
             case .failure(let problem):
                 problems.append(problem)
@@ -67,15 +72,13 @@ public final class ServingModel: Sendable {
             guard v >= 0, v <= 255, v == v.rounded() else { return nil }
             return G(rawValue: UInt8(v))
         }
-        guard let cut = grade(.cut, Cut.self) else {
-            return .failure(RowProblem(index: row, reason: "cut code \(columns[1][row]) is not 0…\(Cut.allCases.count - 1) (\(Cut.levelList))"))
+        func missing(_ feature: Feature, _ levels: String) -> RowProblem {
+            RowProblem(index: row, field: feature.name,
+                       reason: "\(feature.name) is missing or unknown (expected one of \(levels))")
         }
-        guard let color = grade(.color, Color.self) else {
-            return .failure(RowProblem(index: row, reason: "color code \(columns[2][row]) is not 0…\(Color.allCases.count - 1) (\(Color.levelList))"))
-        }
-        guard let clarity = grade(.clarity, Clarity.self) else {
-            return .failure(RowProblem(index: row, reason: "clarity code \(columns[3][row]) is not 0…\(Clarity.allCases.count - 1) (\(Clarity.levelList))"))
-        }
+        guard let cut = grade(.cut, Cut.self) else { return .failure(missing(.cut, Cut.levelList)) }
+        guard let color = grade(.color, Color.self) else { return .failure(missing(.color, Color.levelList)) }
+        guard let clarity = grade(.clarity, Clarity.self) else { return .failure(missing(.clarity, Clarity.levelList)) }
         return .success(Diamond(
             carat: columns[0][row], cut: cut, color: color, clarity: clarity, depth: columns[4][row],
             table: columns[5][row], x: columns[6][row], y: columns[7][row], z: columns[8][row]))
@@ -86,12 +89,21 @@ public final class ServingModel: Sendable {
 public struct RowProblem: Error, Sendable, Equatable {
     /// The row's index in the call (0-based).
     public var index: Int
+    /// The field at fault (the first, when several are); empty when the row as a whole is bad.
+    public var field: String
     /// What is wrong, for a person ("carat must be > 0, got -1.0").
     public var reason: String
 
-    public init(index: Int, reason: String) {
+    public init(index: Int, field: String = "", reason: String) {
         self.index = index
+        self.field = field
         self.reason = reason
+    }
+
+    /// A row with these violations.
+    public init(index: Int, _ violations: [FieldViolation]) {
+        self.init(index: index, field: violations.first?.field ?? "",
+                  reason: violations.map(\.message).joined(separator: "; "))
     }
 }
 

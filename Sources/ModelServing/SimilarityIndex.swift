@@ -11,6 +11,8 @@ public struct SimilarityIndex: Sendable {
         public var price: Double
         /// Distance in carat from the query.
         public var caratDistance: Double
+        /// The row in the indexed table (0-based).
+        public var row: Int
     }
 
     private struct Entry: Sendable {
@@ -70,7 +72,7 @@ public struct SimilarityIndex: Sendable {
             if takeLeft { left -= 1 } else { right += 1 }
             let row = Int(entry.row)
             matches.append(Match(diamond: table.diamond(at: row), price: table.price[row],
-                                 caratDistance: abs(entry.carat - query.carat)))
+                                 caratDistance: abs(entry.carat - query.carat), row: row))
         }
         return matches
     }

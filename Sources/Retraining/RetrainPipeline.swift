@@ -126,7 +126,7 @@ public struct RetrainPipeline: Sendable {
             onPromoted(challenger, trained.model)
         }
         return RetrainOutcome(
-            datasetVersion: dataset.version, challengerVersion: challenger.version,
+            modelName: request.model, datasetVersion: dataset.version, challengerVersion: challenger.version,
             championVersion: championManifest?.version, challengerRMSE: challengerRMSE, championRMSE: championRMSE,
             holdoutRows: holdout.count, comparison: comparison, tuningRun: tuningRunID, promoted: promote,
             reason: reason)

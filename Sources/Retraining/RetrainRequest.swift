@@ -46,6 +46,8 @@ public struct RetrainRequest: Sendable {
 
 /// How a retraining run ended.
 public struct RetrainOutcome: Sendable, Codable, Equatable {
+    /// The model retrained.
+    public var modelName: String
     /// The dataset version the challenger trained on.
     public var datasetVersion: Int
     /// The challenger's model version (registered whether or not it was promoted).

@@ -68,8 +68,10 @@ import TreeTraining
         #expect(result.estimates.count == 1)
         #expect(result.problems.map(\.index) == [1, 2, 3])
         #expect(result.problems[0].reason.contains("carat must be > 0"))
-        #expect(result.problems[1].reason.contains("cut code 9.0"))
-        #expect(result.problems[2].reason.contains("clarity code 2.5"))
+        #expect(result.problems[0].field == "carat")
+        #expect(result.problems[1].reason.contains("cut is missing or unknown"))
+        #expect(result.problems[1].field == "cut")
+        #expect(result.problems[2].reason.contains("clarity is missing or unknown"))
         let single = Self.model.estimate(raw: Self.model.rawScore(good), level: 0.9)
         #expect(result.estimates[0] == single)
     }

@@ -1,0 +1,417 @@
+import ArtifactStore
+import Catalog
+import DiamondSchema
+import Foundation
+import HyperTuning
+import LoupeProtocol
+import ModelServing
+import Retraining
+import TreeModel
+import TreeTraining
+
+/// The service layer: one function per method, from a decoded request to a response
+/// message or a `ProtocolError`. Nothing here knows about channels or frames; the
+/// connection handler decides where each call runs (cheap calls on the event loop,
+/// heavy or blocking ones on the worker pool).
+final class CallHandlers: Sendable {
+    let configuration: ModelServerConfiguration
+    let loader: ModelLoader
+    let jobs: JobManager
+    let metrics: ServerMetrics
+    let started = Date()
+
+    init(configuration: ModelServerConfiguration, loader: ModelLoader, jobs: JobManager, metrics: ServerMetrics) {
+        self.configuration = configuration
+        self.loader = loader
+        self.jobs = jobs
+        self.metrics = metrics
+    }
+
+    // MARK: Health
+
+    func health() -> Loupe_V1_HealthResponse {
+        var response = Loupe_V1_HealthResponse()
+        response.live = true
+        let model = loader.registry.model
+        response.modelLoaded = model != nil
+        response.storeReachable = (try? loader.catalog.store.modelNames()) != nil
+        response.ready = response.modelLoaded && response.storeReachable
+        response.modelName = model?.name ?? ""
+        response.modelVersion = UInt32(model?.version ?? 0)
+        response.serverVersion = configuration.serverVersion
+        response.uptimeMs = UInt64(max(0, Date().timeIntervalSince(started) * 1000))
+        if !response.modelLoaded {
+            response.message = "no model loaded yet: train and promote one (`loupe train --promote`)"
+        } else if !response.storeReachable {
+            response.message = "the artifact store cannot be read"
+        }
+        return response
+    }
+
+    // MARK: Predict
+
+    /// The model a selector names, or a clear error.
+    func selectModel(_ selector: Loupe_V1_ModelSelector?) throws(ProtocolError) -> ServingModel {
+        let selector = selector ?? Loupe_V1_ModelSelector()
+        var alias: ModelAlias?
+        if !selector.alias.isEmpty {
+            guard let named = ModelAlias(rawValue: selector.alias) else {
+                throw ProtocolError(
+                    code: .invalidArgument,
+                    message: "model alias \"\(selector.alias)\" is not known (production or staging)")
+            }
+            alias = named
+        }
+        do {
+            let model = try loader.model(
+                name: selector.name, version: selector.version == 0 ? nil : Int(selector.version), alias: alias)
+            guard let model else {
+                throw ProtocolError(
+                    code: selector.name.isEmpty && selector.version == 0 ? .unavailable : .notFound,
+                    message: selector.name.isEmpty && selector.version == 0
+                        ? "no model is loaded yet; the server is not ready" : "no such model: \(describe(selector))")
+            }
+            return model
+        } catch let error as ProtocolError {
+            throw error
+        } catch let error as StoreError where error.code == .notFound {
+            throw ProtocolError(code: .notFound, message: "no such model: \(describe(selector))", cause: error)
+        } catch {
+            throw ProtocolError(code: .internalError, message: "loading \(describe(selector)) failed: \(error)", cause: error)
+        }
+    }
+
+    /// Whether a call with this selector is served by the model already in memory.
+    func usesCurrentModel(_ selector: Loupe_V1_ModelSelector?) -> Bool {
+        guard let selector else { return true }
+        let current = loader.registry.model
+        if selector.version != 0 { return selector.version == current?.version ?? 0 && selector.name.isEmpty }
+        return (selector.name.isEmpty || selector.name == current?.name)
+            && (selector.alias.isEmpty || selector.alias == ModelAlias.production.rawValue)
+    }
+
+    func level(_ requested: Double) throws(ProtocolError) -> Double {
+        if requested == 0 { return ConformalIntervals.defaultLevel }
+        guard requested > 0, requested < 1 else {
+            throw ProtocolError(
+                code: .invalidArgument, message: "level must be in (0, 1), got \(requested)",
+                fieldViolations: [violation("level", "must be in (0, 1), got \(requested)")])
+        }
+        return requested
+    }
+
+    func predict(_ request: Loupe_V1_PredictRequest) throws(ProtocolError) -> Loupe_V1_PredictResponse {
+        let level = try level(request.level)
+        guard request.hasDiamond else {
+            throw ProtocolError(
+                code: .invalidArgument, message: "the request has no diamond",
+                fieldViolations: [violation("diamond", "is required")])
+        }
+        let diamond: Diamond
+        switch request.diamond.diamond() {
+        case .success(let d): diamond = d
+        case .failure(let grade):
+            throw ProtocolError(
+                code: .invalidArgument, message: grade.message,
+                fieldViolations: [violation("diamond.\(grade.field)", "is missing or unknown (expected one of \(grade.levels))")])
+        }
+        let model = try selectModel(request.hasModel ? request.model : nil)
+        switch model.predict(diamond, level: level) {
+        case .failure(let problem):
+            let violations = model.ranges.violations(in: diamond)
+            throw ProtocolError(
+                code: .invalidArgument, message: problem.reason,
+                fieldViolations: violations.map { violation("diamond.\($0.field)", $0.message) })
+        case .success(let estimate):
+            metrics.rowsScored(1)
+            var response = Loupe_V1_PredictResponse()
+            response.price = estimate.price
+            response.low = estimate.low
+            response.high = estimate.high
+            response.level = estimate.level ?? 0
+            response.modelName = model.name
+            response.modelVersion = UInt32(model.version)
+            return response
+        }
+    }
+
+    func batchPredict(_ request: Loupe_V1_BatchPredictRequest, declaredRows: UInt32) throws(ProtocolError)
+        -> Loupe_V1_BatchPredictResponse
+    {
+        let level = try level(request.level)
+        guard let rows = request.rows.rowCount else {
+            throw ProtocolError(code: .invalidArgument, message: "the feature columns differ in length")
+        }
+        guard rows == Int(declaredRows) else {
+            throw ProtocolError(
+                code: .invalidArgument,
+                message: "the frame header says \(declaredRows) rows but the columns hold \(rows)")
+        }
+        guard rows <= configuration.maxBatchRows else {
+            throw ProtocolError(
+                code: .resourceExhausted,
+                message: "\(rows) rows exceed the limit of \(configuration.maxBatchRows) per call; split the batch")
+        }
+        let model = try selectModel(request.hasModel ? request.model : nil)
+        let result = model.predictBatch(columns: request.rows.featureColumns(), level: level)
+        metrics.rowsScored(result.rows.count)
+        var response = Loupe_V1_BatchPredictResponse()
+        response.level = level
+        response.modelName = model.name
+        response.modelVersion = UInt32(model.version)
+        // Prices for every row, in order; a rejected row gets NaN and a RowError.
+        response.prices = [Double](repeating: .nan, count: rows)
+        response.lows = [Double](repeating: .nan, count: rows)
+        response.highs = [Double](repeating: .nan, count: rows)
+        for (i, row) in result.rows.enumerated() {
+            let e = result.estimates[i]
+            response.prices[row] = e.price
+            response.lows[row] = e.low
+            response.highs[row] = e.high
+        }
+        response.rowErrors = result.problems.map { problem in
+            var error = Loupe_V1_RowError()
+            error.row = UInt32(problem.index)
+            error.field = problem.field
+            error.reason = problem.reason
+            return error
+        }
+        return response
+    }
+
+    // MARK: FindSimilar
+
+    func findSimilar(_ request: Loupe_V1_FindSimilarRequest) throws(ProtocolError) -> Loupe_V1_FindSimilarResponse {
+        let count = request.count == 0 ? 5 : Int(request.count)
+        guard count <= configuration.maxSimilar else {
+            throw ProtocolError(
+                code: .resourceExhausted, message: "count \(count) exceeds the limit of \(configuration.maxSimilar)")
+        }
+        guard request.carat > 0, request.carat.isFinite else {
+            throw ProtocolError(
+                code: .invalidArgument, message: "carat must be > 0, got \(request.carat)",
+                fieldViolations: [violation("carat", "must be > 0, got \(request.carat)")])
+        }
+        var probe = Loupe_V1_Diamond()
+        probe.carat = request.carat
+        probe.cut = request.cut
+        probe.color = request.color
+        probe.clarity = request.clarity
+        probe.depth = 61.8
+        probe.table = 57
+        guard case .success(let query) = probe.diamond() else {
+            if case .failure(let grade) = probe.diamond() {
+                throw ProtocolError(code: .invalidArgument, message: grade.message,
+                                    fieldViolations: [violation(grade.field, "is missing or unknown")])
+            }
+            throw ProtocolError(code: .invalidArgument, message: "bad grades")
+        }
+        guard request.dataset.isEmpty && request.datasetVersion == 0 else {
+            throw ProtocolError(
+                code: .unimplemented,
+                message: "FindSimilar searches the production model's training data; naming another dataset is not supported")
+        }
+        let model = try selectModel(nil)
+        guard let index = model.similar else {
+            throw ProtocolError(code: .failedPrecondition, message: "the served model has no training data index")
+        }
+        var response = Loupe_V1_FindSimilarResponse()
+        response.diamonds = index.nearest(to: query, limit: count).map { match in
+            var similar = Loupe_V1_SimilarDiamond()
+            similar.diamond = Loupe_V1_Diamond(match.diamond)
+            similar.price = match.price
+            similar.row = UInt64(match.row)
+            return similar
+        }
+        response.dataset = model.datasetName
+        response.datasetVersion = UInt32(model.datasetVersion)
+        return response
+    }
+
+    // MARK: Models and jobs
+
+    func listModels(_ request: Loupe_V1_ListModelsRequest) throws(ProtocolError) -> Loupe_V1_ListModelsResponse {
+        do {
+            let store = loader.catalog.store
+            let names = request.name.isEmpty ? try store.modelNames() : [request.name]
+            var response = Loupe_V1_ListModelsResponse()
+            for name in names {
+                let aliases = try store.aliases(name: name)
+                for manifest in try store.models(name: name) {
+                    response.models.append(Self.modelVersion(manifest, aliases: aliases))
+                }
+            }
+            return response
+        } catch let error as StoreError where error.code == .invalidName {
+            throw ProtocolError(code: .invalidArgument, message: error.message, cause: error)
+        } catch {
+            throw ProtocolError(code: .internalError, message: "reading the store failed: \(error)", cause: error)
+        }
+    }
+
+    static func modelVersion(_ m: ModelManifest, aliases: AliasRecord) -> Loupe_V1_ModelVersion {
+        var v = Loupe_V1_ModelVersion()
+        v.name = m.name
+        v.version = UInt32(m.version)
+        v.aliases = ModelAlias.allCases.filter { aliases[$0] == m.version }.map(\.rawValue)
+        v.createdUnixMs = Int64(m.created.timeIntervalSince1970 * 1000)
+        v.dataset = m.dataset.name
+        v.datasetVersion = UInt32(m.dataset.version)
+        var metrics = Loupe_V1_ModelMetrics()
+        metrics.rmse = m.metrics["rmse"] ?? 0
+        metrics.mae = m.metrics["mae"] ?? 0
+        metrics.mape = m.metrics["mape"] ?? 0
+        metrics.r2 = m.metrics["r2"] ?? 0
+        metrics.coverage = m.metrics["coverage"] ?? 0
+        metrics.medianWidth = m.metrics["median_relative_width"] ?? 0
+        metrics.level = m.metrics["coverage"] == nil ? 0 : ConformalIntervals.defaultLevel
+        v.metrics = metrics
+        if case .object(let parameters) = m.hyperparameters {
+            v.parameters = parameters.sorted { $0.key < $1.key }.map { key, value in
+                var p = Loupe_V1_Parameter()
+                p.name = key
+                switch value {
+                case .number(let n): p.value = n == n.rounded() && abs(n) < 1e15 ? String(Int64(n)) : String(n)
+                case .string(let s): p.value = s
+                case .bool(let b): p.value = String(b)
+                default: p.value = "\(value)"
+                }
+                return p
+            }
+        }
+        v.treeCount = UInt32(m.metrics["trees"] ?? 0)
+        v.digest = m.modelBlob.description
+        return v
+    }
+
+    func retrain(_ request: Loupe_V1_RetrainRequest, principal: Principal) throws(ProtocolError)
+        -> Loupe_V1_RetrainResponse
+    {
+        var job = RetrainRequest(
+            model: request.modelName.isEmpty ? configuration.defaultModel : request.modelName,
+            dataset: request.dataset.isEmpty ? Catalog.defaultDataset : request.dataset,
+            requestedBy: principal.name)
+        if request.promotionMargin != 0 {
+            guard request.promotionMargin > 0, request.promotionMargin < 1 else {
+                throw ProtocolError(
+                    code: .invalidArgument, message: "promotion_margin must be in [0, 1), got \(request.promotionMargin)")
+            }
+            job.promotionMargin = request.promotionMargin
+        }
+        if request.datasetVersion != 0 {
+            let newest = (try? loader.catalog.store.latestDataset(name: job.dataset))?.version
+            guard Int(request.datasetVersion) == newest else {
+                throw ProtocolError(
+                    code: .invalidArgument,
+                    message: "retraining uses the newest version of dataset \(job.dataset) (\(newest.map(String.init) ?? "none")); "
+                        + "dataset_version \(request.datasetVersion) cannot be chosen")
+            }
+        }
+        if request.hasRows {
+            job.newRowsCSV = try Self.csv(request.rows)
+        }
+        switch request.parameters {
+        case .tune(let budget):
+            guard budget.maxTrials > 0 || budget.maxSeconds > 0 else {
+                throw ProtocolError(code: .invalidArgument, message: "a tuning budget needs max_trials or max_seconds")
+            }
+            var tuning = TuningConfiguration()
+            tuning.maxTrials = budget.maxTrials > 0 ? Int(budget.maxTrials) : 100_000
+            tuning.timeBudgetSeconds = budget.maxSeconds > 0 ? Double(budget.maxSeconds) : nil
+            job.tuning = tuning
+        case .reuse(let reuse):
+            if reuse.version != 0 {
+                do {
+                    let manifest = try loader.catalog.store.model(name: job.model, version: Int(reuse.version))
+                    job.configuration = RetrainPipeline.configuration(from: manifest)
+                } catch {
+                    throw ProtocolError(code: .notFound, message: "no model \(job.model) version \(reuse.version) to reuse")
+                }
+            }
+        case nil:
+            break
+        }
+        var response = Loupe_V1_RetrainResponse()
+        response.jobID = jobs.start(job)
+        return response
+    }
+
+    func getJob(_ request: Loupe_V1_GetJobRequest) throws(ProtocolError) -> Loupe_V1_GetJobResponse {
+        guard let status = jobs.status(request.jobID) else {
+            throw ProtocolError(code: .notFound, message: "no job \"\(request.jobID)\" (jobs are kept while the server runs)")
+        }
+        var job = Loupe_V1_Job()
+        job.jobID = status.id
+        job.stage = Self.stage(status.stage)
+        job.percent = status.percent
+        job.etaMs = UInt64(max(0, (status.etaSeconds ?? 0) * 1000))
+        job.message = status.message
+        job.startedUnixMs = Int64(status.started.timeIntervalSince1970 * 1000)
+        job.finishedUnixMs = Int64((status.finished?.timeIntervalSince1970 ?? 0) * 1000)
+        if status.isFinished {
+            var result = Loupe_V1_JobResult()
+            if let outcome = status.outcome {
+                result.promoted = outcome.promoted
+                result.decision = outcome.reason
+                let store = loader.catalog.store
+                if let manifest = try? store.model(name: outcome.modelName, version: outcome.challengerVersion),
+                    let aliases = try? store.aliases(name: outcome.modelName)
+                {
+                    result.model = Self.modelVersion(manifest, aliases: aliases)
+                }
+            }
+            if let error = status.error {
+                result.error = ProtocolError(code: .internalError, message: error).status
+            }
+            job.result = result
+        }
+        var response = Loupe_V1_GetJobResponse()
+        response.job = job
+        return response
+    }
+
+    static func stage(_ stage: JobStage) -> Loupe_V1_JobStage {
+        switch stage {
+        case .queued: .queued
+        case .preparingData: .cleaning
+        case .tuning: .tuning
+        case .training: .training
+        case .evaluating: .evaluating
+        case .registering: .registering
+        case .swapping: .promoting
+        case .done: .succeeded
+        case .failed: .failed
+        }
+    }
+
+    /// Labelled rows as CSV for the cleaning pipeline (so they pass the same rules as a file).
+    static func csv(_ rows: Loupe_V1_LabelledRows) throws(ProtocolError) -> [UInt8] {
+        guard let count = rows.diamonds.rowCount, count == rows.prices.count else {
+            throw ProtocolError(code: .invalidArgument, message: "the extra rows' columns and prices differ in length")
+        }
+        let columns = rows.diamonds.featureColumns()
+        var text = "carat,cut,color,clarity,depth,table,price,x,y,z\n"
+        func grade<G: Grade>(_ v: Double, _: G.Type) -> String {
+            v.isNaN ? "" : G(rawValue: UInt8(v)).map(\.label) ?? ""
+        }
+        for r in 0..<count {
+            text += "\(columns[0][r]),\(grade(columns[1][r], Cut.self)),\(grade(columns[2][r], Color.self)),"
+                + "\(grade(columns[3][r], Clarity.self)),\(columns[4][r]),\(columns[5][r]),\(rows.prices[r]),"
+                + "\(columns[6][r]),\(columns[7][r]),\(columns[8][r])\n"
+        }
+        return Array(text.utf8)
+    }
+
+    private func describe(_ s: Loupe_V1_ModelSelector) -> String {
+        let name = s.name.isEmpty ? configuration.defaultModel : s.name
+        if s.version != 0 { return "\(name)@\(s.version)" }
+        return "\(name)@\(s.alias.isEmpty ? "production" : s.alias)"
+    }
+}
+
+func violation(_ field: String, _ description: String) -> Loupe_V1_FieldViolation {
+    var v = Loupe_V1_FieldViolation()
+    v.field = field
+    v.description_p = description
+    return v
+}

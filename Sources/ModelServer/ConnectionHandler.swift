@@ -1,0 +1,288 @@
+import Logging
+import LoupeProtocol
+import NIOCore
+import NIOPosix
+
+/// One client connection: the handshake, then calls answered as they complete.
+///
+/// - Before `Hello` is accepted only `Health` is answered; anything else gets
+///   `UNAUTHENTICATED` and the connection closes. Frames that arrive while the token is being
+///   checked wait in a short queue.
+/// - Cheap calls run on the event loop; batches and blocking calls on the worker pool. Replies
+///   go out in completion order with the request's id.
+/// - Backpressure: with `maxInFlightPerConnection` calls outstanding the handler stops
+///   asking the channel to read, so the client's sends back up in TCP until replies drain.
+/// - Framing errors (oversize length, deadline, garbage) get a connection-level error frame
+///   and a close. Draining (graceful shutdown) stops reading and closes once in-flight calls
+///   are answered.
+final class ConnectionHandler: ChannelDuplexHandler {
+    typealias InboundIn = Frame
+    typealias OutboundIn = Frame
+    typealias OutboundOut = Frame
+
+    private enum State {
+        case awaitingHello
+        case authenticating(queued: [Frame])
+        case ready(Principal)
+        case closing
+    }
+
+    private let decoder: FrameDecoder
+    private let handlers: CallHandlers
+    private let authenticator: any Authenticator
+    private let pool: NIOThreadPool
+    private let logger: Logger
+    private var state = State.awaitingHello
+    private var inFlight = 0
+    private var readPending = false
+    private var draining = false
+
+    init(decoder: FrameDecoder, handlers: CallHandlers, authenticator: any Authenticator, pool: NIOThreadPool,
+         logger: Logger) {
+        self.decoder = decoder
+        self.handlers = handlers
+        self.authenticator = authenticator
+        self.pool = pool
+        self.logger = logger
+    }
+
+    private var maxInFlight: Int { handlers.configuration.maxInFlightPerConnection }
+
+    // MARK: Lifecycle
+
+    func channelActive(context: ChannelHandlerContext) {
+        handlers.metrics.connectionOpened()
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        handlers.metrics.connectionClosed()
+        state = .closing
+        context.fireChannelInactive()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is DrainEvent {
+            draining = true
+            if inFlight == 0 { context.close(promise: nil) }
+            return
+        }
+        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read, inFlight == 0 {
+            logger.debug("closing an idle connection")
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard case .closing = state else {
+            let failure = (error as? ProtocolError)
+                ?? ProtocolError(code: .internalError, message: "connection error: \(error)", cause: nil)
+            if failure.code != .cancelled {
+                logger.info("closing a connection after a framing error", metadata: ["error": "\(failure)"])
+                context.writeAndFlush(wrapOutboundOut(Frame(error: failure, replyingTo: nil)), promise: nil)
+            }
+            state = .closing
+            context.close(promise: nil)
+            return
+        }
+    }
+
+    // MARK: Backpressure
+
+    func read(context: ChannelHandlerContext) {
+        if inFlight >= maxInFlight || draining {
+            readPending = true
+        } else {
+            context.read()
+        }
+    }
+
+    private func callFinished(context: ChannelHandlerContext) {
+        inFlight -= 1
+        handlers.metrics.callFinished()
+        if draining && inFlight == 0 {
+            context.close(promise: nil)
+        } else if readPending && inFlight < maxInFlight && !draining {
+            readPending = false
+            context.read()
+        }
+    }
+
+    // MARK: Frames
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        guard frame.header.flags == .request else {
+            fail(context, ProtocolError(
+                code: .invalidArgument,
+                message: "a client may only send request frames (flags 0x01), got \(frame.header.flags)"))
+            return
+        }
+        switch state {
+        case .closing:
+            return
+        case .authenticating(var queued):
+            guard queued.count < maxInFlight else {
+                fail(context, ProtocolError(code: .resourceExhausted, message: "too many calls sent before the Welcome"))
+                return
+            }
+            queued.append(frame)
+            state = .authenticating(queued: queued)
+        case .awaitingHello:
+            switch frame.header.method {
+            case .hello: handshake(context, frame)
+            case .health: answer(context, frame, principal: Principal(name: "anonymous", scopes: []))
+            default:
+                fail(context, ProtocolError(
+                    code: .unauthenticated,
+                    message: "the first call on a connection must be Hello (method 1) with a token; got method "
+                        + "\(frame.header.methodID)"), replyingTo: frame.header)
+            }
+        case .ready(let principal):
+            answer(context, frame, principal: principal)
+        }
+    }
+
+    private func handshake(_ context: ChannelHandlerContext, _ frame: Frame) {
+        let hello: Loupe_V1_Hello
+        do {
+            hello = try frame.decode()
+        } catch {
+            fail(context, error, replyingTo: frame.header)
+            return
+        }
+        guard hello.protocolVersion == UInt32(FrameHeader.currentVersion) else {
+            fail(context, ProtocolError(
+                code: .unimplemented,
+                message: "protocol version \(hello.protocolVersion) is not spoken here; this server speaks 1"),
+                 replyingTo: frame.header)
+            return
+        }
+        state = .authenticating(queued: [])
+        let authenticator = authenticator
+        let promise = context.eventLoop.makePromise(of: Principal.self)
+        promise.completeWithTask {
+            try await authenticator.authenticate(token: hello.token, clientName: hello.clientName)
+        }
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        promise.futureResult.whenComplete { result in
+            let (handler, context) = loopBound.value
+            handler.handshakeFinished(context, frame.header, hello, result)
+        }
+    }
+
+    private func handshakeFinished(
+        _ context: ChannelHandlerContext, _ header: FrameHeader, _ hello: Loupe_V1_Hello,
+        _ result: Result<Principal, any Error>
+    ) {
+        guard case .authenticating(let queued) = state else { return }
+        switch result {
+        case .failure(let error):
+            let failure = (error as? ProtocolError) ?? ProtocolError(code: .unauthenticated, message: "authentication failed")
+            logger.info("refused a connection", metadata: ["client": "\(hello.clientName)", "reason": "\(failure.message)"])
+            fail(context, failure, replyingTo: header)
+        case .success(let principal):
+            decoder.handshakeCompleted()
+            state = .ready(principal)
+            var welcome = Loupe_V1_Welcome()
+            welcome.principal = principal.name
+            welcome.scopes = principal.scopes.map(\.rawValue).sorted()
+            welcome.serverVersion = handlers.configuration.serverVersion
+            welcome.protocolVersion = UInt32(FrameHeader.currentVersion)
+            var limits = Loupe_V1_Limits()
+            limits.maxFrameSize = UInt32(decoder.limits.maxFrameSize)
+            limits.maxBatchRows = UInt32(handlers.configuration.maxBatchRows)
+            limits.frameDeadlineMs = UInt32(decoder.limits.frameDeadline.nanoseconds / 1_000_000)
+            limits.maxSimilar = UInt32(handlers.configuration.maxSimilar)
+            limits.maxInFlight = UInt32(maxInFlight)
+            welcome.limits = limits
+            do {
+                context.writeAndFlush(wrapOutboundOut(try Frame(header: header.response(), message: welcome)), promise: nil)
+            } catch {
+                fail(context, error, replyingTo: header)
+                return
+            }
+            for frame in queued { answer(context, frame, principal: principal) }
+        }
+    }
+
+    private func answer(_ context: ChannelHandlerContext, _ frame: Frame, principal: Principal) {
+        let header = frame.header
+        let started = NIODeadline.now()
+        guard let method = header.method else {
+            reply(context, Frame(error: ProtocolError(
+                code: .unimplemented, message: "method id \(header.methodID) is not known to this server"),
+                replyingTo: header), method: "unknown", started: started)
+            return
+        }
+        guard Scope.allows(principal.scopes, method) else {
+            reply(context, Frame(error: ProtocolError(
+                code: .permissionDenied,
+                message: "\(principal.name) may not call \(method) (scopes: "
+                    + principal.scopes.map(\.rawValue).sorted().joined(separator: ", ") + ")"),
+                replyingTo: header), method: "\(method)", started: started)
+            return
+        }
+        let call: ServerCall
+        do {
+            call = try ServerCall(method: method, frame: frame)
+        } catch {
+            reply(context, Frame(error: error, replyingTo: header), method: "\(method)", started: started)
+            return
+        }
+        let handlers = handlers
+        if call.runsInline(handlers: handlers) {
+            reply(context, call.reply(to: header, principal: principal, handlers: handlers), method: "\(method)",
+                  started: started, deadline: header.deadlineMilliseconds)
+            return
+        }
+        inFlight += 1
+        handlers.metrics.callStarted()
+        let future = pool.runIfActive(eventLoop: context.eventLoop) {
+            call.reply(to: header, principal: principal, handlers: handlers)
+        }
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        future.whenComplete { result in
+            let (handler, context) = loopBound.value
+            let frame = (try? result.get()) ?? Frame(
+                error: ProtocolError(code: .unavailable, message: "the server is shutting down"), replyingTo: header)
+            handler.reply(context, frame, method: "\(method)", started: started, deadline: header.deadlineMilliseconds)
+            handler.callFinished(context: context)
+        }
+    }
+
+    /// Sends a reply, unless the client's deadline passed while the call ran (then
+    /// DEADLINE_EXCEEDED), and records the call's metrics.
+    private func reply(
+        _ context: ChannelHandlerContext, _ frame: Frame, method: String, started: NIODeadline, deadline: UInt32 = 0
+    ) {
+        var frame = frame
+        let header = frame.header
+        let elapsed = NIODeadline.now() - started
+        var status = StatusCode.ok
+        if header.flags.contains(.error), let error = try? frame.decode(Loupe_V1_Status.self) {
+            status = StatusCode(wireValue: error.code.rawValue)
+        }
+        if deadline > 0, elapsed > .milliseconds(Int64(deadline)), status == .ok {
+            status = .deadlineExceeded
+            frame = Frame(error: ProtocolError(
+                code: .deadlineExceeded, message: "the call took \(elapsed.nanoseconds / 1_000_000) ms, past its deadline of \(deadline) ms"),
+                replyingTo: header)
+        }
+        handlers.metrics.call(method, status: status, nanoseconds: elapsed.nanoseconds)
+        guard context.channel.isActive else { return }
+        context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
+    }
+
+    private func fail(_ context: ChannelHandlerContext, _ error: ProtocolError, replyingTo header: FrameHeader? = nil) {
+        if case .closing = state { return }
+        state = .closing
+        context.writeAndFlush(wrapOutboundOut(Frame(error: error, replyingTo: header)), promise: nil)
+        context.close(promise: nil)
+    }
+}
+
+/// Sent down every connection when the server drains: stop reading, close once answered.
+struct DrainEvent: Sendable {}

@@ -1,0 +1,98 @@
+import ArtifactStore
+import Catalog
+import Logging
+import ModelServing
+import Synchronization
+
+/// Loads model versions from the store into `ServingModel`s (with their FindSimilar index),
+/// keeps a few recently used non-production versions, and follows the production alias.
+final class ModelLoader: Sendable {
+    let catalog: Catalog
+    let registry: ModelRegistry
+    let defaultModel: String
+    private let cache = Mutex<[String: ServingModel]>([:])
+    private let cacheOrder = Mutex<[String]>([])
+    private let cacheSize = 4
+    private let logger: Logger
+
+    init(catalog: Catalog, registry: ModelRegistry, defaultModel: String, logger: Logger) {
+        self.catalog = catalog
+        self.registry = registry
+        self.defaultModel = defaultModel
+        self.logger = logger
+    }
+
+    /// Loads a version: its ensemble and the dataset it was trained on.
+    func load(_ manifest: ModelManifest) throws -> ServingModel {
+        let ensemble = try catalog.ensemble(of: manifest)
+        let dataset = try catalog.store.dataset(name: manifest.dataset.name, version: manifest.dataset.version)
+        let table = try catalog.table(of: dataset)
+        return ServingModel(
+            name: manifest.name, version: manifest.version, ensemble: ensemble, trainingData: table,
+            datasetName: dataset.name, datasetVersion: dataset.version)
+    }
+
+    /// Makes the default model's production version (else its newest) current if it is not
+    /// already; returns true when it swapped. Called at start and on every poll.
+    @discardableResult
+    func refreshProduction() throws -> Bool {
+        let manifest: ModelManifest
+        if let production = try catalog.store.model(name: defaultModel, alias: .production) {
+            manifest = production
+        } else if let latest = try catalog.store.latestModel(name: defaultModel) {
+            manifest = latest
+        } else {
+            return false
+        }
+        if let current = registry.model, current.name == manifest.name, current.version == manifest.version {
+            return false
+        }
+        let model = try load(manifest)
+        let old = registry.swap(to: model)
+        logger.info("serving model", metadata: [
+            "model": "\(manifest.name)", "version": "\(manifest.version)",
+            "replaced": "\(old.map { String($0.version) } ?? "none")",
+        ])
+        return true
+    }
+
+    /// Swaps in a model that was just trained (a retrain job), without reading it back.
+    func swapIn(_ model: ServingModel) {
+        let old = registry.swap(to: model)
+        logger.info("serving model", metadata: [
+            "model": "\(model.name)", "version": "\(model.version)",
+            "replaced": "\(old.map { String($0.version) } ?? "none")",
+        ])
+    }
+
+    /// The model a call selects: the current one for an empty selector or one that names it,
+    /// else a version loaded from the store (cached).
+    func model(name: String, version: Int?, alias: ModelAlias?) throws -> ServingModel? {
+        let name = name.isEmpty ? defaultModel : name
+        let current = registry.model
+        if version == nil, alias == nil || alias == .production, let current, current.name == name {
+            return current
+        }
+        let manifest: ModelManifest
+        if let version {
+            manifest = try catalog.store.model(name: name, version: version)
+        } else if let found = try catalog.store.model(name: name, alias: alias ?? .production) {
+            manifest = found
+        } else {
+            return nil
+        }
+        if let current, current.name == manifest.name, current.version == manifest.version { return current }
+        let key = "\(manifest.name)@\(manifest.version)"
+        if let cached = cache.withLock({ $0[key] }) { return cached }
+        let loaded = try load(manifest)
+        cache.withLock { $0[key] = loaded }
+        cacheOrder.withLock { order in
+            order.append(key)
+            while order.count > cacheSize {
+                let evicted = order.removeFirst()
+                cache.withLock { _ = $0.removeValue(forKey: evicted) }
+            }
+        }
+        return loaded
+    }
+}

@@ -1,0 +1,180 @@
+import Catalog
+import Foundation
+import Logging
+import LoupeProtocol
+import ModelServing
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Retraining
+import ServiceLifecycle
+import Synchronization
+
+/// The model server: binary-protocol calls on one port, metrics on another, the production
+/// model hot-swapped when it changes, retraining jobs in the background.
+///
+/// Use it as a `Service` in a `ServiceGroup` (`run()` serves until graceful shutdown), or drive
+/// it directly with `start()` and `shutdown()` (tests, embedding).
+///
+/// Graceful shutdown stops accepting connections, lets every call in flight finish and be
+/// answered (up to `shutdownGracePeriod`), closes the connections and stops the workers.
+public final class ModelServer: Service, Sendable {
+    public let configuration: ModelServerConfiguration
+    public let catalog: Catalog
+    public let registry: ModelRegistry
+    public let metrics: ServerMetrics
+    public let jobs: JobManager
+    let loader: ModelLoader
+    let handlers: CallHandlers
+    private let authenticator: any Authenticator
+    private let logger: Logger
+    private let running = Mutex<Running?>(nil)
+    private let connections = Mutex<[ObjectIdentifier: any Channel]>([:])
+
+    private struct Running: @unchecked Sendable {
+        var channel: any Channel
+        var metricsChannel: (any Channel)?
+        var pool: NIOThreadPool
+        var poller: Task<Void, Never>
+    }
+
+    public init(
+        configuration: ModelServerConfiguration = ModelServerConfiguration(), catalog: Catalog,
+        authenticator: any Authenticator, metrics: ServerMetrics = ServerMetrics(),
+        logger: Logger = Logger(label: "loupe.server")
+    ) {
+        self.configuration = configuration
+        self.catalog = catalog
+        self.authenticator = authenticator
+        self.metrics = metrics
+        self.logger = logger
+        let registry = ModelRegistry()
+        self.registry = registry
+        let loader = ModelLoader(catalog: catalog, registry: registry, defaultModel: configuration.defaultModel, logger: logger)
+        self.loader = loader
+        jobs = JobManager(pipeline: RetrainPipeline(catalog: catalog) { manifest, _ in
+            // Swap in the promoted version now rather than at the next poll.
+            if (try? loader.refreshProduction()) == true { metrics.modelSwapped(to: manifest.version) }
+        })
+        handlers = CallHandlers(configuration: configuration, loader: loader, jobs: jobs, metrics: metrics)
+    }
+
+    /// The port the server listens on, once started.
+    public var port: Int? { running.withLock { $0?.channel.localAddress?.port } }
+    /// The metrics endpoint's port, once started (nil when it is off).
+    public var metricsPort: Int? { running.withLock { $0?.metricsChannel?.localAddress?.port } }
+
+    /// Loads the production model (if there is one) and starts listening.
+    public func start() async throws {
+        if try loader.refreshProduction(), let model = registry.model { metrics.modelSwapped(to: model.version) }
+        if registry.model == nil {
+            logger.warning("no model to serve yet: the server answers Health and Retrain, and Predict with UNAVAILABLE")
+        }
+        let pool = NIOThreadPool(numberOfThreads: configuration.workerThreads > 0
+            ? configuration.workerThreads : ProcessInfo.processInfo.activeProcessorCount)
+        pool.start()
+        let group = MultiThreadedEventLoopGroup.singleton
+        let handlers = handlers
+        let authenticator = authenticator
+        let logger = logger
+        let configuration = configuration
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { [weak self] channel in
+                self?.track(channel)
+                return channel.eventLoop.makeCompletedFuture {
+                    let decoder = FrameDecoder(limits: configuration.frameLimits)
+                    let sync = channel.pipeline.syncOperations
+                    try sync.addHandler(IdleStateHandler(readTimeout: configuration.idleTimeout))
+                    try sync.addHandler(ByteToMessageHandler(decoder))
+                    try sync.addHandler(MessageToByteHandler(FrameEncoder()))
+                    try sync.addHandler(ConnectionHandler(
+                        decoder: decoder, handlers: handlers, authenticator: authenticator, pool: pool,
+                        logger: logger))
+                }
+            }
+        let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
+        var metricsChannel: (any Channel)?
+        if let metricsPort = configuration.metricsPort {
+            let metrics = metrics
+            metricsChannel = try await ServerBootstrap(group: group)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelInitializer { channel in
+                    channel.pipeline.configureHTTPServerPipeline().flatMapThrowing {
+                        try channel.pipeline.syncOperations.addHandler(
+                            MetricsHTTPHandler(metrics: metrics, health: { Self.healthJSON(handlers.health()) }))
+                    }
+                }
+                .bind(host: configuration.host, port: metricsPort).get()
+        }
+        let poller = Task { [weak self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(nanoseconds: UInt64(configuration.modelPollInterval.nanoseconds))
+                guard let self, !Task.isCancelled else { return }
+                do {
+                    if try self.loader.refreshProduction(), let model = self.registry.model {
+                        self.metrics.modelSwapped(to: model.version)
+                    }
+                } catch {
+                    self.logger.error("checking the production model failed", metadata: ["error": "\(error)"])
+                }
+            }
+        }
+        running.withLock { $0 = Running(channel: channel, metricsChannel: metricsChannel, pool: pool, poller: poller) }
+        logger.info("listening", metadata: [
+            "address": "\(channel.localAddress.map { "\($0)" } ?? "?")",
+            "metrics": "\(metricsChannel?.localAddress.map { "\($0)" } ?? "off")",
+        ])
+    }
+
+    /// Graceful shutdown: stop accepting, answer what is in flight, close, stop the workers.
+    public func shutdown() async {
+        guard let run = running.withLock({ current -> Running? in
+            defer { current = nil }
+            return current
+        }) else { return }
+        run.poller.cancel()
+        try? await run.channel.close()
+        try? await run.metricsChannel?.close()
+        let open = connections.withLock { Array($0.values) }
+        for channel in open { channel.pipeline.fireUserInboundEventTriggered(DrainEvent()) }
+        // Each connection closes itself once its calls are answered; after the grace period
+        // the stragglers are closed for it.
+        let grace = configuration.shutdownGracePeriod
+        let forceClose = Task {
+            try await Task.sleep(nanoseconds: UInt64(max(0, grace.nanoseconds)))
+            for channel in open { channel.close(promise: nil) }
+        }
+        for channel in open { try? await channel.closeFuture.get() }
+        forceClose.cancel()
+        try? await run.pool.shutdownGracefully()
+        logger.info("stopped")
+    }
+
+    /// `Service`: serves until the service group shuts down gracefully.
+    public func run() async throws {
+        try await start()
+        try? await gracefulShutdown()
+        await shutdown()
+    }
+
+    private func track(_ channel: any Channel) {
+        let id = ObjectIdentifier(channel)
+        connections.withLock { $0[id] = channel }
+        channel.closeFuture.whenComplete { [weak self] _ in
+            self?.connections.withLock { _ = $0.removeValue(forKey: id) }
+        }
+    }
+
+    static func healthJSON(_ h: Loupe_V1_HealthResponse) -> (ready: Bool, json: String) {
+        let message = h.message.replacingOccurrences(of: "\"", with: "'")
+        return (h.ready, """
+            {"live":true,"ready":\(h.ready),"model_loaded":\(h.modelLoaded),"store_reachable":\(h.storeReachable),\
+            "model":"\(h.modelName)","model_version":\(h.modelVersion),"server_version":"\(h.serverVersion)",\
+            "uptime_ms":\(h.uptimeMs),"message":"\(message)"}
+            """ + "\n")
+    }
+}

@@ -1,0 +1,66 @@
+import LoupeProtocol
+import NIOCore
+
+/// One decoded call, ready to run: the request message with what it needs to be answered.
+enum ServerCall: Sendable {
+    case health
+    case predict(Loupe_V1_PredictRequest)
+    case batchPredict(Loupe_V1_BatchPredictRequest, rows: UInt32)
+    case findSimilar(Loupe_V1_FindSimilarRequest)
+    case listModels(Loupe_V1_ListModelsRequest)
+    case retrain(Loupe_V1_RetrainRequest)
+    case getJob(Loupe_V1_GetJobRequest)
+
+    /// Decodes the payload of a request frame for `method` (not Hello, which the connection handles).
+    init(method: Method, frame: Frame) throws(ProtocolError) {
+        switch method {
+        case .health: self = .health
+        case .predict: self = .predict(try frame.decode())
+        case .batchPredict: self = .batchPredict(try frame.decode(), rows: frame.header.rowCount)
+        case .findSimilar: self = .findSimilar(try frame.decode())
+        case .listModels: self = .listModels(try frame.decode())
+        case .retrain: self = .retrain(try frame.decode())
+        case .getJob: self = .getJob(try frame.decode())
+        case .hello:
+            throw ProtocolError(code: .failedPrecondition, message: "the handshake is already done on this connection")
+        }
+    }
+
+    /// Whether the call is cheap and non-blocking enough to answer on the event loop
+    /// (hopping to a worker thread and back costs more than these take).
+    func runsInline(handlers: CallHandlers) -> Bool {
+        switch self {
+        case .health, .getJob, .findSimilar: true
+        case .predict(let request): handlers.usesCurrentModel(request.hasModel ? request.model : nil)
+        case .batchPredict(let request, let rows):
+            rows <= handlers.configuration.inlineBatchRows
+                && handlers.usesCurrentModel(request.hasModel ? request.model : nil)
+        case .listModels, .retrain: false
+        }
+    }
+
+    /// Runs the call and encodes the reply frame (a response, or an error with the status).
+    func reply(to header: FrameHeader, principal: Principal, handlers: CallHandlers) -> Frame {
+        do throws(ProtocolError) {
+            switch self {
+            case .health:
+                return try Frame(header: header.response(), message: handlers.health())
+            case .predict(let request):
+                return try Frame(header: header.response(), message: handlers.predict(request))
+            case .batchPredict(let request, let rows):
+                let response = try handlers.batchPredict(request, declaredRows: rows)
+                return try Frame(header: header.response(rowCount: UInt32(response.prices.count)), message: response)
+            case .findSimilar(let request):
+                return try Frame(header: header.response(), message: handlers.findSimilar(request))
+            case .listModels(let request):
+                return try Frame(header: header.response(), message: handlers.listModels(request))
+            case .retrain(let request):
+                return try Frame(header: header.response(), message: handlers.retrain(request, principal: principal))
+            case .getJob(let request):
+                return try Frame(header: header.response(), message: handlers.getJob(request))
+            }
+        } catch {
+            return Frame(error: error, replyingTo: header)
+        }
+    }
+}
