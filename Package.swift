@@ -154,6 +154,13 @@ let package = Package(
         .testTarget(name: "HyperTuningTests", dependencies: ["HyperTuning"]),
         .testTarget(name: "LoupeCLITests", dependencies: ["LoupeCLI"]),
         .testTarget(
+            name: "ModelServerTests",
+            dependencies: [
+                "Catalog", "DataCleaning", "DiamondSchema", "LoupeClient", "LoupeProtocol", "ModelServer", "TreeTraining",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
             name: "LoupeProtocolTests",
             dependencies: [
                 "LoupeProtocol",
