@@ -1,16 +1,18 @@
 import ArgumentParser
+import LoupeProtocol
+import SwiftProtobuf
 import ArtifactStore
 import Catalog
 import Foundation
 
-struct ModelsCommand: ParsableCommand {
+struct ModelsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "models",
         abstract: "List, inspect, promote and roll back model versions in the store.",
         subcommands: [List.self, Show.self, Promote.self, Rollback.self],
         defaultSubcommand: List.self)
 
-    struct List: ParsableCommand {
+    struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Every version with its metrics, dataset and aliases.")
 
         @Option(help: "The model name.")
@@ -21,7 +23,28 @@ struct ModelsCommand: ParsableCommand {
 
         @OptionGroup var storeOptions: StoreOptions
 
-        func run() throws {
+        @OptionGroup var serverOptions: ServerOptions
+
+        func run() async throws {
+            if let client = try await serverOptions.connect(store: storeOptions) {
+                let response: Loupe_V1_ListModelsResponse
+                do { response = try await client.listModels(name: model) } catch { throw CLIError(error.oneLine) }
+                await client.close()
+                if json {
+                    print((try? response.jsonString()) ?? "{}")
+                    return
+                }
+                print(pad("version", 9) + pad("created (UTC)", 22) + pad("dataset", 16) + pad("trees", 7)
+                    + pad("RMSE", 9) + pad("MAPE", 8) + pad("cover", 8) + "aliases")
+                for m in response.models {
+                    let created = Date(timeIntervalSince1970: Double(m.createdUnixMs) / 1000)
+                    print(pad("\(m.version)", 9) + pad(timestamp(created), 22) + pad("\(m.dataset)@\(m.datasetVersion)", 16)
+                        + pad("\(m.treeCount)", 7) + pad(format(m.metrics.rmse, 1), 9)
+                        + pad(format(m.metrics.mape, 2) + "%", 8) + pad(format(m.metrics.coverage * 100, 1) + "%", 8)
+                        + m.aliases.joined(separator: ","))
+                }
+                return
+            }
             let catalog = try storeOptions.catalog()
             let (versions, aliases) = try oneLine("model \(model)") {
                 (try catalog.store.models(name: model), try catalog.store.aliases(name: model))

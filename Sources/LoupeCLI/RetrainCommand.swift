@@ -1,10 +1,13 @@
 import ArgumentParser
+import HyperTuning
+import LoupeClient
+import LoupeProtocol
 import Catalog
 import Foundation
 import Retraining
 import TreeTraining
 
-struct RetrainCommand: ParsableCommand {
+struct RetrainCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "retrain",
         abstract: "Retrain on the newest data and promote the challenger only if it beats production.",
@@ -41,12 +44,30 @@ struct RetrainCommand: ParsableCommand {
 
     @OptionGroup var storeOptions: StoreOptions
 
-    func run() throws {
+    @OptionGroup var serverOptions: ServerOptions
+
+    @Option(help: "Tune the parameters first within this budget: trials (60) or time (90s, 5m).")
+    var tune: String?
+
+    func run() async throws {
+        if let client = try await serverOptions.connect(store: storeOptions) {
+            try await retrainRemotely(client)
+            await client.close()
+            return
+        }
         let catalog = try storeOptions.catalog()
         var request = RetrainRequest(
             model: model, dataset: dataset, newRowsCSV: try newRows.map(readFile), promotionMargin: margin,
             holdoutFraction: holdout, requestedBy: "loupe retrain")
         if defaults { request.configuration = TrainingConfiguration() }
+        if let tune {
+            var tuning = TuningConfiguration()
+            let budget = try Self.budget(tune)
+            tuning.maxTrials = budget.trials ?? 100_000
+            tuning.timeBudgetSeconds = budget.seconds
+            tuning.threads = threads
+            request.tuning = tuning
+        }
         if var c = request.configuration ?? (try? catalog.store.model(name: model, alias: .production))
             .flatMap({ $0 }).flatMap(RetrainPipeline.configuration(from:))
         {
@@ -69,9 +90,56 @@ struct RetrainCommand: ParsableCommand {
             print(encodeJSON(outcome))
             return
         }
+        if let run = outcome.tuningRun { print("tuning run \(run) chose the parameters") }
         print("dataset \(dataset) v\(outcome.datasetVersion); challenger \(model) v\(outcome.challengerVersion)")
         print(outcome.reason)
         print(outcome.promoted ? "promoted v\(outcome.challengerVersion) to production"
               : "production stays v\(outcome.championVersion.map(String.init) ?? "-")")
+    }
+
+    /// Starts the job on the server and follows it until it ends.
+    private func retrainRemotely(_ client: LoupeClient) async throws {
+        var request = Loupe_V1_RetrainRequest()
+        request.modelName = model
+        request.dataset = dataset
+        if margin != 0.01 { request.promotionMargin = margin }
+        if let tune {
+            let budget = try Self.budget(tune)
+            var t = Loupe_V1_TuningBudget()
+            t.maxTrials = UInt32(budget.trials ?? 0)
+            t.maxSeconds = UInt32(budget.seconds ?? 0)
+            request.tune = t
+        }
+        if let newRows {
+            let cleaned = try DataSource.file(newRows).clean()
+            var rows = Loupe_V1_LabelledRows()
+            rows.diamonds = Loupe_V1_DiamondColumns(featureColumns: cleaned.clean.columns)
+            rows.prices = cleaned.clean.price
+            request.rows = rows
+        }
+        let id: String
+        do { id = try await client.retrain(request).jobID } catch { throw CLIError(error.oneLine) }
+        Terminal.note("job \(id) started on \(serverOptions.server!)")
+        var job: Loupe_V1_Job
+        repeat {
+            try await Task.sleep(for: .milliseconds(250))
+            do { job = try await client.job(id) } catch { throw CLIError(error.oneLine) }
+            Terminal.progress("[\(job.stage)] \(format(job.percent, 0))%  \(job.message)")
+        } while ![.succeeded, .failed, .cancelled].contains(job.stage)
+        Terminal.progress("", final: true)
+        guard job.stage == .succeeded else {
+            throw CLIError("job \(id) failed: \(job.result.error.message)")
+        }
+        print("challenger \(model) v\(job.result.model.version): \(job.result.decision)")
+        print(job.result.promoted ? "promoted to production (the server now serves it)" : "production unchanged")
+    }
+
+    static func budget(_ text: String) throws -> (trials: Int?, seconds: Double?) {
+        let t = text.lowercased()
+        if let unit = t.last, "smh".contains(unit), let amount = Double(t.dropLast()), amount > 0 {
+            return (nil, amount * (unit == "s" ? 1 : unit == "m" ? 60 : 3600))
+        }
+        if let trials = Int(t), trials > 0 { return (trials, nil) }
+        throw CLIError("--tune must be a number of trials (60) or a time (90s, 5m), got \"\(text)\"")
     }
 }

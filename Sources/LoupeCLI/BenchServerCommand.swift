@@ -1,0 +1,408 @@
+import ArgumentParser
+import Catalog
+import DataCleaning
+import DiamondSchema
+import Foundation
+import Histogram
+import LoupeClient
+import LoupeProtocol
+import ModelServing
+import NIOCore
+import NIOPosix
+import Synchronization
+
+struct BenchServerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench-server",
+        abstract: "Load-test a running server: Predict or BatchPredict, closed- or open-loop, with latency percentiles.",
+        discussion: """
+            Closed loop (the default): --connections × --concurrency callers, each sending its \
+            next call when the last is answered (pipelined on each connection): the most the \
+            server can do. Open loop (--rate N): N calls a second on a fixed schedule whatever \
+            the replies do; latency counts from when a call was due, so a stalled server shows \
+            (no coordinated omission). Rows come from the bundled data. --in-process scores the \
+            same batches without the network, and --echo measures a bare TCP echo of the same \
+            frame size: the baselines for the server's overhead.
+            """)
+
+    @OptionGroup var storeOptions: StoreOptions
+    @OptionGroup var serverOptions: ServerOptions
+
+    @Option(help: "Rows per call: 0 calls Predict, N > 0 calls BatchPredict with N rows.")
+    var batch: Int = 0
+
+    @Option(help: "Seconds to run.")
+    var duration: Double = 5
+
+    @Option(help: "Connections.")
+    var connections: Int = 1
+
+    @Option(help: "Calls in flight per connection (closed loop).")
+    var concurrency: Int = 1
+
+    @Option(help: "Open loop: calls per second in total.")
+    var rate: Double?
+
+    @Flag(help: "Score the same rows in this process instead (no network): the in-process baseline.")
+    var inProcess = false
+
+    @Flag(help: "Measure a bare TCP echo of the same frame size instead: the network baseline.")
+    var echo = false
+
+    @Flag(help: "Call through a plain blocking socket (as --echo does) instead of the async client, one call at a time per connection: the server's round trip without client overhead.")
+    var raw = false
+
+    @Flag(help: "Print the result as JSON.")
+    var json = false
+
+    func run() async throws {
+        guard duration > 0, connections >= 1, concurrency >= 1, batch >= 0 else {
+            throw CLIError("--duration, --connections and --concurrency must be positive, --batch >= 0")
+        }
+        let rows = try sampleRows(max(batch, 1))
+        let result: BenchResult
+        if inProcess {
+            result = try inProcessRun(rows)
+        } else if echo {
+            result = try await echoRun(rows)
+        } else if raw {
+            result = try await rawRun(rows)
+        } else {
+            guard serverOptions.server != nil else { throw CLIError("give --server HOST:PORT (or --in-process / --echo)") }
+            result = try await networkRun(rows)
+        }
+        if json {
+            print(encodeJSON(result))
+        } else {
+            print(result.text)
+        }
+    }
+
+    // MARK: Workloads
+
+    private func sampleRows(_ n: Int) throws -> DiamondTable {
+        let all = try DataSource.bundled.clean().clean
+        var table = DiamondTable()
+        while table.count < n { table.append(contentsOf: all.rows(0..<min(all.count, n - table.count))) }
+        return table
+    }
+
+    private func request(_ rows: DiamondTable) throws -> (Method, Frame) {
+        if batch == 0 {
+            var r = Loupe_V1_PredictRequest()
+            r.diamond = Loupe_V1_Diamond(rows.diamond(at: 0))
+            return (.predict, try Frame(header: .request(.predict, requestID: 0), message: r))
+        }
+        var r = Loupe_V1_BatchPredictRequest()
+        r.rows = Loupe_V1_DiamondColumns(featureColumns: rows.columns)
+        return (.batchPredict, try Frame(header: .request(.batchPredict, requestID: 0, rowCount: UInt32(rows.count)), message: r))
+    }
+
+    private func networkRun(_ rows: DiamondTable) async throws -> BenchResult {
+        var clients: [LoupeClient] = []
+        for i in 0..<connections {
+            guard let client = try await serverOptions.connect(store: storeOptions, clientName: "loupe-bench-\(i)") else {
+                throw CLIError("no --server")
+            }
+            clients.append(client)
+        }
+        let diamond = rows.diamond(at: 0)
+        let columns = Loupe_V1_DiamondColumns(featureColumns: rows.columns)
+        let batch = batch
+        let call: @Sendable (LoupeClient) async throws -> Void = { client in
+            if batch == 0 {
+                _ = try await client.predict(diamond)
+            } else {
+                _ = try await client.batchPredict(columns)
+            }
+        }
+        let (_, frame) = try request(rows)
+        let result = try await drive(label: batch == 0 ? "Predict" : "BatchPredict×\(batch)", frameBytes: frame.length + 4,
+                                     clients: clients, call: call)
+        for client in clients { await client.close() }
+        return result
+    }
+
+    /// Runs the load on `clients` and measures it.
+    private func drive(
+        label: String, frameBytes: Int, clients: [LoupeClient], call: @escaping @Sendable (LoupeClient) async throws -> Void
+    ) async throws -> BenchResult {
+        let recorder = Recorder()
+        let clock = ContinuousClock()
+        let start = clock.now
+        let end = start + .milliseconds(Int64(duration * 1000))
+        if let rate {
+            // Open loop: call i is due at start + i / rate; each is sent on time (its own task).
+            let interval = Duration.nanoseconds(Int64(1e9 / rate))
+            await withTaskGroup(of: Void.self) { group in
+                var due = start
+                var i = 0
+                while due < end {
+                    try? await clock.sleep(until: due)
+                    let client = clients[i % clients.count]
+                    let scheduled = due
+                    group.addTask {
+                        do {
+                            try await call(client)
+                            recorder.record(clock.now - scheduled)
+                        } catch {
+                            recorder.failed()
+                        }
+                    }
+                    i += 1
+                    due = start + interval * i
+                }
+            }
+        } else {
+            await withTaskGroup(of: Void.self) { group in
+                for client in clients {
+                    for _ in 0..<concurrency {
+                        group.addTask {
+                            while clock.now < end {
+                                let sent = clock.now
+                                do {
+                                    try await call(client)
+                                    recorder.record(clock.now - sent)
+                                } catch {
+                                    recorder.failed()
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return recorder.result(
+            label: label, seconds: Self.seconds(clock.now - start), rowsPerCall: max(batch, 1), frameBytes: frameBytes,
+            mode: rate.map { "open loop, \(Int($0)) calls/s" } ?? "closed loop, \(clients.count)×\(concurrency) in flight")
+    }
+
+    private func inProcessRun(_ rows: DiamondTable) throws -> BenchResult {
+        let catalog = try storeOptions.catalog()
+        let manifest = try oneLine("model") { try catalog.manifest(for: ModelSpec()) }
+        let model = ServingModel(name: manifest.name, version: manifest.version,
+                                 ensemble: try catalog.ensemble(of: manifest), trainingData: nil)
+        let recorder = Recorder()
+        let clock = ContinuousClock()
+        let start = clock.now
+        let end = start + .milliseconds(Int64(duration * 1000))
+        let columns = rows.columns
+        let diamond = rows.diamond(at: 0)
+        while clock.now < end {
+            let t = clock.now
+            if batch == 0 {
+                _ = model.predict(diamond, level: 0.9)
+            } else {
+                _ = model.predictBatch(columns: columns, level: 0.9)
+            }
+            recorder.record(clock.now - t)
+        }
+        return recorder.result(label: (batch == 0 ? "Predict" : "BatchPredict×\(batch)") + " in process",
+                               seconds: Self.seconds(clock.now - start), rowsPerCall: max(batch, 1), frameBytes: 0,
+                               mode: "one thread, no network")
+    }
+
+    /// A bare TCP echo server on loopback, called with frames of the request's size.
+    private func echoRun(_ rows: DiamondTable) async throws -> BenchResult {
+        let (_, frame) = try request(rows)
+        var bytes = ByteBuffer()
+        bytes.writeFrame(frame)
+        let size = bytes.readableBytes
+        let group = MultiThreadedEventLoopGroup.singleton
+        let server = try await ServerBootstrap(group: group)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { $0.pipeline.addHandler(EchoHandler()) }
+            .bind(host: "127.0.0.1", port: 0).get()
+        defer { server.close(promise: nil) }
+        let port = server.localAddress!.port!
+        let recorder = Recorder()
+        let clock = ContinuousClock()
+        let start = clock.now
+        let end = start + .milliseconds(Int64(duration * 1000))
+        let payload = bytes
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            for _ in 0..<connections {
+                tasks.addTask {
+                    let socket = try BlockingSocket(port: port)
+                    while clock.now < end {
+                        let sent = clock.now
+                        try socket.roundTrip(payload, expect: size)
+                        recorder.record(clock.now - sent)
+                    }
+                }
+            }
+            try await tasks.waitForAll()
+        }
+        return recorder.result(label: "TCP echo of \(size) bytes", seconds: Self.seconds(clock.now - start),
+                               rowsPerCall: max(batch, 1), frameBytes: size, mode: "closed loop, \(connections) connection(s)")
+    }
+
+    /// The same calls over blocking sockets: handshake, then one frame out, one frame back.
+    private func rawRun(_ rows: DiamondTable) async throws -> BenchResult {
+        guard let server = serverOptions.server, let port = server.split(separator: ":").last.flatMap({ Int($0) }) else {
+            throw CLIError("give --server HOST:PORT")
+        }
+        let token = try serverOptions.token ?? ProcessInfo.processInfo.environment["LOUPE_TOKEN"]
+            ?? ServerSecret.read(store: storeOptions.path)
+        let (_, frame) = try request(rows)
+        var hello = Loupe_V1_Hello()
+        hello.protocolVersion = 1
+        hello.token = token
+        let helloBytes = try ByteBuffer(frameWith: .request(.hello, requestID: 1), message: hello)
+        let recorder = Recorder()
+        let clock = ContinuousClock()
+        let start = clock.now
+        let end = start + .milliseconds(Int64(duration * 1000))
+        let base = frame
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            for _ in 0..<connections {
+                tasks.addTask {
+                    let socket = try BlockingSocket(port: port)
+                    _ = try socket.call(helloBytes)
+                    var id: UInt32 = 2
+                    while clock.now < end {
+                        var header = base.header
+                        header.requestID = id
+                        id &+= 1
+                        var bytes = ByteBuffer()
+                        bytes.writeFrame(Frame(header: header, payload: base.payload))
+                        let sent = clock.now
+                        let reply = try socket.call(bytes)
+                        guard reply.header.requestID == header.requestID, !reply.header.flags.contains(.error) else {
+                            recorder.failed()
+                            continue
+                        }
+                        recorder.record(clock.now - sent)
+                    }
+                }
+            }
+            try await tasks.waitForAll()
+        }
+        return recorder.result(label: (batch == 0 ? "Predict" : "BatchPredict×\(batch)") + " over a blocking socket",
+                               seconds: Self.seconds(clock.now - start), rowsPerCall: max(batch, 1),
+                               frameBytes: base.length + 4, mode: "closed loop, \(connections) connection(s)")
+    }
+
+    static func seconds(_ d: Duration) -> Double {
+        Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+    }
+}
+
+/// What a run measured.
+struct BenchResult: Encodable {
+    var label: String
+    var mode: String
+    var seconds: Double
+    var calls: Int
+    var failures: Int
+    var callsPerSecond: Double
+    var rowsPerSecond: Double
+    var frameBytes: Int
+    var p50Microseconds: Double
+    var p90Microseconds: Double
+    var p99Microseconds: Double
+    var p999Microseconds: Double
+    var maxMicroseconds: Double
+
+    var text: String {
+        """
+        \(label) (\(mode)), \(format(seconds, 1)) s: \(calls) calls, \(failures) failed
+          \(format(callsPerSecond, 0)) calls/s, \(format(rowsPerSecond, 0)) rows/s
+          latency µs: p50 \(format(p50Microseconds, 1))  p90 \(format(p90Microseconds, 1))  \
+        p99 \(format(p99Microseconds, 1))  p99.9 \(format(p999Microseconds, 1))  max \(format(maxMicroseconds, 1))
+        """
+    }
+}
+
+/// Latencies (HdrHistogram, nanoseconds) and failures, from many tasks.
+final class Recorder: Sendable {
+    private let histogram = Mutex(Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three))
+    private let failures = Atomic<Int>(0)
+
+    func record(_ d: Duration) {
+        let ns = UInt64(max(1, d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000))
+        histogram.withLock { _ = $0.record(min(ns, 60_000_000_000)) }
+    }
+
+    func failed() { failures.add(1, ordering: .relaxed) }
+
+    func result(label: String, seconds: Double, rowsPerCall: Int, frameBytes: Int, mode: String) -> BenchResult {
+        histogram.withLock { h in
+            let calls = Int(h.totalCount)
+            func us(_ p: Double) -> Double { Double(h.valueAtPercentile(p)) / 1000 }
+            return BenchResult(
+                label: label, mode: mode, seconds: seconds, calls: calls, failures: failures.load(ordering: .relaxed),
+                callsPerSecond: Double(calls) / seconds, rowsPerSecond: Double(calls * rowsPerCall) / seconds,
+                frameBytes: frameBytes, p50Microseconds: us(50), p90Microseconds: us(90), p99Microseconds: us(99),
+                p999Microseconds: us(99.9), maxMicroseconds: Double(h.max) / 1000)
+        }
+    }
+}
+
+/// Writes back whatever it reads.
+final class EchoHandler: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        context.writeAndFlush(data, promise: nil)
+    }
+}
+
+/// A blocking loopback socket for the echo baseline (no event loop between the measurements).
+final class BlockingSocket: @unchecked Sendable {
+    private let fd: Int32
+
+    init(port: Int) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var one: Int32 = 1
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let rc = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard rc == 0 else { throw CLIError("cannot connect to the echo server") }
+    }
+
+    deinit { close(fd) }
+
+    /// Sends a frame and reads one whole frame back.
+    func call(_ bytes: ByteBuffer) throws -> Frame {
+        let sent = bytes.withUnsafeReadableBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        guard sent == bytes.readableBytes else { throw CLIError("send failed") }
+        var buffer = ByteBuffer()
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            if buffer.readableBytes >= 4, let length = buffer.getInteger(at: buffer.readerIndex, as: UInt32.self),
+                buffer.readableBytes >= 4 + Int(length)
+            {
+                buffer.moveReaderIndex(forwardBy: 4)
+                guard let header = buffer.readFrameHeader(),
+                      let payload = buffer.readSlice(length: Int(length) - FrameHeader.size)
+                else { throw CLIError("bad reply frame") }
+                return Frame(header: header, payload: payload)
+            }
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            guard n > 0 else { throw CLIError("the server closed the connection") }
+            buffer.writeBytes(chunk[0..<n])
+        }
+    }
+
+    func roundTrip(_ bytes: ByteBuffer, expect: Int) throws {
+        let sent = bytes.withUnsafeReadableBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        guard sent == bytes.readableBytes else { throw CLIError("echo send failed") }
+        var received = 0
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while received < expect {
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            guard n > 0 else { throw CLIError("echo connection closed") }
+            received += n
+        }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
