@@ -6,6 +6,8 @@ import LoupeProtocol
 import ModelServer
 import NIOCore
 import ServiceLifecycle
+import LoupeClient
+import TreeModel
 import TreeTraining
 
 struct ServeCommand: AsyncParsableCommand {
@@ -25,7 +27,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Address to listen on.")
     var host: String = "127.0.0.1"
 
-    @Option(help: "Port of the binary protocol.")
+    @Option(help: "Port of the binary protocol (0: any free port).")
     var port: Int = 7070
 
     @Option(help: "Port of the HTTP metrics endpoint (/metrics, /healthz); 0 turns it off.")
@@ -40,8 +42,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Largest frame after the handshake, in bytes.")
     var maxFrameSize: Int = FrameLimits.standard.maxFrameSize
 
-    @Option(help: "Training threads for the first model (0: every core).")
-    var threads: Int = 0
+    @OptionGroup(title: "Training the first model (on an empty store)")
+    var training: TrainingOptions
 
     @Flag(help: "Log every call at debug level.")
     var verbose = false
@@ -72,7 +74,20 @@ struct ServeCommand: AsyncParsableCommand {
         for _ in 0..<200 where server.port == nil { try await Task.sleep(for: .milliseconds(25)) }
         if let bound = server.port {
             let store = storeOptions.store.map { " --store \($0)" } ?? ""
-            print("""
+            // A real call through the protocol, so a newcomer sees it work end to end.
+            var demo = ""
+            if server.registry.model != nil,
+                let client = try? await LoupeClient.connect(.init(port: bound, token: secret, clientName: "loupe-serve-demo"))
+            {
+                let d = DemoCommand.example
+                if let reply = try? await client.predict(d) {
+                    let estimate = PriceEstimate(price: reply.price, low: reply.low, high: reply.high, level: reply.level)
+                    demo = "Demo call through the server: a \(d.carat) carat \(d.cut) \(d.color) \(d.clarity) diamond → "
+                        + describe(estimate) + "  [\(reply.modelName) v\(reply.modelVersion)]\n"
+                }
+                await client.close()
+            }
+            print(demo + """
                 Loupe is serving \(server.registry.model.map { "model \($0.name) v\($0.version)" } ?? "no model yet") \
                 on \(host):\(bound)\(server.metricsPort.map { " (metrics: http://\(host):\($0)/metrics)" } ?? "").
                 Price a diamond through it:
@@ -92,8 +107,7 @@ struct ServeCommand: AsyncParsableCommand {
         logger.info("empty store: training the first model on the bundled data")
         let dataset = try oneLine("store \(storeOptions.path)") { try catalog.latestDataset() }
         let table = try catalog.table(of: dataset)
-        var configuration = TrainingConfiguration()
-        configuration.threads = threads
+        let configuration = try training.configuration()
         let trained = try train(table, configuration: configuration, quiet: false)
         let manifest = try catalog.register(trained, name: model, dataset: dataset.reference, note: "loupe serve, first model")
         _ = try catalog.store.promote(name: model, version: manifest.version, reason: "first model")
