@@ -61,6 +61,9 @@ public final class ModelServer: Service, Sendable {
 
     /// The port the server listens on, once started.
     public var port: Int? { running.withLock { $0?.channel.localAddress?.port } }
+    /// Client connections open now (a closed connection leaves this set at once).
+    public var openConnections: Int { connections.withLock { $0.count } }
+
     /// The metrics endpoint's port, once started (nil when it is off).
     public var metricsPort: Int? { running.withLock { $0?.metricsChannel?.localAddress?.port } }
 

@@ -232,6 +232,8 @@ import Testing
         let cut = try #require(trickler.readFrame())
         #expect(try cut.decode(Loupe_V1_Status.self).code == .deadlineExceeded)
         #expect(trickler.readUntilClosed().isEmpty)
+        for _ in 0..<200 where fixture.server.openConnections > 0 { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(fixture.server.openConnections == 0)
     }
 
     @Test func aClientThatVanishesMidBatchDoesNotHurtOthers() async throws {
@@ -255,6 +257,9 @@ import Testing
         let client = try await fixture.client()
         #expect(try await client.batchPredict(Loupe_V1_DiamondColumns([sampleDiamond])).prices.count == 1)
         await client.close()
+        // No connection is left behind.
+        for _ in 0..<200 where fixture.server.openConnections > 0 { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(fixture.server.openConnections == 0)
     }
 
     @Test func permissionsFollowScopes() async throws {
