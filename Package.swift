@@ -104,12 +104,21 @@ let package = Package(
             path: "Fuzz/FrameDecoderFuzz",
             swiftSettings: strict
         ),
+        // The scheduler: retrain on an interval, on new data in the inbox, on drift.
+        .target(
+            name: "Scheduling",
+            dependencies: [
+                "ArtifactStore", "Catalog", "DataCleaning", "DiamondSchema", "Retraining",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         // The model server: connections, handshake, calls, hot swap, metrics, graceful shutdown.
         .target(
             name: "ModelServer",
             dependencies: [
                 "ArtifactStore", "Catalog", "DiamondSchema", "HyperTuning", "LoupeProtocol", "ModelServing",
-                "Retraining", "TreeModel", "TreeTraining",
+                "Retraining", "Scheduling", "TreeModel", "TreeTraining",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -134,7 +143,7 @@ let package = Package(
             name: "LoupeCLI",
             dependencies: [
                 "ArtifactStore", "BundledData", "Catalog", "DataCleaning", "DiamondSchema", "HyperTuning", "LoupeClient",
-                "LoupeProtocol", "ModelServer", "ModelServing", "Retraining", "TreeModel", "TreeTraining",
+                "LoupeProtocol", "ModelServer", "ModelServing", "Retraining", "Scheduling", "TreeModel", "TreeTraining",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -155,6 +164,7 @@ let package = Package(
         .testTarget(name: "CatalogTests", dependencies: ["Catalog"]),
         .testTarget(name: "RetrainingTests", dependencies: ["Retraining"]),
         .testTarget(name: "HyperTuningTests", dependencies: ["HyperTuning"]),
+        .testTarget(name: "SchedulingTests", dependencies: ["Scheduling", "Catalog", "Retraining", "TreeTraining"]),
         .testTarget(name: "LoupeCLITests", dependencies: ["LoupeCLI"]),
         .testTarget(
             name: "ModelServerTests",

@@ -5,6 +5,7 @@ import Logging
 import LoupeProtocol
 import ModelServer
 import NIOCore
+import Scheduling
 import ServiceLifecycle
 import LoupeClient
 import TreeModel
@@ -42,6 +43,18 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Largest frame after the handshake, in bytes.")
     var maxFrameSize: Int = FrameLimits.standard.maxFrameSize
 
+    @Option(help: "Retrain on a timer: every this long (e.g. 24h, 30m); off by default.")
+    var retrainEvery: String?
+
+    @Option(help: "Retrain when recent inputs drift: the population stability index above which a feature counts as drifted (0: off).")
+    var driftThreshold: Double = 0.2
+
+    @Flag(help: "Do not watch <store>/inbox for new labelled CSV files.")
+    var noInbox = false
+
+    @Option(help: "Least time between two scheduled retrains (e.g. 10m).")
+    var retrainGap: String = "10m"
+
     @OptionGroup(title: "Training the first model (on an empty store)")
     var training: TrainingOptions
 
@@ -64,9 +77,15 @@ struct ServeCommand: AsyncParsableCommand {
         let configuration = ModelServerConfiguration(
             host: host, port: port, frameLimits: frameLimits, maxBatchRows: maxBatchRows,
             maxInFlightPerConnection: maxInFlight, metricsPort: metricsPort == 0 ? nil : metricsPort)
+        var schedule = SchedulerConfiguration()
+        schedule.interval = try retrainEvery.map { try parseDuration($0, option: "--retrain-every") }
+        schedule.inbox = !noInbox
+        schedule.driftThreshold = driftThreshold > 0 ? driftThreshold : nil
+        schedule.minimumGap = try parseDuration(retrainGap, option: "--retrain-gap")
         let server = ModelServer(
             configuration: configuration, catalog: catalog,
-            authenticator: StaticSecretAuthenticator(secret: secret), logger: logger)
+            authenticator: StaticSecretAuthenticator(secret: secret), scheduler: schedule,
+            inboxDirectory: storeOptions.path + "/inbox", logger: logger)
         let group = ServiceGroup(
             configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         async let serving: Void = group.run()
@@ -115,4 +134,14 @@ struct ServeCommand: AsyncParsableCommand {
             "version": "\(manifest.version)", "holdout_rmse": "\(manifest.metrics["rmse"].map { format($0, 1) } ?? "-")",
         ])
     }
+}
+
+/// "90s", "10m", "24h", "2d" as a duration.
+func parseDuration(_ text: String, option: String) throws -> Duration {
+    let t = text.trimmingCharacters(in: .whitespaces).lowercased()
+    if let unit = t.last, "smhd".contains(unit), let amount = Double(t.dropLast()), amount >= 0 {
+        let seconds = amount * (unit == "s" ? 1 : unit == "m" ? 60 : unit == "h" ? 3600 : 86400)
+        return .milliseconds(Int64(seconds * 1000))
+    }
+    throw CLIError("\(option) must be a duration like 90s, 10m, 24h or 2d, got \"\(text)\"")
 }

@@ -6,6 +6,7 @@ import HyperTuning
 import LoupeProtocol
 import ModelServing
 import Retraining
+import Scheduling
 import TreeModel
 import TreeTraining
 
@@ -18,13 +19,17 @@ final class CallHandlers: Sendable {
     let loader: ModelLoader
     let jobs: JobManager
     let metrics: ServerMetrics
+    /// Recent inputs for the drift trigger, when a scheduler runs.
+    let window: DriftWindow?
     let started = Date()
 
-    init(configuration: ModelServerConfiguration, loader: ModelLoader, jobs: JobManager, metrics: ServerMetrics) {
+    init(configuration: ModelServerConfiguration, loader: ModelLoader, jobs: JobManager, metrics: ServerMetrics,
+         window: DriftWindow? = nil) {
         self.configuration = configuration
         self.loader = loader
         self.jobs = jobs
         self.metrics = metrics
+        self.window = window
     }
 
     // MARK: Health
@@ -124,6 +129,7 @@ final class CallHandlers: Sendable {
                 fieldViolations: violations.map { violation("diamond.\($0.field)", $0.message) })
         case .success(let estimate):
             metrics.rowsScored(1)
+            window?.add(diamond)
             var response = Loupe_V1_PredictResponse()
             response.price = estimate.price
             response.low = estimate.low
@@ -153,8 +159,10 @@ final class CallHandlers: Sendable {
                 message: "\(rows) rows exceed the limit of \(configuration.maxBatchRows) per call; split the batch")
         }
         let model = try selectModel(request.hasModel ? request.model : nil)
-        let result = model.predictBatch(columns: request.rows.featureColumns(), level: level)
+        let columns = request.rows.featureColumns()
+        let result = model.predictBatch(columns: columns, level: level)
         metrics.rowsScored(result.rows.count)
+        window?.add(columns: columns)
         var response = Loupe_V1_BatchPredictResponse()
         response.level = level
         response.modelName = model.name

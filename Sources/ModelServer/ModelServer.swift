@@ -7,6 +7,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import Retraining
+import Scheduling
 import ServiceLifecycle
 import Synchronization
 
@@ -24,6 +25,8 @@ public final class ModelServer: Service, Sendable {
     public let registry: ModelRegistry
     public let metrics: ServerMetrics
     public let jobs: JobManager
+    /// The retraining scheduler, when the server runs one.
+    public let scheduler: Scheduler?
     let loader: ModelLoader
     let handlers: CallHandlers
     private let authenticator: any Authenticator
@@ -41,6 +44,7 @@ public final class ModelServer: Service, Sendable {
     public init(
         configuration: ModelServerConfiguration = ModelServerConfiguration(), catalog: Catalog,
         authenticator: any Authenticator, metrics: ServerMetrics = ServerMetrics(),
+        scheduler schedule: SchedulerConfiguration? = nil, inboxDirectory: String? = nil,
         logger: Logger = Logger(label: "loupe.server")
     ) {
         self.configuration = configuration
@@ -52,11 +56,19 @@ public final class ModelServer: Service, Sendable {
         self.registry = registry
         let loader = ModelLoader(catalog: catalog, registry: registry, defaultModel: configuration.defaultModel, logger: logger)
         self.loader = loader
-        jobs = JobManager(pipeline: RetrainPipeline(catalog: catalog) { manifest, _ in
+        let jobs = JobManager(pipeline: RetrainPipeline(catalog: catalog) { manifest, _ in
             // Swap in the promoted version now rather than at the next poll.
             if (try? loader.refreshProduction()) == true { metrics.modelSwapped(to: manifest.version) }
         })
-        handlers = CallHandlers(configuration: configuration, loader: loader, jobs: jobs, metrics: metrics)
+        self.jobs = jobs
+        let scheduler = schedule.map {
+            Scheduler(
+                configuration: $0, catalog: catalog, jobs: jobs, inboxDirectory: inboxDirectory,
+                logger: logger, onStatus: { metrics.scheduler($0) })
+        }
+        self.scheduler = scheduler
+        handlers = CallHandlers(
+            configuration: configuration, loader: loader, jobs: jobs, metrics: metrics, window: scheduler?.window)
     }
 
     /// The port the server listens on, once started.
@@ -127,6 +139,7 @@ public final class ModelServer: Service, Sendable {
             }
         }
         running.withLock { $0 = Running(channel: channel, metricsChannel: metricsChannel, pool: pool, poller: poller) }
+        scheduler?.start()
         logger.info("listening", metadata: [
             "address": "\(channel.localAddress.map { "\($0)" } ?? "?")",
             "metrics": "\(metricsChannel?.localAddress.map { "\($0)" } ?? "off")",
@@ -140,6 +153,7 @@ public final class ModelServer: Service, Sendable {
             return current
         }) else { return }
         run.poller.cancel()
+        scheduler?.stop()
         try? await run.channel.close()
         try? await run.metricsChannel?.close()
         let open = connections.withLock { Array($0.values) }

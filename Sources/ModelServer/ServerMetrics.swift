@@ -1,6 +1,7 @@
 import CoreMetrics
 import LoupeProtocol
 import Prometheus
+import Scheduling
 import Synchronization
 
 /// The server's metrics, through swift-metrics, backed by a Prometheus registry of its own
@@ -63,6 +64,24 @@ public final class ServerMetrics: Sendable {
     func modelSwapped(to version: Int) {
         modelVersion.record(version)
         swaps.increment()
+    }
+
+    /// The scheduler's state as gauges: failures in a row, the next interval run, the last
+    /// run's outcome (1 promoted, 0 kept, -1 failed), the drift index per feature.
+    func scheduler(_ status: SchedulerStatus) {
+        CoreMetrics.Gauge(label: "loupe_scheduler_consecutive_failures", factory: factory)
+            .record(status.consecutiveFailures)
+        if let next = status.nextIntervalRun {
+            CoreMetrics.Gauge(label: "loupe_scheduler_next_run_timestamp_seconds", factory: factory)
+                .record(next.timeIntervalSince1970)
+        }
+        if let last = status.lastRun, last.finished != nil {
+            CoreMetrics.Gauge(label: "loupe_scheduler_last_run_outcome", factory: factory)
+                .record(last.error != nil ? -1 : (last.promoted == true ? 1 : 0))
+        }
+        for (feature, psi) in status.drift {
+            CoreMetrics.Gauge(label: "loupe_drift_psi", dimensions: [("feature", feature)], factory: factory).record(psi)
+        }
     }
 
     /// The Prometheus text exposition of every metric.

@@ -369,7 +369,11 @@ import Testing
         let client = try await fixture.client()
         let big = Loupe_V1_DiamondColumns(Array(repeating: sampleDiamond, count: 20_000))
         let calls = (0..<4).map { _ in Task { try await client.batchPredict(big) } }
-        try await Task.sleep(for: .milliseconds(20))
+        // Shut down only once all four are in flight (received and being scored).
+        for _ in 0..<1000 where !fixture.server.metrics.exposition().contains("loupe_calls_in_flight 4") {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        #expect(fixture.server.metrics.exposition().contains("loupe_calls_in_flight 4"))
         await fixture.stop()
         var answered = 0
         for call in calls {

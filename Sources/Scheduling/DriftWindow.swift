@@ -1,0 +1,61 @@
+import DiamondSchema
+import Synchronization
+
+/// The most recent diamonds the server was asked to price, per feature: the "actual"
+/// distribution the drift trigger compares with the training data. A fixed-size ring per
+/// feature; adding rows never allocates once the window is full.
+///
+/// It is fed by the server's Predict and BatchPredict calls (the request log takes over this
+/// job once it exists).
+public final class DriftWindow: Sendable {
+    public let capacity: Int
+    private let state: Mutex<State>
+
+    private struct State {
+        var columns: [[Double]]
+        var next = 0
+        var count = 0
+    }
+
+    public init(capacity: Int = 10_000) {
+        precondition(capacity > 0)
+        self.capacity = capacity
+        state = Mutex(State(columns: Array(repeating: [Double](repeating: 0, count: capacity), count: Feature.count)))
+    }
+
+    /// Adds rows given as feature columns (`columns[f][row]`); rows with a non-finite value are skipped.
+    public func add(columns: [[Double]]) {
+        guard columns.count == Feature.count, let rows = columns.first?.count, rows > 0 else { return }
+        state.withLock { s in
+            // Only the last `capacity` rows can stay.
+            for row in max(0, rows - capacity)..<rows {
+                var finite = true
+                for f in 0..<Feature.count where !columns[f][row].isFinite { finite = false }
+                guard finite else { continue }
+                for f in 0..<Feature.count { s.columns[f][s.next] = columns[f][row] }
+                s.next = (s.next + 1) % capacity
+                s.count = min(capacity, s.count + 1)
+            }
+        }
+    }
+
+    /// Adds one diamond.
+    public func add(_ diamond: Diamond) {
+        add(columns: diamond.features.map { [$0] })
+    }
+
+    /// The rows in the window, as feature columns.
+    public func snapshot() -> [[Double]] {
+        state.withLock { s in s.columns.map { Array($0.prefix(s.count)) } }
+    }
+
+    public var count: Int { state.withLock { $0.count } }
+
+    /// Empties the window (after a retrain, the new model starts from the new inputs).
+    public func clear() {
+        state.withLock {
+            $0.next = 0
+            $0.count = 0
+        }
+    }
+}
