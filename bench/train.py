@@ -87,19 +87,8 @@ def metrics(actual, predicted, low=None, high=None):
     return m
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--runs", type=int, default=1, help="repeat each trainer and keep its fastest run")
-    ap.add_argument("--loupe", help="a loupe binary to use instead of building one")
-    args = ap.parse_args()
-    ensure_venv()
-    os.makedirs(OUT, exist_ok=True)
-    loupe = args.loupe
-    if not loupe:
-        subprocess.run(["swift", "build", "-c", "release", "--product", "loupe"], cwd=ROOT, check=True)
-        loupe = os.path.join(ROOT, ".build", "release", "loupe")
-
-    # The same cleaned rows for everyone, split 80/20 with a fixed seed.
+def prepare_split(loupe):
+    """The cleaned bundled data split 80/20 with a fixed seed: the rows every bench trains and tests on."""
     raw = os.path.join(OUT, "diamonds.csv")
     with open(raw, "w") as f:
         subprocess.run([loupe, "data"], stdout=f, check=True)
@@ -112,6 +101,22 @@ d.iloc[idx[:n]].to_csv(sys.argv[2], index=False); d.iloc[idx[n:]].to_csv(sys.arg
 '''
     train_csv, test_csv = os.path.join(OUT, "train.csv"), os.path.join(OUT, "test.csv")
     subprocess.run([PY, "-c", split, clean, train_csv, test_csv], check=True)
+    return train_csv, test_csv
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=1, help="repeat each trainer and keep its fastest run")
+    ap.add_argument("--loupe", help="a loupe binary to use instead of building one")
+    args = ap.parse_args()
+    ensure_venv()
+    os.makedirs(OUT, exist_ok=True)
+    loupe = args.loupe
+    if not loupe:
+        subprocess.run(["swift", "build", "-c", "release", "--product", "loupe"], cwd=ROOT, check=True)
+        loupe = os.path.join(ROOT, ".build", "release", "loupe")
+
+    train_csv, test_csv = prepare_split(loupe)
 
     import csv
     with open(test_csv) as f:
@@ -126,7 +131,8 @@ d.iloc[idx[:n]].to_csv(sys.argv[2], index=False); d.iloc[idx[n:]].to_csv(sys.arg
                 model = os.path.join(OUT, "model.loupe")
                 s = SETTINGS
                 out, wall, rss = run_measured([
-                    loupe, "train", "--data", train_csv, "--out", model, "--json", "--quiet",
+                    loupe, "train", "--store", os.path.join(OUT, "train-store"), "--data", train_csv, "--out", model,
+                    "--json", "--quiet",
                     "--rounds", str(s["rounds"]), "--num-leaves", str(s["leaves"]), "--max-depth", str(s["depth"]),
                     "--learning-rate", str(s["lr"]), "--threads", str(s["threads"]), "--early-stopping", "0"])
                 secs = json.loads(out)["report"]["totalSeconds"]
