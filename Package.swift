@@ -104,6 +104,12 @@ let package = Package(
             path: "Fuzz/FrameDecoderFuzz",
             swiftSettings: strict
         ),
+        // Training report pages: self-contained HTML with SVG charts.
+        .target(
+            name: "Reports",
+            dependencies: ["ArtifactStore", "Catalog", "DataCleaning", "HyperTuning", "Retraining", "TreeTraining"],
+            swiftSettings: strict
+        ),
         // The scheduler: retrain on an interval, on new data in the inbox, on drift.
         .target(
             name: "Scheduling",
@@ -118,7 +124,7 @@ let package = Package(
             name: "ModelServer",
             dependencies: [
                 "ArtifactStore", "Catalog", "DiamondSchema", "HyperTuning", "LoupeProtocol", "ModelServing",
-                "Retraining", "Scheduling", "TreeModel", "TreeTraining",
+                "Reports", "Retraining", "Scheduling", "TreeModel", "TreeTraining",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -143,7 +149,8 @@ let package = Package(
             name: "LoupeCLI",
             dependencies: [
                 "ArtifactStore", "BundledData", "Catalog", "DataCleaning", "DiamondSchema", "HyperTuning", "LoupeClient",
-                "LoupeProtocol", "ModelServer", "ModelServing", "Retraining", "Scheduling", "TreeModel", "TreeTraining",
+                "LoupeProtocol", "ModelServer", "ModelServing", "Reports", "Retraining", "Scheduling", "TreeModel",
+                "TreeTraining",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -164,6 +171,7 @@ let package = Package(
         .testTarget(name: "CatalogTests", dependencies: ["Catalog"]),
         .testTarget(name: "RetrainingTests", dependencies: ["Retraining"]),
         .testTarget(name: "HyperTuningTests", dependencies: ["HyperTuning"]),
+        .testTarget(name: "ReportsTests", dependencies: ["Reports", "Catalog", "Retraining", "TreeTraining", "HyperTuning"]),
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling", "Catalog", "Retraining", "TreeTraining"]),
         .testTarget(name: "LoupeCLITests", dependencies: ["LoupeCLI"]),
         .testTarget(

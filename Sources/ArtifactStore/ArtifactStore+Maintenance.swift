@@ -199,6 +199,24 @@ extension ArtifactStore {
             scan.documentBytes += try backend.documentSize(key) ?? 0
             scan.broken.append(.init(key: key, message: "aliases for model \(name), which has no versions"))
         }
+        // Records may hold blobs (attachments): a top-level "blobs" array of digests.
+        for kind in try backend.listDocuments(prefix: "records/") {
+            for file in try backend.listDocuments(prefix: "records/\(kind)/") where file.hasSuffix(".json") {
+                let key = "records/\(kind)/\(file)"
+                scan.documentsChecked += 1
+                scan.documentBytes += try backend.documentSize(key) ?? 0
+                guard let bytes = try backend.readDocument(key) else { continue }
+                guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] else {
+                    unreadable(key, StoreError(.corruptManifest, "\(key) is not a JSON object"))
+                    continue
+                }
+                for text in object["blobs"] as? [String] ?? [] {
+                    guard let digest = BlobDigest(text) else { continue }
+                    scan.references[digest, default: []].append(key)
+                    scan.modelBlobs.insert(digest)
+                }
+            }
+        }
         return scan
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import ArtifactStore
 import Catalog
+import Reports
 import DataCleaning
 import Foundation
 import TreeModel
@@ -80,6 +81,7 @@ struct TrainCommand: ParsableCommand {
         let readBack = try oneLine("store \(storeOptions.path)") { try catalog.ensemble(of: registered) }
         let readTime = clock.now - readStart
         guard readBack == trained.model else { throw CLIError("model \(model) v\(registered.version) did not read back identical") }
+        _ = try? ModelReportPage(catalog: catalog).page(for: registered)  // stored with the model
         if promote {
             _ = try oneLine("store \(storeOptions.path)") {
                 try catalog.store.promote(name: model, version: registered.version, reason: "loupe train --promote")
@@ -159,6 +161,7 @@ struct TrainSummary: Encodable {
     func json() -> String {
         var slim = self
         slim.report.trainLossCurve = []
+        slim.report.holdoutPoints = nil
         slim.report.validationLossCurve = []
         return encodeJSON(slim)
     }

@@ -11,11 +11,14 @@ final class MetricsHTTPHandler: ChannelInboundHandler {
 
     private let metrics: ServerMetrics
     private let health: @Sendable () -> (ready: Bool, json: String)
+    private let report: @Sendable (String) -> String?
     private var head: HTTPRequestHead?
 
-    init(metrics: ServerMetrics, health: @escaping @Sendable () -> (ready: Bool, json: String)) {
+    init(metrics: ServerMetrics, health: @escaping @Sendable () -> (ready: Bool, json: String),
+         report: @escaping @Sendable (String) -> String? = { _ in nil }) {
         self.metrics = metrics
         self.health = health
+        self.report = report
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -34,8 +37,14 @@ final class MetricsHTTPHandler: ChannelInboundHandler {
             case (.GET, "/healthz"):
                 let (ready, json) = health()
                 respond(context, head, ready ? .ok : .serviceUnavailable, "application/json", json)
+            case (.GET, let path) where path == "/report" || path.hasPrefix("/report/"):
+                if let page = report(String(path.dropFirst("/report".count).drop { $0 == "/" })) {
+                    respond(context, head, .ok, "text/html; charset=utf-8", page)
+                } else {
+                    respond(context, head, .notFound, "text/plain", "no such model version\n")
+                }
             default:
-                respond(context, head, .notFound, "text/plain", "not found: try /metrics or /healthz\n")
+                respond(context, head, .notFound, "text/plain", "not found: try /metrics, /healthz or /report[/VERSION]\n")
             }
         }
     }

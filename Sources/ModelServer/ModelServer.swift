@@ -6,6 +6,7 @@ import ModelServing
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import Reports
 import Retraining
 import Scheduling
 import ServiceLifecycle
@@ -59,6 +60,7 @@ public final class ModelServer: Service, Sendable {
         let jobs = JobManager(pipeline: RetrainPipeline(catalog: catalog) { manifest, _ in
             // Swap in the promoted version now rather than at the next poll.
             if (try? loader.refreshProduction()) == true { metrics.modelSwapped(to: manifest.version) }
+            _ = try? ModelReportPage(catalog: catalog).page(for: manifest)
         })
         self.jobs = jobs
         let scheduler = schedule.map {
@@ -120,7 +122,9 @@ public final class ModelServer: Service, Sendable {
                 .childChannelInitializer { channel in
                     channel.pipeline.configureHTTPServerPipeline().flatMapThrowing {
                         try channel.pipeline.syncOperations.addHandler(
-                            MetricsHTTPHandler(metrics: metrics, health: { Self.healthJSON(handlers.health()) }))
+                            MetricsHTTPHandler(metrics: metrics, health: { Self.healthJSON(handlers.health()) },
+                                               report: { Self.reportPage(catalog: handlers.loader.catalog,
+                                                                         model: configuration.defaultModel, version: $0) }))
                     }
                 }
                 .bind(host: configuration.host, port: metricsPort).get()
@@ -184,6 +188,13 @@ public final class ModelServer: Service, Sendable {
         channel.closeFuture.whenComplete { [weak self] _ in
             self?.connections.withLock { _ = $0.removeValue(forKey: id) }
         }
+    }
+
+    /// The report page of `model` at `version` ("" = production, else newest).
+    static func reportPage(catalog: Catalog, model: String, version: String) -> String? {
+        let spec = version.isEmpty ? ModelSpec(name: model) : Int(version).map { ModelSpec(name: model, selector: .version($0)) }
+        guard let spec, let manifest = try? catalog.manifest(for: spec) else { return nil }
+        return try? ModelReportPage(catalog: catalog).page(for: manifest)
     }
 
     static func healthJSON(_ h: Loupe_V1_HealthResponse) -> (ready: Bool, json: String) {

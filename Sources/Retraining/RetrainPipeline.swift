@@ -125,11 +125,14 @@ public struct RetrainPipeline: Sendable {
             _ = try catalog.store.promote(name: request.model, version: challenger.version, reason: reason)
             onPromoted(challenger, trained.model)
         }
-        return RetrainOutcome(
+        let outcome = RetrainOutcome(
             modelName: request.model, datasetVersion: dataset.version, challengerVersion: challenger.version,
             championVersion: championManifest?.version, challengerRMSE: challengerRMSE, championRMSE: championRMSE,
             holdoutRows: holdout.count, comparison: comparison, tuningRun: tuningRunID, promoted: promote,
             reason: reason)
+        // Kept for the model's report page (champion vs challenger).
+        try? catalog.save(outcome)
+        return outcome
     }
 
     private func challengerTag() -> String {

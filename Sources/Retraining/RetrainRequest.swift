@@ -1,3 +1,5 @@
+import Catalog
+import Foundation
 import HyperTuning
 import TreeTraining
 
@@ -77,5 +79,24 @@ public struct RetrainOutcome: Sendable, Codable, Equatable {
         /// No such rows: production's parameters were refitted on the challenger's training
         /// rows, and both measured on the same held-out rows.
         case refit
+    }
+}
+
+extension Catalog {
+    /// Saves a retraining outcome as `records/retrains/<model>-<version>.json`.
+    public func save(_ outcome: RetrainOutcome) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        try store.putRecord(kind: "retrains", id: "\(outcome.modelName)-\(outcome.challengerVersion)",
+                            json: Array(try encoder.encode(outcome)))
+    }
+
+    /// The retraining outcome that produced a model version, if a retrain made it.
+    public func retrainOutcome(model: String, version: Int) -> RetrainOutcome? {
+        guard let bytes = try? store.record(kind: "retrains", id: "\(model)-\(version)") else { return nil }
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return try? decoder.decode(RetrainOutcome.self, from: Data(bytes))
     }
 }

@@ -78,14 +78,18 @@ public struct Trainer: Sendable {
         var model = result.ensemble
 
         var holdout: EvaluationReport?
+        var points: [HoldoutPoint] = []
         if !calibrationRows.isEmpty {
             let calibration = data.rows(calibrationRows)
             let raw = model.rawScores(columns: calibration.columns)
             let residuals = calibrationRows.indices.map { abs(target[calibrationRows[$0]] - raw[$0]) }
             model.intervals = ConformalIntervals(residuals: residuals)
             holdout = EvaluationReport(model: model, table: calibration)
+            points = Self.sample(raw, actual: calibration.price, model: model)
         } else if measureOnValidation && !validationRows.isEmpty {
-            holdout = EvaluationReport(model: model, table: data.rows(validationRows))
+            let validation = data.rows(validationRows)
+            holdout = EvaluationReport(model: model, table: validation)
+            points = Self.sample(model.rawScores(columns: validation.columns), actual: validation.price, model: model)
         }
 
         let report = TrainingReport(
@@ -99,9 +103,19 @@ public struct Trainer: Sendable {
             bins: zip(Ensemble.diamondFeatureNames, result.featureBins).map { .init(feature: $0, bins: $1.count) },
             importance: Self.importance(of: model),
             holdout: holdout,
-            trainLossCurve: result.trainLossCurve, validationLossCurve: result.validationLossCurve)
+            trainLossCurve: result.trainLossCurve, validationLossCurve: result.validationLossCurve,
+            holdoutPoints: points)
         model.metadata = report.modelMetadataJSON()
         return TrainedModel(model: model, report: report)
+    }
+
+    /// Up to 1,000 evenly spaced holdout rows with their estimates, for the report's charts.
+    static func sample(_ raw: [Double], actual: [Double], model: Ensemble) -> [HoldoutPoint] {
+        let step = max(1, raw.count / 1000)
+        return stride(from: 0, to: raw.count, by: step).map { i in
+            let e = model.estimate(raw: raw[i])
+            return HoldoutPoint(actual: actual[i], price: e.price, low: e.low, high: e.high)
+        }
     }
 
     static func check(_ data: DiamondTable, target: TargetTransform) throws(TrainingError) {
@@ -131,6 +145,14 @@ public struct Trainer: Sendable {
             FeatureImportance(feature: model.featureNames[$0], gainShare: gain[$0] / total, splits: splits[$0])
         }
     }
+}
+
+/// One holdout row: its actual price and the model's estimate and range.
+public struct HoldoutPoint: Sendable, Codable, Equatable {
+    public var actual: Double
+    public var price: Double
+    public var low: Double
+    public var high: Double
 }
 
 /// A trained model and the report of how it was made.
@@ -179,6 +201,8 @@ public struct TrainingReport: Sendable, Codable {
     public var holdout: EvaluationReport?
     public var trainLossCurve: [Double]
     public var validationLossCurve: [Double]
+    /// A sample of holdout rows (actual price, estimate and range), for predicted-vs-actual charts.
+    public var holdoutPoints: [HoldoutPoint]?
 
     /// The report as pretty JSON.
     public func json() -> String {
