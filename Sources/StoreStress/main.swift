@@ -61,6 +61,9 @@ func chaos(_ store: ArtifactStore, seed: UInt64) throws -> Never {
     say("ready")
     var i = 0
     while true {
+        // Tell the parent once the first write is done, so it can be sure kills land on a
+        // store that is being written (a loaded machine may otherwise kill before any write).
+        if i == 1 { say("wrote") }
         i += 1
         let datasetName = "data\(Int(rng.next() % 2))"
         let modelName = "model\(Int(rng.next() % 2))"
