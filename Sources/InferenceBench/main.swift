@@ -1,0 +1,185 @@
+// loupe-bench-inference: scoring throughput of CompiledEnsemble on one model, per kernel path,
+// batch size and thread count, plus single-row latency; prints one JSON object.
+// bench/inference.py drives it and puts the anchors (LightGBM, lleaves) beside it.
+//
+//   loupe-bench-inference (--model FILE | --train-rounds N [--num-leaves L] [--max-depth D] [--save FILE])
+//       [--rows FILE] [--batches 1,64,1000,100000,1000000] [--threads 2] [--paths scalar,avx2,avx512]
+//       [--seconds 1] [--top-levels 6] [--tree-block-bytes 262144]
+//
+// --rows: little-endian float64, row-major, 9 features per row (the diamond feature order); the
+// rows are tiled to each batch size. Without it, the bundled data's clean rows are used.
+import BundledData
+import DataCleaning
+import Foundation
+import TreeInference
+import TreeModel
+import TreeTraining
+
+struct Options {
+    var model: String?
+    var trainRounds = 0
+    var numLeaves = 63
+    var maxDepth = 0
+    var save: String?
+    var rows: String?
+    var batches = [1, 64, 1000, 100_000, 1_000_000]
+    var threads = 2
+    var paths: [KernelPath] = KernelPath.available()
+    var seconds = 1.0
+    var topLevels = InferenceConfiguration().completeTopLevels
+    var treeBlockBytes = InferenceConfiguration().treeBlockBytes
+
+    init(_ arguments: [String]) {
+        var i = 0
+        func value() -> String {
+            i += 1
+            guard i < arguments.count else { fail("\(arguments[i - 1]) needs a value") }
+            return arguments[i]
+        }
+        while i < arguments.count {
+            switch arguments[i] {
+            case "--model": model = value()
+            case "--train-rounds": trainRounds = Int(value()) ?? 0
+            case "--num-leaves": numLeaves = Int(value()) ?? 63
+            case "--max-depth": maxDepth = Int(value()) ?? 0
+            case "--save": save = value()
+            case "--rows": rows = value()
+            case "--batches": batches = value().split(separator: ",").compactMap { Int($0) }
+            case "--threads": threads = Int(value()) ?? 2
+            case "--paths": paths = value().split(separator: ",").compactMap { KernelPath(rawValue: String($0)) }
+            case "--seconds": seconds = Double(value()) ?? 1
+            case "--top-levels": topLevels = Int(value()) ?? topLevels
+            case "--tree-block-bytes": treeBlockBytes = Int(value()) ?? treeBlockBytes
+            default: fail("unknown option \(arguments[i])")
+            }
+            i += 1
+        }
+        if model == nil && trainRounds == 0 { fail("give --model FILE or --train-rounds N") }
+    }
+}
+
+func fail(_ message: String) -> Never {
+    FileHandle.standardError.write(Data("loupe-bench-inference: \(message)\n".utf8))
+    exit(2)
+}
+
+func log(_ message: String) {
+    FileHandle.standardError.write(Data("\(message)\n".utf8))
+}
+
+let options = Options(Array(CommandLine.arguments.dropFirst()))
+let clock = ContinuousClock()
+func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18 }
+
+// The model: a Loupe model file (trained by `loupe train`, or later imported from LightGBM), or
+// one trained here on the bundled data.
+let clean = try Cleaner.clean(csv: BundledData.diamondsCSV()).clean
+let model: Ensemble
+if let path = options.model {
+    guard let data = FileManager.default.contents(atPath: path) else { fail("cannot read \(path)") }
+    model = try Ensemble(serialized: [UInt8](data))
+} else {
+    log("training \(options.trainRounds) rounds, \(options.numLeaves) leaves, max depth \(options.maxDepth)")
+    let configuration = TrainingConfiguration(
+        rounds: options.trainRounds, numLeaves: options.numLeaves, maxDepth: options.maxDepth,
+        earlyStoppingRounds: 0, threads: options.threads)
+    model = try Trainer(configuration: configuration).train(clean).model
+    if let save = options.save, !FileManager.default.createFile(atPath: save, contents: Data(model.serialized())) { fail("cannot write \(save)") }
+}
+let nf = model.featureCount
+
+// The rows, row-major.
+var base: [Double]
+if let path = options.rows {
+    guard let data = FileManager.default.contents(atPath: path) else { fail("cannot read \(path)") }
+    base = data.withUnsafeBytes { Array($0.bindMemory(to: Double.self)) }
+} else {
+    base = []
+    base.reserveCapacity(clean.count * nf)
+    for r in 0..<clean.count { for f in 0..<nf { base.append(clean.columns[f][r]) } }
+}
+let baseRows = base.count / nf
+guard baseRows > 0 else { fail("no rows") }
+let maxBatch = options.batches.max() ?? 1
+var tiled = [Double](repeating: 0, count: maxBatch * nf)
+for r in 0..<maxBatch { for f in 0..<nf { tiled[r * nf + f] = base[(r % baseRows) * nf + f] } }
+var output = [Double](repeating: 0, count: maxBatch)
+
+// Exactness on the base rows, every path, before timing anything.
+let reference = (0..<baseRows).map { r in base.withUnsafeBufferPointer { model.rawScore(UnsafeBufferPointer(rebasing: $0[(r * nf)..<((r + 1) * nf)])) } }
+var mismatches: [String: Int] = [:]
+for path in options.paths {
+    let compiled = try CompiledEnsemble(model, configuration: .init(path: path, threads: options.threads))
+    var scores = [Double](repeating: 0, count: baseRows)
+    base.withUnsafeBufferPointer { rows in
+        scores.withUnsafeMutableBufferPointer { compiled.rawScores(rowMajor: rows, rows: baseRows, into: $0) }
+    }
+    mismatches[path.rawValue] = zip(scores, reference).filter { $0.0.bitPattern != $0.1.bitPattern }.count
+}
+
+let loadStart = clock.now
+let compiledDefault = try CompiledEnsemble(model, configuration: .init(threads: options.threads))
+let compileSeconds = seconds(clock.now - loadStart)
+
+/// Calls `body` until `options.seconds` have passed (at least 3 times); returns the best seconds per call.
+func measure(_ body: () -> Void) -> Double {
+    body()  // warm up
+    var best = Double.infinity
+    var total = 0.0
+    var calls = 0
+    while total < options.seconds || calls < 3 {
+        let start = clock.now
+        body()
+        let s = seconds(clock.now - start)
+        best = min(best, s)
+        total += s
+        calls += 1
+    }
+    return best
+}
+
+var results: [[String: Any]] = []
+for path in options.paths {
+    for threads in Set([1, options.threads]).sorted() {
+        let compiled = try CompiledEnsemble(
+            model,
+            configuration: .init(
+                path: path, threads: threads, completeTopLevels: options.topLevels, treeBlockBytes: options.treeBlockBytes))
+        for batch in options.batches {
+            let s = tiled.withUnsafeBufferPointer { rows in
+                output.withUnsafeMutableBufferPointer { out in
+                    measure { compiled.rawScores(rowMajor: rows, rows: batch, into: out) }
+                }
+            }
+            results.append(["path": path.rawValue, "threads": threads, "batch": batch, "seconds": s, "rows_per_second": Double(batch) / s])
+            log("\(path) threads \(threads) batch \(batch): \(Int(Double(batch) / s)) rows/s")
+        }
+        // Single-row latency through rawScore(_:) (one feature vector, no batch).
+        let row = Array(base[0..<nf])
+        var sink = 0.0
+        let single = row.withUnsafeBufferPointer { features in
+            measure { for _ in 0..<100 { sink += compiled.rawScore(features) } } / 100
+        }
+        if sink.isNaN { log("") }
+        results.append(["path": path.rawValue, "threads": threads, "single_row_seconds": single])
+    }
+}
+
+let depths = model.trees.map { tree -> Int in
+    var level = [Int](repeating: 0, count: tree.internalCount), deepest = tree.internalCount > 0 ? 1 : 0
+    for n in 0..<tree.internalCount { for c in [tree.leftChild[n], tree.rightChild[n]] where c >= 0 { level[Int(c)] = level[n] + 1; deepest = max(deepest, level[n] + 2) } }
+    return deepest
+}
+let summary: [String: Any] = [
+    "model": [
+        "trees": model.trees.count, "leaves": model.trees.reduce(0) { $0 + $1.leafCount },
+        "mean_depth": Double(depths.reduce(0, +)) / Double(max(depths.count, 1)), "max_depth": depths.max() ?? 0,
+        "flat": compiledDefault.genericReason == nil, "compile_seconds": compileSeconds,
+    ],
+    "best_path": KernelPath.best.rawValue,
+    "available_paths": KernelPath.available().map(\.rawValue),
+    "rows_checked": baseRows, "mismatches": mismatches,
+    "results": results,
+]
+let json = try JSONSerialization.data(withJSONObject: summary, options: [.prettyPrinted, .sortedKeys])
+print(String(decoding: json, as: UTF8.self))
