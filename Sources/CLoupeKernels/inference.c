@@ -31,9 +31,10 @@ static int detect_paths(void) {
     if (__get_cpuid_max(0, NULL) < 7) return paths;
     __cpuid_count(7, 0, a, b, c, d);
     const int avx2 = (b >> 5) & 1, bmi2 = (b >> 8) & 1;
-    const int avx512f = (b >> 16) & 1, avx512dq = (b >> 17) & 1, avx512bw = (b >> 30) & 1, avx512vl = (b >> 31) & 1;
+    const int avx512f = (b >> 16) & 1, avx512dq = (b >> 17) & 1, avx512cd = (b >> 28) & 1;
+    const int avx512bw = (b >> 30) & 1, avx512vl = (b >> 31) & 1;
     if (ymm_saved && avx2 && bmi2) paths |= 1 << LOUPE_PATH_AVX2;
-    if (zmm_saved && ymm_saved && avx2 && avx512f && avx512dq && avx512bw && avx512vl) paths |= 1 << LOUPE_PATH_AVX512;
+    if (zmm_saved && ymm_saved && avx2 && avx512f && avx512dq && avx512cd && avx512bw && avx512vl) paths |= 1 << LOUPE_PATH_AVX512;
     return paths;
 }
 #else
@@ -136,6 +137,30 @@ static int quantize(const loupe_forest *F, const double *const *columns, size_t 
     return any_nan;
 }
 
+/// Rank-table slots of rows [first, first + m) for the bitvector layout: for row r and feature f,
+/// (feature_row_base[f] + code) * 64, with code n_f + 1 for NaN.
+static void quantize_slots(const loupe_forest *F, const double *const *columns, size_t row_stride, size_t first,
+                           size_t m, uint32_t *slots) {
+    const int nf = F->n_features;
+    for (int f = 0; f < nf; f++) {
+        const double *col = columns[f] + first * row_stride;
+        const uint32_t lo = F->threshold_offset[f], n = F->threshold_offset[f + 1] - lo;
+        const int kind = F->feature_kind[f];
+        const double *td = F->thresholds_double + lo;
+        const float *tf = F->thresholds_float + lo;
+        const uint32_t base = F->feature_row_base[f];
+        for (size_t r = 0; r < m; r++) {
+            const double x = col[r * row_stride];
+            uint32_t code;
+            if (x != x) code = n + 1;
+            else if (kind == LOUPE_FEATURE_DOUBLE_LE) code = count_less(td, n, x);
+            else if (kind == LOUPE_FEATURE_FLOAT_LT) code = count_less_equal(tf, n, (float)x);
+            else code = 0;
+            slots[r * nf + f] = (base + code) * LOUPE_BV_BLOCK;
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Scalar kernel: the reference for the SIMD ones. Eight rows walk each tree together (eight
 // independent dependency chains for the out-of-order core), then single rows.
@@ -199,15 +224,43 @@ void loupe_trees_scalar(const loupe_forest *F, const uint8_t *codes, uint32_t st
 // ---------------------------------------------------------------------------------------------
 // Driver.
 
-/// Bytes of codes per block (the block's codes and accumulators stay in L1/L2).
-#define BLOCK_CODE_BYTES 16384
+/// Bytes of codes (or rank slots) per block of rows: the block's codes and accumulators stay in L1/L2.
+#define BLOCK_CODE_BYTES 32768
 #define MAX_BLOCK_ROWS 1024
+
+static __attribute__((noinline)) void infer_bitvector(const loupe_forest *F, int path, const double *const *columns, size_t row_stride,
+                            size_t first_row, size_t n, double *out) {
+    loupe_bitvector_kernel kernel = loupe_bitvector_scalar;
+#if defined(__x86_64__)
+    if (path == LOUPE_PATH_AVX2) kernel = loupe_bitvector_avx2;
+    if (path == LOUPE_PATH_AVX512) kernel = loupe_bitvector_avx512;
+#endif
+    const size_t nf = F->n_features > 0 ? (size_t)F->n_features : 1;
+    size_t block_rows = BLOCK_CODE_BYTES / (nf * sizeof(uint32_t));
+    if (block_rows > MAX_BLOCK_ROWS) block_rows = MAX_BLOCK_ROWS;
+    if (block_rows < 1) block_rows = 1;
+    _Alignas(64) uint32_t slots[BLOCK_CODE_BYTES / sizeof(uint32_t) + 16];
+    _Alignas(64) double acc[MAX_BLOCK_ROWS];
+    const int32_t blocks = (F->n_trees + LOUPE_BV_BLOCK - 1) / LOUPE_BV_BLOCK;
+    const size_t end = first_row + n;
+    for (size_t first = first_row; first < end; first += block_rows) {
+        const size_t m = end - first < block_rows ? end - first : block_rows;
+        if (F->n_features > 0) quantize_slots(F, columns, row_stride, first, m, slots);
+        for (size_t r = 0; r < m; r++) acc[r] = F->base_score;
+        for (int32_t b = 0; b < blocks; b++) kernel(F, slots, m, b, acc);
+        memcpy(out + first, acc, m * sizeof(double));
+    }
+}
 
 void loupe_infer(const loupe_forest *F, int path, const double *const *columns, size_t row_stride, size_t first_row,
                  size_t n, double *out) {
     const int available = loupe_infer_available_paths();
     if (path < 0 || path >= LOUPE_PATH_COUNT || !(available & (1 << path))) path = LOUPE_PATH_SCALAR;
     atomic_fetch_add_explicit(&path_calls[path], 1, memory_order_relaxed);
+    if (F->layout == LOUPE_LAYOUT_BITVECTOR) {
+        infer_bitvector(F, path, columns, row_stride, first_row, n, out);
+        return;
+    }
     loupe_tree_kernel kernel = loupe_trees_scalar;
 #if defined(__x86_64__)
     if (path == LOUPE_PATH_AVX2) kernel = loupe_trees_avx2;

@@ -108,4 +108,35 @@ T256 void loupe_trees_avx2(const loupe_forest *F, const uint8_t *codes, uint32_t
         else (nan_aware ? walk1_u16_nan : walk1_u16)(F, codes, stride, r0, t0, t1, acc);
     }
 }
+// Bitvector layout: one row at a time; a group's 8 masks per feature are two aligned vectors.
+T256 void loupe_bitvector_avx2(const loupe_forest *F, const uint32_t *slots, size_t rows, int32_t block,
+                               double *acc) {
+    const int nf = F->n_features;
+    const uint64_t *table = F->mask_table + (size_t)block * F->table_rows * LOUPE_BV_BLOCK;
+    const int32_t t0 = block * LOUPE_BV_BLOCK;
+    const int32_t t1 = F->n_trees - t0 < LOUPE_BV_BLOCK ? F->n_trees : t0 + LOUPE_BV_BLOCK;
+    const __m256i ones = _mm256_set1_epi64x(-1);
+    for (size_t r = 0; r < rows; r++) {
+        const uint32_t *row = slots + r * (size_t)nf;
+        double a = acc[r];
+        for (int32_t g = t0 / LOUPE_BV_GROUP; g * LOUPE_BV_GROUP < t1; g++) {
+            const uint8_t *features = F->group_features + F->group_feature_offset[g];
+            const uint32_t n_features = F->group_feature_offset[g + 1] - F->group_feature_offset[g];
+            const uint64_t *group = table + (g * LOUPE_BV_GROUP - t0);
+            __m256i lo = ones, hi = ones;
+            for (uint32_t i = 0; i < n_features; i++) {
+                const __m256i *line = (const __m256i *)(group + row[features[i]]);
+                lo = _mm256_and_si256(lo, _mm256_load_si256(line));
+                hi = _mm256_and_si256(hi, _mm256_load_si256(line + 1));
+            }
+            _Alignas(32) uint64_t v[8];
+            _mm256_store_si256((__m256i *)v, lo);
+            _mm256_store_si256((__m256i *)(v + 4), hi);
+            const int count = t1 - g * LOUPE_BV_GROUP < LOUPE_BV_GROUP ? t1 - g * LOUPE_BV_GROUP : LOUPE_BV_GROUP;
+            const uint32_t *leaf_base = F->leaf_base + g * LOUPE_BV_GROUP;
+            for (int k = 0; k < count; k++) a += F->leaf_values[leaf_base[k] + (uint32_t)__builtin_ctzll(v[k])];  // tree order
+        }
+        acc[r] = a;
+    }
+}
 #endif

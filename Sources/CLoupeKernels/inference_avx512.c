@@ -6,7 +6,7 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-#define T512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,bmi2")))
+#define T512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512cd,avx2,bmi2")))
 
 static T512 LOUPE_ALWAYS_INLINE __m512i gather_codes(__m512i index, const uint8_t *codes, const int cw) {
     return cw == 1 ? _mm512_i32gather_epi32(index, (const void *)codes, 1)
@@ -109,6 +109,33 @@ T512 void loupe_trees_avx512(const loupe_forest *F, const uint8_t *codes, uint32
     for (; r0 < rows; r0 += 16) {
         if (u8) (nan_aware ? walk1_u8_nan : walk1_u8)(F, codes, stride, r0, t0, t1, acc);
         else (nan_aware ? walk1_u16_nan : walk1_u16)(F, codes, stride, r0, t0, t1, acc);
+    }
+}
+// Bitvector layout: one row at a time; a group's 8 masks per feature are one aligned vector.
+T512 void loupe_bitvector_avx512(const loupe_forest *F, const uint32_t *slots, size_t rows, int32_t block,
+                                 double *acc) {
+    const int nf = F->n_features;
+    const uint64_t *table = F->mask_table + (size_t)block * F->table_rows * LOUPE_BV_BLOCK;
+    const int32_t t0 = block * LOUPE_BV_BLOCK;
+    const int32_t t1 = F->n_trees - t0 < LOUPE_BV_BLOCK ? F->n_trees : t0 + LOUPE_BV_BLOCK;
+    const __m512i ones = _mm512_set1_epi64(-1);
+    for (size_t r = 0; r < rows; r++) {
+        const uint32_t *row = slots + r * (size_t)nf;
+        double a = acc[r];
+        for (int32_t g = t0 / LOUPE_BV_GROUP; g * LOUPE_BV_GROUP < t1; g++) {
+            const uint8_t *features = F->group_features + F->group_feature_offset[g];
+            const uint32_t n_features = F->group_feature_offset[g + 1] - F->group_feature_offset[g];
+            const uint64_t *group = table + (g * LOUPE_BV_GROUP - t0);
+            __m512i v = ones;
+            for (uint32_t i = 0; i < n_features; i++) v = _mm512_and_si512(v, _mm512_load_si512(group + row[features[i]]));
+            // Lowest set bits and leaf values in scalar code: this beats lzcnt and a gather.
+            _Alignas(64) uint64_t lanes[8];
+            _mm512_store_si512(lanes, v);
+            const int count = t1 - g * LOUPE_BV_GROUP < LOUPE_BV_GROUP ? t1 - g * LOUPE_BV_GROUP : LOUPE_BV_GROUP;
+            const uint32_t *leaf_base = F->leaf_base + g * LOUPE_BV_GROUP;
+            for (int k = 0; k < count; k++) a += F->leaf_values[leaf_base[k] + (uint32_t)__builtin_ctzll(lanes[k])];  // tree order
+        }
+        acc[r] = a;
     }
 }
 #endif

@@ -19,6 +19,20 @@ void loupe_trees_avx512(const loupe_forest *forest, const uint8_t *codes, uint32
                         int nan_aware, int32_t t0, int32_t t1, double *acc);
 #endif
 
+/// Bitvector layout: adds the leaf values of the trees of block `block` (in tree order) to
+/// acc[r] for rows r < rows, whose rank rows (times 64) are slots[r * n_features + f].
+typedef void (*loupe_bitvector_kernel)(const loupe_forest *forest, const uint32_t *slots, size_t rows,
+                                       int32_t block, double *acc);
+
+void loupe_bitvector_scalar(const loupe_forest *forest, const uint32_t *slots, size_t rows, int32_t block,
+                            double *acc);
+#if defined(__x86_64__)
+void loupe_bitvector_avx2(const loupe_forest *forest, const uint32_t *slots, size_t rows, int32_t block,
+                          double *acc);
+void loupe_bitvector_avx512(const loupe_forest *forest, const uint32_t *slots, size_t rows, int32_t block,
+                            double *acc);
+#endif
+
 #define LOUPE_ALWAYS_INLINE inline __attribute__((always_inline))
 
 #endif

@@ -4,7 +4,7 @@
 //
 //   loupe-bench-inference (--model FILE | --train-rounds N [--num-leaves L] [--max-depth D] [--save FILE])
 //       [--rows FILE] [--batches 1,64,1000,100000,1000000] [--threads 2] [--paths scalar,avx2,avx512]
-//       [--seconds 1] [--top-levels 6] [--tree-block-bytes 262144]
+//       [--layouts bitvector,walk] [--seconds 1] [--top-levels 6] [--tree-block-bytes 262144] [--no-check]
 //
 // --rows: little-endian float64, row-major, 9 features per row (the diamond feature order); the
 // rows are tiled to each batch size. Without it, the bundled data's clean rows are used.
@@ -28,6 +28,8 @@ struct Options {
     var seconds = 1.0
     var topLevels = InferenceConfiguration().completeTopLevels
     var treeBlockBytes = InferenceConfiguration().treeBlockBytes
+    var check = true
+    var layouts: [TreeLayout?] = [nil]
 
     init(_ arguments: [String]) {
         var i = 0
@@ -50,6 +52,8 @@ struct Options {
             case "--seconds": seconds = Double(value()) ?? 1
             case "--top-levels": topLevels = Int(value()) ?? topLevels
             case "--tree-block-bytes": treeBlockBytes = Int(value()) ?? treeBlockBytes
+            case "--no-check": check = false
+            case "--layouts": layouts = value().split(separator: ",").map { TreeLayout(rawValue: String($0)) }
             default: fail("unknown option \(arguments[i])")
             }
             i += 1
@@ -106,13 +110,14 @@ for r in 0..<maxBatch { for f in 0..<nf { tiled[r * nf + f] = base[(r % baseRows
 var output = [Double](repeating: 0, count: maxBatch)
 
 // Exactness on the base rows, every path, before timing anything.
-let reference = (0..<baseRows).map { r in base.withUnsafeBufferPointer { model.rawScore(UnsafeBufferPointer(rebasing: $0[(r * nf)..<((r + 1) * nf)])) } }
+let checkedRows = options.check ? baseRows : 0
+let reference = (0..<checkedRows).map { r in base.withUnsafeBufferPointer { model.rawScore(UnsafeBufferPointer(rebasing: $0[(r * nf)..<((r + 1) * nf)])) } }
 var mismatches: [String: Int] = [:]
 for path in options.paths {
     let compiled = try CompiledEnsemble(model, configuration: .init(path: path, threads: options.threads))
-    var scores = [Double](repeating: 0, count: baseRows)
+    var scores = [Double](repeating: 0, count: checkedRows)
     base.withUnsafeBufferPointer { rows in
-        scores.withUnsafeMutableBufferPointer { compiled.rawScores(rowMajor: rows, rows: baseRows, into: $0) }
+        scores.withUnsafeMutableBufferPointer { compiled.rawScores(rowMajor: rows, rows: checkedRows, into: $0) }
     }
     mismatches[path.rawValue] = zip(scores, reference).filter { $0.0.bitPattern != $0.1.bitPattern }.count
 }
@@ -121,48 +126,72 @@ let loadStart = clock.now
 let compiledDefault = try CompiledEnsemble(model, configuration: .init(threads: options.threads))
 let compileSeconds = seconds(clock.now - loadStart)
 
-/// Calls `body` until `options.seconds` have passed (at least 3 times); returns the best seconds per call.
-func measure(_ body: () -> Void) -> Double {
+/// CPU time of the calling thread: unlike wall time, it does not count the time the OS gave
+/// the core to another process (the machine is shared), so it judges a kernel on a busy machine.
+func threadCPUSeconds() -> Double {
+    var t = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t)
+    return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
+}
+
+/// Calls `body` until `options.seconds` have passed (at least 3 times); returns the best wall
+/// seconds per call and the best calling-thread CPU seconds per call.
+func measure(_ body: () -> Void) -> (wall: Double, cpu: Double) {
     body()  // warm up
     var best = Double.infinity
+    var bestCPU = Double.infinity
     var total = 0.0
     var calls = 0
     while total < options.seconds || calls < 3 {
         let start = clock.now
+        let cpuStart = threadCPUSeconds()
         body()
         let s = seconds(clock.now - start)
+        bestCPU = min(bestCPU, threadCPUSeconds() - cpuStart)
         best = min(best, s)
         total += s
         calls += 1
     }
-    return best
+    return (best, bestCPU)
 }
 
 var results: [[String: Any]] = []
 for path in options.paths {
+  for layout in options.layouts {
     for threads in Set([1, options.threads]).sorted() {
         let compiled = try CompiledEnsemble(
             model,
             configuration: .init(
-                path: path, threads: threads, completeTopLevels: options.topLevels, treeBlockBytes: options.treeBlockBytes))
+                path: path, layout: layout, threads: threads, completeTopLevels: options.topLevels,
+                treeBlockBytes: options.treeBlockBytes))
+        let layoutName = compiled.layout?.rawValue ?? "generic"
         for batch in options.batches {
-            let s = tiled.withUnsafeBufferPointer { rows in
+            let (s, cpu) = tiled.withUnsafeBufferPointer { rows in
                 output.withUnsafeMutableBufferPointer { out in
                     measure { compiled.rawScores(rowMajor: rows, rows: batch, into: out) }
                 }
             }
-            results.append(["path": path.rawValue, "threads": threads, "batch": batch, "seconds": s, "rows_per_second": Double(batch) / s])
-            log("\(path) threads \(threads) batch \(batch): \(Int(Double(batch) / s)) rows/s")
+            var result: [String: Any] = [
+                "path": path.rawValue, "layout": layoutName, "threads": threads, "batch": batch, "seconds": s,
+                "rows_per_second": Double(batch) / s,
+            ]
+            // One thread: also the rate on the thread's own CPU time (the kernel's speed on a busy machine).
+            if threads == 1 { result["cpu_rows_per_second"] = Double(batch) / cpu }
+            results.append(result)
+            log("\(path) \(layoutName) threads \(threads) batch \(batch): \(Int(Double(batch) / s)) rows/s"
+                + (threads == 1 ? " (\(Int(Double(batch) / cpu)) per CPU second)" : ""))
         }
         // Single-row latency through rawScore(_:) (one feature vector, no batch).
         let row = Array(base[0..<nf])
         var sink = 0.0
         let single = row.withUnsafeBufferPointer { features in
-            measure { for _ in 0..<100 { sink += compiled.rawScore(features) } } / 100
+            measure { for _ in 0..<100 { sink += compiled.rawScore(features) } }.wall / 100
         }
         if sink.isNaN { log("") }
-        results.append(["path": path.rawValue, "threads": threads, "single_row_seconds": single])
+        results.append(["path": path.rawValue, "layout": layoutName, "threads": threads, "single_row_seconds": single])
+        log("\(path) \(layoutName) threads \(threads) single row: \(Int(single * 1e9)) ns")
     }
+  }
 }
 
 let depths = model.trees.map { tree -> Int in
@@ -170,15 +199,30 @@ let depths = model.trees.map { tree -> Int in
     for n in 0..<tree.internalCount { for c in [tree.leftChild[n], tree.rightChild[n]] where c >= 0 { level[Int(c)] = level[n] + 1; deepest = max(deepest, level[n] + 2) } }
     return deepest
 }
+// Tests a row actually takes per tree (its path length), averaged over up to 2,000 rows.
+var pathTests = 0
+let pathRows = min(baseRows, 2000)
+for r in 0..<pathRows {
+    for tree in model.trees where tree.internalCount > 0 {
+        var node: Int32 = 0
+        while node >= 0 {
+            let n = Int(node)
+            pathTests += 1
+            node = tree.decision[n].goesLeft(base[r * nf + Int(tree.splitFeature[n])], threshold: tree.threshold[n])
+                ? tree.leftChild[n] : tree.rightChild[n]
+        }
+    }
+}
 let summary: [String: Any] = [
     "model": [
         "trees": model.trees.count, "leaves": model.trees.reduce(0) { $0 + $1.leafCount },
         "mean_depth": Double(depths.reduce(0, +)) / Double(max(depths.count, 1)), "max_depth": depths.max() ?? 0,
+        "mean_path": Double(pathTests) / Double(max(pathRows * model.trees.count, 1)),
         "flat": compiledDefault.genericReason == nil, "compile_seconds": compileSeconds,
     ],
     "best_path": KernelPath.best.rawValue,
     "available_paths": KernelPath.available().map(\.rawValue),
-    "rows_checked": baseRows, "mismatches": mismatches,
+    "rows_checked": checkedRows, "mismatches": mismatches,
     "results": results,
 ]
 let json = try JSONSerialization.data(withJSONObject: summary, options: [.prettyPrinted, .sortedKeys])

@@ -18,6 +18,8 @@ public final class CompiledEnsemble: Sendable {
     public let configuration: InferenceConfiguration
     /// The kernel family that scores rows.
     public let kernelPath: KernelPath
+    /// The tree layout the kernels read (nil on the generic path).
+    public let layout: TreeLayout?
     /// Why the model is scored by the reference walk, or nil when it runs on the flat form.
     public let genericReason: String?
     /// Threads a large batch is split over (the caller's included).
@@ -49,13 +51,19 @@ public final class CompiledEnsemble: Sendable {
         self.configuration = configuration
         self.kernelPath = configuration.path ?? KernelPath.best
         self.threads = configuration.threads == 0 ? RowSplitter.coreCount : configuration.threads
-        switch FlatForest.lower(ensemble, completeTopLevels: configuration.completeTopLevels) {
+        switch FlatForest.lower(ensemble, completeTopLevels: configuration.completeTopLevels, layout: configuration.layout) {
         case .flat(let flat):
+            if configuration.layout == .bitvector, flat.bitvector == nil {
+                throw InferenceError(
+                    .unsupported, "the bitvector layout does not fit this model: \(BitvectorForest.unsuitability(ensemble, codes: flat) ?? "")")
+            }
             storage = ForestStorage(flat, treeBlockBytes: configuration.treeBlockBytes)
+            layout = flat.bitvector == nil ? .walk : .bitvector
             genericReason = nil
             stepsPerRow = flat.depth.reduce(0) { $0 + Int($1) } + flat.featureCount
         case .generic(let reason):
             storage = nil
+            layout = nil
             genericReason = reason
             stepsPerRow = ensemble.trees.reduce(0) { $0 + FlatForest.depth(of: $1) }
         }

@@ -24,8 +24,13 @@ struct FlatForest: Sendable {
     var child: [UInt32]
     var value: [Double]
     var baseScore: Double
+    /// The bitvector layout, when the model can use it and it was asked for.
+    var bitvector: BitvectorForest?
 
     var treeCount: Int { top.count }
+
+    /// Distinct thresholds of feature `f` (its codes are 0...count).
+    func thresholdCount(feature f: Int) -> Int { Int(thresholdOffset[f + 1] - thresholdOffset[f]) }
 
     /// The most features a node word can name.
     static let maxFeatures = 256
@@ -38,8 +43,9 @@ struct FlatForest: Sendable {
         case generic(reason: String)
     }
 
-    /// Lowers a validated ensemble (see `ModelCheck`).
-    static func lower(_ ensemble: Ensemble, completeTopLevels: Int) -> Lowering {
+    /// Lowers a validated ensemble (see `ModelCheck`). With `layout` nil, the bitvector layout is
+    /// built when the model suits it; `.walk` never builds it; `.bitvector` always tries.
+    static func lower(_ ensemble: Ensemble, completeTopLevels: Int, layout: TreeLayout? = nil) -> Lowering {
         let featureCount = ensemble.featureCount
         guard featureCount <= maxFeatures else {
             return .generic(reason: "\(featureCount) features; the flat form names at most \(maxFeatures)")
@@ -98,6 +104,9 @@ struct FlatForest: Sendable {
             baseScore: ensemble.baseScore)
         for tree in ensemble.trees {
             forest.append(tree, completeTopLevels: completeTopLevels)
+        }
+        if layout != .walk, BitvectorForest.unsuitability(ensemble, codes: forest) == nil {
+            forest.bitvector = BitvectorForest(ensemble, codes: forest)
         }
         return .flat(forest)
     }

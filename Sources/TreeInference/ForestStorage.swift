@@ -45,7 +45,15 @@ final class ForestStorage: @unchecked Sendable {
             child: copy(flat.child),
             value: copy(flat.value),
             base_score: flat.baseScore,
-            tree_block: Int32(clamping: max(1, treeBlockBytes / perTree)))
+            tree_block: Int32(clamping: max(1, treeBlockBytes / perTree)),
+            layout: Int32(flat.bitvector == nil ? LOUPE_LAYOUT_WALK : LOUPE_LAYOUT_BITVECTOR),
+            feature_row_base: copy(flat.bitvector?.featureRowBase ?? []),
+            table_rows: UInt32(flat.bitvector?.tableRows ?? 0),
+            mask_table: copy(flat.bitvector?.maskTable ?? []),
+            leaf_base: copy(flat.bitvector?.leafBase ?? []),
+            leaf_values: copy(flat.bitvector?.leafValues ?? []),
+            group_feature_offset: copy(flat.bitvector?.groupFeatureOffset ?? []),
+            group_features: copy(flat.bitvector?.groupFeatures ?? []))
         self.allocations = allocations
     }
 

@@ -2,6 +2,9 @@
 public struct InferenceConfiguration: Sendable, Equatable {
     /// The kernel family; nil picks the fastest one this CPU runs (`KernelPath.best`).
     public var path: KernelPath?
+    /// The tree layout; nil picks `.bitvector` when every tree has at most 64 leaves (and its
+    /// mask table stays under 128 MiB), else `.walk`.
+    public var layout: TreeLayout?
     /// Threads for large batches (the caller's thread counts as one); 0 uses every core.
     /// Small batches always run on the caller's thread. Results never depend on it.
     public var threads: Int
@@ -16,13 +19,23 @@ public struct InferenceConfiguration: Sendable, Equatable {
     public var minimumParallelWork: Int
 
     public init(
-        path: KernelPath? = nil, threads: Int = 0, completeTopLevels: Int = 6, treeBlockBytes: Int = 256 << 10,
+        path: KernelPath? = nil, layout: TreeLayout? = nil, threads: Int = 0, completeTopLevels: Int = 6, treeBlockBytes: Int = 256 << 10,
         minimumParallelWork: Int = 400_000
     ) {
         self.path = path
+        self.layout = layout
         self.threads = threads
         self.completeTopLevels = completeTopLevels
         self.treeBlockBytes = treeBlockBytes
         self.minimumParallelWork = minimumParallelWork
     }
+}
+
+/// How the flat form lays out the trees (docs/INFERENCE.md).
+public enum TreeLayout: String, Sendable, CaseIterable {
+    /// Leaf bitvectors (QuickScorer-style): per tree and feature one table lookup and an AND;
+    /// the cost does not depend on the depth. Trees of at most 64 leaves.
+    case bitvector
+    /// A level-by-level walk over a complete top and child pairs below it; any tree shape.
+    case walk
 }

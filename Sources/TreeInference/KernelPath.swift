@@ -2,11 +2,11 @@ import CLoupeKernels
 
 /// A kernel family that scores rows; every path gives bit-identical raw scores.
 public enum KernelPath: String, Sendable, CaseIterable, CustomStringConvertible {
-    /// Plain C, eight rows at a time; runs everywhere and is the reference for the others.
+    /// Plain C, several rows at a time; runs everywhere and is the reference for the others.
     case scalar
-    /// x86-64 AVX2: eight rows per vector with hardware gathers.
+    /// x86-64 AVX2: eight rows, or four trees, per vector, with hardware gathers.
     case avx2
-    /// x86-64 AVX-512 (F, BW, VL, DQ): sixteen rows per vector.
+    /// x86-64 AVX-512 (F, CD, BW, VL, DQ): sixteen rows, or eight trees, per vector.
     case avx512
 
     /// The paths this CPU and OS can run, slowest first (always at least `.scalar`).

@@ -16,7 +16,7 @@ import TreeModel
     @Test func availablePathsMatchTheCPUFlags() {
         let paths = CompiledEnsemble.availablePaths()
         #expect(paths.first == .scalar)
-        if Self.cpuFlags.isSuperset(of: ["avx512f", "avx512bw", "avx512vl", "avx512dq"]) {
+        if Self.cpuFlags.isSuperset(of: ["avx512f", "avx512cd", "avx512bw", "avx512vl", "avx512dq"]) {
             #expect(paths.contains(.avx512))
             #expect(KernelPath.best == .avx512)
         }

@@ -9,7 +9,9 @@ import TreeModel
     func loupeTrainedModels(shape: (rounds: Int, leaves: Int, maxDepth: Int)) throws {
         let (model, data) = try InferenceFixtures.trained(
             rounds: shape.rounds, leaves: shape.leaves, maxDepth: shape.maxDepth, rows: 1500, seed: UInt64(shape.rounds))
-        #expect(try CompiledEnsemble(model).genericReason == nil)
+        let compiled = try CompiledEnsemble(model)
+        #expect(compiled.genericReason == nil)
+        #expect(compiled.layout == (shape.leaves <= 64 ? .bitvector : .walk))
         var rows = (0..<300).map { r in data.columns.map { $0[r] } }
         rows += InferenceFixtures.probingRows(for: model, count: 700, seed: 1)
         try InferenceFixtures.expectExact(model, rows: rows)
@@ -71,6 +73,14 @@ import TreeModel
         let model = InferenceFixtures.randomEnsemble(trees: 30, leaves: 2...30, comparisons: .perFeature, seed: 6)
         #expect(try CompiledEnsemble(model).genericReason == nil)
         try InferenceFixtures.expectExact(model, rows: InferenceFixtures.probingRows(for: model, seed: 6))
+    }
+
+    @Test func treesOfMoreThan64LeavesUseTheWalkLayout() throws {
+        let model = InferenceFixtures.randomEnsemble(trees: 12, leaves: 60...100, seed: 13)
+        let compiled = try CompiledEnsemble(model)
+        #expect(compiled.layout == .walk)
+        #expect(throws: InferenceError.self) { try CompiledEnsemble(model, configuration: .init(layout: .bitvector)) }
+        try InferenceFixtures.expectExact(model, rows: InferenceFixtures.probingRows(for: model, count: 300, seed: 13))
     }
 
     @Test func featureWithBothComparisonKindsUsesTheGenericPath() throws {

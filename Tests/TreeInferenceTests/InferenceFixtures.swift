@@ -146,14 +146,17 @@ enum InferenceFixtures {
         return table
     }
 
-    /// Configurations to check: every path this machine runs, with 1 and 2 threads (2 threads
-    /// split even small batches).
+    /// Configurations to check: every path this machine runs, in the automatic layout (the
+    /// bitvector one where trees have at most 64 leaves) and the walk layout, with 1 and 2
+    /// threads (2 threads split even small batches).
     static var configurations: [InferenceConfiguration] {
         KernelPath.available().flatMap { path in
-            [
-                InferenceConfiguration(path: path, threads: 1),
-                InferenceConfiguration(path: path, threads: 2, minimumParallelWork: 0),
-            ]
+            [nil, TreeLayout.walk].flatMap { layout in
+                [
+                    InferenceConfiguration(path: path, layout: layout, threads: 1),
+                    InferenceConfiguration(path: path, layout: layout, threads: 2, minimumParallelWork: 0),
+                ]
+            }
         }
     }
 
@@ -169,7 +172,7 @@ enum InferenceFixtures {
         let reference = rows.map { model.rawScore($0) }
         for configuration in configurations {
             let compiled = try CompiledEnsemble(model, configuration: configuration)
-            let label = "\(configuration.path?.rawValue ?? "best"), \(configuration.threads) threads"
+            let label = "\(configuration.path?.rawValue ?? "best"), \(compiled.layout?.rawValue ?? "generic"), \(configuration.threads) threads"
             for batch in batchSizes + (batchSizes.contains(rows.count) ? [] : [rows.count]) {
                 let index = (0..<batch).map { $0 % rows.count }
                 let rowMajor = index.flatMap { rows[$0] }

@@ -31,6 +31,19 @@ enum {
     LOUPE_FEATURE_FLOAT_LT = 2,
 };
 
+/// How the trees are laid out (`loupe_forest.layout`).
+enum {
+    /// Entries walked level by level (any tree shape).
+    LOUPE_LAYOUT_WALK = 0,
+    /// Leaf bitvectors (trees of at most 64 leaves): no walk, no branches.
+    LOUPE_LAYOUT_BITVECTOR = 1,
+};
+
+/// Trees per block of the bitvector layout (its rank table has one 64-wide strip per row).
+#define LOUPE_BV_BLOCK 64
+/// Trees per group of the bitvector layout (the vector kernels take a group at once).
+#define LOUPE_BV_GROUP 8
+
 /// Bits of a node word: threshold code (bits 0-15), feature (bits 16-23), missing goes left (bit 24).
 #define LOUPE_WORD_THRESHOLD_MASK 0xFFFFu
 #define LOUPE_WORD_FEATURE_SHIFT 16
@@ -80,10 +93,35 @@ typedef struct loupe_forest {
 
     /// Trees scored together over a group of rows (cache blocking); at least 1.
     int32_t tree_block;
+
+    /// LOUPE_LAYOUT_*: which of the two tree layouts below the kernels use.
+    int32_t layout;
+
+    // Bitvector layout (QuickScorer-style, over codes). Leaves of each tree are numbered left to
+    // right; a node's mask clears the leaves of its left subtree; the leaf a row reaches is the
+    // lowest bit left in the AND of the masks of every node whose test the row fails (goes
+    // right). A row fails the nodes of feature f whose threshold code is below the row's code,
+    // so for each tree the AND over feature f's nodes depends only on the code: it is
+    // precomputed for every code (and for NaN, which fails the nodes that send it right).
+    //
+    // Table rows: feature f's code c (0 ... n_f) has row feature_row_base[f] + c, a NaN row
+    // feature_row_base[f] + n_f + 1; `table_rows` rows in all. Block b (trees 64b ... 64b + 63)
+    // has the mask of tree t at mask_table[(b * table_rows + row) * 64 + t % 64] (all ones for
+    // a feature the tree does not test), so a group of 8 trees reads one cache line per feature.
+    const uint32_t *feature_row_base;
+    uint32_t table_rows;
+    const uint64_t *mask_table;
+    /// Per tree (n_trees + 1): its leaves' offset in leaf_values, left to right.
+    const uint32_t *leaf_base;
+    const double *leaf_values;
+    /// Per group of 8 trees (n_groups + 1): offsets into group_features, the features any tree
+    /// of the group tests.
+    const uint32_t *group_feature_offset;
+    const uint8_t *group_features;
 } loupe_forest;
 
 /// Bitmask of the paths this CPU (and OS) can run: bit LOUPE_PATH_SCALAR always, bit
-/// LOUPE_PATH_AVX2 with AVX2, bit LOUPE_PATH_AVX512 with AVX-512 F/BW/VL/DQ and the OS saving
+/// LOUPE_PATH_AVX2 with AVX2, bit LOUPE_PATH_AVX512 with AVX-512 F/CD/BW/VL/DQ and the OS saving
 /// the ZMM state. Without x86-64 only the scalar bit.
 int loupe_infer_available_paths(void);
 
