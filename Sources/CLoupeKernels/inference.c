@@ -1,6 +1,7 @@
 // Scoring driver: CPU detection, value -> code quantisation, row blocks, and the scalar
 // reference kernel. The SIMD kernels live in inference_avx2.c and inference_avx512.c.
 #include <math.h>
+#include <stdlib.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -228,19 +229,39 @@ void loupe_trees_scalar(const loupe_forest *F, const uint8_t *codes, uint32_t st
 #define BLOCK_CODE_BYTES 32768
 #define MAX_BLOCK_ROWS 1024
 
-static __attribute__((noinline)) void infer_bitvector(const loupe_forest *F, int path, const double *const *columns, size_t row_stride,
-                            size_t first_row, size_t n, double *out) {
+/// Rows per block of the bitvector layout: every block of rows reads the whole mask table once
+/// (18.5 MB for 1000 trees on the diamond features), so big batches take big blocks.
+#define BV_STACK_ROWS 512
+#define BV_MAX_BLOCK_ROWS 4096
+
+static __attribute__((noinline)) void infer_bitvector(const loupe_forest *F, int path, const double *const *columns,
+                                                      size_t row_stride, size_t first_row, size_t n, double *out) {
     loupe_bitvector_kernel kernel = loupe_bitvector_scalar;
 #if defined(__x86_64__)
     if (path == LOUPE_PATH_AVX2) kernel = loupe_bitvector_avx2;
     if (path == LOUPE_PATH_AVX512) kernel = loupe_bitvector_avx512;
 #endif
     const size_t nf = F->n_features > 0 ? (size_t)F->n_features : 1;
-    size_t block_rows = BLOCK_CODE_BYTES / (nf * sizeof(uint32_t));
-    if (block_rows > MAX_BLOCK_ROWS) block_rows = MAX_BLOCK_ROWS;
+    // Small calls (a single row, a request's batch) use the stack; big ones one heap buffer per
+    // call, whose cost is nothing next to scoring 512+ rows.
+    _Alignas(64) uint32_t stack_slots[BV_STACK_ROWS * 16];
+    _Alignas(64) double stack_acc[BV_STACK_ROWS];
+    size_t block_rows = BV_STACK_ROWS * 16 / nf;
+    uint32_t *slots = stack_slots;
+    double *acc = stack_acc;
+    void *heap = NULL;
+    if (n > block_rows && n > BV_STACK_ROWS) {
+        block_rows = n < BV_MAX_BLOCK_ROWS ? n : BV_MAX_BLOCK_ROWS;
+        heap = malloc(block_rows * (nf * sizeof(uint32_t) + sizeof(double)));
+        if (heap) {
+            acc = heap;
+            slots = (uint32_t *)(acc + block_rows);
+        } else {
+            block_rows = BV_STACK_ROWS * 16 / nf;
+        }
+    }
+    if (block_rows > BV_STACK_ROWS && !heap) block_rows = BV_STACK_ROWS;
     if (block_rows < 1) block_rows = 1;
-    _Alignas(64) uint32_t slots[BLOCK_CODE_BYTES / sizeof(uint32_t) + 16];
-    _Alignas(64) double acc[MAX_BLOCK_ROWS];
     const int32_t blocks = (F->n_trees + LOUPE_BV_BLOCK - 1) / LOUPE_BV_BLOCK;
     const size_t end = first_row + n;
     for (size_t first = first_row; first < end; first += block_rows) {
@@ -250,6 +271,7 @@ static __attribute__((noinline)) void infer_bitvector(const loupe_forest *F, int
         for (int32_t b = 0; b < blocks; b++) kernel(F, slots, m, b, acc);
         memcpy(out + first, acc, m * sizeof(double));
     }
+    free(heap);
 }
 
 void loupe_infer(const loupe_forest *F, int path, const double *const *columns, size_t row_stride, size_t first_row,

@@ -108,35 +108,55 @@ T256 void loupe_trees_avx2(const loupe_forest *F, const uint8_t *codes, uint32_t
         else (nan_aware ? walk1_u16_nan : walk1_u16)(F, codes, stride, r0, t0, t1, acc);
     }
 }
-// Bitvector layout: one row at a time; a group's 8 masks per feature are two aligned vectors.
-T256 void loupe_bitvector_avx2(const loupe_forest *F, const uint32_t *slots, size_t rows, int32_t block,
-                               double *acc) {
+// Bitvector layout: a group's 8 masks per feature are two aligned vectors. Four rows at a time, so four chains of
+// in-order adds are in flight.
+static T256 LOUPE_ALWAYS_INLINE void bv_rows(const loupe_forest *F, const uint32_t *slots, size_t r0, const int R,
+                                          int32_t block, double *acc) {
     const int nf = F->n_features;
     const uint64_t *table = F->mask_table + (size_t)block * F->table_rows * LOUPE_BV_BLOCK;
     const int32_t t0 = block * LOUPE_BV_BLOCK;
     const int32_t t1 = F->n_trees - t0 < LOUPE_BV_BLOCK ? F->n_trees : t0 + LOUPE_BV_BLOCK;
-    const __m256i ones = _mm256_set1_epi64x(-1);
-    for (size_t r = 0; r < rows; r++) {
-        const uint32_t *row = slots + r * (size_t)nf;
-        double a = acc[r];
-        for (int32_t g = t0 / LOUPE_BV_GROUP; g * LOUPE_BV_GROUP < t1; g++) {
-            const uint8_t *features = F->group_features + F->group_feature_offset[g];
-            const uint32_t n_features = F->group_feature_offset[g + 1] - F->group_feature_offset[g];
-            const uint64_t *group = table + (g * LOUPE_BV_GROUP - t0);
-            __m256i lo = ones, hi = ones;
+    double a[4];
+    const uint32_t *row[4];
+    for (int q = 0; q < R; q++) {
+        a[q] = acc[r0 + q];
+        row[q] = slots + (r0 + q) * (size_t)nf;
+    }
+    for (int32_t g = t0 / LOUPE_BV_GROUP; g * LOUPE_BV_GROUP < t1; g++) {
+        const uint8_t *features = F->group_features + F->group_feature_offset[g];
+        const uint32_t n_features = F->group_feature_offset[g + 1] - F->group_feature_offset[g];
+        const uint64_t *group = table + (g * LOUPE_BV_GROUP - t0);
+        const int count = t1 - g * LOUPE_BV_GROUP < LOUPE_BV_GROUP ? t1 - g * LOUPE_BV_GROUP : LOUPE_BV_GROUP;
+        const uint32_t *leaf_base = F->leaf_base + g * LOUPE_BV_GROUP;
+        for (int q = 0; q < R; q++) {
+            __m256i lo = _mm256_set1_epi64x(-1), hi = lo;
             for (uint32_t i = 0; i < n_features; i++) {
-                const __m256i *line = (const __m256i *)(group + row[features[i]]);
+                const __m256i *line = (const __m256i *)(group + row[q][features[i]]);
                 lo = _mm256_and_si256(lo, _mm256_load_si256(line));
                 hi = _mm256_and_si256(hi, _mm256_load_si256(line + 1));
             }
-            _Alignas(32) uint64_t v[8];
-            _mm256_store_si256((__m256i *)v, lo);
-            _mm256_store_si256((__m256i *)(v + 4), hi);
-            const int count = t1 - g * LOUPE_BV_GROUP < LOUPE_BV_GROUP ? t1 - g * LOUPE_BV_GROUP : LOUPE_BV_GROUP;
-            const uint32_t *leaf_base = F->leaf_base + g * LOUPE_BV_GROUP;
-            for (int k = 0; k < count; k++) a += F->leaf_values[leaf_base[k] + (uint32_t)__builtin_ctzll(v[k])];  // tree order
+            _Alignas(32) uint64_t lanes[8];
+            _mm256_store_si256((__m256i *)lanes, lo);
+            _mm256_store_si256((__m256i *)(lanes + 4), hi);
+            for (int k = 0; k < count; k++) a[q] += F->leaf_values[leaf_base[k] + (uint32_t)__builtin_ctzll(lanes[k])];  // tree order
         }
-        acc[r] = a;
     }
+    for (int q = 0; q < R; q++) acc[r0 + q] = a[q];
+}
+
+static T256 __attribute__((noinline)) void bv_rows4(const loupe_forest *F, const uint32_t *slots, size_t r0,
+                                                   int32_t block, double *acc) {
+    bv_rows(F, slots, r0, 4, block, acc);
+}
+
+static T256 __attribute__((noinline)) void bv_rows1(const loupe_forest *F, const uint32_t *slots, size_t r0,
+                                                   int32_t block, double *acc) {
+    bv_rows(F, slots, r0, 1, block, acc);
+}
+
+T256 void loupe_bitvector_avx2(const loupe_forest *F, const uint32_t *slots, size_t rows, int32_t block, double *acc) {
+    size_t r0 = 0;
+    for (; r0 + 4 <= rows; r0 += 4) bv_rows4(F, slots, r0, block, acc);
+    for (; r0 < rows; r0++) bv_rows1(F, slots, r0, block, acc);
 }
 #endif

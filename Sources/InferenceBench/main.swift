@@ -8,6 +8,8 @@
 //
 // --rows: little-endian float64, row-major, 9 features per row (the diamond feature order); the
 // rows are tiled to each batch size. Without it, the bundled data's clean rows are used.
+// --export DIR: writes the bundled data's clean rows (features.f64, log_price.f64) for the anchors.
+// --batches '' with --export and --train-rounds only trains, saves and exports.
 import BundledData
 import DataCleaning
 import Foundation
@@ -30,6 +32,7 @@ struct Options {
     var treeBlockBytes = InferenceConfiguration().treeBlockBytes
     var check = true
     var layouts: [TreeLayout?] = [nil]
+    var export: String?
 
     init(_ arguments: [String]) {
         var i = 0
@@ -53,6 +56,7 @@ struct Options {
             case "--top-levels": topLevels = Int(value()) ?? topLevels
             case "--tree-block-bytes": treeBlockBytes = Int(value()) ?? treeBlockBytes
             case "--no-check": check = false
+            case "--export": export = value()
             case "--layouts": layouts = value().split(separator: ",").map { TreeLayout(rawValue: String($0)) }
             default: fail("unknown option \(arguments[i])")
             }
@@ -91,6 +95,19 @@ if let path = options.model {
     if let save = options.save, !FileManager.default.createFile(atPath: save, contents: Data(model.serialized())) { fail("cannot write \(save)") }
 }
 let nf = model.featureCount
+
+// The clean rows for the anchors: features (float64, row-major) and log price.
+if let directory = options.export {
+    var features: [Double] = []
+    for r in 0..<clean.count { for f in 0..<nf { features.append(clean.columns[f][r]) } }
+    let target = clean.price.map { Foundation.log($0) }
+    for (name, values) in [("features.f64", features), ("log_price.f64", target)] {
+        let data = values.withUnsafeBufferPointer { Data(buffer: $0) }
+        if !FileManager.default.createFile(atPath: directory + "/" + name, contents: data) { fail("cannot write \(directory)/\(name)") }
+    }
+}
+
+if options.batches.isEmpty { exit(0) }
 
 // The rows, row-major.
 var base: [Double]
