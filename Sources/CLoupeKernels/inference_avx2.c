@@ -127,7 +127,7 @@ static T256 LOUPE_ALWAYS_INLINE void bv_rows(const loupe_forest *F, const uint32
         const uint32_t n_features = F->group_feature_offset[g + 1] - F->group_feature_offset[g];
         const uint64_t *group = table + (g * LOUPE_BV_GROUP - t0);
         const int count = t1 - g * LOUPE_BV_GROUP < LOUPE_BV_GROUP ? t1 - g * LOUPE_BV_GROUP : LOUPE_BV_GROUP;
-        const uint32_t *leaf_base = F->leaf_base + g * LOUPE_BV_GROUP;
+        const double *leaves = F->leaf_values + (size_t)g * LOUPE_BV_GROUP * 64;
         for (int q = 0; q < R; q++) {
             __m256i lo = _mm256_set1_epi64x(-1), hi = lo;
             for (uint32_t i = 0; i < n_features; i++) {
@@ -138,7 +138,7 @@ static T256 LOUPE_ALWAYS_INLINE void bv_rows(const loupe_forest *F, const uint32
             _Alignas(32) uint64_t lanes[8];
             _mm256_store_si256((__m256i *)lanes, lo);
             _mm256_store_si256((__m256i *)(lanes + 4), hi);
-            for (int k = 0; k < count; k++) a[q] += F->leaf_values[leaf_base[k] + (uint32_t)__builtin_ctzll(lanes[k])];  // tree order
+            for (int k = 0; k < count; k++) a[q] += leaves[64 * k + __builtin_ctzll(lanes[k])];  // tree order
         }
     }
     for (int q = 0; q < R; q++) acc[r0 + q] = a[q];

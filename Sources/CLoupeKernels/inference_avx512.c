@@ -130,14 +130,14 @@ static T512 LOUPE_ALWAYS_INLINE void bv_rows(const loupe_forest *F, const uint32
         const uint32_t n_features = F->group_feature_offset[g + 1] - F->group_feature_offset[g];
         const uint64_t *group = table + (g * LOUPE_BV_GROUP - t0);
         const int count = t1 - g * LOUPE_BV_GROUP < LOUPE_BV_GROUP ? t1 - g * LOUPE_BV_GROUP : LOUPE_BV_GROUP;
-        const uint32_t *leaf_base = F->leaf_base + g * LOUPE_BV_GROUP;
+        const double *leaves = F->leaf_values + (size_t)g * LOUPE_BV_GROUP * 64;
         for (int q = 0; q < R; q++) {
             __m512i v = _mm512_set1_epi64(-1);
             for (uint32_t i = 0; i < n_features; i++) v = _mm512_and_si512(v, _mm512_load_si512(group + row[q][features[i]]));
             // Lowest set bits and leaf values in scalar code (measured faster than vplzcntq and a gather).
             _Alignas(64) uint64_t lanes[8];
             _mm512_store_si512(lanes, v);
-            for (int k = 0; k < count; k++) a[q] += F->leaf_values[leaf_base[k] + (uint32_t)__builtin_ctzll(lanes[k])];  // tree order
+            for (int k = 0; k < count; k++) a[q] += leaves[64 * k + __builtin_ctzll(lanes[k])];  // tree order
         }
     }
     for (int q = 0; q < R; q++) acc[r0 + q] = a[q];

@@ -22,7 +22,7 @@ static LOUPE_ALWAYS_INLINE void rows_n(const loupe_forest *F, const uint32_t *sl
         const uint32_t n_features = F->group_feature_offset[g + 1] - F->group_feature_offset[g];
         const uint64_t *group = table + (g * LOUPE_BV_GROUP - t0);
         const int count = t1 - g * LOUPE_BV_GROUP < LOUPE_BV_GROUP ? t1 - g * LOUPE_BV_GROUP : LOUPE_BV_GROUP;
-        const uint32_t *leaf_base = F->leaf_base + g * LOUPE_BV_GROUP;
+        const double *leaves = F->leaf_values + (size_t)g * LOUPE_BV_GROUP * 64;
         for (int q = 0; q < R; q++) {
             uint64_t v[LOUPE_BV_GROUP];
             for (int k = 0; k < LOUPE_BV_GROUP; k++) v[k] = ~0ull;
@@ -30,7 +30,7 @@ static LOUPE_ALWAYS_INLINE void rows_n(const loupe_forest *F, const uint32_t *sl
                 const uint64_t *line = group + row[q][features[i]];
                 for (int k = 0; k < LOUPE_BV_GROUP; k++) v[k] &= line[k];
             }
-            for (int k = 0; k < count; k++) a[q] += F->leaf_values[leaf_base[k] + (uint32_t)__builtin_ctzll(v[k])];  // tree order
+            for (int k = 0; k < count; k++) a[q] += leaves[64 * k + __builtin_ctzll(v[k])];  // tree order
         }
     }
     for (int q = 0; q < R; q++) acc[r0 + q] = a[q];

@@ -14,7 +14,6 @@ struct BitvectorForest: Sendable {
     var featureRowBase: [UInt32]
     var tableRows: Int
     var maskTable: [UInt64]
-    var leafBase: [UInt32]
     var leafValues: [Double]
     var groupFeatureOffset: [UInt32]
     var groupFeatures: [UInt8]
@@ -55,19 +54,13 @@ struct BitvectorForest: Sendable {
         let treeCount = ensemble.trees.count
         let blocks = (treeCount + Self.block - 1) / Self.block
         maskTable = [UInt64](repeating: ~0, count: blocks * rows * Self.block)
-        leafBase = []
         leafValues = []
         groupFeatureOffset = [0]
         groupFeatures = []
         for t in 0..<treeCount {
-            leafBase.append(UInt32(leafValues.count))
             append(ensemble.trees[t], slot: t % Self.block, block: t / Self.block, codes: codes)
         }
-        // Whole groups of 8 for the vector kernels: padding trees start past the last leaf, at
-        // one extra value (never added).
         let groups = (treeCount + Self.group - 1) / Self.group
-        while leafBase.count < groups * Self.group + 1 { leafBase.append(UInt32(leafValues.count)) }
-        leafValues.append(0)
         for g in 0..<groups {
             var used = Set<Int>()
             for t in (g * Self.group)..<min(treeCount, (g + 1) * Self.group) {
@@ -97,7 +90,8 @@ struct BitvectorForest: Sendable {
             visit(tree.rightChild[n])
         }
         visit(tree.internalCount == 0 ? ~0 : 0)
-        var values = [Double](repeating: 0, count: tree.leafCount)
+        // 64 slots per tree, so a tree's values sit at 64 t without an offset table.
+        var values = [Double](repeating: 0, count: 64)
         for leaf in 0..<tree.leafCount { values[position[leaf]] = tree.leafValue[leaf] }
         leafValues += values
 

@@ -50,7 +50,6 @@ final class ForestStorage: @unchecked Sendable {
             feature_row_base: copy(flat.bitvector?.featureRowBase ?? []),
             table_rows: UInt32(flat.bitvector?.tableRows ?? 0),
             mask_table: copy(flat.bitvector?.maskTable ?? []),
-            leaf_base: copy(flat.bitvector?.leafBase ?? []),
             leaf_values: copy(flat.bitvector?.leafValues ?? []),
             group_feature_offset: copy(flat.bitvector?.groupFeatureOffset ?? []),
             group_features: copy(flat.bitvector?.groupFeatures ?? []))

@@ -111,8 +111,7 @@ typedef struct loupe_forest {
     const uint32_t *feature_row_base;
     uint32_t table_rows;
     const uint64_t *mask_table;
-    /// Per tree (n_trees + 1): its leaves' offset in leaf_values, left to right.
-    const uint32_t *leaf_base;
+    /// Tree t's leaf values, left to right, at leaf_values[64 t ...] (64 slots per tree).
     const double *leaf_values;
     /// Per group of 8 trees (n_groups + 1): offsets into group_features, the features any tree
     /// of the group tests.
