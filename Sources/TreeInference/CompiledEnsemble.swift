@@ -60,7 +60,7 @@ public final class CompiledEnsemble: Sendable {
             storage = ForestStorage(flat, treeBlockBytes: configuration.treeBlockBytes)
             layout = flat.bitvector == nil ? .walk : .bitvector
             genericReason = nil
-            stepsPerRow = flat.depth.reduce(0) { $0 + Int($1) } + flat.featureCount
+            stepsPerRow = ensemble.trees.reduce(flat.featureCount) { $0 + FlatForest.depth(of: $1) }
         case .generic(let reason):
             storage = nil
             layout = nil

@@ -8,6 +8,8 @@ import TreeModel
 /// Built at model load from the IR, never persisted. `ForestStorage` copies it into memory the
 /// C kernels read.
 struct FlatForest: Sendable {
+    /// Trees in the model (the walk arrays are empty when the bitvector layout is built).
+    var treeCount: Int
     var featureCount: Int
     /// 1 when every code (and the NaN code) fits a byte, else 2.
     var codeBytes: Int
@@ -26,8 +28,6 @@ struct FlatForest: Sendable {
     var baseScore: Double
     /// The bitvector layout, when the model can use it and it was asked for.
     var bitvector: BitvectorForest?
-
-    var treeCount: Int { top.count }
 
     /// Distinct thresholds of feature `f` (its codes are 0...count).
     func thresholdCount(feature f: Int) -> Int { Int(thresholdOffset[f + 1] - thresholdOffset[f]) }
@@ -98,15 +98,17 @@ struct FlatForest: Sendable {
         let nanCode: UInt32 = codeBytes == 1 ? 0xFF : 0xFFFF
 
         var forest = FlatForest(
-            featureCount: featureCount, codeBytes: codeBytes, nanCode: nanCode, anyMissingLeft: false,
+            treeCount: ensemble.trees.count, featureCount: featureCount, codeBytes: codeBytes, nanCode: nanCode, anyMissingLeft: false,
             featureKind: featureKind, thresholdOffset: thresholdOffset, thresholdsDouble: thresholdsDouble,
             thresholdsFloat: thresholdsFloat, entryBase: [0], top: [], depth: [], word: [], child: [], value: [],
             baseScore: ensemble.baseScore)
-        for tree in ensemble.trees {
-            forest.append(tree, completeTopLevels: completeTopLevels)
-        }
+        // One layout only: the kernels read either the bitvectors or the walk entries.
         if layout != .walk, BitvectorForest.unsuitability(ensemble, codes: forest) == nil {
             forest.bitvector = BitvectorForest(ensemble, codes: forest)
+        } else {
+            for tree in ensemble.trees {
+                forest.append(tree, completeTopLevels: completeTopLevels)
+            }
         }
         return .flat(forest)
     }

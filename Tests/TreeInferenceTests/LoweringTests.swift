@@ -53,7 +53,7 @@ import TreeModel
             decision: [.standard, .standard], splitGain: [1, 1], internalCover: [1, 1],
             leafValue: [-1, 5, 2], leafCover: [1, 1, 1])
         let model = Ensemble(trees: [tree], baseScore: 0, featureNames: ["a", "b"], target: .price)
-        guard case .flat(let flat) = FlatForest.lower(model, completeTopLevels: 1) else {
+        guard case .flat(let flat) = FlatForest.lower(model, completeTopLevels: 1, layout: .walk) else {
             Issue.record("not lowered")
             return
         }
