@@ -1,8 +1,9 @@
 import CLoupeKernels
 import TreeModel
 
-/// An ensemble compiled for fast scoring: the flat form of docs/INFERENCE.md, built once from
-/// the IR and scored by C kernels (scalar, AVX2 or AVX-512, chosen at run time).
+/// An ensemble compiled for fast scoring: the flat form of docs/INFERENCE.md (threshold codes,
+/// then leaf bitvectors for trees of at most 64 leaves or a branch-free walk for larger ones),
+/// built once from the IR and scored by C kernels (scalar, AVX2 or AVX-512, chosen at run time).
 ///
 /// Every raw score is bit-identical to `Ensemble.rawScore` of the model it was compiled from,
 /// on every kernel path and for any thread count. Scoring allocates nothing per row, and one
@@ -32,7 +33,8 @@ public final class CompiledEnsemble: Sendable {
     ///
     /// Throws `InferenceError.invalidModel` for a structurally broken model (a child index out of
     /// range, a feature the model does not have, …) and `.unsupported` when
-    /// `configuration.path` names a kernel this CPU cannot run.
+    /// `configuration.path` names a kernel this CPU cannot run or `configuration.layout` a
+    /// layout the model does not fit.
     public init(_ ensemble: Ensemble, configuration: InferenceConfiguration = InferenceConfiguration()) throws(InferenceError) {
         try ModelCheck.validate(ensemble)
         guard (0...12).contains(configuration.completeTopLevels) else {

@@ -8,10 +8,11 @@ public struct InferenceConfiguration: Sendable, Equatable {
     /// Threads for large batches (the caller's thread counts as one); 0 uses every core.
     /// Small batches always run on the caller's thread. Results never depend on it.
     public var threads: Int
-    /// Levels at the top of each tree stored as a complete binary tree and walked without
-    /// child pointers (0...12). Deeper levels follow stored child pointers.
+    /// Walk layout: levels at the top of each tree stored as a complete binary tree and walked
+    /// without child pointers (0...12). Deeper levels follow stored child pointers.
     public var completeTopLevels: Int
-    /// Bytes of flattened trees scored together over each group of rows (cache blocking).
+    /// Walk layout: bytes of flattened trees scored together over each group of rows (cache
+    /// blocking). The bitvector layout always blocks trees by 64.
     public var treeBlockBytes: Int
     /// Work (rows × tree levels) below which a batch stays on the caller's thread: waking a
     /// helper thread costs more than it saves on small batches. The default is about 50 µs of
@@ -19,8 +20,8 @@ public struct InferenceConfiguration: Sendable, Equatable {
     public var minimumParallelWork: Int
 
     public init(
-        path: KernelPath? = nil, layout: TreeLayout? = nil, threads: Int = 0, completeTopLevels: Int = 6, treeBlockBytes: Int = 256 << 10,
-        minimumParallelWork: Int = 400_000
+        path: KernelPath? = nil, layout: TreeLayout? = nil, threads: Int = 0, completeTopLevels: Int = 6,
+        treeBlockBytes: Int = 256 << 10, minimumParallelWork: Int = 400_000
     ) {
         self.path = path
         self.layout = layout
