@@ -62,11 +62,20 @@ static T256 LOUPE_ALWAYS_INLINE void walk(const loupe_forest *F, const uint8_t *
                 e[q] = step(w, next, rowoff[q], codes, cw, nan_aware, nanv);
             }
         }
+        // Below the top, stop once every row is at a leaf (leaves are the only entries there
+        // whose word is the always-left word, and they loop on themselves).
+        const __m256i leaf_word = _mm256_set1_epi32((int)F->nan_code);
         for (; s < depth; s++) {
+            __m256i w[4];
+            __m256i at_leaf = _mm256_set1_epi32(-1);
             for (int q = 0; q < G; q++) {
-                const __m256i w = _mm256_i32gather_epi32(W, e[q], 4);
+                w[q] = _mm256_i32gather_epi32(W, e[q], 4);
+                at_leaf = _mm256_and_si256(at_leaf, _mm256_cmpeq_epi32(w[q], leaf_word));
+            }
+            if (_mm256_movemask_epi8(at_leaf) == -1) break;
+            for (int q = 0; q < G; q++) {
                 const __m256i next = _mm256_i32gather_epi32(C, e[q], 4);
-                e[q] = step(w, next, rowoff[q], codes, cw, nan_aware, nanv);
+                e[q] = step(w[q], next, rowoff[q], codes, cw, nan_aware, nanv);
             }
         }
         for (int q = 0; q < G; q++) {

@@ -65,11 +65,20 @@ static T512 LOUPE_ALWAYS_INLINE void walk(const loupe_forest *F, const uint8_t *
                 e[q] = step(w, next, rowoff[q], codes, cw, nan_aware, nanv);
             }
         }
+        // Below the top, stop once every row is at a leaf (leaves are the only entries there
+        // whose word is the always-left word, and they loop on themselves).
+        const __m512i leaf_word = _mm512_set1_epi32((int)F->nan_code);
         for (; s < depth; s++) {
+            __m512i w[4];
+            __mmask16 busy = 0;
             for (int q = 0; q < G; q++) {
-                const __m512i w = _mm512_i32gather_epi32(e[q], W, 4);
+                w[q] = _mm512_i32gather_epi32(e[q], W, 4);
+                busy |= _mm512_cmpneq_epi32_mask(w[q], leaf_word);
+            }
+            if (!busy) break;
+            for (int q = 0; q < G; q++) {
                 const __m512i next = _mm512_i32gather_epi32(e[q], C, 4);
-                e[q] = step(w, next, rowoff[q], codes, cw, nan_aware, nanv);
+                e[q] = step(w[q], next, rowoff[q], codes, cw, nan_aware, nanv);
             }
         }
         for (int q = 0; q < G; q++) {

@@ -56,13 +56,14 @@ enum {
 /// `nan_code` (0xFF when every code fits a byte, else 0xFFFF; `code_bytes` says which).
 ///
 /// Trees: tree t owns entries [entry_base[t], entry_base[t + 1]) of `word`, `child`, `value`,
-/// indexed from its own base. A walk starts at entry 0 and takes exactly depth[t] steps:
+/// indexed from its own base. A walk starts at entry 0 and takes at most depth[t] steps:
 /// right = code(feature) > threshold, except that a NaN goes left when the word's
 /// missing-left bit is set; the next entry is 2e + 1 + right for the first top[t] steps (the
 /// top levels are stored as a complete binary tree) and child[e] + right after that (children
 /// are stored in adjacent pairs). Leaves, and the padding under leaves that end above the
 /// complete top, are entries whose test always goes left and whose child is themselves, so
-/// the walk may run past them. The row's leaf value is value[e] of the entry it ends on.
+/// the walk may run past them (below the top, the kernels stop once every row of a group is at
+/// a leaf). The row's leaf value is value[e] of the entry it ends on.
 typedef struct loupe_forest {
     int32_t n_features;
     /// 1 or 2: the width of a code in the scratch code rows.
