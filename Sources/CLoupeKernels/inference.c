@@ -138,8 +138,8 @@ static int quantize(const loupe_forest *F, const double *const *columns, size_t 
     return any_nan;
 }
 
-/// Rank-table slots of rows [first, first + m) for the bitvector layout: for row r and feature f,
-/// (feature_row_base[f] + code) * 64, with code n_f + 1 for NaN.
+/// Mask-table slots of rows [first, first + m) for the bitvector layout: for row r and feature f,
+/// (feature_row_base[f] + code) * bv_words * 64, with code n_f + 1 for NaN.
 static void quantize_slots(const loupe_forest *F, const double *const *columns, size_t row_stride, size_t first,
                            size_t m, uint32_t *slots) {
     const int nf = F->n_features;
@@ -149,7 +149,7 @@ static void quantize_slots(const loupe_forest *F, const double *const *columns, 
         const int kind = F->feature_kind[f];
         const double *td = F->thresholds_double + lo;
         const float *tf = F->thresholds_float + lo;
-        const uint32_t base = F->feature_row_base[f];
+        const uint32_t base = F->feature_row_base[f], words = (uint32_t)F->bv_words;
         for (size_t r = 0; r < m; r++) {
             const double x = col[r * row_stride];
             uint32_t code;
@@ -157,7 +157,7 @@ static void quantize_slots(const loupe_forest *F, const double *const *columns, 
             else if (kind == LOUPE_FEATURE_DOUBLE_LE) code = count_less(td, n, x);
             else if (kind == LOUPE_FEATURE_FLOAT_LT) code = count_less_equal(tf, n, (float)x);
             else code = 0;
-            slots[r * nf + f] = (base + code) * LOUPE_BV_BLOCK;
+            slots[r * nf + f] = (base + code) * words * LOUPE_BV_BLOCK;
         }
     }
 }
@@ -230,7 +230,7 @@ void loupe_trees_scalar(const loupe_forest *F, const uint8_t *codes, uint32_t st
 // ---------------------------------------------------------------------------------------------
 // Driver.
 
-/// Bytes of codes (or rank slots) per block of rows: the block's codes and accumulators stay in L1/L2.
+/// Bytes of codes per block of rows (walk layout): the block's codes and accumulators stay in L1/L2.
 #define BLOCK_CODE_BYTES 32768
 #define MAX_BLOCK_ROWS 1024
 

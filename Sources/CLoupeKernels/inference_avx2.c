@@ -117,12 +117,12 @@ T256 void loupe_trees_avx2(const loupe_forest *F, const uint8_t *codes, uint32_t
         else (nan_aware ? walk1_u16_nan : walk1_u16)(F, codes, stride, r0, t0, t1, acc);
     }
 }
-// Bitvector layout: a group's 8 masks per feature are two aligned vectors. Four rows at a time, so four chains of
-// in-order adds are in flight.
+// Bitvector layout: a group's 8 masks per feature and word are two aligned vectors. Four rows at a time, so four
+// chains of in-order adds are in flight.
 static T256 LOUPE_ALWAYS_INLINE void bv_rows(const loupe_forest *F, const uint32_t *slots, size_t r0, const int R,
-                                          int32_t block, double *acc) {
+                                          const int W, int32_t block, double *acc) {
     const int nf = F->n_features;
-    const uint64_t *table = F->mask_table + (size_t)block * F->table_rows * LOUPE_BV_BLOCK;
+    const uint64_t *table = F->mask_table + (size_t)block * F->table_rows * W * LOUPE_BV_BLOCK;
     const int32_t t0 = block * LOUPE_BV_BLOCK;
     const int32_t t1 = F->n_trees - t0 < LOUPE_BV_BLOCK ? F->n_trees : t0 + LOUPE_BV_BLOCK;
     double a[4];
@@ -136,36 +136,31 @@ static T256 LOUPE_ALWAYS_INLINE void bv_rows(const loupe_forest *F, const uint32
         const uint32_t n_features = F->group_feature_offset[g + 1] - F->group_feature_offset[g];
         const uint64_t *group = table + (g * LOUPE_BV_GROUP - t0);
         const int count = t1 - g * LOUPE_BV_GROUP < LOUPE_BV_GROUP ? t1 - g * LOUPE_BV_GROUP : LOUPE_BV_GROUP;
-        const double *leaves = F->leaf_values + (size_t)g * LOUPE_BV_GROUP * 64;
+        const double *leaves = F->leaf_values + (size_t)g * LOUPE_BV_GROUP * 64 * W;
         for (int q = 0; q < R; q++) {
-            __m256i lo = _mm256_set1_epi64x(-1), hi = lo;
+            __m256i lo[4], hi[4];
+            for (int w = 0; w < W; w++) lo[w] = hi[w] = _mm256_set1_epi64x(-1);
             for (uint32_t i = 0; i < n_features; i++) {
-                const __m256i *line = (const __m256i *)(group + row[q][features[i]]);
-                lo = _mm256_and_si256(lo, _mm256_load_si256(line));
-                hi = _mm256_and_si256(hi, _mm256_load_si256(line + 1));
+                const uint64_t *line = group + row[q][features[i]];
+                for (int w = 0; w < W; w++) {
+                    lo[w] = _mm256_and_si256(lo[w], _mm256_load_si256((const __m256i *)(line + 64 * w)));
+                    hi[w] = _mm256_and_si256(hi[w], _mm256_load_si256((const __m256i *)(line + 64 * w + 4)));
+                }
             }
-            _Alignas(32) uint64_t lanes[8];
-            _mm256_store_si256((__m256i *)lanes, lo);
-            _mm256_store_si256((__m256i *)(lanes + 4), hi);
-            for (int k = 0; k < count; k++) a[q] += leaves[64 * k + __builtin_ctzll(lanes[k])];  // tree order
+            _Alignas(32) uint64_t lanes[4 * 8];
+            for (int w = 0; w < W; w++) {
+                _mm256_store_si256((__m256i *)(lanes + 8 * w), lo[w]);
+                _mm256_store_si256((__m256i *)(lanes + 8 * w + 4), hi[w]);
+            }
+            for (int k = 0; k < count; k++) a[q] += leaves[64 * W * k + loupe_first_leaf(lanes, k, W)];  // tree order
         }
     }
     for (int q = 0; q < R; q++) acc[r0 + q] = a[q];
 }
 
-static T256 __attribute__((noinline)) void bv_rows4(const loupe_forest *F, const uint32_t *slots, size_t r0,
-                                                   int32_t block, double *acc) {
-    bv_rows(F, slots, r0, 4, block, acc);
-}
-
-static T256 __attribute__((noinline)) void bv_rows1(const loupe_forest *F, const uint32_t *slots, size_t r0,
-                                                   int32_t block, double *acc) {
-    bv_rows(F, slots, r0, 1, block, acc);
-}
+LOUPE_BV_INSTANCES(bv256, bv_rows, T256)
 
 T256 void loupe_bitvector_avx2(const loupe_forest *F, const uint32_t *slots, size_t rows, int32_t block, double *acc) {
-    size_t r0 = 0;
-    for (; r0 + 4 <= rows; r0 += 4) bv_rows4(F, slots, r0, block, acc);
-    for (; r0 < rows; r0++) bv_rows1(F, slots, r0, block, acc);
+    LOUPE_BV_DISPATCH(bv256, F, slots, rows, block, acc);
 }
 #endif

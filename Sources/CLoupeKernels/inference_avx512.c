@@ -120,12 +120,12 @@ T512 void loupe_trees_avx512(const loupe_forest *F, const uint8_t *codes, uint32
         else (nan_aware ? walk1_u16_nan : walk1_u16)(F, codes, stride, r0, t0, t1, acc);
     }
 }
-// Bitvector layout: a group's 8 masks per feature are one aligned vector. Four rows at a time, so four chains of
-// in-order adds are in flight.
+// Bitvector layout: a group's 8 masks per feature and word are one aligned vector. Four rows at a time, so four
+// chains of in-order adds are in flight.
 static T512 LOUPE_ALWAYS_INLINE void bv_rows(const loupe_forest *F, const uint32_t *slots, size_t r0, const int R,
-                                          int32_t block, double *acc) {
+                                          const int W, int32_t block, double *acc) {
     const int nf = F->n_features;
-    const uint64_t *table = F->mask_table + (size_t)block * F->table_rows * LOUPE_BV_BLOCK;
+    const uint64_t *table = F->mask_table + (size_t)block * F->table_rows * W * LOUPE_BV_BLOCK;
     const int32_t t0 = block * LOUPE_BV_BLOCK;
     const int32_t t1 = F->n_trees - t0 < LOUPE_BV_BLOCK ? F->n_trees : t0 + LOUPE_BV_BLOCK;
     double a[4];
@@ -139,32 +139,26 @@ static T512 LOUPE_ALWAYS_INLINE void bv_rows(const loupe_forest *F, const uint32
         const uint32_t n_features = F->group_feature_offset[g + 1] - F->group_feature_offset[g];
         const uint64_t *group = table + (g * LOUPE_BV_GROUP - t0);
         const int count = t1 - g * LOUPE_BV_GROUP < LOUPE_BV_GROUP ? t1 - g * LOUPE_BV_GROUP : LOUPE_BV_GROUP;
-        const double *leaves = F->leaf_values + (size_t)g * LOUPE_BV_GROUP * 64;
+        const double *leaves = F->leaf_values + (size_t)g * LOUPE_BV_GROUP * 64 * W;
         for (int q = 0; q < R; q++) {
-            __m512i v = _mm512_set1_epi64(-1);
-            for (uint32_t i = 0; i < n_features; i++) v = _mm512_and_si512(v, _mm512_load_si512(group + row[q][features[i]]));
+            __m512i v[4];
+            for (int w = 0; w < W; w++) v[w] = _mm512_set1_epi64(-1);
+            for (uint32_t i = 0; i < n_features; i++) {
+                const uint64_t *line = group + row[q][features[i]];
+                for (int w = 0; w < W; w++) v[w] = _mm512_and_si512(v[w], _mm512_load_si512(line + 64 * w));
+            }
             // Lowest set bits and leaf values in scalar code (measured faster than vplzcntq and a gather).
-            _Alignas(64) uint64_t lanes[8];
-            _mm512_store_si512(lanes, v);
-            for (int k = 0; k < count; k++) a[q] += leaves[64 * k + __builtin_ctzll(lanes[k])];  // tree order
+            _Alignas(64) uint64_t lanes[4 * 8];
+            for (int w = 0; w < W; w++) _mm512_store_si512(lanes + 8 * w, v[w]);
+            for (int k = 0; k < count; k++) a[q] += leaves[64 * W * k + loupe_first_leaf(lanes, k, W)];  // tree order
         }
     }
     for (int q = 0; q < R; q++) acc[r0 + q] = a[q];
 }
 
-static T512 __attribute__((noinline)) void bv_rows4(const loupe_forest *F, const uint32_t *slots, size_t r0,
-                                                   int32_t block, double *acc) {
-    bv_rows(F, slots, r0, 4, block, acc);
-}
-
-static T512 __attribute__((noinline)) void bv_rows1(const loupe_forest *F, const uint32_t *slots, size_t r0,
-                                                   int32_t block, double *acc) {
-    bv_rows(F, slots, r0, 1, block, acc);
-}
+LOUPE_BV_INSTANCES(bv512, bv_rows, T512)
 
 T512 void loupe_bitvector_avx512(const loupe_forest *F, const uint32_t *slots, size_t rows, int32_t block, double *acc) {
-    size_t r0 = 0;
-    for (; r0 + 4 <= rows; r0 += 4) bv_rows4(F, slots, r0, block, acc);
-    for (; r0 < rows; r0++) bv_rows1(F, slots, r0, block, acc);
+    LOUPE_BV_DISPATCH(bv512, F, slots, rows, block, acc);
 }
 #endif

@@ -35,4 +35,40 @@ void loupe_bitvector_avx512(const loupe_forest *forest, const uint32_t *slots, s
 
 #define LOUPE_ALWAYS_INLINE inline __attribute__((always_inline))
 
+/// Bitvector layout: the leaf of tree k of a group, from its AND `v` (word w of tree k at
+/// v[8 w + k]): the lowest set bit of the lowest nonzero word.
+static LOUPE_ALWAYS_INLINE unsigned loupe_first_leaf(const uint64_t *v, int k, const int words) {
+    if (words == 1) return (unsigned)__builtin_ctzll(v[k]);
+    unsigned leaf = 0;
+    for (int w = words - 1; w >= 0; w--) {
+        const uint64_t word = v[8 * w + k];
+        leaf = word ? 64u * (unsigned)w + (unsigned)__builtin_ctzll(word) : leaf;
+    }
+    return leaf;
+}
+
+/// Bitvector kernels for R rows from r0 and masks of W words, as one instance per (R, W): the
+/// kernel bodies take R and W as constants, `LOUPE_BV_INSTANCES(prefix, body, attributes)`
+/// declares prefix_r4_w1 … prefix_r1_w4 and `LOUPE_BV_DISPATCH` runs them over all rows.
+#define LOUPE_BV_INSTANCE(NAME, BODY, ATTR, R, W)                                                          \
+    static ATTR __attribute__((noinline)) void NAME(const loupe_forest *F, const uint32_t *slots, size_t r0, \
+                                                    int32_t block, double *acc) {                          \
+        BODY(F, slots, r0, R, W, block, acc);                                                             \
+    }
+#define LOUPE_BV_INSTANCES(P, BODY, ATTR)                                                                  \
+    LOUPE_BV_INSTANCE(P##_r4_w1, BODY, ATTR, 4, 1)                                                         \
+    LOUPE_BV_INSTANCE(P##_r4_w2, BODY, ATTR, 4, 2)                                                         \
+    LOUPE_BV_INSTANCE(P##_r4_w4, BODY, ATTR, 4, 4)                                                         \
+    LOUPE_BV_INSTANCE(P##_r1_w1, BODY, ATTR, 1, 1)                                                         \
+    LOUPE_BV_INSTANCE(P##_r1_w2, BODY, ATTR, 1, 2)                                                         \
+    LOUPE_BV_INSTANCE(P##_r1_w4, BODY, ATTR, 1, 4)
+#define LOUPE_BV_DISPATCH(P, F, slots, rows, block, acc)                                                   \
+    do {                                                                                                   \
+        const int w_ = (F)->bv_words;                                                                      \
+        size_t r_ = 0;                                                                                     \
+        for (; r_ + 4 <= (rows); r_ += 4)                                                                  \
+            (w_ == 1 ? P##_r4_w1 : w_ == 2 ? P##_r4_w2 : P##_r4_w4)(F, slots, r_, block, acc);               \
+        for (; r_ < (rows); r_++) (w_ == 1 ? P##_r1_w1 : w_ == 2 ? P##_r1_w2 : P##_r1_w4)(F, slots, r_, block, acc); \
+    } while (0)
+
 #endif

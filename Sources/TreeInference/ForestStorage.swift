@@ -49,6 +49,7 @@ final class ForestStorage: @unchecked Sendable {
             layout: Int32(flat.bitvector == nil ? LOUPE_LAYOUT_WALK : LOUPE_LAYOUT_BITVECTOR),
             feature_row_base: copy(flat.bitvector?.featureRowBase ?? []),
             table_rows: UInt32(flat.bitvector?.tableRows ?? 0),
+            bv_words: Int32(flat.bitvector?.words ?? 1),
             mask_table: copy(flat.bitvector?.maskTable ?? []),
             leaf_values: copy(flat.bitvector?.leafValues ?? []),
             group_feature_offset: copy(flat.bitvector?.groupFeatureOffset ?? []),

@@ -1,5 +1,5 @@
 import Testing
-import TreeInference
+@testable import TreeInference
 import TreeModel
 
 /// Raw scores bit-identical to `Ensemble.rawScore` on every kernel path this machine runs, for
@@ -11,7 +11,7 @@ import TreeModel
             rounds: shape.rounds, leaves: shape.leaves, maxDepth: shape.maxDepth, rows: 1500, seed: UInt64(shape.rounds))
         let compiled = try CompiledEnsemble(model)
         #expect(compiled.genericReason == nil)
-        #expect(compiled.layout == (shape.leaves <= 64 ? .bitvector : .walk))
+        #expect(compiled.layout == .bitvector)
         var rows = (0..<300).map { r in data.columns.map { $0[r] } }
         rows += InferenceFixtures.probingRows(for: model, count: 700, seed: 1)
         try InferenceFixtures.expectExact(model, rows: rows)
@@ -75,8 +75,17 @@ import TreeModel
         try InferenceFixtures.expectExact(model, rows: InferenceFixtures.probingRows(for: model, seed: 6))
     }
 
-    @Test func treesOfMoreThan64LeavesUseTheWalkLayout() throws {
-        let model = InferenceFixtures.randomEnsemble(trees: 12, leaves: 60...100, seed: 13)
+    @Test(arguments: [(leaves: 60...100, words: 2), (leaves: 120...256, words: 4)])
+    func treesOfUpTo256LeavesUseWiderBitvectors(shape: (leaves: ClosedRange<Int>, words: Int)) throws {
+        let model = InferenceFixtures.randomEnsemble(trees: 12, leaves: shape.leaves, seed: UInt64(shape.words))
+        let compiled = try CompiledEnsemble(model)
+        #expect(compiled.layout == .bitvector)
+        #expect(compiled.storage?.forest.bv_words == Int32(shape.words))
+        try InferenceFixtures.expectExact(model, rows: InferenceFixtures.probingRows(for: model, count: 300, seed: 13))
+    }
+
+    @Test func treesOfMoreThan256LeavesUseTheWalkLayout() throws {
+        let model = InferenceFixtures.randomEnsemble(trees: 4, leaves: 250...300, seed: 13)
         let compiled = try CompiledEnsemble(model)
         #expect(compiled.layout == .walk)
         #expect(throws: InferenceError.self) { try CompiledEnsemble(model, configuration: .init(layout: .bitvector)) }

@@ -39,7 +39,7 @@ enum {
     LOUPE_LAYOUT_BITVECTOR = 1,
 };
 
-/// Trees per block of the bitvector layout (its rank table has one 64-wide strip per row).
+/// Trees per block of the bitvector layout (its mask table has one 64-wide strip per row and word).
 #define LOUPE_BV_BLOCK 64
 /// Trees per group of the bitvector layout (the vector kernels take a group at once).
 #define LOUPE_BV_GROUP 8
@@ -99,20 +99,24 @@ typedef struct loupe_forest {
     int32_t layout;
 
     // Bitvector layout (QuickScorer-style, over codes). Leaves of each tree are numbered left to
-    // right; a node's mask clears the leaves of its left subtree; the leaf a row reaches is the
-    // lowest bit left in the AND of the masks of every node whose test the row fails (goes
-    // right). A row fails the nodes of feature f whose threshold code is below the row's code,
-    // so for each tree the AND over feature f's nodes depends only on the code: it is
-    // precomputed for every code (and for NaN, which fails the nodes that send it right).
+    // right; a node's mask (`bv_words` 64-bit words: trees of up to 64, 128 or 256 leaves)
+    // clears the leaves of its left subtree; the leaf a row reaches is the lowest bit left in
+    // the AND of the masks of every node whose test the row fails (goes right). A row fails
+    // the nodes of feature f whose threshold code is below the row's code, so for each tree the
+    // AND over feature f's nodes depends only on the code: it is precomputed for every code (and
+    // for NaN, which fails the nodes that send it right).
     //
     // Table rows: feature f's code c (0 ... n_f) has row feature_row_base[f] + c, a NaN row
     // feature_row_base[f] + n_f + 1; `table_rows` rows in all. Block b (trees 64b ... 64b + 63)
-    // has the mask of tree t at mask_table[(b * table_rows + row) * 64 + t % 64] (all ones for
-    // a feature the tree does not test), so a group of 8 trees reads one cache line per feature.
+    // has word w of tree t's mask at mask_table[((b * table_rows + row) * bv_words + w) * 64 + t % 64]
+    // (all ones for a feature the tree does not test), so a group of 8 trees reads one cache
+    // line per feature and word.
     const uint32_t *feature_row_base;
     uint32_t table_rows;
+    /// 1, 2 or 4.
+    int32_t bv_words;
     const uint64_t *mask_table;
-    /// Tree t's leaf values, left to right, at leaf_values[64 t ...] (64 slots per tree).
+    /// Tree t's leaf values, left to right, at leaf_values[64 * bv_words * t ...].
     const double *leaf_values;
     /// Per group of 8 trees (n_groups + 1): offsets into group_features, the features any tree
     /// of the group tests.
