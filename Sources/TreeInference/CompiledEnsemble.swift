@@ -2,7 +2,7 @@ import CLoupeKernels
 import TreeModel
 
 /// An ensemble compiled for fast scoring: the flat form of docs/INFERENCE.md (threshold codes,
-/// then leaf bitvectors for trees of at most 64 leaves or a branch-free walk for larger ones),
+/// then leaf bitvectors for trees of at most 256 leaves or a branch-free walk for larger ones),
 /// built once from the IR and scored by C kernels (scalar, AVX2 or AVX-512, chosen at run time).
 ///
 /// Every raw score is bit-identical to `Ensemble.rawScore` of the model it was compiled from,

@@ -2,7 +2,7 @@
 public struct InferenceConfiguration: Sendable, Equatable {
     /// The kernel family; nil picks the fastest one this CPU runs (`KernelPath.best`).
     public var path: KernelPath?
-    /// The tree layout; nil picks `.bitvector` when every tree has at most 64 leaves (and its
+    /// The tree layout; nil picks `.bitvector` when every tree has at most 256 leaves (and its
     /// mask table stays under 128 MiB), else `.walk`.
     public var layout: TreeLayout?
     /// Threads for large batches (the caller's thread counts as one); 0 uses every core.
@@ -35,7 +35,7 @@ public struct InferenceConfiguration: Sendable, Equatable {
 /// How the flat form lays out the trees (docs/INFERENCE.md).
 public enum TreeLayout: String, Sendable, CaseIterable {
     /// Leaf bitvectors (QuickScorer-style): per tree and feature one table lookup and an AND;
-    /// the cost does not depend on the depth. Trees of at most 64 leaves.
+    /// the cost does not depend on the depth. Trees of at most 256 leaves.
     case bitvector
     /// A level-by-level walk over a complete top and child pairs below it; any tree shape.
     case walk

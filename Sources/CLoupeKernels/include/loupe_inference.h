@@ -35,7 +35,7 @@ enum {
 enum {
     /// Entries walked level by level (any tree shape).
     LOUPE_LAYOUT_WALK = 0,
-    /// Leaf bitvectors (trees of at most 64 leaves): no walk, no branches.
+    /// Leaf bitvectors (trees of at most 256 leaves): no walk, no branches.
     LOUPE_LAYOUT_BITVECTOR = 1,
 };
 
