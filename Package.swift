@@ -14,7 +14,9 @@ let package = Package(
         .library(name: "TreeTraining", targets: ["TreeTraining"]),
         .library(name: "ArtifactStore", targets: ["ArtifactStore"]),
         .library(name: "LoupeProtocol", targets: ["LoupeProtocol"]),
+        .library(name: "TreeInference", targets: ["TreeInference"]),
         .executable(name: "loupe-store-stress", targets: ["StoreStress"]),
+        .executable(name: "loupe-bench-inference", targets: ["InferenceBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -40,7 +42,8 @@ let package = Package(
             exclude: ["bundled"],
             cSettings: [.headerSearchPath("bundled")]
         ),
-        // Hot loops in C (histogram construction now; SIMD inference kernels later).
+        // Hot loops in C: histogram construction, and the inference kernels (scalar, AVX2, AVX-512
+        // through per-function target attributes and run-time CPU detection: no global -m flags).
         .target(
             name: "CLoupeKernels",
             cSettings: [.unsafeFlags(["-O3"])]
@@ -53,6 +56,14 @@ let package = Package(
         .target(
             name: "TreeTraining",
             dependencies: ["TreeModel", "DataCleaning", "DiamondSchema", "CLoupeKernels"],
+            swiftSettings: strict
+        ),
+        // The flat inference form of an ensemble and batched scoring over the C kernels.
+        .target(name: "TreeInference", dependencies: ["TreeModel", "CLoupeKernels"], swiftSettings: strict),
+        // Inference throughput on a 1000-tree model (driven by bench/inference.py).
+        .executableTarget(
+            name: "InferenceBench",
+            dependencies: ["TreeInference", "TreeModel", "TreeTraining", "DataCleaning", "BundledData"],
             swiftSettings: strict
         ),
         .target(
@@ -166,6 +177,7 @@ let package = Package(
         .testTarget(name: "DataCleaningTests", dependencies: ["DataCleaning", "BundledData"]),
         .testTarget(name: "TreeModelTests", dependencies: ["TreeModel"]),
         .testTarget(name: "TreeTrainingTests", dependencies: ["TreeTraining", "BundledData", "DataCleaning"]),
+        .testTarget(name: "TreeInferenceTests", dependencies: ["TreeInference", "TreeTraining", "BundledData"]),
         .testTarget(name: "ModelServingTests", dependencies: ["ModelServing", "TreeTraining"]),
         .testTarget(name: "ArtifactStoreTests", dependencies: ["ArtifactStore", "StoreStress", "BundledData"]),
         .testTarget(name: "CatalogTests", dependencies: ["Catalog"]),

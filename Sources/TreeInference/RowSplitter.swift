@@ -1,0 +1,49 @@
+import Dispatch
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Splits a batch of rows into chunks that threads claim one at a time.
+///
+/// Chunks are claimed, not assigned: the caller's thread claims and scores chunks too, so a
+/// helper thread that the OS has lent to another process (the machine is shared with builds and
+/// a training job) simply gets fewer chunks and never holds the batch up for long. Every row is
+/// scored by the same code whichever thread runs it, so the split never changes a result.
+struct RowSplitter {
+    let rows: Int
+    let threads: Int
+    let chunk: Int
+
+    /// Online cores (at least 1).
+    static var coreCount: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
+
+    init(rows: Int, threads: Int) {
+        self.rows = rows
+        self.threads = max(1, min(threads, rows / 64))
+        // About eight chunks per thread for balance, whole 64-row groups, at most 8,192 rows.
+        let target = (rows + 8 * self.threads - 1) / (8 * self.threads)
+        self.chunk = self.threads == 1 ? max(rows, 1) : min(8192, max(64, (target + 63) / 64 * 64))
+    }
+
+    /// Calls `body(start, count)` for disjoint chunks covering 0..<rows, on up to `threads` threads.
+    func run(_ body: @Sendable (Int, Int) -> Void) {
+        if threads == 1 {
+            if rows > 0 { body(0, rows) }
+            return
+        }
+        let next = Atomic<Int>(0)
+        let chunks = (rows + chunk - 1) / chunk
+        DispatchQueue.concurrentPerform(iterations: threads) { _ in
+            while true {
+                let c = next.add(1, ordering: .relaxed).oldValue
+                if c >= chunks { break }
+                let start = c * chunk
+                body(start, min(chunk, rows - start))
+            }
+        }
+    }
+}
