@@ -68,7 +68,7 @@ let package = Package(
         ),
         .target(
             name: "ModelServing",
-            dependencies: ["DiamondSchema", "DataCleaning", "TreeModel"],
+            dependencies: ["DiamondSchema", "DataCleaning", "TreeInference", "TreeModel"],
             swiftSettings: strict
         ),
         // Content-addressed, versioned artifact store: opaque bytes and small JSON only.

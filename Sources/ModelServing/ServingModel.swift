@@ -1,5 +1,6 @@
 import DataCleaning
 import DiamondSchema
+import TreeInference
 import TreeModel
 
 /// A model version ready to answer: the ensemble, its identity, and the index of the
@@ -11,6 +12,9 @@ public final class ServingModel: Sendable {
     /// The version number within the name.
     public let version: Int
     public let ensemble: Ensemble
+    /// The flat, SIMD form every call scores with (bit-identical to the reference predictor);
+    /// nil only if lowering failed, in which case the reference predictor answers.
+    public let compiled: CompiledEnsemble?
     /// Training diamonds for FindSimilar, when the training data is known.
     public let similar: SimilarityIndex?
     /// Validation applied to every diamond before it is priced.
@@ -26,6 +30,7 @@ public final class ServingModel: Sendable {
         self.datasetName = datasetName
         self.datasetVersion = datasetVersion
         self.ensemble = ensemble
+        self.compiled = try? CompiledEnsemble(ensemble)
         self.similar = trainingData.map(SimilarityIndex.init(table:))
         self.ranges = ranges
     }
@@ -34,7 +39,9 @@ public final class ServingModel: Sendable {
     public func predict(_ diamond: Diamond, level: Double) -> Result<PriceEstimate, RowProblem> {
         let violations = ranges.violations(in: diamond)
         if !violations.isEmpty { return .failure(RowProblem(index: 0, violations)) }
-        return .success(ensemble.estimate(diamond, level: level))
+        let features = diamond.features
+        let raw = compiled?.rawScore(features) ?? ensemble.rawScore(features)
+        return .success(ensemble.estimate(raw: raw, level: level))
     }
 
     /// Prices a batch given as feature columns (`columns[f][row]`, grades as ordinal codes).
@@ -58,7 +65,7 @@ public final class ServingModel: Sendable {
             }
         }
         let scored = valid.count == rows ? columns : columns.map { column in valid.map { column[$0] } }
-        let raw = ensemble.rawScores(columns: scored)
+        let raw = compiled?.rawScores(columns: scored) ?? ensemble.rawScores(columns: scored)
         var estimates: [PriceEstimate] = []
         estimates.reserveCapacity(raw.count)
         for r in raw { estimates.append(ensemble.estimate(raw: r, level: level)) }

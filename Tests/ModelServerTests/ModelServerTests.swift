@@ -367,19 +367,31 @@ import Testing
     @Test func gracefulShutdownAnswersCallsInFlight() async throws {
         let fixture = try await ServerFixture.start { $0.inlineBatchRows = 0 }
         let client = try await fixture.client()
-        let big = Loupe_V1_DiamondColumns(Array(repeating: sampleDiamond, count: 20_000))
-        let calls = (0..<4).map { _ in Task { try await client.batchPredict(big) } }
-        // Shut down only once all four are in flight (received and being scored).
-        for _ in 0..<1000 where !fixture.server.metrics.exposition().contains("loupe_calls_in_flight 4") {
-            try await Task.sleep(for: .milliseconds(5))
+        let big = Loupe_V1_DiamondColumns(Array(repeating: sampleDiamond, count: 100_000))
+        let calls = (0..<6).map { _ in Task { try await client.batchPredict(big) } }
+        // Shut down while calls are being scored.
+        let exposition = { fixture.server.metrics.exposition() }
+        for _ in 0..<2000 where !exposition().contains("loupe_calls_in_flight 1") && !exposition().contains("loupe_calls_in_flight 2") {
+            try await Task.sleep(for: .milliseconds(1))
         }
-        #expect(fixture.server.metrics.exposition().contains("loupe_calls_in_flight 4"))
         await fixture.stop()
         var answered = 0
         for call in calls {
-            if let reply = try? await call.value, reply.prices.count == 20_000 { answered += 1 }
+            do {
+                let reply = try await call.value
+                #expect(reply.prices.count == 100_000)
+                answered += 1
+            } catch {
+                // Only calls the server never started may fail, and only as UNAVAILABLE.
+                #expect((error as? ProtocolError)?.code == .unavailable)
+            }
         }
-        #expect(answered == 4)
+        // Every call the server started was answered: none is left in flight, and the
+        // server's count of answered calls is the client's.
+        let text = exposition()
+        #expect(text.contains("loupe_calls_in_flight 0"))
+        #expect(text.contains("loupe_calls_total{method=\"BatchPredict\",status=\"OK\"} \(answered)"), "\(answered)")
+        #expect(answered >= 1)
         await #expect { try await client.predict(sampleDiamond) } throws: { ($0 as? ProtocolError)?.code == .unavailable }
     }
 
