@@ -164,7 +164,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         let authenticator = authenticator
         let promise = context.eventLoop.makePromise(of: Principal.self)
         promise.completeWithTask {
-            try await authenticator.authenticate(token: hello.token, clientName: hello.clientName)
+            try await authenticator.authenticate(hello: hello)
         }
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         promise.futureResult.whenComplete { result in
