@@ -14,6 +14,9 @@ final class Backend: Sendable {
     /// Set by health checks, cleared by them or by a connection that failed under calls.
     private let healthyFlag = Atomic<Bool>(false)
     private let inFlightCount = Atomic<Int>(0)
+    /// Bumped whenever a connection fails: a probe that started before a failure must not
+    /// mark the backend healthy again.
+    private let failures = Atomic<Int>(0)
     private let metrics: GatewayMetrics
 
     init(index: Int, address: BackendAddress, metrics: GatewayMetrics) {
@@ -33,6 +36,24 @@ final class Backend: Sendable {
         let was = healthyFlag.exchange(healthy, ordering: .relaxed)
         if was != healthy { metrics.backend(address.description, healthy: healthy) }
         return was != healthy
+    }
+
+    /// A connection to it failed: unhealthy until a probe started after this passes.
+    /// Returns whether it was healthy.
+    @discardableResult
+    func connectionFailed() -> Bool {
+        failures.add(1, ordering: .relaxed)
+        return setHealthy(false)
+    }
+
+    /// The failure count, read when a probe starts.
+    var failureEpoch: Int { failures.load(ordering: .relaxed) }
+
+    /// A probe's verdict; a healthy one counts only if no connection failed since `epoch`.
+    @discardableResult
+    func probed(healthy: Bool, since epoch: Int) -> Bool {
+        if healthy && failures.load(ordering: .relaxed) != epoch { return false }
+        return setHealthy(healthy)
     }
 
     func callStarted() {

@@ -16,8 +16,9 @@ final class BackendConnection: ChannelInboundHandler {
 
     /// A call waiting for its reply.
     enum Pending {
-        /// From a client connection: where the reply goes and the client's request header.
-        case forwarded(client: GatewayConnectionHandler, request: FrameHeader)
+        /// From a client connection: where the reply goes, the client's request header, and
+        /// how many backends were tried before this one.
+        case forwarded(client: GatewayConnectionHandler, request: FrameHeader, attempt: Int)
         /// The gateway's own (health checks).
         case local(EventLoopPromise<Frame>)
     }
@@ -157,7 +158,7 @@ final class BackendConnection: ChannelInboundHandler {
         guard let call = pending.removeValue(forKey: header.requestID) else { return }
         backend.callFinished()
         switch call {
-        case .forwarded(let client, let request):
+        case .forwarded(let client, let request, _):
             client.backendReplied(frame, request: request)
         case .local(let promise):
             promise.succeed(frame)
@@ -194,20 +195,28 @@ final class BackendConnection: ChannelInboundHandler {
         state = .closed
         let calls = pending
         pending = [:]
-        if !calls.isEmpty || !wasReady, backend.setHealthy(false) {
+        if !calls.isEmpty || !wasReady, backend.connectionFailed() {
             logger.warning("model server marked unhealthy", metadata: ["backend": "\(backend.address)"])
         }
+        // Sent calls may have run: they are answered UNAVAILABLE, never retried.
         for (_, call) in calls {
             backend.callFinished()
             fail(call, reason)
         }
-        for (_, call, _) in queued { fail(call, reason) }
+        // Queued calls never left the gateway: another healthy backend may take them.
+        for (frame, call, received) in queued {
+            if case .forwarded(let client, let request, let attempt) = call {
+                client.reroute(frame, request: request, received: received, attempt: attempt + 1, error: reason)
+            } else {
+                fail(call, reason)
+            }
+        }
         onClose(self)
     }
 
     private func fail(_ call: Pending, _ error: ProtocolError) {
         switch call {
-        case .forwarded(let client, let request):
+        case .forwarded(let client, let request, _):
             client.backendFailed(request: request, error: error)
         case .local(let promise):
             promise.fail(error)

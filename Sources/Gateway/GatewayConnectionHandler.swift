@@ -237,6 +237,11 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
         state = .authenticating(queued: [])
         let authority = shared.authority
         let token = hello.token
+        if let verdict = authority.authenticateFromCache(token) {
+            // A known token (or a malformed one): decided on the event loop, no task hop.
+            handshakeFinished(frame.header, clientName: hello.clientName, verdict)
+            return
+        }
         let promise = context.eventLoop.makePromise(of: Result<TokenState, TokenAuthority.Refusal>.self)
         promise.completeWithTask { await authority.authenticate(token) }
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
@@ -352,20 +357,37 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
                 return
             }
         }
+        inFlight += 1
+        shared.metrics.callStarted()
+        forward(frame, session: session, received: received, attempt: 0)
+    }
+
+    /// Sends an admitted call to the healthy backend with the fewest calls in flight.
+    private func forward(_ frame: Frame, session: Session, received: NIODeadline, attempt: Int) {
         guard let backend = shared.backends.pick() else {
             shared.audit.record(
                 "no_backend", tokenID: session.token.id, principal: session.principal, remote: remote,
                 detail: "no healthy model server", quiet: true)
-            reply(context, ProtocolError(
+            backendFailed(request: frame.header, error: ProtocolError(
                 code: .unavailable, message: "no healthy model server behind the gateway; retry shortly",
                 retryAfterMilliseconds: UInt32(clamping: configuration.healthCheckInterval.nanoseconds / 1_000_000)),
-                  to: header)
+                outcome: "no_backend")
             return
         }
-        inFlight += 1
-        shared.metrics.callStarted()
         pools.connection(to: backend, for: session.actingFor)
-            .send(frame, .forwarded(client: self, request: header), received: received)
+            .send(frame, .forwarded(client: self, request: frame.header, attempt: attempt), received: received)
+    }
+
+    /// A call that never reached its backend (the connection to it failed first) goes to
+    /// another healthy one, once per backend at most.
+    func reroute(_ frame: Frame, request: FrameHeader, received: NIODeadline, attempt: Int, error: ProtocolError) {
+        guard case .ready(let session) = state, context.channel.isActive,
+            attempt < shared.backends.all.count
+        else {
+            backendFailed(request: request, error: error)
+            return
+        }
+        forward(frame, session: session, received: received, attempt: attempt)
     }
 
     /// A backend answered a call of this connection.
@@ -390,10 +412,10 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
     }
 
     /// A backend failed under a call of this connection (it died, or could not be reached).
-    func backendFailed(request: FrameHeader, error: ProtocolError) {
+    func backendFailed(request: FrameHeader, error: ProtocolError, outcome: String = "unavailable") {
         callFinished()
         if case .ready(let session) = state {
-            shared.metrics.call(principal: session.principal, method: methodName(request), outcome: "unavailable")
+            shared.metrics.call(principal: session.principal, method: methodName(request), outcome: outcome)
         }
         guard context.channel.isActive else { return }
         context.writeAndFlush(wrapOutboundOut(ByteBuffer(errorFrameFor: error, replyingTo: request)), promise: nil)

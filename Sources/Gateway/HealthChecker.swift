@@ -1,23 +1,21 @@
 import Logging
 import LoupeProtocol
 import NIOCore
+import TokenStore
 
 /// Probes one backend every `interval`: a Health call over a connection authenticated with
 /// the internal secret (kept open between probes). A reply saying `ready` marks the backend
 /// healthy; an error, a `ready: false` or no reply within `timeout` marks it unhealthy — so a
 /// backend that died drops out of routing and rejoins once it answers again.
 final class HealthChecker: Sendable {
-    private final class Box {
-        var connection: BackendConnection?
-    }
-
     let backend: Backend
     private let eventLoop: any EventLoop
     private let internalSecret: String
     private let interval: TimeAmount
     private let timeout: TimeAmount
     private let logger: Logger
-    private let box: NIOLoopBound<Box>
+    /// The probe connection, kept between probes (on `eventLoop`).
+    private let box: NIOLoopBoundBox<BackendConnection?>
 
     init(backend: Backend, eventLoop: any EventLoop, internalSecret: String, interval: TimeAmount, timeout: TimeAmount,
          logger: Logger) {
@@ -27,7 +25,7 @@ final class HealthChecker: Sendable {
         self.interval = interval
         self.timeout = timeout
         self.logger = logger
-        box = NIOLoopBound(Box(), eventLoop: eventLoop)
+        box = NIOLoopBoundBox.makeEmptyBox(valueType: BackendConnection.self, eventLoop: eventLoop)
     }
 
     /// Probes until cancelled.
@@ -42,8 +40,9 @@ final class HealthChecker: Sendable {
     /// One probe; updates the backend's health.
     @discardableResult
     func check() async -> Bool {
+        let epoch = backend.failureEpoch
         let (healthy, why) = await probe()
-        if backend.setHealthy(healthy) {
+        if backend.probed(healthy: healthy, since: epoch) {
             if healthy {
                 logger.notice("model server healthy", metadata: ["backend": "\(backend.address)"])
             } else {
@@ -60,13 +59,12 @@ final class HealthChecker: Sendable {
         let secret = internalSecret
         let logger = logger
         eventLoop.execute {
-            let state = box.value
-            if state.connection?.isClosed ?? true {
-                state.connection = BackendPools.connect(
+            if box.value?.isClosed ?? true {
+                box.value = BackendPools.connect(
                     to: backend, actingFor: nil, internalSecret: secret, eventLoop: promise.futureResult.eventLoop,
                     logger: logger, onClose: { _ in })
             }
-            state.connection?.send(
+            box.value?.send(
                 Frame(header: .request(.health, requestID: 0), payload: ByteBuffer()), .local(promise), received: .now())
         }
         let future = promise.futureResult
@@ -84,8 +82,8 @@ final class HealthChecker: Sendable {
     func stop() async {
         let box = box
         try? await eventLoop.submit {
-            box.value.connection?.closeChannel()
-            box.value.connection = nil
+            box.value?.closeChannel()
+            box.value = nil
         }.get()
     }
 }

@@ -23,6 +23,8 @@ final class TokenAuthority: Sendable {
     /// Uptime nanoseconds of the last successful refresh; 0 = never.
     private let lastSuccess = Atomic<UInt64>(0)
     private let storeDown = Atomic<Bool>(false)
+    /// One refresh at a time (the refresher's and an explicit one must not flush twice).
+    private let refreshing = Mutex<Bool>(false)
 
     init(store: any TokenStore, configuration: GatewayConfiguration, logger: Logger, audit: AuditLog) {
         self.store = store
@@ -55,9 +57,35 @@ final class TokenAuthority: Sendable {
 
     // MARK: Handshake
 
+    /// The handshake's fast path, on the event loop: a verdict from the token's shape and the
+    /// cache alone, or nil when the store must be asked (`authenticate`).
+    func authenticateFromCache(_ raw: String) -> Result<TokenState, Refusal>? {
+        guard !raw.isEmpty, let token = try? AccessToken.parse(raw), isFresh,
+            let state = states.withLock({ $0[token.id] })
+        else {
+            // Malformed, stale or unknown: the full path says which (and looks up unknown ids).
+            return raw.isEmpty || (try? AccessToken.parse(raw)) == nil || !isFresh ? verdict(raw, nil) : nil
+        }
+        return verdict(raw, state)
+    }
+
     /// Checks a presented token: its shape and checksum (no lookup), then the cache (or the
     /// store), the secret's hash (constant time), revocation and expiry.
     func authenticate(_ raw: String) async -> Result<TokenState, Refusal> {
+        if let cached = authenticateFromCache(raw) { return cached }
+        guard let token = try? AccessToken.parse(raw) else { return verdict(raw, nil) }
+        let fetched: TokenRecord?
+        do {
+            fetched = try await withTimeout(configuration.storeTimeout) { try await self.store.record(id: token.id) }
+        } catch {
+            logger.error("token store lookup failed", metadata: ["token_id": "\(token.id)", "error": "\(error)"])
+            return .failure(Refusal(error: unavailableError, reason: "store_unavailable", tokenID: token.id))
+        }
+        return verdict(raw, fetched.map(install))
+    }
+
+    /// The verdict on `raw` given its cached state (nil: not known).
+    private func verdict(_ raw: String, _ state: TokenState?) -> Result<TokenState, Refusal> {
         guard !raw.isEmpty else {
             return .failure(Refusal(
                 error: ProtocolError(
@@ -74,19 +102,6 @@ final class TokenAuthority: Sendable {
         }
         guard isFresh else {
             return .failure(Refusal(error: unavailableError, reason: "store_unavailable", tokenID: token.id))
-        }
-        var state = states.withLock { $0[token.id] }
-        if state == nil {
-            let fetched: TokenRecord?
-            do {
-                fetched = try await withTimeout(configuration.storeTimeout) { try await self.store.record(id: token.id) }
-            } catch {
-                logger.error("token store lookup failed", metadata: ["token_id": "\(token.id)", "error": "\(error)"])
-                return .failure(Refusal(error: unavailableError, reason: "store_unavailable", tokenID: token.id))
-            }
-            if let fetched {
-                state = install(fetched)
-            }
         }
         guard let state else {
             return .failure(Refusal(
@@ -131,6 +146,14 @@ final class TokenAuthority: Sendable {
     /// One refresher tick: tokens (when the change counter moved), usage, audit.
     @discardableResult
     func refresh() async -> Bool {
+        while !refreshing.withLock({ busy in
+            if busy { return false }
+            busy = true
+            return true
+        }) {
+            try? await Task.sleep(nanoseconds: 2_000_000)
+        }
+        defer { refreshing.withLock { $0 = false } }
         let ok: Bool
         do {
             let generation = try await withTimeout(configuration.storeTimeout) { try await self.store.generation() }
@@ -206,33 +229,3 @@ final class TokenAuthority: Sendable {
     }
 }
 
-/// Runs `body`, or throws `TimeoutError` when it takes longer than `timeout`. A body that
-/// ignores cancellation (a hung database call) is left to finish in the background: the
-/// caller gets its answer on time either way.
-func withTimeout<T: Sendable>(_ timeout: TimeAmount, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-    let once = Once()
-    return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
-        let timer = Task {
-            try await Task.sleep(nanoseconds: UInt64(max(0, timeout.nanoseconds)))
-            if once.claim() { continuation.resume(throwing: TimeoutError(timeout: timeout)) }
-        }
-        Task {
-            let result: Result<T, any Error>
-            do { result = .success(try await body()) } catch { result = .failure(error) }
-            timer.cancel()
-            if once.claim() { continuation.resume(with: result) }
-        }
-    }
-}
-
-/// True for the first caller of `claim` only.
-final class Once: Sendable {
-    private let flag = Atomic<Bool>(false)
-    func claim() -> Bool { !flag.exchange(true, ordering: .acquiringAndReleasing) }
-}
-
-/// A store call that did not answer in time.
-struct TimeoutError: Error, CustomStringConvertible {
-    var timeout: TimeAmount
-    var description: String { "no answer within \(timeout.nanoseconds / 1_000_000) ms" }
-}

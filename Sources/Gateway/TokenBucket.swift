@@ -35,7 +35,8 @@ struct TokenBucket: Sendable, Hashable {
     /// Seconds until `n` tokens are there (0: now); nil when `n` exceeds the burst, so no wait
     /// helps. Call `refill` first.
     func wait(for n: Double) -> Double? {
-        if isUnlimited || tokens >= n { return 0 }
+        // A hair of slack, so float rounding in the refill never turns away a call that is due.
+        if isUnlimited || tokens >= n - 1e-9 { return 0 }
         if n > burst { return nil }
         return (n - tokens) / rate
     }

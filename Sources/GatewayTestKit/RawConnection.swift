@@ -1,3 +1,4 @@
+import Dispatch
 import LoupeProtocol
 import NIOCore
 
@@ -6,7 +7,9 @@ import Glibc
 #endif
 
 /// A plain blocking TCP socket for sending raw (and broken) bytes to a server under test.
-public final class RawConnection {
+/// Reads block a dispatch thread, not Swift concurrency's few cooperative threads (which the
+/// server under test needs).
+public final class RawConnection: @unchecked Sendable {
     private let fd: Int32
 
     /// Connects to 127.0.0.1:`port`; reads time out after `timeout` seconds.
@@ -38,7 +41,27 @@ public final class RawConnection {
     public func send(_ buffer: ByteBuffer) { send(Array(buffer.readableBytesView)) }
 
     /// Everything received until the peer closes (or the read timeout).
-    public func readUntilClosed() -> [UInt8] {
+    public func readUntilClosed() async -> [UInt8] { await offloaded { $0.readUntilClosedBlocking() } }
+
+    /// Reads one whole frame, or nil when the peer closes first.
+    public func readFrame() async -> Frame? { await offloaded { $0.readFrameBlocking() } }
+
+    /// Sends a Hello with `token` and returns the reply.
+    public func handshake(token: String) async throws -> Frame? {
+        var hello = Loupe_V1_Hello()
+        hello.protocolVersion = 1
+        hello.token = token
+        send(try ByteBuffer(frameWith: .request(.hello, requestID: 1), message: hello))
+        return await readFrame()
+    }
+
+    private func offloaded<T: Sendable>(_ body: @escaping @Sendable (RawConnection) -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(returning: body(self)) }
+        }
+    }
+
+    private func readUntilClosedBlocking() -> [UInt8] {
         var out: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
@@ -48,8 +71,7 @@ public final class RawConnection {
         }
     }
 
-    /// Reads one whole frame, or nil when the peer closes first.
-    public func readFrame() -> Frame? {
+    private func readFrameBlocking() -> Frame? {
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 1)
         // One byte at a time: never read past the frame (the next may belong to a later read).
@@ -72,15 +94,6 @@ public final class RawConnection {
             bytes.append(contentsOf: chunk[0..<n])
             if bytes.count < 4 { chunk = [UInt8](repeating: 0, count: 4 - bytes.count) }
         }
-    }
-
-    /// Sends a Hello with `token` and returns the reply.
-    public func handshake(token: String) throws -> Frame? {
-        var hello = Loupe_V1_Hello()
-        hello.protocolVersion = 1
-        hello.token = token
-        send(try ByteBuffer(frameWith: .request(.hello, requestID: 1), message: hello))
-        return readFrame()
     }
 
     /// The status code of an error frame (nil for anything else).

@@ -18,9 +18,16 @@ public final class PostgresTokenStore: TokenStore {
     public let location: String
 
     /// Connects (a small pool) and creates the tables if they are missing.
-    public init(url: String, logger: Logger = Logger(label: "loupe.tokens.postgres")) async throws {
+    /// A single call that takes longer fails with `.unavailable` (the pool keeps retrying a
+    /// server that is down; callers should not wait for it).
+    public let operationTimeout: TimeAmount
+
+    public init(
+        url: String, operationTimeout: TimeAmount = .seconds(5), logger: Logger = PostgresTokenStore.defaultLogger
+    ) async throws {
         let configuration = try Self.configuration(url)
         self.logger = logger
+        self.operationTimeout = operationTimeout
         location = Self.redacted(url)
         client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         let client = client
@@ -214,9 +221,17 @@ public final class PostgresTokenStore: TokenStore {
         return out
     }
 
-    private func run<T: Sendable>(_ what: String, _ body: @Sendable () async throws -> T) async throws -> T {
+    /// Connection failures are retried by the pool every few seconds: log them at warning, not
+    /// info, so a down database does not flood the log.
+    public static var defaultLogger: Logger {
+        var logger = Logger(label: "loupe.tokens.postgres")
+        logger.logLevel = .warning
+        return logger
+    }
+
+    private func run<T: Sendable>(_ what: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
         do {
-            return try await body()
+            return try await withTimeout(operationTimeout, body)
         } catch let error as TokenStoreError {
             throw error
         } catch {
@@ -225,7 +240,7 @@ public final class PostgresTokenStore: TokenStore {
     }
 
     private func transaction<T: Sendable>(
-        _ what: String, _ body: @Sendable (PostgresConnection, Logger) async throws -> T
+        _ what: String, _ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> T
     ) async throws -> T {
         let logger = logger
         return try await run(what) {

@@ -43,10 +43,12 @@ extension TokenStore {
     /// returned `IssuedToken.token` is the only copy of the secret.
     public func create(_ spec: TokenSpec, now: Date = Date()) async throws -> IssuedToken {
         let scopes = try Self.checked(spec)
+        // Stores keep milliseconds: round here so the returned record equals the stored one.
+        let now = date(millis(now))
         let token = AccessToken.generate()
         let record = TokenRecord(
             id: token.id, name: spec.name, secretHash: token.secretHash, scopes: scopes, limits: spec.limits,
-            createdAt: now, expiresAt: spec.expiresAt, note: spec.note)
+            createdAt: now, expiresAt: spec.expiresAt.map { date(millis($0)) }, note: spec.note)
         try await insert(record)
         return IssuedToken(token: token, record: record)
     }
@@ -54,6 +56,7 @@ extension TokenStore {
     /// Replaces a token by a new one with the same name, scopes and limits; the old one keeps
     /// working for `grace` (so partners can switch without a gap), then expires.
     public func rotate(id: String, grace: TimeInterval, now: Date = Date()) async throws -> IssuedToken {
+        let now = date(millis(now))
         guard let old = try await record(id: id) else {
             throw TokenStoreError(.notFound, "no token with id \(id); see `loupe token list`")
         }
