@@ -95,9 +95,15 @@ public final class LoupeClient: Sendable {
                     }
                 }
                 .connect(host: configuration.host, port: configuration.port).get()
-            handler = try await channel.eventLoop.submit {
-                NIOLoopBound(try channel.pipeline.syncOperations.handler(type: ClientHandler.self), eventLoop: channel.eventLoop)
-            }.get()
+            do {
+                handler = try await channel.eventLoop.submit {
+                    NIOLoopBound(try channel.pipeline.syncOperations.handler(type: ClientHandler.self), eventLoop: channel.eventLoop)
+                }.get()
+            } catch {
+                throw ProtocolError(code: .unavailable, message: "the server closed the connection as soon as it opened")
+            }
+        } catch let error as ProtocolError {
+            throw ProtocolError(code: error.code, message: "\(configuration.host):\(configuration.port): \(error.message)")
         } catch {
             throw ProtocolError(
                 code: .unavailable, message: "cannot connect to \(configuration.host):\(configuration.port): \(error)")
