@@ -8,7 +8,8 @@
     (default 60) by 16 callers; accepted calls against burst + rate x time.    bar: within 1%
 
 It builds Loupe in release mode (unless --loupe), starts `loupe serve` (gateway in front of its
-model server, one process) on a store under bench/out/, makes tokens with `loupe token create`, and
+model server, one process; calls handed over in process, or with --via-loopback over loopback TCP
+as a separate `loupe gateway` would) on a store under bench/out/, makes tokens with `loupe token create`, and
 drives both ports with `loupe bench-server`: the gateway with a token, the model server with the
 store's secret (as local tools do).
 """
@@ -45,6 +46,9 @@ def main():
     ap.add_argument("--overload-seconds", type=float, default=60)
     ap.add_argument("--rate", type=float, default=500, help="calls/s of the overload test's token")
     ap.add_argument("--burst", type=float, default=100, help="burst of the overload test's token")
+    ap.add_argument("--via-loopback", action="store_true",
+                    help="the gateway reaches its model server over loopback TCP (as `loupe gateway` does) "
+                         "instead of in process")
     args = ap.parse_args()
     loupe = args.loupe
     if not loupe:
@@ -54,7 +58,8 @@ def main():
     store = os.path.join(OUT, "gateway-store")
     port, server_port = free_port(), free_port()
     serve = subprocess.Popen([loupe, "serve", "--store", store, "--port", str(port), "--server-port", str(server_port),
-                              "--metrics-port", "0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                              "--metrics-port", "0"] + (["--gateway-via-loopback"] if args.via_loopback else []),
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         for line in serve.stdout:
             if "Stop with Ctrl-C" in line:
@@ -81,7 +86,8 @@ def main():
     def row(name, r):
         return (f"{name:34}{r['callsPerSecond']:>12.0f}{r['rowsPerSecond']:>14.0f}"
                 f"{r['p50Microseconds']:>10.1f}{r['p99Microseconds']:>10.1f}{r['calls']:>10}{r['failures']:>10}")
-    print(f"\ngateway benchmark (release build, loopback, one run; {args.seconds:.0f} s latency runs)\n")
+    mode = "gateway -> model server over loopback TCP" if args.via_loopback else "gateway -> model server in process"
+    print(f"\ngateway benchmark ({mode}; release build, loopback, one run; {args.seconds:.0f} s runs)\n")
     print(f"{'':34}{'calls/s':>12}{'rows/s':>14}{'p50 µs':>10}{'p99 µs':>10}{'ok':>10}{'refused':>10}")
     for name in ["predict_direct", "predict_gateway", "batch_direct", "batch_gateway", "overload"]:
         print(row(name, runs[name]))

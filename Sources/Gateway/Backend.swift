@@ -9,8 +9,10 @@ import Synchronization
 final class Backend: Sendable {
     /// Position in the configuration (the pools' key).
     let index: Int
-    /// Where it listens.
+    /// Where it listens (`in-process:0` for the in-process one).
     let address: BackendAddress
+    /// Set for a model server in this process: calls are handed to it, no connection.
+    let local: (any InProcessBackend)?
     /// Set by health checks, cleared by them or by a connection that failed under calls.
     private let healthyFlag = Atomic<Bool>(false)
     private let inFlightCount = Atomic<Int>(0)
@@ -19,9 +21,10 @@ final class Backend: Sendable {
     private let failures = Atomic<Int>(0)
     private let metrics: GatewayMetrics
 
-    init(index: Int, address: BackendAddress, metrics: GatewayMetrics) {
+    init(index: Int, address: BackendAddress, local: (any InProcessBackend)? = nil, metrics: GatewayMetrics) {
         self.index = index
         self.address = address
+        self.local = local
         self.metrics = metrics
         metrics.backend(address.description, healthy: false)
         metrics.backend(address.description, inFlight: 0)
@@ -73,8 +76,13 @@ final class BackendSet: Sendable {
     let all: [Backend]
     private let rotation = Atomic<Int>(0)
 
-    init(_ addresses: [BackendAddress], metrics: GatewayMetrics) {
-        all = addresses.enumerated().map { Backend(index: $0.offset, address: $0.element, metrics: metrics) }
+    init(_ addresses: [BackendAddress], local: (any InProcessBackend)?, metrics: GatewayMetrics) {
+        var all: [Backend] = []
+        if let local {
+            all.append(Backend(index: 0, address: BackendAddress(host: "in-process", port: 0), local: local, metrics: metrics))
+        }
+        for address in addresses { all.append(Backend(index: all.count, address: address, metrics: metrics)) }
+        self.all = all
     }
 
     var anyHealthy: Bool { all.contains { $0.isHealthy } }

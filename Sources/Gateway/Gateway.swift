@@ -33,10 +33,11 @@ public final class Gateway: Service, Sendable {
         var tasks: [Task<Void, Never>]
     }
 
-    /// A gateway over `tokens`, forwarding to `configuration.backends`.
+    /// A gateway over `tokens`, forwarding to `inProcess` (a model server in this process, if
+    /// any) and `configuration.backends`.
     public init(
-        configuration: GatewayConfiguration, tokens: any TokenStore, metrics: GatewayMetrics = GatewayMetrics(),
-        logger: Logger = Logger(label: "loupe.gateway")
+        configuration: GatewayConfiguration, tokens: any TokenStore, inProcess: (any InProcessBackend)? = nil,
+        metrics: GatewayMetrics = GatewayMetrics(), logger: Logger = Logger(label: "loupe.gateway")
     ) {
         self.configuration = configuration
         self.metrics = metrics
@@ -44,7 +45,7 @@ public final class Gateway: Service, Sendable {
         self.logger = logger
         let audit = AuditLog(logger: logger, metrics: metrics)
         let authority = TokenAuthority(store: tokens, configuration: configuration, logger: logger, audit: audit)
-        let backends = BackendSet(configuration.backends, metrics: metrics)
+        let backends = BackendSet(configuration.backends, local: inProcess, metrics: metrics)
         shared = GatewayShared(
             configuration: configuration, authority: authority, audit: audit, metrics: metrics, backends: backends,
             logger: logger)
@@ -67,8 +68,8 @@ public final class Gateway: Service, Sendable {
 
     /// Loads the tokens, probes the backends once, and starts listening.
     public func start() async throws {
-        guard !configuration.backends.isEmpty else { throw GatewayError("the gateway needs at least one backend") }
-        guard !configuration.internalSecret.isEmpty else {
+        guard !shared.backends.all.isEmpty else { throw GatewayError("the gateway needs at least one backend") }
+        guard !configuration.internalSecret.isEmpty || configuration.backends.isEmpty else {
             throw GatewayError("the gateway needs the backends' internal secret")
         }
         guard configuration.tls != nil || configuration.allowPlaintext || configuration.isLoopback else {
@@ -125,7 +126,7 @@ public final class Gateway: Service, Sendable {
         running.withLock { $0 = Running(channel: channel, metricsChannel: metricsChannel, tasks: tasks) }
         logger.info("gateway listening", metadata: [
             "address": "\(channel.localAddress.map { "\($0)" } ?? "?")", "tls": "\(configuration.tls != nil)",
-            "backends": "\(configuration.backends.map(\.description).joined(separator: ","))",
+            "backends": "\(shared.backends.all.map(\.address.description).joined(separator: ","))",
         ])
     }
 

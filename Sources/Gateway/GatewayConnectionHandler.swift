@@ -374,6 +374,23 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
                 outcome: "no_backend")
             return
         }
+        if let local = backend.local {
+            // A model server in this process: handed over as a frame, no socket.
+            backend.callStarted()
+            let request = frame.header
+            let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+            local.answer(frame, actingFor: session.actingFor, on: context.eventLoop).whenComplete { result in
+                backend.callFinished()
+                switch result {
+                case .success(let reply): bound.value.backendReplied(reply, request: request)
+                case .failure(let error):
+                    bound.value.backendFailed(request: request, error: ProtocolError(
+                        code: .unavailable, message: "the in-process model server failed the call: \(error)",
+                        retryAfterMilliseconds: 100))
+                }
+            }
+            return
+        }
         pools.connection(to: backend, for: session.actingFor)
             .send(frame, .forwarded(client: self, request: frame.header, attempt: attempt), received: received)
     }

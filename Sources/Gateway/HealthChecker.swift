@@ -53,6 +53,9 @@ final class HealthChecker: Sendable {
     }
 
     private func probe() async -> (Bool, String) {
+        if let local = backend.local {
+            return local.isReady() ? (true, "") : (false, "the in-process model server is not ready")
+        }
         let promise = eventLoop.makePromise(of: Frame.self)
         let box = box
         let backend = backend

@@ -58,6 +58,9 @@ struct ServeCommand: AsyncParsableCommand {
     @OptionGroup(title: "Training the first model (on an empty store)")
     var training: TrainingOptions
 
+    @Flag(help: "Send the gateway's calls to the model server over loopback TCP (as a separate gateway would) instead of handing them over in process.")
+    var gatewayViaLoopback = false
+
     @Flag(help: "Log every call at debug level.")
     var verbose = false
 
@@ -90,14 +93,18 @@ struct ServeCommand: AsyncParsableCommand {
         // The server must listen before the gateway probes it.
         try await server.start()
         guard let boundServer = server.port else { throw CLIError("the model server did not start") }
+        // In one process the gateway hands calls to the server directly (no socket); with
+        // --gateway-via-loopback it connects to the server's port as `loupe gateway` would.
         var gatewayConfiguration = GatewayConfiguration(
-            host: host, port: port, backends: [BackendAddress(host: "127.0.0.1", port: boundServer)],
+            host: host, port: port,
+            backends: gatewayViaLoopback ? [BackendAddress(host: "127.0.0.1", port: boundServer)] : [],
             internalSecret: secret, maxFrameSize: maxFrameSize, maxInFlightPerConnection: maxInFlight,
             maxBatchRows: maxBatchRows)
         try gatewayOptions.apply(to: &gatewayConfiguration)
         let gateway = Gateway(
-            configuration: gatewayConfiguration, tokens: tokens, metrics: GatewayMetrics(registry: server.metrics.registry),
-            logger: Logger(label: "loupe.gateway"))
+            configuration: gatewayConfiguration, tokens: tokens,
+            inProcess: gatewayViaLoopback ? nil : InProcessModelServer(server: server),
+            metrics: GatewayMetrics(registry: server.metrics.registry), logger: Logger(label: "loupe.gateway"))
         do {
             try await gateway.start()
         } catch {
@@ -193,5 +200,21 @@ struct StartedService: Service {
     func run() async throws {
         try? await gracefulShutdown()
         await stop()
+    }
+}
+
+/// The model server of `loupe serve` as the gateway's in-process backend.
+struct InProcessModelServer: InProcessBackend {
+    let server: ModelServer
+
+    func isReady() -> Bool { server.isReady }
+
+    func answer(_ frame: Frame, actingFor: Loupe_V1_ActingFor, on eventLoop: any EventLoop) -> EventLoopFuture<Frame> {
+        server.answerInProcess(
+            frame,
+            principal: Principal(
+                name: actingFor.principal, scopes: Scope.parse(actingFor.scopes),
+                tokenID: actingFor.tokenID.isEmpty ? nil : actingFor.tokenID),
+            on: eventLoop)
     }
 }

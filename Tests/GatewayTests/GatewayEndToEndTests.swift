@@ -28,7 +28,7 @@ import TreeTraining
         return Array((lines.joined(separator: "\n") + "\n").utf8)
     }
 
-    @Test func partnersReachARealServerAsThemselves() async throws {
+    @Test(arguments: [false, true]) func partnersReachARealServerAsThemselves(inProcess: Bool) async throws {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("loupe-e2e-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: url) }
         let catalog = try Catalog.open(at: url.path)
@@ -46,7 +46,9 @@ import TreeTraining
         try await server.start()
         defer { Task { await server.shutdown() } }
 
-        let fixture = try await GatewayFixture.start { $0.backends = [BackendAddress(host: "127.0.0.1", port: server.port!)] }
+        let fixture = try await GatewayFixture.start(inProcess: inProcess ? InProcessServer(server: server) : nil) {
+            $0.backends = inProcess ? [] : [BackendAddress(host: "127.0.0.1", port: server.port!)]
+        }
         defer { Task { await fixture.stop() } }
         let partner = try await fixture.token("acme", scopes: ["predict"], limits: .unlimited)
         let ops = try await fixture.token("ops", scopes: ["admin"], limits: .unlimited)
@@ -117,6 +119,16 @@ import TreeTraining
         hello.actingFor.principal = "x"
         sneaky.send(try ByteBuffer(frameWith: .request(.hello, requestID: 1), message: hello))
         #expect(RawConnection.status(await sneaky.readFrame()) == .unauthenticated)
+    }
+}
+
+/// A model server in the test's process as the gateway's in-process backend (as `loupe serve` does).
+struct InProcessServer: InProcessBackend {
+    let server: ModelServer
+    func isReady() -> Bool { server.isReady }
+    func answer(_ frame: Frame, actingFor: Loupe_V1_ActingFor, on eventLoop: any EventLoop) -> EventLoopFuture<Frame> {
+        server.answerInProcess(
+            frame, principal: Principal(name: actingFor.principal, scopes: Scope.parse(actingFor.scopes)), on: eventLoop)
     }
 }
 

@@ -24,7 +24,7 @@ struct GatewayFixture {
     let log: URL
 
     static func start(
-        backends count: Int = 1, tokens: (any TokenStore)? = nil,
+        backends count: Int = 1, tokens: (any TokenStore)? = nil, inProcess: (any InProcessBackend)? = nil,
         configure: (inout GatewayConfiguration) -> Void = { _ in }
     ) async throws -> GatewayFixture {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("loupe-gateway-\(UUID().uuidString)")
@@ -44,7 +44,8 @@ struct GatewayFixture {
         configure(&configuration)
         let log = directory.appendingPathComponent("gateway.log")
         writtenFiles.withLock { $0.append(log.path) }
-        let gateway = Gateway(configuration: configuration, tokens: store, logger: FileLogHandler.logger(log))
+        let gateway = Gateway(
+            configuration: configuration, tokens: store, inProcess: inProcess, logger: FileLogHandler.logger(log))
         try await gateway.start()
         return GatewayFixture(directory: directory, tokens: store, backends: backends, gateway: gateway, log: log)
     }

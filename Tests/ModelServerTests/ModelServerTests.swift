@@ -364,7 +364,11 @@ import Testing
         let client = try await fixture.client()
         let big = Loupe_V1_DiamondColumns(Array(repeating: sampleDiamond, count: 20_000))
         let calls = (0..<4).map { _ in Task { try await client.batchPredict(big) } }
-        try await Task.sleep(for: .milliseconds(20))
+        // Stop once all four are in flight at the server (not after a fixed sleep: on a loaded
+        // machine the client may not have sent them all yet).
+        for _ in 0..<500 where !fixture.server.metrics.exposition().contains("loupe_calls_in_flight 4") {
+            try await Task.sleep(for: .milliseconds(10))
+        }
         await fixture.stop()
         var answered = 0
         for call in calls {
