@@ -28,6 +28,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // System libzstd (Debian: libzstd-dev).
@@ -146,6 +149,47 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Partner tokens: format, hashing, and their store (SQLite by default, PostgreSQL for
+        // several gateways), with per-day quota counters and the audit table.
+        .target(
+            name: "TokenStore",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        // The gateway: terminates the handshake, checks tokens, scopes and rate limits, and
+        // forwards frames (payloads undecoded) to healthy model servers. TLS optional.
+        .target(
+            name: "Gateway",
+            dependencies: [
+                "LoupeProtocol", "TokenStore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        // Test doubles for the gateway: a counting stand-in model server, raw sockets.
+        .target(
+            name: "GatewayTestKit",
+            dependencies: [
+                "LoupeProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         // The Swift client: async calls over one pipelined connection.
         .target(
             name: "LoupeClient",
@@ -153,16 +197,19 @@ let package = Package(
                 "DiamondSchema", "LoupeProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: strict
         ),
         .executableTarget(
             name: "LoupeCLI",
             dependencies: [
-                "ArtifactStore", "BundledData", "Catalog", "DataCleaning", "DiamondSchema", "HyperTuning", "LoupeClient",
-                "LoupeProtocol", "ModelServer", "ModelServing", "Reports", "Retraining", "Scheduling", "TreeModel",
+                "ArtifactStore", "BundledData", "Catalog", "DataCleaning", "DiamondSchema", "Gateway", "HyperTuning",
+                "LoupeClient", "LoupeProtocol", "ModelServer", "ModelServing", "Reports", "Retraining", "Scheduling",
+                "TokenStore", "TreeModel",
                 "TreeTraining",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -191,6 +238,21 @@ let package = Package(
             dependencies: [
                 "Catalog", "DataCleaning", "DiamondSchema", "LoupeClient", "LoupeProtocol", "ModelServer", "TreeTraining",
                 .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "TokenStoreTests",
+            dependencies: ["TokenStore", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
+        .testTarget(
+            name: "GatewayTests",
+            dependencies: [
+                "Catalog", "DiamondSchema", "Gateway", "GatewayTestKit", "LoupeClient", "LoupeProtocol", "ModelServer",
+                "TokenStore", "TreeTraining",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(

@@ -42,7 +42,9 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     store = os.path.join(OUT, "server-store")
     port = free_port()
-    server = subprocess.Popen([loupe, "serve", "--store", store, "--port", str(port), "--metrics-port", "0"],
+    # The model server's own port (behind the gateway, which gets another free port).
+    server = subprocess.Popen([loupe, "serve", "--store", store, "--port", str(free_port()), "--server-port", str(port),
+                               "--metrics-port", "0"],
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         for line in server.stdout:

@@ -3,33 +3,41 @@ import Catalog
 import Foundation
 import Logging
 import LoupeProtocol
+import Gateway
 import ModelServer
 import NIOCore
 import Scheduling
 import ServiceLifecycle
 import LoupeClient
+import TokenStore
 import TreeModel
 import TreeTraining
 
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Run Loupe: the model server on its store, ready to price diamonds.",
+        abstract: "Run Loupe: the gateway in front of a model server on its store, ready to price diamonds.",
         discussion: """
             On an empty store it first cleans the bundled diamonds data, trains a model, \
-            registers and promotes it. Then it serves the binary protocol on --port and \
-            Prometheus metrics on --metrics-port, swaps in newly promoted models without \
-            dropping a call, and shuts down gracefully on SIGINT/SIGTERM. Trusted callers \
-            authenticate with the store's secret (<store>/server.secret).
+            registers and promotes it. Then the gateway serves partners on --port (tokens from \
+            --tokens, default <store>/tokens.sqlite; the first run creates an admin token and \
+            prints it once) and forwards their calls to the model server on loopback \
+            --server-port, which only accepts the gateway and local tools holding the store's \
+            secret (<store>/server.secret). Prometheus metrics of both are on --metrics-port. \
+            Newly promoted models are swapped in without dropping a call; SIGINT/SIGTERM shut \
+            down gracefully.
             """)
 
     @OptionGroup var storeOptions: StoreOptions
 
-    @Option(help: "Address to listen on.")
+    @Option(help: "Address of the gateway's public port (any non-loopback address needs TLS).")
     var host: String = "127.0.0.1"
 
-    @Option(help: "Port of the binary protocol (0: any free port).")
+    @Option(help: "Port of the gateway, where partners connect (0: any free port).")
     var port: Int = 7070
+
+    @Option(help: "Port of the model server on 127.0.0.1, for the gateway and local tools (0: any free port).")
+    var serverPort: Int = 7071
 
     @Option(help: "Port of the HTTP metrics endpoint (/metrics, /healthz); 0 turns it off.")
     var metricsPort: Int = 9091
@@ -55,8 +63,16 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Least time between two scheduled retrains (e.g. 10m).")
     var retrainGap: String = "10m"
 
+    @OptionGroup var tokenOptions: TokenStoreOptions
+
+    @OptionGroup(title: "The gateway")
+    var gatewayOptions: GatewayOptions
+
     @OptionGroup(title: "Training the first model (on an empty store)")
     var training: TrainingOptions
+
+    @Flag(help: "Send the gateway's calls to the model server over loopback TCP (as a separate gateway would) instead of handing them over in process.")
+    var gatewayViaLoopback = false
 
     @Flag(help: "Log every call at debug level.")
     var verbose = false
@@ -71,11 +87,18 @@ struct ServeCommand: AsyncParsableCommand {
         let catalog = try storeOptions.catalog()
         try await prepareFirstModel(catalog, logger: logger)
         let secret = try ServerSecret.readOrCreate(store: storeOptions.path)
+        let tokens = try await tokenOptions.open(store: storeOptions.path)
+        // The first run makes an admin token; it is printed once, below.
+        var admin: IssuedToken?
+        if try await tokens.records().isEmpty {
+            admin = try await tokens.create(TokenSpec(
+                name: "admin", scopes: ["admin"], limits: .unlimited, note: "created by the first loupe serve"))
+        }
 
         var frameLimits = FrameLimits.standard
         frameLimits.maxFrameSize = maxFrameSize
-        let configuration = ModelServerConfiguration(
-            host: host, port: port, frameLimits: frameLimits, maxBatchRows: maxBatchRows,
+        let serverConfiguration = ModelServerConfiguration(
+            host: "127.0.0.1", port: serverPort, frameLimits: frameLimits, maxBatchRows: maxBatchRows,
             maxInFlightPerConnection: maxInFlight, metricsPort: metricsPort == 0 ? nil : metricsPort)
         var schedule = SchedulerConfiguration()
         schedule.interval = try retrainEvery.map { try parseDuration($0, option: "--retrain-every") }
@@ -83,40 +106,89 @@ struct ServeCommand: AsyncParsableCommand {
         schedule.driftThreshold = driftThreshold > 0 ? driftThreshold : nil
         schedule.minimumGap = try parseDuration(retrainGap, option: "--retrain-gap")
         let server = ModelServer(
-            configuration: configuration, catalog: catalog,
-            authenticator: StaticSecretAuthenticator(secret: secret), scheduler: schedule,
+            configuration: serverConfiguration, catalog: catalog,
+            authenticator: GatewayTrustingAuthenticator(internalSecret: secret), scheduler: schedule,
             inboxDirectory: storeOptions.path + "/inbox", logger: logger)
-        let group = ServiceGroup(
-            configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        // The server must listen before the gateway probes it.
+        try await server.start()
+        guard let boundServer = server.port else { throw CLIError("the model server did not start") }
+        // In one process the gateway hands calls to the server directly (no socket); with
+        // --gateway-via-loopback it connects to the server's port as `loupe gateway` would.
+        var gatewayConfiguration = GatewayConfiguration(
+            host: host, port: port,
+            backends: gatewayViaLoopback ? [BackendAddress(host: "127.0.0.1", port: boundServer)] : [],
+            internalSecret: secret, maxFrameSize: maxFrameSize, maxInFlightPerConnection: maxInFlight,
+            maxBatchRows: maxBatchRows)
+        try gatewayOptions.apply(to: &gatewayConfiguration)
+        let gateway = Gateway(
+            configuration: gatewayConfiguration, tokens: tokens,
+            inProcess: gatewayViaLoopback ? nil : InProcessModelServer(server: server),
+            metrics: GatewayMetrics(registry: server.metrics.registry), logger: Logger(label: "loupe.gateway"))
+        do {
+            try await gateway.start()
+        } catch {
+            await server.shutdown()
+            throw CLIError("\(error)")
+        }
+        let group = ServiceGroup(configuration: .init(
+            services: [StartedService(server.shutdown), StartedService(gateway.shutdown)],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         async let serving: Void = group.run()
-        // Wait until it listens, then tell the newcomer how to use it.
-        for _ in 0..<200 where server.port == nil { try await Task.sleep(for: .milliseconds(25)) }
-        if let bound = server.port {
-            let store = storeOptions.store.map { " --store \($0)" } ?? ""
-            // A real call through the protocol, so a newcomer sees it work end to end.
-            var demo = ""
-            if server.registry.model != nil,
-                let client = try? await LoupeClient.connect(.init(port: bound, token: secret, clientName: "loupe-serve-demo"))
-            {
-                let d = DemoCommand.example
-                if let reply = try? await client.predict(d) {
-                    let estimate = PriceEstimate(price: reply.price, low: reply.low, high: reply.high, level: reply.level)
-                    demo = "Demo call through the server: a \(d.carat) carat \(d.cut) \(d.color) \(d.clarity) diamond → "
-                        + describe(estimate) + "  [\(reply.modelName) v\(reply.modelVersion)]\n"
-                }
-                await client.close()
+        if let bound = gateway.port {
+            let demo = await demoCall(gateway: gateway, port: bound, tokens: tokens, admin: admin)
+            var banner = demo
+            if let admin {
+                banner += """
+                    Admin token, created now and shown only this once (only its hash is kept; save it):
+                      \(admin.token.rawValue)
+
+                    """
             }
-            print(demo + """
+            let store = storeOptions.store.map { " --store \($0)" } ?? ""
+            banner += """
                 Loupe is serving \(server.registry.model.map { "model \($0.name) v\($0.version)" } ?? "no model yet") \
-                on \(host):\(bound)\(server.metricsPort.map { " (metrics: http://\(host):\($0)/metrics)" } ?? "").
-                Price a diamond through it:
-                  loupe predict --server \(host):\(bound)\(store) --carat 1.01 --cut Ideal --color G --clarity VS1 \
-                --depth 61.8 --table 56 --x 6.43 --y 6.47 --z 3.99
+                on \(host):\(bound) (the gateway; partners need a token) and the model server on \
+                127.0.0.1:\(boundServer) (the gateway and local tools only)\
+                \(server.metricsPort.map { ", metrics: http://127.0.0.1:\($0)/metrics" } ?? "").
+                Price a diamond through the gateway (LOUPE_TOKEN: the admin token, or one from `loupe token create`):
+                  LOUPE_TOKEN=loupe_… loupe predict --server \(host):\(bound)\(store) --carat 1.01 --cut Ideal --color G \
+                --clarity VS1 --depth 61.8 --table 56 --x 6.43 --y 6.47 --z 3.99
+                Give partners their own tokens: loupe token create --name PARTNER\(store)
                 Stop with Ctrl-C.
-                """)
+                """
+            print(banner)
             fflush(nil)
         }
         try await serving
+        await tokens.close()
+    }
+
+    /// A real call through the gateway, so a newcomer sees it work end to end: with the admin
+    /// token on the first run, else with a short-lived demo token revoked right after.
+    private func demoCall(gateway: Gateway, port: Int, tokens: any TokenStore, admin: IssuedToken?) async -> String {
+        for _ in 0..<100 where !gateway.backendHealth.allSatisfy({ $0 }) {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        var token = admin
+        if token == nil {
+            token = try? await tokens.create(TokenSpec(
+                name: "loupe-serve-demo", scopes: ["predict"], limits: RateLimits(callsPerSecond: 5, callBurst: 5),
+                expiresAt: Date().addingTimeInterval(60), note: "the demo call of loupe serve; revoked after it"))
+            await gateway.refreshTokens()
+        }
+        guard let token else { return "" }
+        defer {
+            if admin == nil { Task { _ = try? await tokens.revoke(id: token.record.id, at: Date()) } }
+        }
+        guard let client = try? await LoupeClient.connect(
+            .init(port: port, token: token.token.rawValue, clientName: "loupe-serve-demo"))
+        else { return "" }
+        defer { Task { await client.close() } }
+        let d = DemoCommand.example
+        guard let reply = try? await client.predict(d) else { return "" }
+        let estimate = PriceEstimate(price: reply.price, low: reply.low, high: reply.high, level: reply.level)
+        return "Demo call through the gateway: a \(d.carat) carat \(d.cut) \(d.color) \(d.clarity) diamond → "
+            + describe(estimate) + "  [\(reply.modelName) v\(reply.modelVersion)]\n"
     }
 
     /// On an empty store: the bundled data, a model trained on it, registered and promoted.
@@ -144,4 +216,34 @@ func parseDuration(_ text: String, option: String) throws -> Duration {
         return .milliseconds(Int64(seconds * 1000))
     }
     throw CLIError("\(option) must be a duration like 90s, 10m, 24h or 2d, got \"\(text)\"")
+}
+
+/// A service already started outside the group: the group only stops it, on graceful shutdown.
+struct StartedService: Service {
+    let stop: @Sendable () async -> Void
+
+    init(_ stop: @escaping @Sendable () async -> Void) {
+        self.stop = stop
+    }
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await stop()
+    }
+}
+
+/// The model server of `loupe serve` as the gateway's in-process backend.
+struct InProcessModelServer: InProcessBackend {
+    let server: ModelServer
+
+    func isReady() -> Bool { server.isReady }
+
+    func answer(_ frame: Frame, actingFor: Loupe_V1_ActingFor, on eventLoop: any EventLoop) -> EventLoopFuture<Frame> {
+        server.answerInProcess(
+            frame,
+            principal: Principal(
+                name: actingFor.principal, scopes: Scope.parse(actingFor.scopes),
+                tokenID: actingFor.tokenID.isEmpty ? nil : actingFor.tokenID),
+            on: eventLoop)
+    }
 }

@@ -2,6 +2,7 @@ import DiamondSchema
 import LoupeProtocol
 import NIOCore
 import NIOPosix
+import NIOSSL
 import SwiftProtobuf
 import Synchronization
 
@@ -27,12 +28,18 @@ public final class LoupeClient: Sendable {
         public var callTimeout: TimeAmount?
         /// The largest reply accepted.
         public var maxReplySize: Int
+        /// TLS to the gateway (nil: plaintext, for loopback).
+        public var tls: TLSConfiguration?
+        /// The name the server's certificate must carry (default: `host`).
+        public var tlsServerName: String?
 
         public init(
             host: String = "127.0.0.1", port: Int = 7070, token: String, clientName: String = "loupe-swift",
             connectTimeout: TimeAmount = .seconds(5), callTimeout: TimeAmount? = .seconds(60),
-            maxReplySize: Int = 64 << 20
+            maxReplySize: Int = 64 << 20, tls: TLSConfiguration? = nil, tlsServerName: String? = nil
         ) {
+            self.tls = tls
+            self.tlsServerName = tlsServerName
             self.host = host
             self.port = port
             self.token = token
@@ -68,11 +75,18 @@ public final class LoupeClient: Sendable {
         let channel: any Channel
         let handler: NIOLoopBound<ClientHandler>
         do {
+            let sslContext = try configuration.tls.map { try NIOSSLContext(configuration: $0) }
+            let serverName = configuration.tlsServerName ?? configuration.host
             channel = try await ClientBootstrap(group: group)
                 .connectTimeout(configuration.connectTimeout)
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        if let sslContext {
+                            let isAddress = serverName.contains(":") || serverName.allSatisfy { $0.isNumber || $0 == "." }
+                            try channel.pipeline.syncOperations.addHandler(
+                                NIOSSLClientHandler(context: sslContext, serverHostname: isAddress ? nil : serverName))
+                        }
                         let decoder = FrameDecoder(limits: limits)
                         decoder.handshakeCompleted()
                         try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(decoder))
@@ -81,9 +95,15 @@ public final class LoupeClient: Sendable {
                     }
                 }
                 .connect(host: configuration.host, port: configuration.port).get()
-            handler = try await channel.eventLoop.submit {
-                NIOLoopBound(try channel.pipeline.syncOperations.handler(type: ClientHandler.self), eventLoop: channel.eventLoop)
-            }.get()
+            do {
+                handler = try await channel.eventLoop.submit {
+                    NIOLoopBound(try channel.pipeline.syncOperations.handler(type: ClientHandler.self), eventLoop: channel.eventLoop)
+                }.get()
+            } catch {
+                throw ProtocolError(code: .unavailable, message: "the server closed the connection as soon as it opened")
+            }
+        } catch let error as ProtocolError {
+            throw ProtocolError(code: error.code, message: "\(configuration.host):\(configuration.port): \(error.message)")
         } catch {
             throw ProtocolError(
                 code: .unavailable, message: "cannot connect to \(configuration.host):\(configuration.port): \(error)")
@@ -218,8 +238,9 @@ final class ClientHandler: ChannelInboundHandler {
             }
         }
         pending[id] = (promise, timer)
-        channel.writeAndFlush(frame).whenFailure { [weak self] error in
-            guard let self, let entry = self.pending.removeValue(forKey: id) else { return }
+        let bound = NIOLoopBound(self, eventLoop: channel.eventLoop)
+        channel.writeAndFlush(frame).whenFailure { error in
+            guard let entry = bound.value.pending.removeValue(forKey: id) else { return }
             entry.timer?.cancel()
             entry.promise.fail(ProtocolError(code: .unavailable, message: "sending the call failed: \(error)"))
         }

@@ -5,6 +5,7 @@ import Foundation
 import HyperTuning
 import LoupeProtocol
 import ModelServing
+import NIOCore
 import Retraining
 import Scheduling
 import TreeModel
@@ -30,6 +31,29 @@ final class CallHandlers: Sendable {
         self.jobs = jobs
         self.metrics = metrics
         self.window = window
+    }
+
+    // MARK: Finishing a call
+
+    /// The reply to send for a finished call: `frame`, or DEADLINE_EXCEEDED when the client's
+    /// deadline passed while it ran. Records the call's metrics.
+    func finished(_ frame: Frame, method: String, started: NIODeadline, deadline: UInt32 = 0) -> Frame {
+        var frame = frame
+        let header = frame.header
+        let elapsed = NIODeadline.now() - started
+        var status = StatusCode.ok
+        if header.flags.contains(.error), let error = try? frame.decode(Loupe_V1_Status.self) {
+            status = StatusCode(wireValue: error.code.rawValue)
+        }
+        if deadline > 0, elapsed > .milliseconds(Int64(deadline)), status == .ok {
+            status = .deadlineExceeded
+            frame = Frame(error: ProtocolError(
+                code: .deadlineExceeded,
+                message: "the call took \(elapsed.nanoseconds / 1_000_000) ms, past its deadline of \(deadline) ms"),
+                replyingTo: header)
+        }
+        metrics.call(method, status: status, nanoseconds: elapsed.nanoseconds)
+        return frame
     }
 
     // MARK: Health

@@ -164,7 +164,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         let authenticator = authenticator
         let promise = context.eventLoop.makePromise(of: Principal.self)
         promise.completeWithTask {
-            try await authenticator.authenticate(token: hello.token, clientName: hello.clientName)
+            try await authenticator.authenticate(hello: hello)
         }
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         promise.futureResult.whenComplete { result in
@@ -258,20 +258,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private func reply(
         _ context: ChannelHandlerContext, _ frame: Frame, method: String, started: NIODeadline, deadline: UInt32 = 0
     ) {
-        var frame = frame
-        let header = frame.header
-        let elapsed = NIODeadline.now() - started
-        var status = StatusCode.ok
-        if header.flags.contains(.error), let error = try? frame.decode(Loupe_V1_Status.self) {
-            status = StatusCode(wireValue: error.code.rawValue)
-        }
-        if deadline > 0, elapsed > .milliseconds(Int64(deadline)), status == .ok {
-            status = .deadlineExceeded
-            frame = Frame(error: ProtocolError(
-                code: .deadlineExceeded, message: "the call took \(elapsed.nanoseconds / 1_000_000) ms, past its deadline of \(deadline) ms"),
-                replyingTo: header)
-        }
-        handlers.metrics.call(method, status: status, nanoseconds: elapsed.nanoseconds)
+        let frame = handlers.finished(frame, method: method, started: started, deadline: deadline)
         guard context.channel.isActive else { return }
         context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
     }

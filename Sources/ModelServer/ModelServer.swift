@@ -32,10 +32,10 @@ public final class ModelServer: Service, Sendable {
     let handlers: CallHandlers
     private let authenticator: any Authenticator
     private let logger: Logger
-    private let running = Mutex<Running?>(nil)
+    let running = Mutex<Running?>(nil)
     private let connections = Mutex<[ObjectIdentifier: any Channel]>([:])
 
-    private struct Running: @unchecked Sendable {
+    struct Running: @unchecked Sendable {
         var channel: any Channel
         var metricsChannel: (any Channel)?
         var pool: NIOThreadPool

@@ -37,6 +37,40 @@ public nonisolated struct Loupe_V1_Hello: Sendable {
   /// free text for logs, e.g. "acme-pricing/2.3 libloupe/1.0"
   public var clientName: String = String()
 
+  /// Set only by a gateway, on its own connections to a model server, beside the internal
+  /// secret in `token`: the partner the calls on this connection are made for. A model
+  /// server trusts it only together with the internal secret and refuses it otherwise.
+  public var actingFor: Loupe_V1_ActingFor {
+    get {_actingFor ?? Loupe_V1_ActingFor()}
+    set {_actingFor = newValue}
+  }
+  /// Returns true if `actingFor` has been explicitly set.
+  public var hasActingFor: Bool {self._actingFor != nil}
+  /// Clears the value of `actingFor`. Subsequent reads from it will return its default value.
+  public mutating func clearActingFor() {self._actingFor = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _actingFor: Loupe_V1_ActingFor? = nil
+}
+
+/// Whom a gateway's connection to a model server calls for (never sent by partners).
+public nonisolated struct Loupe_V1_ActingFor: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// the token's name, e.g. "acme"
+  public var principal: String = String()
+
+  /// the token's scopes, e.g. ["predict"]
+  public var scopes: [String] = []
+
+  /// the token's public id (never its secret), for logs and jobs
+  public var tokenID: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -101,6 +135,18 @@ public nonisolated struct Loupe_V1_Limits: Sendable {
   /// the rate limit on rows (Predict = 1 row)
   public var rowsPerSecond: UInt32 = 0
 
+  /// the rate limit on calls (any method but Hello and Health)
+  public var callsPerSecond: UInt32 = 0
+
+  /// calls allowed at once before the rate applies
+  public var callBurst: UInt32 = 0
+
+  /// rows allowed at once (the largest call that can pass)
+  public var rowBurst: UInt32 = 0
+
+  /// rows per UTC day across every connection of the token
+  public var dailyRowQuota: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -112,7 +158,7 @@ fileprivate nonisolated let _protobuf_package = "loupe.v1"
 
 nonisolated extension Loupe_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Hello"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{1}token\0\u{3}client_name\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{1}token\0\u{3}client_name\0\u{3}acting_for\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -123,12 +169,17 @@ nonisolated extension Loupe_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf._Mess
       case 1: try { try decoder.decodeSingularUInt32Field(value: &self.protocolVersion) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.token) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.clientName) }()
+      case 4: try { try decoder.decodeSingularMessageField(value: &self._actingFor) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if self.protocolVersion != 0 {
       try visitor.visitSingularUInt32Field(value: self.protocolVersion, fieldNumber: 1)
     }
@@ -138,6 +189,9 @@ nonisolated extension Loupe_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf._Mess
     if !self.clientName.isEmpty {
       try visitor.visitSingularStringField(value: self.clientName, fieldNumber: 3)
     }
+    try { if let v = self._actingFor {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -145,6 +199,47 @@ nonisolated extension Loupe_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf._Mess
     if lhs.protocolVersion != rhs.protocolVersion {return false}
     if lhs.token != rhs.token {return false}
     if lhs.clientName != rhs.clientName {return false}
+    if lhs._actingFor != rhs._actingFor {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Loupe_V1_ActingFor: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ActingFor"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}principal\0\u{1}scopes\0\u{3}token_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.principal) }()
+      case 2: try { try decoder.decodeRepeatedStringField(value: &self.scopes) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.tokenID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.principal.isEmpty {
+      try visitor.visitSingularStringField(value: self.principal, fieldNumber: 1)
+    }
+    if !self.scopes.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.scopes, fieldNumber: 2)
+    }
+    if !self.tokenID.isEmpty {
+      try visitor.visitSingularStringField(value: self.tokenID, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Loupe_V1_ActingFor, rhs: Loupe_V1_ActingFor) -> Bool {
+    if lhs.principal != rhs.principal {return false}
+    if lhs.scopes != rhs.scopes {return false}
+    if lhs.tokenID != rhs.tokenID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -206,7 +301,7 @@ nonisolated extension Loupe_V1_Welcome: SwiftProtobuf.Message, SwiftProtobuf._Me
 
 nonisolated extension Loupe_V1_Limits: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Limits"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}max_frame_size\0\u{3}max_batch_rows\0\u{3}frame_deadline_ms\0\u{3}max_similar\0\u{3}max_in_flight\0\u{3}rows_per_second\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}max_frame_size\0\u{3}max_batch_rows\0\u{3}frame_deadline_ms\0\u{3}max_similar\0\u{3}max_in_flight\0\u{3}rows_per_second\0\u{3}calls_per_second\0\u{3}call_burst\0\u{3}row_burst\0\u{3}daily_row_quota\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -220,6 +315,10 @@ nonisolated extension Loupe_V1_Limits: SwiftProtobuf.Message, SwiftProtobuf._Mes
       case 4: try { try decoder.decodeSingularUInt32Field(value: &self.maxSimilar) }()
       case 5: try { try decoder.decodeSingularUInt32Field(value: &self.maxInFlight) }()
       case 6: try { try decoder.decodeSingularUInt32Field(value: &self.rowsPerSecond) }()
+      case 7: try { try decoder.decodeSingularUInt32Field(value: &self.callsPerSecond) }()
+      case 8: try { try decoder.decodeSingularUInt32Field(value: &self.callBurst) }()
+      case 9: try { try decoder.decodeSingularUInt32Field(value: &self.rowBurst) }()
+      case 10: try { try decoder.decodeSingularUInt64Field(value: &self.dailyRowQuota) }()
       default: break
       }
     }
@@ -244,6 +343,18 @@ nonisolated extension Loupe_V1_Limits: SwiftProtobuf.Message, SwiftProtobuf._Mes
     if self.rowsPerSecond != 0 {
       try visitor.visitSingularUInt32Field(value: self.rowsPerSecond, fieldNumber: 6)
     }
+    if self.callsPerSecond != 0 {
+      try visitor.visitSingularUInt32Field(value: self.callsPerSecond, fieldNumber: 7)
+    }
+    if self.callBurst != 0 {
+      try visitor.visitSingularUInt32Field(value: self.callBurst, fieldNumber: 8)
+    }
+    if self.rowBurst != 0 {
+      try visitor.visitSingularUInt32Field(value: self.rowBurst, fieldNumber: 9)
+    }
+    if self.dailyRowQuota != 0 {
+      try visitor.visitSingularUInt64Field(value: self.dailyRowQuota, fieldNumber: 10)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -254,6 +365,10 @@ nonisolated extension Loupe_V1_Limits: SwiftProtobuf.Message, SwiftProtobuf._Mes
     if lhs.maxSimilar != rhs.maxSimilar {return false}
     if lhs.maxInFlight != rhs.maxInFlight {return false}
     if lhs.rowsPerSecond != rhs.rowsPerSecond {return false}
+    if lhs.callsPerSecond != rhs.callsPerSecond {return false}
+    if lhs.callBurst != rhs.callBurst {return false}
+    if lhs.rowBurst != rhs.rowBurst {return false}
+    if lhs.dailyRowQuota != rhs.dailyRowQuota {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -52,6 +52,51 @@ void   loupe__v1__hello__free_unpacked
   assert(message->base.descriptor == &loupe__v1__hello__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   loupe__v1__acting_for__init
+                     (Loupe__V1__ActingFor         *message)
+{
+  static const Loupe__V1__ActingFor init_value = LOUPE__V1__ACTING_FOR__INIT;
+  *message = init_value;
+}
+size_t loupe__v1__acting_for__get_packed_size
+                     (const Loupe__V1__ActingFor *message)
+{
+  assert(message->base.descriptor == &loupe__v1__acting_for__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t loupe__v1__acting_for__pack
+                     (const Loupe__V1__ActingFor *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &loupe__v1__acting_for__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t loupe__v1__acting_for__pack_to_buffer
+                     (const Loupe__V1__ActingFor *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &loupe__v1__acting_for__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Loupe__V1__ActingFor *
+       loupe__v1__acting_for__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Loupe__V1__ActingFor *)
+     protobuf_c_message_unpack (&loupe__v1__acting_for__descriptor,
+                                allocator, len, data);
+}
+void   loupe__v1__acting_for__free_unpacked
+                     (Loupe__V1__ActingFor *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &loupe__v1__acting_for__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   loupe__v1__welcome__init
                      (Loupe__V1__Welcome         *message)
 {
@@ -142,7 +187,7 @@ void   loupe__v1__limits__free_unpacked
   assert(message->base.descriptor == &loupe__v1__limits__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor loupe__v1__hello__field_descriptors[3] =
+static const ProtobufCFieldDescriptor loupe__v1__hello__field_descriptors[4] =
 {
   {
     "protocol_version",
@@ -180,8 +225,21 @@ static const ProtobufCFieldDescriptor loupe__v1__hello__field_descriptors[3] =
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "acting_for",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Loupe__V1__Hello, acting_for),
+    &loupe__v1__acting_for__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned loupe__v1__hello__field_indices_by_name[] = {
+  3,   /* field[3] = acting_for */
   2,   /* field[2] = client_name */
   0,   /* field[0] = protocol_version */
   1,   /* field[1] = token */
@@ -189,7 +247,7 @@ static const unsigned loupe__v1__hello__field_indices_by_name[] = {
 static const ProtobufCIntRange loupe__v1__hello__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor loupe__v1__hello__descriptor =
 {
@@ -199,11 +257,75 @@ const ProtobufCMessageDescriptor loupe__v1__hello__descriptor =
   "Loupe__V1__Hello",
   "loupe.v1",
   sizeof(Loupe__V1__Hello),
-  3,
+  4,
   loupe__v1__hello__field_descriptors,
   loupe__v1__hello__field_indices_by_name,
   1,  loupe__v1__hello__number_ranges,
   (ProtobufCMessageInit) loupe__v1__hello__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor loupe__v1__acting_for__field_descriptors[3] =
+{
+  {
+    "principal",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Loupe__V1__ActingFor, principal),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "scopes",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Loupe__V1__ActingFor, n_scopes),
+    offsetof(Loupe__V1__ActingFor, scopes),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "token_id",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Loupe__V1__ActingFor, token_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned loupe__v1__acting_for__field_indices_by_name[] = {
+  0,   /* field[0] = principal */
+  1,   /* field[1] = scopes */
+  2,   /* field[2] = token_id */
+};
+static const ProtobufCIntRange loupe__v1__acting_for__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor loupe__v1__acting_for__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "loupe.v1.ActingFor",
+  "ActingFor",
+  "Loupe__V1__ActingFor",
+  "loupe.v1",
+  sizeof(Loupe__V1__ActingFor),
+  3,
+  loupe__v1__acting_for__field_descriptors,
+  loupe__v1__acting_for__field_indices_by_name,
+  1,  loupe__v1__acting_for__number_ranges,
+  (ProtobufCMessageInit) loupe__v1__acting_for__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor loupe__v1__welcome__field_descriptors[5] =
@@ -296,7 +418,7 @@ const ProtobufCMessageDescriptor loupe__v1__welcome__descriptor =
   (ProtobufCMessageInit) loupe__v1__welcome__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor loupe__v1__limits__field_descriptors[6] =
+static const ProtobufCFieldDescriptor loupe__v1__limits__field_descriptors[10] =
 {
   {
     "max_frame_size",
@@ -370,19 +492,71 @@ static const ProtobufCFieldDescriptor loupe__v1__limits__field_descriptors[6] =
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "calls_per_second",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Loupe__V1__Limits, calls_per_second),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "call_burst",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Loupe__V1__Limits, call_burst),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "row_burst",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Loupe__V1__Limits, row_burst),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "daily_row_quota",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Loupe__V1__Limits, daily_row_quota),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned loupe__v1__limits__field_indices_by_name[] = {
+  7,   /* field[7] = call_burst */
+  6,   /* field[6] = calls_per_second */
+  9,   /* field[9] = daily_row_quota */
   2,   /* field[2] = frame_deadline_ms */
   1,   /* field[1] = max_batch_rows */
   0,   /* field[0] = max_frame_size */
   4,   /* field[4] = max_in_flight */
   3,   /* field[3] = max_similar */
+  8,   /* field[8] = row_burst */
   5,   /* field[5] = rows_per_second */
 };
 static const ProtobufCIntRange loupe__v1__limits__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 6 }
+  { 0, 10 }
 };
 const ProtobufCMessageDescriptor loupe__v1__limits__descriptor =
 {
@@ -392,7 +566,7 @@ const ProtobufCMessageDescriptor loupe__v1__limits__descriptor =
   "Loupe__V1__Limits",
   "loupe.v1",
   sizeof(Loupe__V1__Limits),
-  6,
+  10,
   loupe__v1__limits__field_descriptors,
   loupe__v1__limits__field_indices_by_name,
   1,  loupe__v1__limits__number_ranges,

@@ -16,6 +16,7 @@ PROTOBUF_C__BEGIN_DECLS
 
 
 typedef struct Loupe__V1__Hello Loupe__V1__Hello;
+typedef struct Loupe__V1__ActingFor Loupe__V1__ActingFor;
 typedef struct Loupe__V1__Welcome Loupe__V1__Welcome;
 typedef struct Loupe__V1__Limits Loupe__V1__Limits;
 
@@ -43,10 +44,41 @@ struct  Loupe__V1__Hello
    * free text for logs, e.g. "acme-pricing/2.3 libloupe/1.0"
    */
   char *client_name;
+  /*
+   * Set only by a gateway, on its own connections to a model server, beside the internal
+   * secret in `token`: the partner the calls on this connection are made for. A model
+   * server trusts it only together with the internal secret and refuses it otherwise.
+   */
+  Loupe__V1__ActingFor *acting_for;
 };
 #define LOUPE__V1__HELLO__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&loupe__v1__hello__descriptor) \
-    , 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL }
+
+
+/*
+ * Whom a gateway's connection to a model server calls for (never sent by partners).
+ */
+struct  Loupe__V1__ActingFor
+{
+  ProtobufCMessage base;
+  /*
+   * the token's name, e.g. "acme"
+   */
+  char *principal;
+  /*
+   * the token's scopes, e.g. ["predict"]
+   */
+  size_t n_scopes;
+  char **scopes;
+  /*
+   * the token's public id (never its secret), for logs and jobs
+   */
+  char *token_id;
+};
+#define LOUPE__V1__ACTING_FOR__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&loupe__v1__acting_for__descriptor) \
+    , (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string }
 
 
 /*
@@ -112,10 +144,26 @@ struct  Loupe__V1__Limits
    * the rate limit on rows (Predict = 1 row)
    */
   uint32_t rows_per_second;
+  /*
+   * the rate limit on calls (any method but Hello and Health)
+   */
+  uint32_t calls_per_second;
+  /*
+   * calls allowed at once before the rate applies
+   */
+  uint32_t call_burst;
+  /*
+   * rows allowed at once (the largest call that can pass)
+   */
+  uint32_t row_burst;
+  /*
+   * rows per UTC day across every connection of the token
+   */
+  uint64_t daily_row_quota;
 };
 #define LOUPE__V1__LIMITS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&loupe__v1__limits__descriptor) \
-    , 0, 0, 0, 0, 0, 0 }
+    , 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
 
 
 /* Loupe__V1__Hello methods */
@@ -136,6 +184,25 @@ Loupe__V1__Hello *
                       const uint8_t       *data);
 void   loupe__v1__hello__free_unpacked
                      (Loupe__V1__Hello *message,
+                      ProtobufCAllocator *allocator);
+/* Loupe__V1__ActingFor methods */
+void   loupe__v1__acting_for__init
+                     (Loupe__V1__ActingFor         *message);
+size_t loupe__v1__acting_for__get_packed_size
+                     (const Loupe__V1__ActingFor   *message);
+size_t loupe__v1__acting_for__pack
+                     (const Loupe__V1__ActingFor   *message,
+                      uint8_t             *out);
+size_t loupe__v1__acting_for__pack_to_buffer
+                     (const Loupe__V1__ActingFor   *message,
+                      ProtobufCBuffer     *buffer);
+Loupe__V1__ActingFor *
+       loupe__v1__acting_for__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   loupe__v1__acting_for__free_unpacked
+                     (Loupe__V1__ActingFor *message,
                       ProtobufCAllocator *allocator);
 /* Loupe__V1__Welcome methods */
 void   loupe__v1__welcome__init
@@ -180,6 +247,9 @@ void   loupe__v1__limits__free_unpacked
 typedef void (*Loupe__V1__Hello_Closure)
                  (const Loupe__V1__Hello *message,
                   void *closure_data);
+typedef void (*Loupe__V1__ActingFor_Closure)
+                 (const Loupe__V1__ActingFor *message,
+                  void *closure_data);
 typedef void (*Loupe__V1__Welcome_Closure)
                  (const Loupe__V1__Welcome *message,
                   void *closure_data);
@@ -193,6 +263,7 @@ typedef void (*Loupe__V1__Limits_Closure)
 /* --- descriptors --- */
 
 extern const ProtobufCMessageDescriptor loupe__v1__hello__descriptor;
+extern const ProtobufCMessageDescriptor loupe__v1__acting_for__descriptor;
 extern const ProtobufCMessageDescriptor loupe__v1__welcome__descriptor;
 extern const ProtobufCMessageDescriptor loupe__v1__limits__descriptor;
 

@@ -1,0 +1,247 @@
+import Logging
+import LoupeProtocol
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
+import ServiceLifecycle
+import Synchronization
+import TokenStore
+
+/// The museum entrance: partners connect here (TLS optional), prove their token in the
+/// handshake, and their calls are forwarded — payloads untouched — to healthy model servers,
+/// within their scopes, rate limits and quota. Nothing unauthenticated reaches a model server.
+///
+/// Use it as a `Service` (`run()` serves until graceful shutdown) or drive it with `start()`
+/// and `shutdown()`. See docs/GATEWAY.md.
+public final class Gateway: Service, Sendable {
+    /// The configuration it was made with.
+    public let configuration: GatewayConfiguration
+    /// Its metrics.
+    public let metrics: GatewayMetrics
+    /// The token store it checks.
+    public let tokens: any TokenStore
+    let shared: GatewayShared
+    private let checkers: [HealthChecker]
+    private let logger: Logger
+    private let running = Mutex<Running?>(nil)
+    private let connections = Mutex<[ObjectIdentifier: any Channel]>([:])
+
+    private struct Running: @unchecked Sendable {
+        var channel: any Channel
+        var metricsChannel: (any Channel)?
+        var tasks: [Task<Void, Never>]
+    }
+
+    /// A gateway over `tokens`, forwarding to `inProcess` (a model server in this process, if
+    /// any) and `configuration.backends`.
+    public init(
+        configuration: GatewayConfiguration, tokens: any TokenStore, inProcess: (any InProcessBackend)? = nil,
+        metrics: GatewayMetrics = GatewayMetrics(), logger: Logger = Logger(label: "loupe.gateway")
+    ) {
+        self.configuration = configuration
+        self.metrics = metrics
+        self.tokens = tokens
+        self.logger = logger
+        let audit = AuditLog(logger: logger, metrics: metrics)
+        let authority = TokenAuthority(store: tokens, configuration: configuration, logger: logger, audit: audit)
+        let backends = BackendSet(configuration.backends, local: inProcess, metrics: metrics)
+        shared = GatewayShared(
+            configuration: configuration, authority: authority, audit: audit, metrics: metrics, backends: backends,
+            logger: logger)
+        let group = MultiThreadedEventLoopGroup.singleton
+        checkers = backends.all.map {
+            HealthChecker(
+                backend: $0, eventLoop: group.next(), internalSecret: configuration.internalSecret,
+                interval: configuration.healthCheckInterval, timeout: configuration.healthCheckTimeout, logger: logger)
+        }
+    }
+
+    /// The public port, once started.
+    public var port: Int? { running.withLock { $0?.channel.localAddress?.port } }
+    /// The metrics port, once started (nil when off).
+    public var metricsPort: Int? { running.withLock { $0?.metricsChannel?.localAddress?.port } }
+    /// Connections open now.
+    public var connectionCount: Int { shared.connectionCounts.total }
+    /// Whether each backend is healthy now, in configuration order.
+    public var backendHealth: [Bool] { shared.backends.all.map(\.isHealthy) }
+
+    /// Loads the tokens, probes the backends once, and starts listening.
+    public func start() async throws {
+        guard !shared.backends.all.isEmpty else { throw GatewayError("the gateway needs at least one backend") }
+        guard !configuration.internalSecret.isEmpty || configuration.backends.isEmpty else {
+            throw GatewayError("the gateway needs the backends' internal secret")
+        }
+        guard configuration.tls != nil || configuration.allowPlaintext || configuration.isLoopback else {
+            throw GatewayError(
+                "refusing plaintext on \(configuration.host): tokens would cross the network in clear; give a TLS "
+                    + "certificate and key, or allow plaintext explicitly")
+        }
+        let sslContext = try configuration.tls.map(Self.sslContext)
+        if await !shared.authority.refresh() {
+            logger.error("the token store did not answer at start; partners get UNAVAILABLE until it does")
+        }
+        for checker in checkers { await checker.check() }
+
+        let shared = shared
+        let configuration = configuration
+        let limits = FrameLimits(
+            maxFrameSizeBeforeHandshake: configuration.maxFrameSizeBeforeHandshake,
+            maxFrameSize: configuration.maxFrameSize, frameDeadlineBeforeHandshake: configuration.handshakeTimeout,
+            frameDeadline: configuration.frameDeadline)
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { [weak self] channel in
+                self?.track(channel)
+                return channel.eventLoop.makeCompletedFuture {
+                    let sync = channel.pipeline.syncOperations
+                    if let sslContext { try sync.addHandler(NIOSSLServerHandler(context: sslContext)) }
+                    let decoder = FrameDecoder(limits: limits)
+                    try sync.addHandler(IdleStateHandler(readTimeout: configuration.idleTimeout))
+                    try sync.addHandler(ByteToMessageHandler(decoder))
+                    try sync.addHandler(GatewayConnectionHandler(shared: shared, decoder: decoder))
+                }
+            }
+            .bind(host: configuration.host, port: configuration.port).get()
+        var metricsChannel: (any Channel)?
+        if let metricsPort = configuration.metricsPort {
+            let metrics = metrics
+            metricsChannel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelInitializer { channel in
+                    channel.pipeline.configureHTTPServerPipeline().flatMapThrowing {
+                        try channel.pipeline.syncOperations.addHandler(GatewayHTTPHandler(metrics: metrics) {
+                            shared.backends.anyHealthy && shared.authority.isFresh
+                        })
+                    }
+                }
+                .bind(host: configuration.host, port: metricsPort).get()
+        }
+        let authority = shared.authority
+        var tasks = [Task { await authority.run() }]
+        for checker in checkers { tasks.append(Task { await checker.run() }) }
+        running.withLock { $0 = Running(channel: channel, metricsChannel: metricsChannel, tasks: tasks) }
+        logger.info("gateway listening", metadata: [
+            "address": "\(channel.localAddress.map { "\($0)" } ?? "?")", "tls": "\(configuration.tls != nil)",
+            "backends": "\(shared.backends.all.map(\.address.description).joined(separator: ","))",
+        ])
+    }
+
+    /// Graceful shutdown: stop accepting, let calls in flight be answered (up to the grace
+    /// period), close, and flush usage counters and the audit queue to the store.
+    public func shutdown() async {
+        guard let run = running.withLock({ current -> Running? in
+            defer { current = nil }
+            return current
+        }) else { return }
+        try? await run.channel.close()
+        try? await run.metricsChannel?.close()
+        let open = connections.withLock { Array($0.values) }
+        for channel in open { channel.pipeline.fireUserInboundEventTriggered(GatewayDrainEvent()) }
+        let grace = configuration.shutdownGracePeriod
+        let forceClose = Task {
+            try await Task.sleep(nanoseconds: UInt64(max(0, grace.nanoseconds)))
+            for channel in open { channel.close(promise: nil) }
+        }
+        for channel in open { try? await channel.closeFuture.get() }
+        forceClose.cancel()
+        for task in run.tasks { task.cancel() }
+        for task in run.tasks { await task.value }
+        await shared.authority.refresh()
+        logger.info("gateway stopped")
+    }
+
+    /// `Service`: serves until the service group shuts down gracefully.
+    public func run() async throws {
+        try await start()
+        try? await gracefulShutdown()
+        await shutdown()
+    }
+
+    /// Reads the token store now (as the refresher does every `tokenRefreshInterval`).
+    @discardableResult
+    public func refreshTokens() async -> Bool { await shared.authority.refresh() }
+
+    /// Probes every backend now (as the health checks do every `healthCheckInterval`).
+    public func checkBackends() async {
+        for checker in checkers { await checker.check() }
+    }
+
+    private func track(_ channel: any Channel) {
+        let id = ObjectIdentifier(channel)
+        connections.withLock { $0[id] = channel }
+        channel.closeFuture.whenComplete { [weak self] _ in
+            self?.connections.withLock { _ = $0.removeValue(forKey: id) }
+        }
+    }
+
+    static func sslContext(_ tls: GatewayTLSConfiguration) throws -> NIOSSLContext {
+        do {
+            let chain = try NIOSSLCertificate.fromPEMFile(tls.certificatePath)
+            let key = try NIOSSLPrivateKey(file: tls.privateKeyPath, format: .pem)
+            var configuration = TLSConfiguration.makeServerConfiguration(
+                certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+            configuration.minimumTLSVersion = .tlsv12
+            if let ca = tls.clientCAPath {
+                configuration.trustRoots = .file(ca)
+                configuration.certificateVerification = .noHostnameVerification
+            }
+            return try NIOSSLContext(configuration: configuration)
+        } catch {
+            throw GatewayError(
+                "cannot load the TLS certificate \(tls.certificatePath) and key \(tls.privateKeyPath)", cause: error)
+        }
+    }
+}
+
+/// `GET /metrics` (Prometheus text) and `GET /healthz` (200 when a backend is healthy and the
+/// token store is fresh, else 503).
+final class GatewayHTTPHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let metrics: GatewayMetrics
+    private let ready: @Sendable () -> Bool
+    private var head: HTTPRequestHead?
+
+    init(metrics: GatewayMetrics, ready: @escaping @Sendable () -> Bool) {
+        self.metrics = metrics
+        self.ready = ready
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head): self.head = head
+        case .body: break
+        case .end:
+            guard let head else { return }
+            self.head = nil
+            let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
+            switch (head.method, path) {
+            case (.GET, "/metrics"): respond(context, head, .ok, metrics.exposition())
+            case (.GET, "/healthz"):
+                let ok = ready()
+                respond(context, head, ok ? .ok : .serviceUnavailable, ok ? "ready\n" : "not ready\n")
+            default: respond(context, head, .notFound, "not found: try /metrics or /healthz\n")
+            }
+        }
+    }
+
+    private func respond(_ context: ChannelHandlerContext, _ request: HTTPRequestHead, _ status: HTTPResponseStatus,
+                         _ body: String) {
+        var buffer = context.channel.allocator.buffer(capacity: body.utf8.count)
+        buffer.writeString(body)
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: "text/plain; version=0.0.4")
+        headers.add(name: "Content-Length", value: "\(buffer.readableBytes)")
+        headers.add(name: "Connection", value: "close")
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: request.version, status: status, headers: headers))),
+                      promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
+    }
+}

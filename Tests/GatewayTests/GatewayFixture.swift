@@ -1,0 +1,187 @@
+import Foundation
+import Gateway
+import GatewayTestKit
+import Logging
+import LoupeClient
+import LoupeProtocol
+import NIOCore
+import Synchronization
+import TokenStore
+
+/// Every raw token the gateway tests created, and every log file they wrote: the last test
+/// greps the logs and databases for the tokens.
+let createdTokens = Mutex<[String]>([])
+let writtenFiles = Mutex<[String]>([])
+
+/// A gateway on a free port in front of counting fake backends, over a token store of its
+/// own, with its log going to a file.
+struct GatewayFixture {
+    static let internalSecret = "internal-secret-for-tests"
+    let directory: URL
+    let tokens: any TokenStore
+    let backends: [FakeBackend]
+    let gateway: Gateway
+    let log: URL
+
+    static func start(
+        backends count: Int = 1, tokens: (any TokenStore)? = nil, inProcess: (any InProcessBackend)? = nil,
+        configure: (inout GatewayConfiguration) -> Void = { _ in }
+    ) async throws -> GatewayFixture {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("loupe-gateway-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let store = try tokens ?? SQLiteTokenStore(path: directory.appendingPathComponent("tokens.sqlite").path)
+        var backends: [FakeBackend] = []
+        for _ in 0..<count {
+            let backend = FakeBackend(secret: internalSecret)
+            try await backend.start()
+            backends.append(backend)
+        }
+        var configuration = GatewayConfiguration(
+            port: 0, backends: backends.map { BackendAddress(host: "127.0.0.1", port: $0.port!) },
+            internalSecret: internalSecret, handshakeTimeout: .seconds(2), healthCheckInterval: .milliseconds(100),
+            healthCheckTimeout: .milliseconds(500), tokenRefreshInterval: .milliseconds(50),
+            tokenStaleAfter: .seconds(10), storeTimeout: .seconds(5), shutdownGracePeriod: .seconds(2), metricsPort: 0)
+        configure(&configuration)
+        let log = directory.appendingPathComponent("gateway.log")
+        writtenFiles.withLock { $0.append(log.path) }
+        let gateway = Gateway(
+            configuration: configuration, tokens: store, inProcess: inProcess, logger: FileLogHandler.logger(log))
+        try await gateway.start()
+        return GatewayFixture(directory: directory, tokens: store, backends: backends, gateway: gateway, log: log)
+    }
+
+    var port: Int { gateway.port! }
+    var backend: FakeBackend { backends[0] }
+
+    /// Creates a token (remembered for the final grep).
+    func token(
+        _ name: String = "acme", scopes: [String] = ["predict"], limits: RateLimits = RateLimits(),
+        expiresAt: Date? = nil
+    ) async throws -> IssuedToken {
+        let issued = try await tokens.create(TokenSpec(name: name, scopes: scopes, limits: limits, expiresAt: expiresAt))
+        createdTokens.withLock { $0.append(issued.token.rawValue) }
+        return issued
+    }
+
+    func client(_ token: IssuedToken, timeout: TimeAmount? = .seconds(10)) async throws -> LoupeClient {
+        try await client(raw: token.token.rawValue, timeout: timeout)
+    }
+
+    func client(raw: String, timeout: TimeAmount? = .seconds(10)) async throws -> LoupeClient {
+        try await LoupeClient.connect(.init(host: "127.0.0.1", port: port, token: raw, callTimeout: timeout))
+    }
+
+    func raw() throws -> RawConnection { try RawConnection(port: port) }
+
+    /// Waits (polling, up to `seconds`) until `condition` holds; returns whether it did.
+    @discardableResult
+    func eventually(_ seconds: Double = 10, _ condition: () async throws -> Bool) async rethrows -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if try await condition() { return true }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return try await condition()
+    }
+
+    func stop() async {
+        await gateway.shutdown()
+        for backend in backends { await backend.stop() }
+        await tokens.close()
+    }
+}
+
+/// A swift-log handler appending lines to a file (so the tests can grep what was logged).
+struct FileLogHandler: LogHandler {
+    private final class Sink: Sendable {
+        let handle: Mutex<FileHandle?>
+        init(_ url: URL) {
+            _ = FileManager.default.createFile(atPath: url.path, contents: nil)
+            handle = Mutex(try? FileHandle(forWritingTo: url))
+        }
+        func write(_ line: String) {
+            handle.withLock { $0?.write(Data((line + "\n").utf8)) }
+        }
+    }
+
+    private let sink: Sink
+    private let label: String
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .debug
+
+    static func logger(_ url: URL) -> Logger {
+        let sink = Sink(url)
+        return Logger(label: "loupe.gateway") { label in FileLogHandler(sink: sink, label: label) }
+    }
+
+    private init(sink: Sink, label: String) {
+        self.sink = sink
+        self.label = label
+    }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        let all = metadata.merging(event.metadata ?? [:]) { $1 }
+        let meta = all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        sink.write("\(event.level) \(label): \(event.message) \(meta)")
+    }
+}
+
+let sampleDiamond = DiamondFixture.sample
+
+enum DiamondFixture {
+    static let sample = Loupe_V1_Diamond.with {
+        $0.carat = 1.01
+        $0.cut = .ideal
+        $0.color = .g
+        $0.clarity = .vs1
+        $0.depth = 61.8
+        $0.table = 56
+        $0.x = 6.43
+        $0.y = 6.47
+        $0.z = 3.99
+    }
+
+    static func columns(_ n: Int) -> Loupe_V1_DiamondColumns {
+        var columns = Loupe_V1_DiamondColumns()
+        columns.carat = Array(repeating: 1.01, count: n)
+        columns.cut = Array(repeating: .ideal, count: n)
+        columns.color = Array(repeating: .g, count: n)
+        columns.clarity = Array(repeating: .vs1, count: n)
+        columns.depth = Array(repeating: 61.8, count: n)
+        columns.table = Array(repeating: 56, count: n)
+        columns.x = Array(repeating: 6.43, count: n)
+        columns.y = Array(repeating: 6.47, count: n)
+        columns.z = Array(repeating: 3.99, count: n)
+        return columns
+    }
+}
+
+extension LoupeClient {
+    /// Predict with the raw message (the fake backend does not look at it).
+    func quickPredict() async throws(ProtocolError) -> Loupe_V1_PredictResponse {
+        var request = Loupe_V1_PredictRequest()
+        request.diamond = DiamondFixture.sample
+        return try await call(.predict, request)
+    }
+}
+
+func code(_ error: any Error) -> StatusCode? { (error as? ProtocolError)?.code }
+
+/// A counter tasks can share.
+final class Counter: Sendable {
+    private let value = Atomic<Int>(0)
+    func add(_ n: Int = 1) { value.add(n, ordering: .relaxed) }
+    var count: Int { value.load(ordering: .relaxed) }
+}
+
+/// A flag tasks can share.
+final class Flag: Sendable {
+    private let value = Atomic<Bool>(false)
+    func set() { value.store(true, ordering: .relaxed) }
+    var isSet: Bool { value.load(ordering: .relaxed) }
+}
