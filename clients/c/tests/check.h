@@ -4,16 +4,29 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static int check_failures = 0;
 static int check_count = 0;
 static const char *check_test = "";
 
+static double check_start = 0;
+
+static double check_clock(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Starts a test; with LOUPE_TEST_VERBOSE set, prints its name and the time so far. */
 #define TEST(name)                                                                           \
     do {                                                                                     \
+        if (check_start == 0) check_start = check_clock();                                   \
         check_test = (name);                                                                 \
-        if (getenv("LOUPE_TEST_VERBOSE")) fprintf(stderr, "  %s\n", check_test);             \
+        if (getenv("LOUPE_TEST_VERBOSE"))                                                    \
+            fprintf(stderr, "  %7.3fs %s\n", check_clock() - check_start, check_test);       \
     } while (0)
 
 #define CHECK(cond)                                                                          \
