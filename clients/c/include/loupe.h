@@ -28,9 +28,10 @@
  * ERRORS. Functions that return a result return NULL on failure; functions that return an
  * int return LOUPE_OK (0) or an error code. Either way the code and a message stay on the
  * client (loupe_errcode, loupe_errmsg) until the next call on it. There is no global error.
- * Codes 1..16 are the server's status codes (the call failed; the connection is still
- * usable); codes from 100 up are the client's own, and all but LOUPE_ERR_USAGE and
- * LOUPE_ERR_NOMEM close the connection (loupe_connected returns 0; loupe_reconnect).
+ * Codes 1..16 are the server's status codes: the call failed, the connection stays open
+ * unless the server closed it (UNAUTHENTICATED, or an error about the connection itself).
+ * Codes from 100 up are the client's own; all but LOUPE_ERR_USAGE and LOUPE_ERR_NOMEM close
+ * the connection. loupe_connected tells; loupe_reconnect connects again.
  *
  * THREADS. A loupe_client is not thread-safe: use each client from one thread at a time
  * (different clients in different threads are independent). A loupe_result is immutable:
@@ -172,9 +173,9 @@ LOUPE_API int loupe_options_set_connect_timeout_ms(loupe_options *o, unsigned ms
 LOUPE_API int loupe_options_set_call_timeout_ms(loupe_options *o, unsigned ms);
 /** The largest reply frame accepted (length field, bytes; >= 1024). Larger: ERR_REPLY_TOO_LARGE. */
 LOUPE_API int loupe_options_set_max_reply_size(loupe_options *o, size_t bytes);
-/** TLS (when built with TLS=1, else LOUPE_ERR_TLS): the server's certificate is always
- *  verified, against ca_file (PEM) or the system's CAs when NULL, for server_name (NULL:
- *  the host). */
+/** TLS (a build with TLS=1; otherwise this returns LOUPE_ERR_TLS and loupe_connect fails
+ *  with it, never falling back to plain TCP): the server's certificate is always verified,
+ *  against ca_file (PEM) or the system's CAs when NULL, for server_name (NULL: the host). */
 LOUPE_API int loupe_options_set_tls(loupe_options *o, int enable, const char *ca_file,
                                     const char *server_name);
 /** 1 if this build has TLS. */
@@ -301,8 +302,8 @@ enum { LOUPE_METHOD_HEALTH = 2, LOUPE_METHOD_PREDICT = 3, LOUPE_METHOD_BATCH_PRE
 LOUPE_API void loupe_result_free(loupe_result *r);
 LOUPE_API int loupe_result_method(const loupe_result *r);
 LOUPE_API uint32_t loupe_result_request_id(const loupe_result *r);
-/** LOUPE_OK, or (pipelined calls only) the server's status code, or LOUPE_ERR_PROTOCOL for
- *  a reply that could not be decoded. Blocking calls return NULL instead of error results. */
+/** LOUPE_OK, or (pipelined calls only) the server's status code (1..16) for a call it
+ *  refused. Blocking calls return NULL instead of error results. */
 LOUPE_API int loupe_result_code(const loupe_result *r);
 LOUPE_API const char *loupe_result_message(const loupe_result *r);  /* "" when OK */
 LOUPE_API unsigned loupe_result_retry_after_ms(const loupe_result *r);

@@ -128,7 +128,7 @@ static int append_frame(loupe_client *c, int method, uint32_t header_rows,
     size_t payload = protobuf_c_message_get_packed_size(msg);
     uint32_t limit = frame_limit(c);
     if (payload > limit - LP_HEADER_SIZE || limit < LP_HEADER_SIZE) {
-        if (method == LOUPE_METHOD_BATCH_PREDICT && header_rows > 0) {
+        if (method == LOUPE_METHOD_BATCH_PREDICT && header_rows > 0 && limit > 1024) {
             size_t per_row = payload / header_rows + 1;
             return lp_set_error(c, LOUPE_RESOURCE_EXHAUSTED,
                                 "a BatchPredict request of %zu bytes (%u rows) exceeds the "

@@ -84,6 +84,10 @@ static int tls_handshake(loupe_client *c, int64_t deadline_ms);
 
 int lp_io_connect(loupe_client *c, int64_t deadline_ms) {
     char port[16], text[128];
+    if (c->opt.tls && !lp_io_tls_available())
+        return lp_set_error(c, LOUPE_ERR_TLS,
+                            "TLS was asked for, but this libloupe was built without it (make "
+                            "TLS=1)");
     snprintf(port, sizeof port, "%d", c->opt.port);
     struct addrinfo hints, *res = NULL;
     memset(&hints, 0, sizeof hints);
@@ -108,7 +112,8 @@ int lp_io_connect(loupe_client *c, int64_t deadline_ms) {
                             c->opt.port, errno_text(err, text, sizeof text));
     }
     c->fd = fd;
-    c->read_wants = c->write_wants = POLLIN;
+    c->read_wants = POLLIN;
+    c->write_wants = POLLOUT;
 #ifdef LOUPE_TLS
     if (c->opt.tls) return tls_handshake(c, deadline_ms);
 #endif

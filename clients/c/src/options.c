@@ -89,10 +89,10 @@ int loupe_options_set_max_reply_size(loupe_options *o, size_t bytes) {
 int loupe_options_set_tls(loupe_options *o, int enable, const char *ca_file,
                           const char *server_name) {
     if (!o) return LOUPE_ERR_USAGE;
-    if (enable && !lp_io_tls_available()) return LOUPE_ERR_TLS;
+    o->tls = enable != 0; /* even without TLS built in: connect then fails, never goes plain */
     int rc = set_string(&o->ca_file, enable ? ca_file : NULL);
     if (rc == LOUPE_OK) rc = set_string(&o->server_name, enable ? server_name : NULL);
-    if (rc == LOUPE_OK) o->tls = enable != 0;
+    if (rc == LOUPE_OK && enable && !lp_io_tls_available()) rc = LOUPE_ERR_TLS;
     return rc;
 }
 

@@ -406,6 +406,13 @@ static void test_names(void) {
     CHECK_INT(loupe_options_set_token(o, NULL), LOUPE_OK);
     CHECK_INT(loupe_options_set_tls(o, 1, NULL, NULL), loupe_tls_available() ? LOUPE_OK
                                                                              : LOUPE_ERR_TLS);
+    if (!loupe_tls_available()) { /* TLS asked for, not built in: no silent plain TCP */
+        loupe_options_set_port(o, 1);
+        loupe_client *c = loupe_connect(o);
+        CHECK_CODE(c, LOUPE_ERR_TLS);
+        CHECK_HAS(loupe_errmsg(c), "built without");
+        loupe_free(c);
+    }
     loupe_options_free(o);
     loupe_options_free(NULL);
     loupe_free(NULL);
