@@ -46,11 +46,16 @@ static void *serve(void *p) {
     return NULL;
 }
 
-mock_server *mock_start(mock_handler handler, void *arg) {
+static mock_server *start(mock_handler handler, void *arg, int small_buffers) {
     mock_server *s = calloc(1, sizeof *s);
     s->handler = handler;
     s->arg = arg;
     s->fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (small_buffers) { /* before listen, so accepted sockets inherit them */
+        int size = 128 * 1024;
+        setsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+        setsockopt(s->fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+    }
     struct sockaddr_in a;
     memset(&a, 0, sizeof a);
     a.sin_family = AF_INET;
@@ -65,6 +70,12 @@ mock_server *mock_start(mock_handler handler, void *arg) {
     s->port = ntohs(a.sin_port);
     pthread_create(&s->thread, NULL, serve, s);
     return s;
+}
+
+mock_server *mock_start(mock_handler handler, void *arg) { return start(handler, arg, 0); }
+
+mock_server *mock_start_small_buffers(mock_handler handler, void *arg) {
+    return start(handler, arg, 1);
 }
 
 int mock_port(const mock_server *s) { return s->port; }

@@ -15,6 +15,9 @@ typedef struct mock_server mock_server;
 
 /** Listens on 127.0.0.1 (a free port) and runs `handler` for each connection, one at a time. */
 mock_server *mock_start(mock_handler handler, void *arg);
+/** The same with the server's socket buffers fixed at 128 KiB (no autotuning), so that a
+ *  peer that does not read fills them quickly. */
+mock_server *mock_start_small_buffers(mock_handler handler, void *arg);
 int mock_port(const mock_server *s);
 /** Stops accepting, waits for the thread. */
 void mock_stop(mock_server *s);

@@ -451,12 +451,14 @@ static void test_frame_limit(void) {
     mock_stop(s);
 }
 
-/* Reads one request, then writes replies of 3 MB each before reading the next: a client
- * that only writes while it has output would deadlock with it. */
+/* Reads one request, then writes its reply (480 KB) before reading the next, through fixed
+ * 128 KiB socket buffers: a client that only reads once it has written everything deadlocks
+ * with it (the server blocks writing a reply nobody reads, so it stops reading, so the
+ * client's writes block). */
 static void writes_before_reading(mock_conn *c, void *arg) {
     int *served = arg;
     if (!mock_welcome(c, all_scopes, 3, 0, NULL, 0)) return;
-    size_t n = 125000;
+    size_t n = 20000;
     double *v = calloc(n, sizeof *v);
     for (size_t i = 0; i < n; i++) v[i] = (double)i;
     lp_frame f;
@@ -477,9 +479,10 @@ static void writes_before_reading(mock_conn *c, void *arg) {
 static void test_no_deadlock(void) {
     TEST("pipelining many large calls to a server that writes before it reads");
     int served = 0;
-    mock_server *s = mock_start(writes_before_reading, &served);
+    mock_server *s = mock_start_small_buffers(writes_before_reading, &served);
     loupe_client *c = connect_to(mock_port(s), "t", 20000, 0, 0);
-    size_t n = 125000; /* 6.4 MB requests, 3 MB replies */
+    size_t n = 20000; /* 1 MB requests, 480 KB replies: 12 MB out (past the client's 4 MB
+                         send buffer), 5.8 MB back */
     double *d = malloc(n * sizeof *d);
     int *e = malloc(n * sizeof *e);
     for (size_t i = 0; i < n; i++) d[i] = 1.0 + (double)i, e[i] = 1;
