@@ -21,7 +21,7 @@ mode (unless --loupe) and libloupe (-O2), starts `loupe serve` on stores of its 
 bench/out/ (training the model on the bundled data if the store is empty). Standard library
 only.
 """
-import argparse, json, os, socket, subprocess, sys, time
+import argparse, json, os, re, socket, subprocess, sys, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -51,14 +51,20 @@ def tiled_csv(loupe, rows):
 
 
 def serve(loupe, store, training):
-    """Starts `loupe serve` on a store of its own; returns (process, address, token)."""
+    """Starts `loupe serve` on a store of its own; returns (process, gateway address, token).
+    Both clients call through the gateway, as partners do, with an unlimited partner token."""
     port = free_port()
-    server = subprocess.Popen([loupe, "serve", "--store", store, "--port", str(port), "--metrics-port", "0",
-                               *training], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    # No scheduled retraining during a benchmark: its repeated rows would read as drift.
+    server = subprocess.Popen([loupe, "serve", "--store", store, "--drift-threshold", "0", "--no-inbox", "--port", str(port), "--server-port", str(free_port()),
+                               "--metrics-port", "0", *training],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     for line in server.stdout:
         if "Stop with Ctrl-C" in line:
             break
-    token = open(os.path.join(store, "server.secret")).read().strip()
+    created = subprocess.run([loupe, "token", "create", "--store", store, "--name", "bench-c-client",
+                              "--calls-per-second", "0", "--rows-per-second", "0", "--expires-in", "1h"],
+                             check=True, capture_output=True, text=True).stdout
+    token = re.search(r"loupe_[0-9A-Za-z]{12}_[0-9A-Za-z]{32}_[0-9A-Za-z]{6}", created).group(0)
     return server, f"127.0.0.1:{port}", token
 
 

@@ -57,7 +57,8 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     store = os.path.join(OUT, "gateway-store")
     port, server_port = free_port(), free_port()
-    serve = subprocess.Popen([loupe, "serve", "--store", store, "--port", str(port), "--server-port", str(server_port),
+    # No scheduled retraining during a benchmark: its repeated rows would read as drift.
+    serve = subprocess.Popen([loupe, "serve", "--store", store, "--drift-threshold", "0", "--no-inbox", "--port", str(port), "--server-port", str(server_port),
                               "--metrics-port", "0"] + (["--gateway-via-loopback"] if args.via_loopback else []),
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:

@@ -43,7 +43,8 @@ def main():
     store = os.path.join(OUT, "server-store")
     port = free_port()
     # The model server's own port (behind the gateway, which gets another free port).
-    server = subprocess.Popen([loupe, "serve", "--store", store, "--port", str(free_port()), "--server-port", str(port),
+    # No scheduled retraining during a benchmark: its repeated rows would read as drift.
+    server = subprocess.Popen([loupe, "serve", "--store", store, "--drift-threshold", "0", "--no-inbox", "--port", str(free_port()), "--server-port", str(port),
                                "--metrics-port", "0"],
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:

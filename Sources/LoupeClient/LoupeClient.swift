@@ -145,7 +145,14 @@ public final class LoupeClient: Sendable {
         channel: any Channel, handler: NIOLoopBound<ClientHandler>, header: FrameHeader,
         message: some SwiftProtobuf.Message, timeout: TimeAmount?
     ) async throws(ProtocolError) -> Frame {
-        let frame = try Frame(header: header, message: message)
+        // BatchPredict's columns go through the specialised encoder (SwiftProtobuf's generic
+        // enum encoding costs more than the server's scoring).
+        let frame: Frame
+        if let request = message as? Loupe_V1_BatchPredictRequest {
+            frame = try Frame(header: header, batchPredict: request)
+        } else {
+            frame = try Frame(header: header, message: message)
+        }
         let promise = channel.eventLoop.makePromise(of: Frame.self)
         channel.eventLoop.execute {
             handler.value.send(frame, promise: promise, timeout: timeout, channel: channel)
