@@ -3,7 +3,8 @@
 
   * score_csv scores a CSV of 1M diamonds (the bundled data, tiled) over one connection:
     BatchPredict calls of --batch rows, --depth calls in flight (pipelined).
-  * The Swift client (`loupe bench-server`, LoupeClient) makes the same calls: BatchPredict of
+  * The Swift client (`loupe bench-server`, LoupeClient) makes the same calls (its rows spread
+    over the bundled data, as the tiled CSV is): BatchPredict of
     --batch rows, --depth in flight on one connection, for as long as score_csv took.
 
                                           bar: C rows/s >= 90% of Swift rows/s
