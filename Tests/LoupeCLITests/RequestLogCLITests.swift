@@ -1,0 +1,177 @@
+import DiamondSchema
+import Foundation
+import LoupeClient
+import LoupeProtocol
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `loupe serve` records every call; `loupe logs` reads them back. kill -9 under load loses no
+/// more than the documented window (calls answered in the last moments whose records were
+/// still in memory), and the segments stay readable.
+@Suite(.serialized) struct RequestLogCLITests {
+    /// A running `loupe serve` in `dir`.
+    final class Serve {
+        let process = Process()
+        let port: Int
+
+        init(dir: URL, extra: [String] = []) throws {
+            process.executableURL = CLIRunner.binary
+            process.arguments = ["serve", "--port", "0", "--server-port", "0", "--metrics-port", "0", "--rounds", "30",
+                                 "--num-leaves", "15", "--threads", "2", "--health-check-ms", "100", "--no-inbox",
+                                 "--log-segment-mb", "1"] + extra
+            process.currentDirectoryURL = dir
+            let out = Pipe()
+            let log = dir.appendingPathComponent("serve-\(UUID().uuidString.prefix(6)).log")
+            _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+            process.standardOutput = out
+            process.standardError = try FileHandle(forWritingTo: log)
+            try process.run()
+            var banner = ""
+            let reader = out.fileHandleForReading
+            let deadline = Date().addingTimeInterval(240)
+            while !banner.contains("Stop with Ctrl-C"), Date() < deadline, process.isRunning {
+                banner += String(decoding: reader.availableData, as: UTF8.self)
+            }
+            guard let port = banner.firstMatch(of: /on 127\.0\.0\.1:(\d+) \(the gateway/).flatMap({ Int($0.1) }) else {
+                process.terminate()
+                let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+                throw CLIError("loupe serve did not start: \(banner)\n\(text.suffix(2000))")
+            }
+            self.port = port
+        }
+
+        func kill9() {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+
+        func stop() {
+            process.terminate()
+            process.waitUntilExit()
+        }
+    }
+
+    struct CLIError: Error, CustomStringConvertible {
+        var description: String
+        init(_ d: String) { description = d }
+    }
+
+    static let diamond = Diamond(carat: 1.01, cut: .ideal, color: .g, clarity: .vs1, depth: 61.8, table: 56, x: 6.43, y: 6.47, z: 3.99)
+
+    /// Guestbook rows of `principal`'s Predict calls, through `loupe logs stats --json`.
+    func recordedCalls(_ dir: URL, principal: String) throws -> Int {
+        let stats = try CLIRunner.run(["logs", "stats", "--json", "--principal", principal, "--method", "Predict"], in: dir)
+        guard stats.status == 0, let json = try JSONSerialization.jsonObject(with: Data(stats.stdout.utf8)) as? [String: Any],
+            let calls = json["calls"] as? Int
+        else { throw CLIError("logs stats failed: \(stats.stderr)") }
+        return calls
+    }
+
+    @Test func killNineUnderLoadLosesAtMostTheDocumentedWindow() async throws {
+        let dir = try CLIRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var serve = try Serve(dir: dir)
+        let created = try CLIRunner.run(["token", "create", "--name", "loader"], in: dir)
+        let token = try #require(created.stdout.firstMatch(of: /(loupe_[0-9A-Za-z]{12}_[0-9A-Za-z]{32}_[0-9A-Za-z]{6})/).map { String($0.1) })
+        var answered = 0
+        for round in 0..<3 {
+            // Load: calls one after another; remember when each was answered.
+            let client = try await LoupeClient.connect(.init(port: serve.port, token: token))
+            var times: [Date] = []
+            let stopAt = Date().addingTimeInterval(1.5)
+            while Date() < stopAt {
+                _ = try await client.predict(Self.diamond)
+                times.append(Date())
+            }
+            // Still under load when the kill lands: keep calling while it happens.
+            let killer = Task.detached { [serve] in
+                try? await Task.sleep(for: .milliseconds(100))
+                serve.kill9()
+            }
+            while true {
+                do {
+                    _ = try await client.predict(Self.diamond)
+                    times.append(Date())
+                } catch { break }
+            }
+            await killer.value
+            let killedAt = Date()
+            await client.close()
+            answered += times.count
+            let window = times.filter { killedAt.timeIntervalSince($0) < 1 }.count
+
+            // A torn tail is possible; the reader says where and keeps what is before it.
+            let export = try CLIRunner.run(["logs", "export"], in: dir)
+            #expect(export.status == 0 || export.stderr.contains("damaged segment"), "\(export.stderr)")
+
+            serve = try Serve(dir: dir)
+            let recorded = try recordedCalls(dir, principal: "loader")
+            #expect(recorded >= answered - window, "round \(round): \(recorded) rows for \(answered) answered calls")
+            // Never more rows than calls (replays are idempotent); one call may have been
+            // recorded and killed before its reply reached the client.
+            #expect(recorded <= answered + round + 1)
+        }
+        serve.stop()
+        #expect(serve.process.terminationStatus == 0)
+        // After a graceful stop every segment is sealed and whole.
+        let export = try CLIRunner.run(["logs", "export", "--raw"], in: dir)
+        #expect(export.status == 0, "\(export.stderr)")
+        let lines = export.stdout.split(separator: "\n").filter { $0.contains("\"principal\":\"loader\"") }
+        #expect(lines.count == (try recordedCalls(dir, principal: "loader")))
+    }
+
+    @Test func logsQueryAndStatsShowTheCalls() async throws {
+        let dir = try CLIRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let serve = try Serve(dir: dir)
+        let created = try CLIRunner.run(["token", "create", "--name", "acme"], in: dir)
+        let token = try #require(created.stdout.firstMatch(of: /(loupe_[0-9A-Za-z]{12}_[0-9A-Za-z]{32}_[0-9A-Za-z]{6})/).map { String($0.1) })
+        let client = try await LoupeClient.connect(.init(port: serve.port, token: token))
+        let reply = try await client.predict(Self.diamond)
+        await #expect(throws: ProtocolError.self) { try await client.listModels() }
+        await client.close()
+        serve.stop()
+
+        let table = try CLIRunner.run(["logs", "query", "--since", "1h", "--principal", "acme"], in: dir)
+        #expect(table.status == 0, "\(table.stderr)")
+        #expect(table.stdout.contains("Predict") && table.stdout.contains("1.01 ct Ideal G VS1 → \(String(format: "%.0f", reply.price))"))
+        #expect(table.stdout.contains("PERMISSION_DENIED"))
+        let json = try CLIRunner.run(["logs", "query", "--json", "--principal", "acme", "--status", "OK"], in: dir)
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]])
+        #expect(rows.count == 1)
+        #expect(rows.first?["price"] as? Double == reply.price && rows.first?["model_version"] as? Int == 1)
+        let stats = try CLIRunner.run(["logs", "stats", "--principal", "acme"], in: dir)
+        #expect(stats.stdout.contains("calls 2, errors 1 (50.00%), rows scored 1"), "\(stats.stdout)")
+        let export = try CLIRunner.run(["logs", "export", "--from", "1h", "--to", "now"], in: dir)
+        #expect(export.status == 0, "\(export.stderr)")
+        #expect(export.stdout.contains("\"principal\":\"acme\"") && export.stdout.contains("\"carat\":1.01"))
+    }
+
+    @Test func badInputsGiveClearErrors() throws {
+        let dir = try CLIRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let since = try CLIRunner.run(["logs", "query", "--since", "yesterday"], in: dir)
+        #expect(since.status != 0 && since.stderr.contains("--since must be a duration ago like 90s"), "\(since.stderr)")
+        let method = try CLIRunner.run(["logs", "query", "--method", "Predikt"], in: dir)
+        #expect(method.status != 0 && method.stderr.contains("unknown method \"Predikt\""), "\(method.stderr)")
+        let status = try CLIRunner.run(["logs", "stats", "--status", "FINE"], in: dir)
+        #expect(status.status != 0 && status.stderr.contains("unknown status \"FINE\""), "\(status.stderr)")
+        let url = try CLIRunner.run(["logs", "query", "--log-db", "postgres://nobody-at-all/db"], in: dir)
+        #expect(url.status != 0 && url.stderr.contains("postgres://user:password@host:5432/database"), "\(url.stderr)")
+        let serve = try CLIRunner.run(["serve", "--port", "0", "--log-db", "mysql://root@db/x"], in: dir)
+        #expect(serve.status != 0 && serve.stderr.contains("--log-db must be a SQLite file path or postgres://"), "\(serve.stderr)")
+        let range = try CLIRunner.run(["logs", "export", "--from", "1h", "--to", "2h"], in: dir)
+        #expect(range.status != 0 && range.stderr.contains("--from must be before --to"), "\(range.stderr)")
+
+        // A segment whose tail is garbage: the export says which record and where, exit code 2.
+        let open = dir.appendingPathComponent("loupe-store/capsule/open")
+        try FileManager.default.createDirectory(at: open, withIntermediateDirectories: true)
+        try Data("not a zstd frame".utf8).write(to: open.appendingPathComponent("seg-x.seg"))
+        let export = try CLIRunner.run(["logs", "export"], in: dir)
+        #expect(export.status == 2, "\(export.stderr)")
+        #expect(export.stderr.contains("seg-x.seg: record 1 at byte 0 is corrupt"), "\(export.stderr)")
+    }
+}
