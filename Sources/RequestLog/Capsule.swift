@@ -5,8 +5,9 @@ import Foundation
 /// age and then sealed into the artifact store (a blob plus an index record of kind
 /// `request-capsule`), from where `export` reads it back.
 ///
-/// Not thread-safe: only the log's appender uses one (readers use the static functions).
-final class Capsule {
+/// Not thread-safe: it is handed once to the log's appender task, which alone uses it (readers
+/// use the static functions); hence the unchecked `Sendable`.
+final class Capsule: @unchecked Sendable {
     static let recordKind = "request-capsule"
 
     let directory: String

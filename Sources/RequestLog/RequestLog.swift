@@ -67,8 +67,13 @@ public final class RequestLog: Sendable {
         self.logger = logger
         counters = RequestLogCounters(registry: registry)
         spill = try SpillJournal(directory: configuration.capsuleDirectory + "/spill", level: configuration.compressionLevel)
-        (appenderSignals, appenderWake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-        (writerSignals, writerWake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        // Wake-ups, not data: one pending signal is enough.
+        let appender = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        appenderSignals = appender.stream
+        appenderWake = appender.continuation
+        let writer = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        writerSignals = writer.stream
+        writerWake = writer.continuation
     }
 
     // MARK: The serving path
@@ -386,8 +391,9 @@ public final class RequestLog: Sendable {
                     return false
                 }
             }
-            try? FileManager.default.removeItem(atPath: file)
+            // Counted before the file goes, so "no spill file left" implies the count is complete.
             counters.add(.replayed, rows.count)
+            try? FileManager.default.removeItem(atPath: file)
             logger.info("replayed spilled calls into the guestbook", metadata: ["rows": "\(rows.count)"])
         }
         return true

@@ -15,7 +15,7 @@ final class RequestLogCounters: Sendable {
 
     enum Kind: Int, CaseIterable {
         case queued, written, spilled, replayed, dropped, recovered
-        var metric: String { "loupe_requestlog_\(self)_total" }
+        var metric: String { "\(self)" }
         var help: String {
             switch self {
             case .queued: "Calls handed to the request log"
@@ -29,8 +29,16 @@ final class RequestLogCounters: Sendable {
     }
 
     init(registry: PrometheusCollectorRegistry?) {
-        exported = registry.map { r in Kind.allCases.map { r.makeCounter(name: $0.metric, help: $0.help) } }
-        pendingGauge = registry?.makeGauge(name: "loupe_requestlog_pending", help: "Guestbook rows waiting for the database")
+        // loupe_requestlog_<kind>_total, loupe_requestlog_pending.
+        exported = registry.map { r in
+            Kind.allCases.map {
+                r.makeCounter(descriptor: MetricNameDescriptor(
+                    namespace: "loupe", subsystem: "requestlog", metricName: $0.metric, unitName: "total", helpText: $0.help))
+            }
+        }
+        pendingGauge = registry?.makeGauge(descriptor: MetricNameDescriptor(
+            namespace: "loupe", subsystem: "requestlog", metricName: "pending", unitName: "",
+            helpText: "Guestbook rows waiting for the database"))
     }
 
     func add(_ kind: Kind, _ n: Int) {
@@ -41,6 +49,7 @@ final class RequestLogCounters: Sendable {
 
     func value(_ kind: Kind) -> Int { with(kind) { $0.load(ordering: .relaxed) } }
 
+    @discardableResult
     private func with<R>(_ kind: Kind, _ body: (borrowing Atomic<Int>) -> R) -> R {
         switch kind {
         case .queued: body(queued)

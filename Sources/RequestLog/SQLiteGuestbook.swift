@@ -123,7 +123,7 @@ public final class SQLiteGuestbook: Guestbook {
     }
 
     private static func arguments(_ values: [QueryValue]) -> StatementArguments {
-        StatementArguments(values.map { value -> (any DatabaseValueConvertible) in
+        StatementArguments(values.map { value -> (any DatabaseValueConvertible)? in
             switch value {
             case .int(let i): i
             case .text(let s): s

@@ -13,7 +13,7 @@ import Glibc
 /// still in memory), and the segments stay readable.
 @Suite(.serialized) struct RequestLogCLITests {
     /// A running `loupe serve` in `dir`.
-    final class Serve {
+    final class Serve: @unchecked Sendable {
         let process = Process()
         let port: Int
 

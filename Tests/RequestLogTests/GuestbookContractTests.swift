@@ -88,7 +88,7 @@ import Testing
         let inputs = try await book.recentPredictInputs(since: Date().addingTimeInterval(-3600), limit: 100)
         // Successful Predict calls only, newest first.
         #expect(inputs.count == 10)
-        #expect(inputs.first?.carat == 1.14)
+        #expect(abs((inputs.first?.carat ?? 0) - 1.14) < 1e-9)
         #expect(try await book.recentPredictInputs(since: Date().addingTimeInterval(-3600), limit: 3).count == 3)
         #expect(try await book.deleteOlder(than: Date().addingTimeInterval(-86_400)) == 5)
         #expect(try await book.count() == 12)

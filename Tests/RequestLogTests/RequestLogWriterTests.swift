@@ -24,8 +24,11 @@ import Testing
         guard let book = try await makeGuestbook(engine, scratch: scratch) else { return }
         let log = try makeLog(book, scratch: scratch, segmentBytes: 4096)
         try await log.start()
-        for i in 0..<300 { log.record(try predictCall(i, principal: i % 3 == 0 ? "bling" : "acme")) }
-        #expect(await log.flush())
+        // In groups, so the appender sees the segment grow past its size between them.
+        for group in 0..<10 {
+            for i in group * 30..<(group + 1) * 30 { log.record(try predictCall(i, principal: i % 3 == 0 ? "bling" : "acme")) }
+            #expect(await log.flush())
+        }
         let counts = log.counts
         #expect(counts.queued == 300 && counts.written == 300 && counts.spilled == 0 && counts.dropped == 0)
         #expect(try await book.count() == 300)
@@ -110,7 +113,9 @@ import Testing
         let log = try makeLog(book, scratch: scratch, capacity: 150)
         try await log.start()
         // Another connection takes the write lock and sits on it.
-        let other = try DatabaseQueue(path: path)
+        var lockerConfiguration = Configuration()
+        lockerConfiguration.allowsUnsafeTransactions = true
+        let other = try DatabaseQueue(path: path, configuration: lockerConfiguration)
         try await other.writeWithoutTransaction { db in try db.execute(sql: "BEGIN IMMEDIATE") }
         for i in 0..<800 {
             log.record(try predictCall(i))

@@ -118,8 +118,7 @@ let sample = Diamond(carat: 1.01, cut: .ideal, color: .g, clarity: .vs1, depth: 
         let batchRow = try #require(byMethod["BatchPredict"]?.first)
         #expect(batchRow.rows == 10 && batchRow.modelVersion == 1 && batchRow.status == "OK")
         // The counters are on the server's /metrics registry.
-        var text = ""
-        fixture.server.metrics.registry.emit(into: &text)
+        let text = fixture.server.metrics.exposition()
         #expect(text.contains("loupe_requestlog_written_total 7"))
         #expect(text.contains("loupe_requestlog_spilled_total 0"))
     }

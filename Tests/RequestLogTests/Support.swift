@@ -4,6 +4,7 @@ import LoupeProtocol
 import NIOCore
 import RequestLog
 import Synchronization
+import Testing
 
 /// The guestbook engines every contract test runs on.
 enum Engine: String, CaseIterable, Sendable, CustomTestStringConvertible {
