@@ -82,6 +82,7 @@ public struct GuestbookStats: Sendable, Hashable, Codable {
 
     public var calls: Int
     public var errors: Int
+    /// Rows of successful Predict and BatchPredict calls.
     public var rowsScored: Int
     /// Latency percentiles in microseconds (nil with no calls).
     public var p50Microseconds: Int64?

@@ -161,14 +161,14 @@ enum GuestbookSQL {
     static func totals(table: String, clause: String) -> String {
         """
         SELECT COUNT(*), CAST(COALESCE(SUM(CASE WHEN status <> 'OK' THEN 1 ELSE 0 END), 0) AS BIGINT),
-          CAST(COALESCE(SUM(rows), 0) AS BIGINT) FROM \(table) \(clause)
+          CAST(COALESCE(SUM(CASE WHEN status = 'OK' THEN rows ELSE 0 END), 0) AS BIGINT) FROM \(table) \(clause)
         """
     }
 
     static func groups(table: String, column: String, clause: String) -> String {
         """
         SELECT \(column), COUNT(*), CAST(SUM(CASE WHEN status <> 'OK' THEN 1 ELSE 0 END) AS BIGINT),
-          CAST(SUM(rows) AS BIGINT) FROM \(table) \(clause) GROUP BY \(column) ORDER BY COUNT(*) DESC, \(column)
+          CAST(SUM(CASE WHEN status = 'OK' THEN rows ELSE 0 END) AS BIGINT) FROM \(table) \(clause) GROUP BY \(column) ORDER BY COUNT(*) DESC, \(column)
         """
     }
 

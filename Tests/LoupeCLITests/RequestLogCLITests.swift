@@ -74,7 +74,7 @@ import Glibc
         let dir = try CLIRunner.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         var serve = try Serve(dir: dir)
-        let created = try CLIRunner.run(["token", "create", "--name", "loader"], in: dir)
+        let created = try CLIRunner.run(["token", "create", "--name", "loader", "--calls-per-second", "1000000"], in: dir)
         let token = try #require(created.stdout.firstMatch(of: /(loupe_[0-9A-Za-z]{12}_[0-9A-Za-z]{32}_[0-9A-Za-z]{6})/).map { String($0.1) })
         var answered = 0
         for round in 0..<3 {
@@ -131,14 +131,16 @@ import Glibc
         let token = try #require(created.stdout.firstMatch(of: /(loupe_[0-9A-Za-z]{12}_[0-9A-Za-z]{32}_[0-9A-Za-z]{6})/).map { String($0.1) })
         let client = try await LoupeClient.connect(.init(port: serve.port, token: token))
         let reply = try await client.predict(Self.diamond)
-        await #expect(throws: ProtocolError.self) { try await client.listModels() }
+        var bad = Self.diamond
+        bad.carat = -1
+        await #expect(throws: ProtocolError.self) { try await client.predict(bad) }
         await client.close()
         serve.stop()
 
         let table = try CLIRunner.run(["logs", "query", "--since", "1h", "--principal", "acme"], in: dir)
         #expect(table.status == 0, "\(table.stderr)")
         #expect(table.stdout.contains("Predict") && table.stdout.contains("1.01 ct Ideal G VS1 → \(String(format: "%.0f", reply.price))"))
-        #expect(table.stdout.contains("PERMISSION_DENIED"))
+        #expect(table.stdout.contains("INVALID_ARGUMENT") && table.stdout.contains("carat must be > 0"))
         let json = try CLIRunner.run(["logs", "query", "--json", "--principal", "acme", "--status", "OK"], in: dir)
         let rows = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]])
         #expect(rows.count == 1)
