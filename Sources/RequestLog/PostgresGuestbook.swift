@@ -30,7 +30,7 @@ public final class PostgresGuestbook: Guestbook {
         runner = Task { await client.run() }
         do {
             let table = table
-            try await transaction("create the request log table", timeout: max(operationTimeout, .seconds(10))) { connection, logger in
+            try await transaction("create the request log table", timeout: max(operationTimeout, .seconds(30))) { connection, logger in
                 // Several servers may start at once: one creates the table, the others wait.
                 try await connection.query("SELECT pg_advisory_xact_lock(7418520914)", logger: logger)
                 for statement in GuestbookColumns.schema(table: table, big: "BIGINT", real: "DOUBLE PRECISION") {

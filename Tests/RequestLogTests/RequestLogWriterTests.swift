@@ -18,6 +18,17 @@ import Testing
             guestbook: book, store: scratch.store)
     }
 
+    /// The counters once every call handed over is written, spilled or waiting in memory for
+    /// the database (the appender has caught up); waits for that state, never for a time.
+    func settled(_ log: RequestLog, _ sent: Int) async -> RequestLogCounts {
+        for _ in 0..<6000 {
+            let c = log.counts
+            if c.written + c.spilled + c.pending == sent { return c }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        return log.counts
+    }
+
     @Test(arguments: Engine.allCases) func everyCallBecomesOneRowAndOneCapsuleRecord(engine: Engine) async throws {
         let scratch = try Scratch()
         defer { scratch.remove() }
@@ -66,8 +77,7 @@ import Testing
             if i % 100 == 0 { try await Task.sleep(for: .milliseconds(5)) }
         }
         // Down: rows wait (up to 100) and the rest spill; none is lost or counted twice.
-        try await Task.sleep(for: .milliseconds(200))
-        var counts = log.counts
+        var counts = await settled(log, 1200)
         #expect(counts.spilled >= 900 - 100)
         #expect(counts.queued == counts.written + counts.spilled + counts.pending)
         flaky.set(down: false)
@@ -121,8 +131,7 @@ import Testing
             log.record(try predictCall(i))
             if i % 50 == 0 { try await Task.sleep(for: .milliseconds(10)) }
         }
-        try await Task.sleep(for: .milliseconds(300))
-        let during = log.counts
+        let during = await settled(log, 800)
         #expect(during.spilled > 0)
         #expect(during.written + during.spilled + during.pending == 800)
         try await other.writeWithoutTransaction { db in try db.execute(sql: "ROLLBACK") }
@@ -156,8 +165,7 @@ import Testing
             log.record(try predictCall(i))
             if i % 50 == 0 { try await Task.sleep(for: .milliseconds(10)) }
         }
-        try await Task.sleep(for: .milliseconds(500))
-        let during = log.counts
+        let during = await settled(log, 800)
         #expect(during.spilled > 0)
         #expect(during.written + during.spilled + during.pending == 800)
         try await locker.query("ROLLBACK", logger: .init(label: "test.locker"))
