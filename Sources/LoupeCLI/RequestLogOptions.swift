@@ -22,7 +22,8 @@ struct RequestLogOptions: ParsableArguments {
             ?? store + "/requests.sqlite"
     }
 
-    func openGuestbook(store: String) async throws -> any Guestbook {
+    /// The guestbook; `create` false (the readers) refuses a SQLite file that does not exist yet.
+    func openGuestbook(store: String, create: Bool = false) async throws -> any Guestbook {
         let location = location(store: store)
         do {
             if location.hasPrefix("postgres://") || location.hasPrefix("postgresql://") {
@@ -32,6 +33,11 @@ struct RequestLogOptions: ParsableArguments {
                 throw RequestLogError(
                     .invalidArgument,
                     "--log-db must be a SQLite file path or postgres://user:password@host:port/database, got \(location)")
+            }
+            guard create || FileManager.default.fileExists(atPath: location) else {
+                throw RequestLogError(
+                    .invalidArgument,
+                    "there is no request log at \(location) (loupe serve creates it; --store or --log-db name another)")
             }
             return try SQLiteGuestbook(path: location, tablePrefix: logTablePrefix)
         } catch {
@@ -65,7 +71,7 @@ struct ServeRequestLogOptions: ParsableArguments {
         let configuration = RequestLogConfiguration(
             capsuleDirectory: store + "/capsule", retention: retention, segmentMaxBytes: logSegmentMB << 20,
             segmentMaxAge: try parseDuration(logSegmentAge, option: "--log-segment-age"))
-        let guestbook = try await location.openGuestbook(store: store)
+        let guestbook = try await location.openGuestbook(store: store, create: true)
         do {
             return try RequestLog(
                 configuration: configuration, guestbook: guestbook, store: artifacts, registry: registry,

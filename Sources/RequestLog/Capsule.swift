@@ -128,12 +128,15 @@ final class Capsule: @unchecked Sendable {
 
     /// Segments left open by a process that did not shut down cleanly (kill -9, power loss):
     /// each is cut back to its last whole record, its rows returned (for replay into the
-    /// guestbook), and sealed.
-    /// Segments sealed but kept under `sealed/` (their rows not all durable yet) are read back
-    /// the same way and removed.
-    static func recover(directory: String, store: ArtifactStore) throws -> (rows: [GuestbookRow], damage: [SegmentDamage]) {
+    /// guestbook), and sealed. Local copies of sealed segments whose rows were not all durable
+    /// yet (`sealed/`) are read back the same way. The files are returned for the caller to
+    /// delete once the rows are durable elsewhere (a crash before that only repeats this).
+    static func recover(directory: String, store: ArtifactStore)
+        throws -> (rows: [GuestbookRow], damage: [SegmentDamage], files: [String])
+    {
         var rows: [GuestbookRow] = []
         var damage: [SegmentDamage] = []
+        var done: [String] = []
         let sealed = directory + "/sealed"
         for file in ((try? FileManager.default.contentsOfDirectory(atPath: sealed)) ?? []).filter({ $0.hasSuffix(".seg") }) {
             let path = "\(sealed)/\(file)"
@@ -146,7 +149,7 @@ final class Capsule: @unchecked Sendable {
                 for row in fileRows { index.add(row, principalSet: &principals) }
                 try seal(path: path, index: index, store: store)
             }
-            try? FileManager.default.removeItem(atPath: path)
+            done.append(path)
         }
         let open = directory + "/open"
         let files = ((try? FileManager.default.contentsOfDirectory(atPath: open)) ?? []).filter { $0.hasSuffix(".seg") }.sorted()
@@ -163,9 +166,9 @@ final class Capsule: @unchecked Sendable {
             }
             index.bytes = Int((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0)
             if index.count > 0 { try seal(path: path, index: index, store: store) }
-            try? FileManager.default.removeItem(atPath: path)
+            done.append(path)
         }
-        return (rows, damage)
+        return (rows, damage, done)
     }
 
     // MARK: Reading back

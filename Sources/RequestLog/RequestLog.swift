@@ -104,7 +104,7 @@ public final class RequestLog: Sendable {
         let capsule = try Capsule(
             directory: configuration.capsuleDirectory, store: store, maxBytes: configuration.segmentMaxBytes,
             maxAge: configuration.segmentMaxAge, level: configuration.compressionLevel, runID: configuration.runID)
-        let (rows, damage) = try Capsule.recover(directory: configuration.capsuleDirectory, store: store)
+        let (rows, damage, files) = try Capsule.recover(directory: configuration.capsuleDirectory, store: store)
         for cut in damage {
             logger.warning("a capsule segment left by a crash ended in a torn record; cut it there", metadata: ["damage": "\(cut)"])
         }
@@ -114,6 +114,7 @@ public final class RequestLog: Sendable {
             counters.add(.recovered, rows.count)
             logger.notice("recovered calls from capsule segments left open", metadata: ["rows": "\(rows.count)"])
         }
+        for file in files { try? FileManager.default.removeItem(atPath: file) }
         // Replay before serving when the database answers, so the guestbook is whole from the
         // first call on; otherwise the writer keeps trying.
         if spill.hasFiles { _ = await replaySpill() }

@@ -36,7 +36,8 @@ import Glibc
                 banner += String(decoding: reader.availableData, as: UTF8.self)
             }
             guard let port = banner.firstMatch(of: /on 127\.0\.0\.1:(\d+) \(the gateway/).flatMap({ Int($0.1) }) else {
-                process.terminate()
+                if process.isRunning { process.terminate() }
+                process.waitUntilExit()
                 let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
                 throw CLIError("loupe serve did not start: \(banner)\n\(text.suffix(2000))")
             }
@@ -49,7 +50,7 @@ import Glibc
         }
 
         func stop() {
-            process.terminate()
+            if process.isRunning { process.terminate() }
             process.waitUntilExit()
         }
     }
@@ -88,6 +89,7 @@ import Glibc
         let dir = try CLIRunner.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         var serve = try Serve(dir: dir)
+        defer { serve.stop() }  // whichever server is running when the test ends, even on failure
         let created = try CLIRunner.run(["token", "create", "--name", "loader", "--calls-per-second", "1000000"], in: dir)
         let token = try #require(created.stdout.firstMatch(of: /(loupe_[0-9A-Za-z]{12}_[0-9A-Za-z]{32}_[0-9A-Za-z]{6})/).map { String($0.1) })
         var answered = 0
@@ -141,6 +143,7 @@ import Glibc
         let dir = try CLIRunner.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let serve = try Serve(dir: dir)
+        defer { serve.stop() }
         let created = try CLIRunner.run(["token", "create", "--name", "acme"], in: dir)
         let token = try #require(created.stdout.firstMatch(of: /(loupe_[0-9A-Za-z]{12}_[0-9A-Za-z]{32}_[0-9A-Za-z]{6})/).map { String($0.1) })
         let client = try await connect(port: serve.port, token: token)
@@ -179,6 +182,9 @@ import Glibc
         #expect(url.status != 0 && url.stderr.contains("postgres://user:password@host:5432/database"), "\(url.stderr)")
         let serve = try CLIRunner.run(["serve", "--port", "0", "--log-db", "mysql://root@db/x"], in: dir)
         #expect(serve.status != 0 && serve.stderr.contains("--log-db must be a SQLite file path or postgres://"), "\(serve.stderr)")
+        let missing = try CLIRunner.run(["logs", "stats"], in: dir)
+        #expect(missing.status != 0 && missing.stderr.contains("there is no request log at loupe-store/requests.sqlite"),
+                "\(missing.stderr)")
         let range = try CLIRunner.run(["logs", "export", "--from", "1h", "--to", "2h"], in: dir)
         #expect(range.status != 0 && range.stderr.contains("--from must be before --to"), "\(range.stderr)")
 

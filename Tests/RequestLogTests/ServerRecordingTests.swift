@@ -94,15 +94,25 @@ let sample = Diamond(carat: 1.01, cut: .ideal, color: .g, clarity: .vs1, depth: 
         await #expect(throws: ProtocolError.self) { try await client.job("no-such-job") }
         let batch = try await client.batchPredict(Loupe_V1_DiamondColumns(Array(repeating: sample, count: 10)))
         #expect(batch.prices.count == 10)
+        var retrain = Loupe_V1_RetrainRequest()
+        retrain.promotionMargin = 5  // refused before any job starts
+        await #expect(throws: ProtocolError.self) { try await client.retrain(retrain) }
         await client.close()
+        // A method id the server does not know (through the in-process path: the client only
+        // sends known ones).
+        let unknown = Frame(header: FrameHeader(flags: .request, methodID: 99, requestID: 7), payload: ByteBuffer())
+        let refused = try await fixture.server.answerInProcess(
+            unknown, principal: Principal(name: "trusted", scopes: [.admin]), on: MultiThreadedEventLoopGroup.singleton.next()
+        ).get()
+        #expect(refused.header.flags.contains(.error))
         #expect(await fixture.log.flush())
 
         let rows = try await fixture.log.guestbook.rows(GuestbookQuery(limit: 100))
-        #expect(rows.count == 7)
+        #expect(rows.count == 9)
         var byMethod: [String: [GuestbookRow]] = [:]
         for r in rows { byMethod[r.method, default: []].append(r) }
         #expect(byMethod["Predict"]?.count == 2)
-        for method in ["Health", "ListModels", "FindSimilar", "GetJob", "BatchPredict"] {
+        for method in ["Health", "ListModels", "FindSimilar", "GetJob", "BatchPredict", "Retrain", "unknown"] {
             #expect(byMethod[method]?.count == 1, "\(method)")
         }
         #expect(rows.allSatisfy { $0.principal == "trusted" && $0.latencyMicroseconds >= 0 })
@@ -115,11 +125,13 @@ let sample = Diamond(carat: 1.01, cut: .ideal, color: .g, clarity: .vs1, depth: 
         #expect(failed.status == "INVALID_ARGUMENT" && failed.error?.contains("carat must be > 0") == true)
         #expect(failed.price == nil && failed.diamond?.carat == -1)
         #expect(byMethod["GetJob"]?.first?.status == "NOT_FOUND")
+        #expect(byMethod["Retrain"]?.first?.error?.contains("promotion_margin") == true)
+        #expect(byMethod["unknown"]?.first?.status == "UNIMPLEMENTED")
         let batchRow = try #require(byMethod["BatchPredict"]?.first)
         #expect(batchRow.rows == 10 && batchRow.modelVersion == 1 && batchRow.status == "OK")
         // The counters are on the server's /metrics registry.
         let text = fixture.server.metrics.exposition()
-        #expect(text.contains("loupe_requestlog_written_total 7"))
+        #expect(text.contains("loupe_requestlog_written_total 9"))
         #expect(text.contains("loupe_requestlog_spilled_total 0"))
     }
 
