@@ -44,7 +44,8 @@ struct Scratch {
 }
 
 /// A guestbook of `engine` (nil when PostgreSQL is not available outside CI), with its own table.
-func makeGuestbook(_ engine: Engine, scratch: Scratch, prefix: String = freshPrefix(), timeout: TimeAmount = .seconds(2))
+/// PostgreSQL calls get 30 s, as the token store tests do: the full suite loads the machine.
+func makeGuestbook(_ engine: Engine, scratch: Scratch, prefix: String = freshPrefix(), timeout: TimeAmount = .seconds(30))
     async throws -> (any Guestbook)?
 {
     switch engine {
