@@ -9,7 +9,8 @@ import Synchronization
 ///
 /// Off the serving path: `record` appends to an in-memory hand-off queue and returns. Two
 /// tasks do the work:
-/// - the appender drains the queue in groups, appends them to the open capsule segment (one
+/// - the appender (a thread of its own: it blocks on the disk, which must not hold a thread of
+///   the cooperative pool) drains the queue in groups, appends them to the open capsule segment (one
 ///   write and one fsync per group: group commit) and hands their rows to the writer; rows
 ///   beyond `pendingCapacity` waiting for the database spill to a durable spill file instead;
 /// - the writer commits waiting rows to the guestbook in batches; when the database fails
@@ -27,8 +28,10 @@ public final class RequestLog: Sendable {
     private let logger: Logger
     private let inbox = Mutex(Inbox())
     private let pending = Mutex(Pending())
-    private let appenderSignals: AsyncStream<Void>
-    private let appenderWake: AsyncStream<Void>.Continuation
+    /// Wakes the appender thread; `appenderSignalled` keeps it to one signal per wake-up
+    /// however many calls arrive meanwhile.
+    private let appenderWake = DispatchSemaphore(value: 0)
+    private let appenderSignalled = Atomic<Bool>(false)
     private let writerSignals: AsyncStream<Void>
     private let writerWake: AsyncStream<Void>.Continuation
     private let tasks = Mutex<Tasks?>(nil)
@@ -50,7 +53,7 @@ public final class RequestLog: Sendable {
     }
 
     private struct Tasks {
-        var appender: Task<[SealedFile], Never>
+        var appender: AppenderThread
         var writer: Task<Void, Never>
         var ticker: Task<Void, Never>
     }
@@ -68,9 +71,6 @@ public final class RequestLog: Sendable {
         counters = RequestLogCounters(registry: registry)
         spill = try SpillJournal(directory: configuration.capsuleDirectory + "/spill", level: configuration.compressionLevel)
         // Wake-ups, not data: one pending signal is enough.
-        let appender = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-        appenderSignals = appender.stream
-        appenderWake = appender.continuation
         let writer = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         writerSignals = writer.stream
         writerWake = writer.continuation
@@ -88,7 +88,7 @@ public final class RequestLog: Sendable {
         }
         counters.add(.queued, 1)
         if accepted {
-            appenderWake.yield()
+            wakeAppender()
         } else {
             counters.add(.dropped, 1)
             logger.error("a call was not recorded: the request log is closed or its queue is over its byte bound",
@@ -118,13 +118,13 @@ public final class RequestLog: Sendable {
         // Replay before serving when the database answers, so the guestbook is whole from the
         // first call on; otherwise the writer keeps trying.
         if spill.hasFiles { _ = await replaySpill() }
-        let appender = Task.detached { [self] in await runAppender(capsule) }
+        let appender = AppenderThread()
+        appender.start { [self] in runAppender(capsule) }
         let writer = Task.detached { [self] in await runWriter() }
-        let ticker = Task.detached { [appenderWake, writerWake] in
-            // Segment age, retention and spill replay are checked on this beat even when idle.
+        let ticker = Task.detached { [writerWake] in
+            // Retention and spill replay are checked on this beat even when idle.
             while !Task.isCancelled {
                 try? await Task.sleep(for: .milliseconds(250))
-                appenderWake.yield()
                 writerWake.yield()
             }
         }
@@ -139,15 +139,14 @@ public final class RequestLog: Sendable {
             return t
         }) else { return }
         inbox.withLock { $0.closed = true }
-        appenderWake.yield()
-        let sealedFiles = await running.appender.value
+        wakeAppender()
+        let sealedFiles = await running.appender.finished()
         pending.withLock { $0.stopping = true }
         writerWake.yield()
         await running.writer.value
         // Every row is committed or spilled now: the sealed segments' local copies can go.
         for file in sealedFiles { try? FileManager.default.removeItem(atPath: file.path) }
         running.ticker.cancel()
-        appenderWake.finish()
         writerWake.finish()
         await guestbook.close()
     }
@@ -196,11 +195,18 @@ public final class RequestLog: Sendable {
         var last: Int
     }
 
-    private func runAppender(_ capsule: Capsule) async -> [SealedFile] {
+    private func wakeAppender() {
+        if !appenderSignalled.exchange(true, ordering: .acquiringAndReleasing) { appenderWake.signal() }
+    }
+
+    /// The appender thread's loop: wakes on new calls, or every 250 ms to check the segment's age.
+    private func runAppender(_ capsule: Capsule) -> [SealedFile] {
         var sequence = 0
         var sealed: [SealedFile] = []
         let runID = configuration.runID
-        for await _ in appenderSignals {
+        while true {
+            _ = appenderWake.wait(timeout: .now() + .milliseconds(250))
+            appenderSignalled.store(false, ordering: .releasing)
             let (batch, closed) = inbox.withLock { inbox in
                 defer {
                     inbox.calls = []
@@ -423,4 +429,31 @@ public final class RequestLog: Sendable {
 
 extension Duration {
     var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
+
+/// The appender's thread, and a way to await what it returns when it ends.
+final class AppenderThread: Sendable {
+    private let result = Mutex<[RequestLog.SealedFile]?>(nil)
+    private let done = DispatchSemaphore(value: 0)
+
+    func start(_ body: @escaping @Sendable () -> [RequestLog.SealedFile]) {
+        let thread = Thread { [self] in
+            let sealed = body()
+            result.withLock { $0 = sealed }
+            done.signal()
+        }
+        thread.name = "loupe.requestlog.appender"
+        thread.start()
+    }
+
+    /// Waits (without holding a cooperative thread) for the loop to end; returns its result.
+    func finished() async -> [RequestLog.SealedFile] {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            DispatchQueue.global().async { [done] in
+                done.wait()
+                continuation.resume()
+            }
+        }
+        return result.withLock { $0 ?? [] }
+    }
 }

@@ -94,6 +94,8 @@ import Glibc
         return try await LoupeClient.connect(.init(port: port, token: token))
     }
 
+    /// One store for all of it (each `loupe serve` on a new store trains a model first, which
+    /// loads the machine the parallel suites share).
     @Test func killNineUnderLoadLosesAtMostTheDocumentedWindow() async throws {
         let dir = try CLIRunner.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -139,30 +141,17 @@ import Glibc
             // recorded and killed before its reply reached the client.
             #expect(recorded <= answered + round + 1)
         }
-        try await offPool { [serve] in serve.stop() }
-        #expect(serve.process.terminationStatus == 0)
-        // After a graceful stop every segment is sealed and whole.
-        let export = try await cli(["logs", "export", "--raw"], in: dir)
-        #expect(export.status == 0, "\(export.stderr)")
-        let lines = export.stdout.split(separator: "\n").filter { $0.contains("\"principal\":\"loader\"") }
-        let recorded = try await recordedCalls(dir, principal: "loader")
-        #expect(lines.count == recorded)
-    }
-
-    @Test func logsQueryAndStatsShowTheCalls() async throws {
-        let dir = try CLIRunner.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let serve = try await offPool { try Serve(dir: dir) }
-        defer { serve.stop() }
-        let created = try await cli(["token", "create", "--name", "acme"], in: dir)
-        let token = try #require(created.stdout.firstMatch(of: /(loupe_[0-9A-Za-z]{12}_[0-9A-Za-z]{32}_[0-9A-Za-z]{6})/).map { String($0.1) })
-        let client = try await connect(port: serve.port, token: token)
-        let reply = try await client.predict(Self.diamond)
+        // The same store, read back with `loupe logs`: a partner's good and bad calls.
+        let acmeToken = try await cli(["token", "create", "--name", "acme"], in: dir).stdout
+            .firstMatch(of: /(loupe_[0-9A-Za-z]{12}_[0-9A-Za-z]{32}_[0-9A-Za-z]{6})/).map { String($0.1) }
+        let acme = try await connect(port: serve.port, token: try #require(acmeToken))
+        let reply = try await acme.predict(Self.diamond)
         var bad = Self.diamond
         bad.carat = -1
-        await #expect(throws: ProtocolError.self) { try await client.predict(bad) }
-        await client.close()
-        try await offPool { serve.stop() }
+        await #expect(throws: ProtocolError.self) { try await acme.predict(bad) }
+        await acme.close()
+        try await offPool { [serve] in serve.stop() }
+        #expect(serve.process.terminationStatus == 0)
 
         let table = try await cli(["logs", "query", "--since", "1h", "--principal", "acme"], in: dir)
         #expect(table.status == 0, "\(table.stderr)")
@@ -174,9 +163,15 @@ import Glibc
         #expect(rows.first?["price"] as? Double == reply.price && rows.first?["model_version"] as? Int == 1)
         let stats = try await cli(["logs", "stats", "--principal", "acme"], in: dir)
         #expect(stats.stdout.contains("calls 2, errors 1 (50.00%), rows scored 1"), "\(stats.stdout)")
-        let export = try await cli(["logs", "export", "--from", "1h", "--to", "now"], in: dir)
+        let window = try await cli(["logs", "export", "--from", "1h", "--to", "now"], in: dir)
+        #expect(window.status == 0, "\(window.stderr)")
+        #expect(window.stdout.contains("\"principal\":\"acme\"") && window.stdout.contains("\"carat\":1.01"))
+        // After a graceful stop every segment is sealed and whole.
+        let export = try await cli(["logs", "export", "--raw"], in: dir)
         #expect(export.status == 0, "\(export.stderr)")
-        #expect(export.stdout.contains("\"principal\":\"acme\"") && export.stdout.contains("\"carat\":1.01"))
+        let lines = export.stdout.split(separator: "\n").filter { $0.contains("\"principal\":\"loader\"") }
+        let recorded = try await recordedCalls(dir, principal: "loader")
+        #expect(lines.count == recorded)
     }
 
     @Test func badInputsGiveClearErrors() async throws {

@@ -23,13 +23,15 @@ struct LoggedServer {
     static func start(_ engine: Engine) async throws -> LoggedServer? {
         let scratch = try Scratch()
         let catalog = try Catalog.open(at: scratch.url.appendingPathComponent("store").path)
-        try catalog.ingest(csv: csv(rows: 600), dataset: "diamonds", source: "test")
-        let dataset = try catalog.latestDataset()
-        let trained = try Trainer(configuration: TrainingConfiguration(
-            rounds: 20, learningRate: 0.3, numLeaves: 7, minDataInLeaf: 5, earlyStoppingRounds: 0,
-            calibrationFraction: 0.2, threads: 1)).train(try catalog.table(of: dataset))
-        let manifest = try catalog.register(trained, dataset: dataset.reference)
-        _ = try catalog.store.promote(name: manifest.name, version: manifest.version)
+        try await offPool {
+            try catalog.ingest(csv: csv(rows: 600), dataset: "diamonds", source: "test")
+            let dataset = try catalog.latestDataset()
+            let trained = try Trainer(configuration: TrainingConfiguration(
+                rounds: 20, learningRate: 0.3, numLeaves: 7, minDataInLeaf: 5, earlyStoppingRounds: 0,
+                calibrationFraction: 0.2, threads: 1)).train(try catalog.table(of: dataset))
+            let manifest = try catalog.register(trained, dataset: dataset.reference)
+            _ = try catalog.store.promote(name: manifest.name, version: manifest.version)
+        }
         guard let book = try await makeGuestbook(engine, scratch: scratch) else {
             scratch.remove()
             return nil
@@ -140,16 +142,19 @@ let sample = Diamond(carat: 1.01, cut: .ideal, color: .g, clarity: .vs1, depth: 
         defer { Task { await fixture.stop() } }
         let client = try await fixture.client()
         let n = 100_000
-        var columns = Loupe_V1_DiamondColumns()
-        columns.carat = (0..<n).map { 0.3 + Double($0 % 200) / 100 }
-        columns.cut = Array(repeating: .ideal, count: n)
-        columns.color = Array(repeating: .g, count: n)
-        columns.clarity = Array(repeating: .si1, count: n)
-        columns.depth = Array(repeating: 61.8, count: n)
-        columns.table = Array(repeating: 57, count: n)
-        columns.x = columns.carat.map { 6.4 * $0.squareRoot() }
-        columns.y = columns.x
-        columns.z = columns.x.map { $0 * 0.618 }
+        let columns = try await offPool {
+            var columns = Loupe_V1_DiamondColumns()
+            columns.carat = (0..<n).map { 0.3 + Double($0 % 200) / 100 }
+            columns.cut = Array(repeating: .ideal, count: n)
+            columns.color = Array(repeating: .g, count: n)
+            columns.clarity = Array(repeating: .si1, count: n)
+            columns.depth = Array(repeating: 61.8, count: n)
+            columns.table = Array(repeating: 57, count: n)
+            columns.x = columns.carat.map { 6.4 * $0.squareRoot() }
+            columns.y = columns.x
+            columns.z = columns.x.map { $0 * 0.618 }
+            return columns
+        }
         let reply = try await client.batchPredict(columns)
         #expect(reply.prices.count == n)
         await client.close()
@@ -157,14 +162,19 @@ let sample = Diamond(carat: 1.01, cut: .ideal, color: .g, clarity: .vs1, depth: 
         let rows = try await fixture.log.guestbook.rows(GuestbookQuery(limit: 10))
         #expect(rows.count == 1)
         #expect(rows.first?.rows == n && rows.first?.method == "BatchPredict")
-        var records: [CapsuleRecord] = []
-        try CapsuleReader.export(store: fixture.catalog.store, directory: fixture.scratch.capsule, from: nil, to: nil) {
-            records.append($0)
+        let (store, capsule) = (fixture.catalog.store, fixture.scratch.capsule)
+        let records = try await offPool {
+            var records: [CapsuleRecord] = []
+            try CapsuleReader.export(store: store, directory: capsule, from: nil, to: nil) { records.append($0) }
+            return records
         }
         #expect(records.count == 1)
-        let request = try Loupe_V1_BatchPredictRequest(serializedBytes: try #require(records.first).request)
+        let record = try #require(records.first)
+        let (request, response) = try await offPool {
+            (try Loupe_V1_BatchPredictRequest(serializedBytes: record.request),
+             try Loupe_V1_BatchPredictResponse(serializedBytes: record.response))
+        }
         #expect(request.rows.carat == columns.carat)
-        let response = try Loupe_V1_BatchPredictResponse(serializedBytes: records[0].response)
         #expect(response.prices == reply.prices)
     }
 

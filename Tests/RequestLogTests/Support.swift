@@ -129,3 +129,11 @@ final class FlakyGuestbook: Guestbook {
     var location: String { inner.location }
     func close() async { await inner.close() }
 }
+
+/// Runs CPU-heavy or blocking test work on a thread of its own, so it never holds one of the
+/// test process's few cooperative threads while the suites beside it need them.
+func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try body() }) }.start()
+    }
+}
