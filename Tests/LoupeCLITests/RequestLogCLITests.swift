@@ -19,8 +19,8 @@ import Glibc
 
         init(dir: URL, extra: [String] = []) throws {
             process.executableURL = CLIRunner.binary
-            process.arguments = ["serve", "--port", "0", "--server-port", "0", "--metrics-port", "0", "--rounds", "30",
-                                 "--num-leaves", "15", "--threads", "2", "--health-check-ms", "100", "--no-inbox",
+            process.arguments = ["serve", "--port", "0", "--server-port", "0", "--metrics-port", "0", "--rounds", "5",
+                                 "--num-leaves", "7", "--threads", "1", "--health-check-ms", "100", "--no-inbox",
                                  "--log-segment-mb", "1"] + extra
             process.currentDirectoryURL = dir
             let out = Pipe()

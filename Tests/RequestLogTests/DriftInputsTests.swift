@@ -16,10 +16,10 @@ import Testing
         let inputs = GuestbookDriftInputs(log: log, capacity: 15)
         try await Task.sleep(for: .milliseconds(5))
         for i in 0..<20 { log.record(try predictCall(i)) }
-        #expect(await log.flush())
+        #expect(await log.flush(timeout: patience))
         // Each ask returns the cache and refreshes it in the background.
         var seen = 0
-        for _ in 0..<400 where seen < 15 {
+        for _ in 0..<60_000 where seen < 15 {
             seen = inputs.count
             try await Task.sleep(for: .milliseconds(5))
         }
@@ -33,9 +33,9 @@ import Testing
         try await Task.sleep(for: .milliseconds(5))
         #expect(inputs.count == 0)
         for i in 0..<3 { log.record(try predictCall(i)) }
-        #expect(await log.flush())
+        #expect(await log.flush(timeout: patience))
         seen = 0
-        for _ in 0..<400 where seen < 3 {
+        for _ in 0..<60_000 where seen < 3 {
             seen = inputs.count
             try await Task.sleep(for: .milliseconds(5))
         }

@@ -7,7 +7,7 @@ import Testing
 /// The writer off the serving path: group commit, a slow or absent database, spill and replay,
 /// shutdown flush. The invariant everywhere: sent = written + spilled, exactly, and every
 /// spilled row is replayed once the database answers.
-@Suite struct RequestLogWriterTests {
+@Suite(.serialized) struct RequestLogWriterTests {
     func makeLog(_ book: any Guestbook, scratch: Scratch, capacity: Int = 10_000, segmentBytes: Int = 64 << 20)
         throws -> RequestLog
     {
@@ -21,7 +21,7 @@ import Testing
     /// The counters once every call handed over is written, spilled or waiting in memory for
     /// the database (the appender has caught up); waits for that state, never for a time.
     func settled(_ log: RequestLog, _ sent: Int) async -> RequestLogCounts {
-        for _ in 0..<6000 {
+        for _ in 0..<60_000 {
             let c = log.counts
             if c.written + c.spilled + c.pending == sent { return c }
             try? await Task.sleep(for: .milliseconds(5))
@@ -38,7 +38,7 @@ import Testing
         // In groups, so the appender sees the segment grow past its size between them.
         for group in 0..<10 {
             for i in group * 30..<(group + 1) * 30 { log.record(try predictCall(i, principal: i % 3 == 0 ? "bling" : "acme")) }
-            #expect(await log.flush())
+            #expect(await log.flush(timeout: patience))
         }
         let counts = log.counts
         #expect(counts.queued == 300 && counts.written == 300 && counts.spilled == 0 && counts.dropped == 0)
@@ -70,7 +70,7 @@ import Testing
         let log = try makeLog(flaky, scratch: scratch, capacity: 100)
         try await log.start()
         for i in 0..<200 { log.record(try predictCall(i)) }
-        #expect(await log.flush())
+        #expect(await log.flush(timeout: patience))
         flaky.set(down: true)
         for i in 200..<1200 {
             log.record(try predictCall(i))
@@ -81,8 +81,8 @@ import Testing
         #expect(counts.spilled >= 900 - 100)
         #expect(counts.queued == counts.written + counts.spilled + counts.pending)
         flaky.set(down: false)
-        #expect(await log.flush())
-        #expect(await log.waitForReplay())
+        #expect(await log.flush(timeout: patience))
+        #expect(await log.waitForReplay(timeout: patience))
         counts = log.counts
         #expect(counts.queued == 1200 && counts.written + counts.spilled == 1200 && counts.dropped == 0)
         #expect(counts.replayed == counts.spilled)
@@ -109,7 +109,7 @@ import Testing
         let book = try #require(try await makeGuestbook(.sqlite, scratch: scratch, prefix: prefix))
         let next = try makeLog(book, scratch: scratch)
         try await next.start()
-        #expect(await next.waitForReplay())
+        #expect(await next.waitForReplay(timeout: patience))
         #expect(next.counts.replayed == 500)
         #expect(try await book.count() == 500)
         await next.shutdown()
@@ -135,8 +135,8 @@ import Testing
         #expect(during.spilled > 0)
         #expect(during.written + during.spilled + during.pending == 800)
         try await other.writeWithoutTransaction { db in try db.execute(sql: "ROLLBACK") }
-        #expect(await log.flush())
-        #expect(await log.waitForReplay())
+        #expect(await log.flush(timeout: patience))
+        #expect(await log.waitForReplay(timeout: patience))
         let counts = log.counts
         #expect(counts.written + counts.spilled == 800 && counts.replayed == counts.spilled && counts.dropped == 0)
         #expect(try await book.count() == 800)
@@ -170,8 +170,8 @@ import Testing
         #expect(during.written + during.spilled + during.pending == 800)
         try await locker.query("ROLLBACK", logger: .init(label: "test.locker"))
         try await locker.close()
-        #expect(await log.flush())
-        #expect(await log.waitForReplay())
+        #expect(await log.flush(timeout: patience))
+        #expect(await log.waitForReplay(timeout: patience))
         let counts = log.counts
         #expect(counts.written + counts.spilled == 800 && counts.replayed == counts.spilled && counts.dropped == 0)
         #expect(try await book.count() == 800)
@@ -189,8 +189,8 @@ import Testing
         for i in 0..<400 { log.record(try predictCall(i)) }
         #expect(log.counts.queued == 400)
         flaky.set(delay: .zero)
-        #expect(await log.flush())
-        #expect(await log.waitForReplay())
+        #expect(await log.flush(timeout: patience))
+        #expect(await log.waitForReplay(timeout: patience))
         #expect(try await flaky.count() == 400)
         await log.shutdown()
     }

@@ -137,3 +137,7 @@ func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async thro
         Thread { continuation.resume(with: Result { try body() }) }.start()
     }
 }
+
+/// How long tests wait for the log to reach a state: a guard against hanging, never a timing
+/// assertion (the full suite on two loaded cores can starve the writer for a long while).
+let patience: Duration = .seconds(300)
