@@ -109,9 +109,12 @@ import Glibc
             let client = try await connect(port: serve.port, token: token)
             var times: [Date] = []
             let stopAt = Date().addingTimeInterval(1.5)
+            // Paced (a call every few milliseconds, not flat out): traffic keeps flowing while the
+            // parallel suites keep their share of the two cores.
             while Date() < stopAt {
                 _ = try await client.predict(Self.diamond)
                 times.append(Date())
+                try await Task.sleep(for: .milliseconds(3))
             }
             // Still under load when the kill lands: keep calling while it happens.
             let killer = Task.detached { [serve] in
@@ -122,6 +125,7 @@ import Glibc
                 do {
                     _ = try await client.predict(Self.diamond)
                     times.append(Date())
+                    try await Task.sleep(for: .milliseconds(3))
                 } catch { break }
             }
             await killer.value
@@ -131,8 +135,10 @@ import Glibc
             let window = times.filter { killedAt.timeIntervalSince($0) < 1 }.count
 
             // A torn tail is possible; the reader says where and keeps what is before it.
-            let export = try await cli(["logs", "export"], in: dir)
-            #expect(export.status == 0 || export.stderr.contains("damaged segment"), "\(export.stderr)")
+            if round == 0 {
+                let export = try await cli(["logs", "export"], in: dir)
+                #expect(export.status == 0 || export.stderr.contains("damaged segment"), "\(export.stderr)")
+            }
 
             serve = try await offPool { try Serve(dir: dir) }
             let recorded = try await recordedCalls(dir, principal: "loader")

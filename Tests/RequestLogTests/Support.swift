@@ -130,14 +130,10 @@ final class FlakyGuestbook: Guestbook {
     func close() async { await inner.close() }
 }
 
-/// Runs CPU-heavy or blocking test work on a thread of its own, so it never holds one of the
-/// test process's few cooperative threads while the suites beside it need them.
-func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread { continuation.resume(with: Result { try body() }) }.start()
-    }
-}
-
 /// How long tests wait for the log to reach a state: a guard against hanging, never a timing
 /// assertion (the full suite on two loaded cores can starve the writer for a long while).
 let patience: Duration = .seconds(300)
+
+/// Every request log suite runs inside this one, one suite at a time: together they would
+/// crowd the two cores the whole test run shares (servers, 100k-row batches, databases).
+@Suite(.serialized) enum RequestLogSuites {}
