@@ -11,7 +11,7 @@ under bench/out/ (training the first model on the bundled data if the store is e
 drives the model server's port with `loupe bench-server`. Each mode runs --repeats times,
 alternating, and the best run of each counts (noise on a shared machine only slows runs down).
 """
-import argparse, json, os, shutil, socket, subprocess, sys
+import argparse, json, os, socket, subprocess, sys, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -58,6 +58,7 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     store = os.path.join(OUT, "requestlog-store")
     s = str(args.seconds)
+    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     runs = {"off": [], "on": []}
     for _ in range(args.repeats):
         for mode in ["off", "on"]:
@@ -70,7 +71,7 @@ def main():
                 server.wait()
             runs[mode].append(dict(predict=predict, batch=batch, exit=server.returncode))
     # The log's own view of what it recorded (the last "on" run's server has flushed on SIGTERM).
-    stats = json.loads(subprocess.run([loupe, "logs", "stats", "--store", store, "--json", "--since", "1h"]
+    stats = json.loads(subprocess.run([loupe, "logs", "stats", "--store", store, "--json", "--since", started]
                                       + (["--log-db", args.log_db] if args.log_db else []),
                                       check=True, capture_output=True, text=True).stdout)
 
