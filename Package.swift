@@ -133,12 +133,26 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The request log: guestbook rows (SQLite / PostgreSQL) and the time capsule (zstd
+        // segments sealed into the artifact store), written off the serving path.
+        .target(
+            name: "RequestLog",
+            dependencies: [
+                "ArtifactStore", "CZstd", "DiamondSchema", "LoupeProtocol",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: strict
+        ),
         // The model server: connections, handshake, calls, hot swap, metrics, graceful shutdown.
         .target(
             name: "ModelServer",
             dependencies: [
                 "ArtifactStore", "Catalog", "DiamondSchema", "HyperTuning", "LoupeProtocol", "ModelServing",
-                "Reports", "Retraining", "Scheduling", "TreeModel", "TreeTraining",
+                "Reports", "RequestLog", "Retraining", "Scheduling", "TreeModel", "TreeTraining",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -205,7 +219,7 @@ let package = Package(
             name: "LoupeCLI",
             dependencies: [
                 "ArtifactStore", "BundledData", "Catalog", "DataCleaning", "DiamondSchema", "Gateway", "HyperTuning",
-                "LoupeClient", "LoupeProtocol", "ModelServer", "ModelServing", "Reports", "Retraining", "Scheduling",
+                "LoupeClient", "LoupeProtocol", "ModelServer", "ModelServing", "Reports", "RequestLog", "Retraining", "Scheduling",
                 "TokenStore", "TreeModel",
                 "TreeTraining",
                 .product(name: "Logging", package: "swift-log"),
@@ -238,6 +252,17 @@ let package = Package(
             dependencies: [
                 "Catalog", "DataCleaning", "DiamondSchema", "LoupeClient", "LoupeProtocol", "ModelServer", "TreeTraining",
                 .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "RequestLogTests",
+            dependencies: [
+                "ArtifactStore", "Catalog", "DiamondSchema", "LoupeClient", "LoupeProtocol", "ModelServer", "RequestLog",
+                "TreeTraining",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         .testTarget(

@@ -65,6 +65,9 @@ struct ServeCommand: AsyncParsableCommand {
 
     @OptionGroup var tokenOptions: TokenStoreOptions
 
+    @OptionGroup(title: "The request log")
+    var requestLogOptions: ServeRequestLogOptions
+
     @OptionGroup(title: "The gateway")
     var gatewayOptions: GatewayOptions
 
@@ -85,6 +88,11 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let logger = Logger(label: "loupe")
         let catalog = try storeOptions.catalog()
+        // Every call is recorded (guestbook + time capsule) unless --no-request-log; the log's
+        // counters go into the server's metrics registry. Opened first: a bad --log-db fails fast.
+        let metrics = ServerMetrics()
+        let requestLog = try await requestLogOptions.open(
+            store: storeOptions.path, artifacts: catalog.store, registry: metrics.registry)
         try await prepareFirstModel(catalog, logger: logger)
         let secret = try ServerSecret.readOrCreate(store: storeOptions.path)
         let tokens = try await tokenOptions.open(store: storeOptions.path)
@@ -107,8 +115,8 @@ struct ServeCommand: AsyncParsableCommand {
         schedule.minimumGap = try parseDuration(retrainGap, option: "--retrain-gap")
         let server = ModelServer(
             configuration: serverConfiguration, catalog: catalog,
-            authenticator: GatewayTrustingAuthenticator(internalSecret: secret), scheduler: schedule,
-            inboxDirectory: storeOptions.path + "/inbox", logger: logger)
+            authenticator: GatewayTrustingAuthenticator(internalSecret: secret), metrics: metrics, scheduler: schedule,
+            inboxDirectory: storeOptions.path + "/inbox", requestLog: requestLog, logger: logger)
         // The server must listen before the gateway probes it.
         try await server.start()
         guard let boundServer = server.port else { throw CLIError("the model server did not start") }

@@ -6,6 +6,7 @@ import HyperTuning
 import LoupeProtocol
 import ModelServing
 import NIOCore
+import RequestLog
 import Retraining
 import Scheduling
 import TreeModel
@@ -20,24 +21,31 @@ final class CallHandlers: Sendable {
     let loader: ModelLoader
     let jobs: JobManager
     let metrics: ServerMetrics
-    /// Recent inputs for the drift trigger, when a scheduler runs.
+    /// Recent inputs for the drift trigger, when a scheduler runs without the request log.
     let window: DriftWindow?
+    /// Where every finished call is recorded, when the log is on.
+    let requestLog: RequestLog?
     let started = Date()
 
     init(configuration: ModelServerConfiguration, loader: ModelLoader, jobs: JobManager, metrics: ServerMetrics,
-         window: DriftWindow? = nil) {
+         window: DriftWindow? = nil, requestLog: RequestLog? = nil) {
         self.configuration = configuration
         self.loader = loader
         self.jobs = jobs
         self.metrics = metrics
         self.window = window
+        self.requestLog = requestLog
     }
 
     // MARK: Finishing a call
 
     /// The reply to send for a finished call: `frame`, or DEADLINE_EXCEEDED when the client's
-    /// deadline passed while it ran. Records the call's metrics.
-    func finished(_ frame: Frame, method: String, started: NIODeadline, deadline: UInt32 = 0) -> Frame {
+    /// deadline passed while it ran. Records the call's metrics, and hands the call (`request`,
+    /// the reply, `principal`) to the request log: every call, socket or in process, passes here.
+    func finished(
+        _ frame: Frame, method: String, started: NIODeadline, deadline: UInt32 = 0, request: Frame?,
+        principal: Principal
+    ) -> Frame {
         var frame = frame
         let header = frame.header
         let elapsed = NIODeadline.now() - started
@@ -53,6 +61,10 @@ final class CallHandlers: Sendable {
                 replyingTo: header)
         }
         metrics.call(method, status: status, nanoseconds: elapsed.nanoseconds)
+        requestLog?.record(CallRecord(
+            at: Date(timeIntervalSinceNow: -Double(elapsed.nanoseconds) / 1e9), principal: principal.name,
+            tokenID: principal.tokenID, method: method, request: request, response: frame, status: status,
+            latencyNanoseconds: elapsed.nanoseconds))
         return frame
     }
 

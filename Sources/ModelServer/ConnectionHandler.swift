@@ -214,7 +214,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         guard let method = header.method else {
             reply(context, Frame(error: ProtocolError(
                 code: .unimplemented, message: "method id \(header.methodID) is not known to this server"),
-                replyingTo: header), method: "unknown", started: started)
+                replyingTo: header), method: "unknown", started: started, request: frame, principal: principal)
             return
         }
         guard Scope.allows(principal.scopes, method) else {
@@ -222,20 +222,21 @@ final class ConnectionHandler: ChannelDuplexHandler {
                 code: .permissionDenied,
                 message: "\(principal.name) may not call \(method) (scopes: "
                     + principal.scopes.map(\.rawValue).sorted().joined(separator: ", ") + ")"),
-                replyingTo: header), method: "\(method)", started: started)
+                replyingTo: header), method: "\(method)", started: started, request: frame, principal: principal)
             return
         }
         let call: ServerCall
         do {
             call = try ServerCall(method: method, frame: frame)
         } catch {
-            reply(context, Frame(error: error, replyingTo: header), method: "\(method)", started: started)
+            reply(context, Frame(error: error, replyingTo: header), method: "\(method)", started: started, request: frame,
+                  principal: principal)
             return
         }
         let handlers = handlers
         if call.runsInline(handlers: handlers) {
             reply(context, call.reply(to: header, principal: principal, handlers: handlers), method: "\(method)",
-                  started: started, deadline: header.deadlineMilliseconds)
+                  started: started, deadline: header.deadlineMilliseconds, request: frame, principal: principal)
             return
         }
         inFlight += 1
@@ -246,19 +247,22 @@ final class ConnectionHandler: ChannelDuplexHandler {
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         future.whenComplete { result in
             let (handler, context) = loopBound.value
-            let frame = (try? result.get()) ?? Frame(
+            let reply = (try? result.get()) ?? Frame(
                 error: ProtocolError(code: .unavailable, message: "the server is shutting down"), replyingTo: header)
-            handler.reply(context, frame, method: "\(method)", started: started, deadline: header.deadlineMilliseconds)
+            handler.reply(context, reply, method: "\(method)", started: started, deadline: header.deadlineMilliseconds,
+                          request: frame, principal: principal)
             handler.callFinished(context: context)
         }
     }
 
     /// Sends a reply, unless the client's deadline passed while the call ran (then
-    /// DEADLINE_EXCEEDED), and records the call's metrics.
+    /// DEADLINE_EXCEEDED), and records the call (metrics, request log).
     private func reply(
-        _ context: ChannelHandlerContext, _ frame: Frame, method: String, started: NIODeadline, deadline: UInt32 = 0
+        _ context: ChannelHandlerContext, _ frame: Frame, method: String, started: NIODeadline, deadline: UInt32 = 0,
+        request: Frame, principal: Principal
     ) {
-        let frame = handlers.finished(frame, method: method, started: started, deadline: deadline)
+        let frame = handlers.finished(
+            frame, method: method, started: started, deadline: deadline, request: request, principal: principal)
         guard context.channel.isActive else { return }
         context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
     }

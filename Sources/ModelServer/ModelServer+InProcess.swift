@@ -17,7 +17,7 @@ extension ModelServer {
         guard let method = header.method else {
             return eventLoop.makeSucceededFuture(handlers.finished(
                 Frame(error: ProtocolError(code: .unimplemented, message: "method id \(header.methodID) is not known to this server"),
-                      replyingTo: header), method: "unknown", started: started))
+                      replyingTo: header), method: "unknown", started: started, request: frame, principal: principal))
         }
         guard Scope.allows(principal.scopes, method) else {
             return eventLoop.makeSucceededFuture(handlers.finished(
@@ -25,19 +25,20 @@ extension ModelServer {
                     code: .permissionDenied,
                     message: "\(principal.name) may not call \(method) (scopes: "
                         + principal.scopes.map(\.rawValue).sorted().joined(separator: ", ") + ")"),
-                      replyingTo: header), method: "\(method)", started: started))
+                      replyingTo: header), method: "\(method)", started: started, request: frame, principal: principal))
         }
         let call: ServerCall
         do {
             call = try ServerCall(method: method, frame: frame)
         } catch {
             return eventLoop.makeSucceededFuture(
-                handlers.finished(Frame(error: error, replyingTo: header), method: "\(method)", started: started))
+                handlers.finished(Frame(error: error, replyingTo: header), method: "\(method)", started: started,
+                                  request: frame, principal: principal))
         }
         if call.runsInline(handlers: handlers) {
             return eventLoop.makeSucceededFuture(handlers.finished(
                 call.reply(to: header, principal: principal, handlers: handlers), method: "\(method)", started: started,
-                deadline: header.deadlineMilliseconds))
+                deadline: header.deadlineMilliseconds, request: frame, principal: principal))
         }
         guard let pool = running.withLock({ $0?.pool }) else {
             return eventLoop.makeSucceededFuture(Frame(
@@ -51,7 +52,9 @@ extension ModelServer {
             Frame(error: ProtocolError(code: .unavailable, message: "the server is shutting down"), replyingTo: header)
         }.map { reply in
             handlers.metrics.callFinished()
-            return handlers.finished(reply, method: "\(method)", started: started, deadline: header.deadlineMilliseconds)
+            return handlers.finished(
+                reply, method: "\(method)", started: started, deadline: header.deadlineMilliseconds, request: frame,
+                principal: principal)
         }
     }
 

@@ -7,6 +7,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import Reports
+import RequestLog
 import Retraining
 import Scheduling
 import ServiceLifecycle
@@ -28,6 +29,9 @@ public final class ModelServer: Service, Sendable {
     public let jobs: JobManager
     /// The retraining scheduler, when the server runs one.
     public let scheduler: Scheduler?
+    /// Where every call is recorded, when the log is on. The server starts it before listening
+    /// and flushes it after the last call is answered.
+    public let requestLog: RequestLog?
     let loader: ModelLoader
     let handlers: CallHandlers
     private let authenticator: any Authenticator
@@ -46,8 +50,9 @@ public final class ModelServer: Service, Sendable {
         configuration: ModelServerConfiguration = ModelServerConfiguration(), catalog: Catalog,
         authenticator: any Authenticator, metrics: ServerMetrics = ServerMetrics(),
         scheduler schedule: SchedulerConfiguration? = nil, inboxDirectory: String? = nil,
-        logger: Logger = Logger(label: "loupe.server")
+        requestLog: RequestLog? = nil, logger: Logger = Logger(label: "loupe.server")
     ) {
+        self.requestLog = requestLog
         self.configuration = configuration
         self.catalog = catalog
         self.authenticator = authenticator
@@ -63,14 +68,18 @@ public final class ModelServer: Service, Sendable {
             _ = try? ModelReportPage(catalog: catalog).page(for: manifest)
         })
         self.jobs = jobs
+        // With the request log on, drift reads recent Predict inputs from the guestbook; the
+        // in-memory window is the fallback when it is off.
         let scheduler = schedule.map {
             Scheduler(
                 configuration: $0, catalog: catalog, jobs: jobs, inboxDirectory: inboxDirectory,
-                logger: logger, onStatus: { metrics.scheduler($0) })
+                inputs: requestLog.map { GuestbookDriftInputs(log: $0) }, logger: logger,
+                onStatus: { metrics.scheduler($0) })
         }
         self.scheduler = scheduler
         handlers = CallHandlers(
-            configuration: configuration, loader: loader, jobs: jobs, metrics: metrics, window: scheduler?.window)
+            configuration: configuration, loader: loader, jobs: jobs, metrics: metrics,
+            window: requestLog == nil ? scheduler?.window : nil, requestLog: requestLog)
     }
 
     /// The port the server listens on, once started.
@@ -84,6 +93,7 @@ public final class ModelServer: Service, Sendable {
     /// Loads the production model (if there is one) and starts listening.
     public func start() async throws {
         if try loader.refreshProduction(), let model = registry.model { metrics.modelSwapped(to: model.version) }
+        try await requestLog?.start()
         if registry.model == nil {
             logger.warning("no model to serve yet: the server answers Health and Retrain, and Predict with UNAVAILABLE")
         }
@@ -172,6 +182,8 @@ public final class ModelServer: Service, Sendable {
         for channel in open { try? await channel.closeFuture.get() }
         forceClose.cancel()
         try? await run.pool.shutdownGracefully()
+        // Every call is answered: flush the log (commit or spill, seal the segment).
+        await requestLog?.shutdown()
         logger.info("stopped")
     }
 

@@ -5,9 +5,10 @@ import Synchronization
 /// distribution the drift trigger compares with the training data. A fixed-size ring per
 /// feature; adding rows never allocates once the window is full.
 ///
-/// It is fed by the server's Predict and BatchPredict calls (the request log takes over this
-/// job once it exists).
-public final class DriftWindow: Sendable {
+/// It is fed by the server's Predict and BatchPredict calls when the request log is off; with
+/// the log on, the scheduler reads recent Predict inputs from the guestbook instead (a
+/// `DriftInputSource` of the server's).
+public final class DriftWindow: DriftInputSource {
     public let capacity: Int
     private let state: Mutex<State>
 
@@ -58,4 +59,16 @@ public final class DriftWindow: Sendable {
             $0.count = 0
         }
     }
+}
+
+/// Where the drift trigger gets recent inputs: the in-memory `DriftWindow`, or the request
+/// log's guestbook. `snapshot` is called on every scheduler round, so it must be cheap (a
+/// source backed by a database refreshes a cache in the background).
+public protocol DriftInputSource: Sendable {
+    /// Rows available now.
+    var count: Int { get }
+    /// The recent rows as feature columns (`[feature][row]`, grades as ordinal codes).
+    func snapshot() -> [[Double]]
+    /// Forgets the rows so far (after a retrain, the new model starts from new inputs).
+    func clear()
 }

@@ -21,6 +21,8 @@ import Synchronization
 public final class Scheduler: Sendable {
     public let configuration: SchedulerConfiguration
     public let window: DriftWindow
+    /// Where drift reads recent inputs: `window` unless another source was given.
+    public let inputs: any DriftInputSource
     private let catalog: Catalog
     private let jobs: JobManager
     private let inboxDirectory: String?
@@ -40,7 +42,7 @@ public final class Scheduler: Sendable {
     /// - Parameter inboxDirectory: the folder watched for CSV files (`<store>/inbox`); nil turns the trigger off.
     public init(
         configuration: SchedulerConfiguration, catalog: Catalog, jobs: JobManager, inboxDirectory: String?,
-        window: DriftWindow = DriftWindow(), now: Date = Date(), logger: Logger = Logger(label: "loupe.scheduler"),
+        window: DriftWindow = DriftWindow(), inputs: (any DriftInputSource)? = nil, now: Date = Date(), logger: Logger = Logger(label: "loupe.scheduler"),
         onStatus: @escaping @Sendable (SchedulerStatus) -> Void = { _ in }
     ) {
         self.configuration = configuration
@@ -48,6 +50,7 @@ public final class Scheduler: Sendable {
         self.jobs = jobs
         self.inboxDirectory = configuration.inbox ? inboxDirectory : nil
         self.window = window
+        self.inputs = inputs ?? window
         self.logger = logger
         self.onStatus = onStatus
         var triggers: [String] = []
@@ -120,7 +123,7 @@ public final class Scheduler: Sendable {
         request.requestedBy = "scheduler (\(reason))"
         let id = jobs.start(request)
         logger.info("retraining", metadata: ["trigger": "\(reason)", "job": "\(id)"])
-        window.clear()
+        inputs.clear()
         state.withLock { s in
             s.pending = []
             s.lastStart = now
@@ -194,10 +197,10 @@ public final class Scheduler: Sendable {
     // MARK: Drift
 
     private func judgeDrift() {
-        guard let threshold = configuration.driftThreshold, window.count >= configuration.driftMinimumRows,
+        guard let threshold = configuration.driftThreshold, inputs.count >= configuration.driftMinimumRows,
             let training = trainingColumns()
         else { return }
-        let recent = window.snapshot()
+        let recent = inputs.snapshot()
         var psi: [String: Double] = [:]
         for feature in Feature.allCases {
             let f = feature.rawValue

@@ -1,0 +1,84 @@
+import ArgumentParser
+import ArtifactStore
+import Foundation
+import Logging
+import Prometheus
+import RequestLog
+
+/// Where and how calls are recorded: `loupe serve` writes, `loupe logs` reads.
+struct RequestLogOptions: ParsableArguments {
+    @Option(help: """
+        The request log's guestbook database: a SQLite file, or postgres://user:password@host:port/database \
+        for several servers (default: $LOUPE_LOG_DB, else <store>/requests.sqlite).
+        """)
+    var logDB: String?
+
+    @Option(help: "Prefix of the guestbook's table name (several deployments in one PostgreSQL database).")
+    var logTablePrefix: String = "loupe_"
+
+    /// The location used, given the artifact store directory.
+    func location(store: String) -> String {
+        logDB ?? ProcessInfo.processInfo.environment["LOUPE_LOG_DB"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? store + "/requests.sqlite"
+    }
+
+    /// The guestbook; `create` false (the readers) refuses a SQLite file that does not exist yet.
+    func openGuestbook(store: String, create: Bool = false) async throws -> any Guestbook {
+        let location = location(store: store)
+        do {
+            if location.hasPrefix("postgres://") || location.hasPrefix("postgresql://") {
+                return try await PostgresGuestbook(url: location, tablePrefix: logTablePrefix)
+            }
+            if location.contains("://") {
+                throw RequestLogError(
+                    .invalidArgument,
+                    "--log-db must be a SQLite file path or postgres://user:password@host:port/database, got \(location)")
+            }
+            guard create || FileManager.default.fileExists(atPath: location) else {
+                throw RequestLogError(
+                    .invalidArgument,
+                    "there is no request log at \(location) (loupe serve creates it; --store or --log-db name another)")
+            }
+            return try SQLiteGuestbook(path: location, tablePrefix: logTablePrefix)
+        } catch {
+            throw CLIError("request log: \(error)")
+        }
+    }
+}
+
+/// `loupe serve`'s request log settings.
+struct ServeRequestLogOptions: ParsableArguments {
+    @OptionGroup var location: RequestLogOptions
+
+    @Flag(help: "Do not record calls (no guestbook rows, no time capsule); drift then uses an in-memory window.")
+    var noRequestLog = false
+
+    @Option(help: "Remove guestbook rows older than this (e.g. 30d, 12h); \"forever\" keeps them.")
+    var logRetention: String = "30d"
+
+    @Option(help: "Seal a time capsule segment into the store once it holds this many MiB…")
+    var logSegmentMB: Int = 64
+
+    @Option(help: "…or once it has been open this long (e.g. 1h, 10m).")
+    var logSegmentAge: String = "1h"
+
+    /// The configured log for `store`, or nil with --no-request-log.
+    func open(store: String, artifacts: ArtifactStore, registry: PrometheusCollectorRegistry) async throws -> RequestLog? {
+        guard !noRequestLog else { return nil }
+        guard logSegmentMB > 0 else { throw CLIError("--log-segment-mb must be at least 1, got \(logSegmentMB)") }
+        let retention: Duration? = logRetention.lowercased() == "forever"
+            ? nil : try parseDuration(logRetention, option: "--log-retention")
+        let configuration = RequestLogConfiguration(
+            capsuleDirectory: store + "/capsule", retention: retention, segmentMaxBytes: logSegmentMB << 20,
+            segmentMaxAge: try parseDuration(logSegmentAge, option: "--log-segment-age"))
+        let guestbook = try await location.openGuestbook(store: store, create: true)
+        do {
+            return try RequestLog(
+                configuration: configuration, guestbook: guestbook, store: artifacts, registry: registry,
+                logger: Logger(label: "loupe.requestlog"))
+        } catch {
+            await guestbook.close()
+            throw CLIError("request log: \(error)")
+        }
+    }
+}

@@ -1,0 +1,41 @@
+import Foundation
+import LoupeProtocol
+
+/// What a finished call hands to the request log: the frames as they were (payloads are
+/// reference-counted buffers, so this copies nothing) and who asked, when, how long it took.
+/// Decoding into a guestbook row happens on the log's writer, off the serving path.
+public struct CallRecord: Sendable {
+    /// When the call arrived (wall clock).
+    public var at: Date
+    /// The partner the call was made for (through the gateway, its `acting_for`).
+    public var principal: String
+    /// The public id of the partner's token, when a gateway vouched for it.
+    public var tokenID: String?
+    /// The method name as in docs/PROTOCOL.md (`Predict`, …; `unknown` for an unknown id).
+    public var method: String
+    /// The request frame (nil when there was none to keep).
+    public var request: Frame?
+    /// The reply frame sent: a response or an error with its status.
+    public var response: Frame
+    /// The call's status.
+    public var status: StatusCode
+    /// Time from the request's arrival to its reply.
+    public var latencyNanoseconds: Int64
+
+    public init(
+        at: Date, principal: String, tokenID: String? = nil, method: String, request: Frame?, response: Frame,
+        status: StatusCode, latencyNanoseconds: Int64
+    ) {
+        self.at = at
+        self.principal = principal
+        self.tokenID = tokenID
+        self.method = method
+        self.request = request
+        self.response = response
+        self.status = status
+        self.latencyNanoseconds = latencyNanoseconds
+    }
+
+    /// Bytes this record holds on to (for the queue's memory bound).
+    var payloadBytes: Int { (request?.payload.readableBytes ?? 0) + response.payload.readableBytes }
+}

@@ -1,0 +1,245 @@
+import ArtifactStore
+import Foundation
+
+/// The time capsule on disk: the open segment under `<directory>/open/`, rotated by size and
+/// age and then sealed into the artifact store (a blob plus an index record of kind
+/// `request-capsule`), from where `export` reads it back.
+///
+/// Not thread-safe: it is handed once to the log's appender task, which alone uses it (readers
+/// use the static functions); hence the unchecked `Sendable`.
+final class Capsule: @unchecked Sendable {
+    static let recordKind = "request-capsule"
+
+    let directory: String
+    let store: ArtifactStore
+    let maxBytes: Int
+    let maxAge: Duration
+    let level: Int32
+    let runID: String
+    private var segment: SegmentWriter?
+    private var index = SegmentIndex(id: "")
+    private var principals: Set<String> = []
+    private var opened = ContinuousClock.now
+    private var number = 0
+    private let lock: Int32
+
+    init(directory: String, store: ArtifactStore, maxBytes: Int, maxAge: Duration, level: Int32, runID: String) throws {
+        self.directory = directory
+        self.store = store
+        self.maxBytes = maxBytes
+        self.maxAge = maxAge
+        self.level = level
+        self.runID = runID
+        do {
+            try FileManager.default.createDirectory(atPath: directory + "/open", withIntermediateDirectories: true)
+        } catch {
+            throw RequestLogError(.io, "cannot create the time capsule directory \(directory)", cause: error)
+        }
+        // One writer per directory: recovery treats every open segment as abandoned.
+        lock = open(directory + "/lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard lock >= 0, flock(lock, LOCK_EX | LOCK_NB) == 0 else {
+            throw RequestLogError(
+                .unavailable,
+                "the time capsule \(directory) is in use by another process (another loupe serve on this store?)")
+        }
+    }
+
+    deinit { if lock >= 0 { close(lock) } }  // also releases the flock
+
+    /// Adds records to the open segment (opening one if needed) and writes them in one append.
+    func append(_ records: [CapsuleRecord], sync: Bool) throws {
+        guard !records.isEmpty else { return }
+        let writer = try openSegment()
+        for record in records {
+            try writer.add(RecordCodec.encode(record))
+            index.add(record.row, principalSet: &principals)
+        }
+        try writer.flush(sync: sync)
+    }
+
+    /// Seals the open segment when it is past its size or age; returns the sealed file's
+    /// local copy (see `seal`).
+    func rotateIfDue() throws -> String? {
+        guard let segment, segment.size >= maxBytes || ContinuousClock.now - opened >= maxAge else { return nil }
+        return try seal()
+    }
+
+    /// Seals the open segment, if any, into the store. Its local file moves to `sealed/` and
+    /// is returned: the caller deletes it once every row in it is in the guestbook or spilled
+    /// (until then a crash recovers those rows from it).
+    func seal() throws -> String? {
+        guard let segment else { return nil }
+        try segment.flush(sync: true)
+        self.segment = nil
+        var index = index
+        index.bytes = segment.size
+        guard index.count > 0 else {
+            try? FileManager.default.removeItem(atPath: segment.path)
+            return nil
+        }
+        try Self.seal(path: segment.path, index: index, store: store)
+        let kept = "\(directory)/sealed/\(index.id).seg"
+        try? FileManager.default.createDirectory(atPath: directory + "/sealed", withIntermediateDirectories: true)
+        do {
+            try FileManager.default.moveItem(atPath: segment.path, toPath: kept)
+        } catch {
+            throw RequestLogError(.io, "cannot move the sealed segment \(segment.path) aside", cause: error)
+        }
+        return kept
+    }
+
+    private func openSegment() throws -> SegmentWriter {
+        if let segment { return segment }
+        number += 1
+        let stamp = Self.stamp(Date())
+        let id = "seg-\(stamp)-\(runID)-\(String(format: "%06d", number))"
+        let writer = try SegmentWriter(path: "\(directory)/open/\(id).seg", level: level)
+        segment = writer
+        index = SegmentIndex(id: id)
+        principals = []
+        opened = .now
+        return writer
+    }
+
+    static func stamp(_ date: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyyMMdd't'HHmmss"
+        return formatter.string(from: date)
+    }
+
+    // MARK: Sealing and recovery
+
+    /// Puts a finished segment file into the store (blob + index record) and removes the file.
+    static func seal(path: String, index: SegmentIndex, store: ArtifactStore) throws {
+        do {
+            // The records are compressed already; the store's own pass is kept cheap.
+            let digest = try store.putBlob(contentsOfFile: path, compressionLevel: 1)
+            var index = index
+            index.blobs = [digest.description]
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            try store.putRecord(kind: recordKind, id: index.id, json: Array(try encoder.encode(index)))
+        } catch {
+            throw RequestLogError(.io, "cannot seal the capsule segment \(path) into the store", cause: error)
+        }
+    }
+
+    /// Segments left open by a process that did not shut down cleanly (kill -9, power loss):
+    /// each is cut back to its last whole record, its rows returned (for replay into the
+    /// guestbook), and sealed. Local copies of sealed segments whose rows were not all durable
+    /// yet (`sealed/`) are read back the same way. The files are returned for the caller to
+    /// delete once the rows are durable elsewhere (a crash before that only repeats this).
+    static func recover(directory: String, store: ArtifactStore)
+        throws -> (rows: [GuestbookRow], damage: [SegmentDamage], files: [String])
+    {
+        var rows: [GuestbookRow] = []
+        var damage: [SegmentDamage] = []
+        var done: [String] = []
+        let sealed = directory + "/sealed"
+        for file in ((try? FileManager.default.contentsOfDirectory(atPath: sealed)) ?? []).filter({ $0.hasSuffix(".seg") }) {
+            let path = "\(sealed)/\(file)"
+            let (records, _) = try SegmentReader.read(path: path)
+            let fileRows = records.compactMap { try? RecordCodec.decodeRecord($0).row }
+            rows += fileRows
+            if try store.record(kind: recordKind, id: String(file.dropLast(4))) == nil {
+                var index = SegmentIndex(id: String(file.dropLast(4)))
+                var principals: Set<String> = []
+                for row in fileRows { index.add(row, principalSet: &principals) }
+                try seal(path: path, index: index, store: store)
+            }
+            done.append(path)
+        }
+        let open = directory + "/open"
+        let files = ((try? FileManager.default.contentsOfDirectory(atPath: open)) ?? []).filter { $0.hasSuffix(".seg") }.sorted()
+        for file in files {
+            let path = "\(open)/\(file)"
+            if let cut = try SegmentReader.repair(path: path) { damage.append(cut) }
+            let (records, _) = try SegmentReader.read(path: path)
+            var index = SegmentIndex(id: String(file.dropLast(4)))
+            var principals: Set<String> = []
+            for bytes in records {
+                guard let record = try? RecordCodec.decodeRecord(bytes) else { continue }
+                rows.append(record.row)
+                index.add(record.row, principalSet: &principals)
+            }
+            index.bytes = Int((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0)
+            if index.count > 0 { try seal(path: path, index: index, store: store) }
+            done.append(path)
+        }
+        return (rows, damage, done)
+    }
+
+    // MARK: Reading back
+
+    /// The sealed segments' indexes, oldest first.
+    static func sealedSegments(store: ArtifactStore) throws -> [SegmentIndex] {
+        try store.recordIDs(kind: recordKind).compactMap { id in
+            guard let json = try store.record(kind: recordKind, id: id) else { return nil }
+            return try? JSONDecoder().decode(SegmentIndex.self, from: Data(json))
+        }.sorted { ($0.fromMilliseconds, $0.id) < ($1.fromMilliseconds, $1.id) }
+    }
+}
+
+/// Reading the time capsule back: `loupe logs export`.
+public enum CapsuleReader {
+    /// Calls `body` with every record whose time is in `[from, to)`, sealed segments first
+    /// (oldest first), then the segments still open under `directory` (a running server's;
+    /// a torn last record there is skipped and reported). Returns what could not be read.
+    @discardableResult
+    public static func export(
+        store: ArtifactStore, directory: String?, from: Date?, to: Date?, _ body: (CapsuleRecord) throws -> Void
+    ) throws -> [SegmentDamage] {
+        let lower = from.map(millis) ?? .min
+        let upper = to.map(millis) ?? .max
+        var damage: [SegmentDamage] = []
+        func emit(_ records: [[UInt8]], name: String) throws {
+            for (i, bytes) in records.enumerated() {
+                let record: CapsuleRecord
+                do {
+                    record = try RecordCodec.decodeRecord(bytes)
+                } catch {
+                    damage.append(SegmentDamage(path: name, offset: -1, recordsBefore: i, reason: "undecodable (\(error))"))
+                    continue
+                }
+                if record.row.atMilliseconds >= lower && record.row.atMilliseconds < upper { try body(record) }
+            }
+        }
+        for index in try Capsule.sealedSegments(store: store)
+        where index.toMilliseconds >= lower && index.fromMilliseconds < upper {
+            guard let digest = index.blobs.first.flatMap(BlobDigest.init) else { continue }
+            let bytes: [UInt8]
+            do {
+                bytes = try store.readBlob(digest)
+            } catch {
+                throw RequestLogError(.corrupt, "the capsule segment \(index.id) cannot be read from the store", cause: error)
+            }
+            let (records, cut) = SegmentReader.read(bytes: bytes, name: index.id)
+            if let cut { damage.append(cut) }
+            try emit(records, name: index.id)
+        }
+        if let directory {
+            let open = directory + "/open"
+            for file in ((try? FileManager.default.contentsOfDirectory(atPath: open)) ?? []).filter({ $0.hasSuffix(".seg") }).sorted() {
+                let (records, cut) = try SegmentReader.read(path: "\(open)/\(file)")
+                if let cut { damage.append(cut) }
+                try emit(records, name: "\(open)/\(file)")
+            }
+        }
+        return damage
+    }
+
+    /// The indexes of the sealed segments, oldest first.
+    public static func segments(store: ArtifactStore) throws -> [SegmentIndex] {
+        try Capsule.sealedSegments(store: store)
+    }
+
+    /// Reads one segment file; throws a `.corrupt` error naming the first bad record when it is
+    /// damaged (`records` before it are still given to `body`).
+    public static func readSegment(path: String, _ body: (CapsuleRecord) throws -> Void) throws {
+        let (records, damage) = try SegmentReader.read(path: path)
+        for bytes in records { try body(try RecordCodec.decodeRecord(bytes)) }
+        if let damage { throw RequestLogError(.corrupt, damage.description) }
+    }
+}

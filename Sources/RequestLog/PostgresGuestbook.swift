@@ -1,0 +1,315 @@
+import Foundation
+import Logging
+import NIOCore
+import PostgresNIO
+
+/// The guestbook in PostgreSQL, for several servers writing one log: the same table, indexes
+/// and queries as `SQLiteGuestbook`, created on first use.
+///
+/// The location is a URL: `postgres://user:password@host:5432/database`, with
+/// `?sslmode=disable|prefer|require` (default prefer) or `?host=/run/postgresql`.
+public final class PostgresGuestbook: Guestbook {
+    private let client: PostgresClient
+    private let runner: Task<Void, Never>
+    private let logger: Logger
+    private let table: String
+    /// A call that takes longer fails (server side through `statement_timeout`, client side
+    /// through a timer for a server that does not answer at all).
+    public let operationTimeout: TimeAmount
+    public let location: String
+
+    public init(url: String, tablePrefix: String = "loupe_", operationTimeout: TimeAmount = .seconds(2),
+                logger: Logger = PostgresGuestbook.defaultLogger) async throws {
+        let configuration = try Self.configuration(url)
+        table = try GuestbookTables.name(prefix: tablePrefix)
+        self.logger = logger
+        self.operationTimeout = operationTimeout
+        location = Self.redacted(url)
+        client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        let client = client
+        runner = Task { await client.run() }
+        do {
+            let table = table
+            try await transaction("create the request log table", timeout: max(operationTimeout, .seconds(30))) { connection, logger in
+                // Several servers may start at once: one creates the table, the others wait.
+                try await connection.query("SELECT pg_advisory_xact_lock(7418520914)", logger: logger)
+                for statement in GuestbookColumns.schema(table: table, big: "BIGINT", real: "DOUBLE PRECISION") {
+                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                }
+            }
+        } catch {
+            runner.cancel()
+            throw error
+        }
+    }
+
+    public func insert(_ rows: [GuestbookRow]) async throws {
+        guard !rows.isEmpty else { return }
+        let table = table
+        try await transaction("record \(rows.count) calls") { connection, logger in
+            // PostgreSQL allows 65535 parameters per statement.
+            let chunk = 1000
+            for start in stride(from: 0, to: rows.count, by: chunk) {
+                var binds = PostgresBindings(capacity: min(chunk, rows.count - start) * GuestbookColumns.names.count)
+                var tuples: [String] = []
+                for row in rows[start..<min(rows.count, start + chunk)] {
+                    let first = binds.count
+                    try Self.bind(row, into: &binds)
+                    tuples.append("(" + (first + 1...binds.count).map { "$\($0)" }.joined(separator: ", ") + ")")
+                }
+                let sql = "INSERT INTO \(table) (\(GuestbookColumns.list)) VALUES \(tuples.joined(separator: ", ")) ON CONFLICT (id) DO NOTHING"
+                try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
+            }
+        }
+    }
+
+    public func rows(_ query: GuestbookQuery) async throws -> [GuestbookRow] {
+        let (clause, values) = query.whereClause { "$\($0)" }
+        let sql = "SELECT \(GuestbookColumns.list) FROM \(table) \(clause) ORDER BY at_ms DESC, id DESC LIMIT \(max(0, query.limit))"
+        return try await run("query the request log") {
+            var out: [GuestbookRow] = []
+            for try await row in try await self.client.query(Self.query(sql, values), logger: self.logger) {
+                out.append(try Self.row(row))
+            }
+            return out
+        }
+    }
+
+    public func stats(_ query: GuestbookQuery) async throws -> GuestbookStats {
+        let (clause, values) = query.whereClause { "$\($0)" }
+        let table = table
+        return try await run("summarise the request log") {
+            let client = self.client, logger = self.logger
+            func groups(_ column: String) async throws -> [GuestbookStats.Group] {
+                var out: [GuestbookStats.Group] = []
+                for try await (key, calls, errors, rows) in try await client.query(
+                    Self.query(GuestbookSQL.groups(table: table, column: column, clause: clause), values), logger: logger
+                ).decode((String, Int64, Int64, Int64).self) {
+                    out.append(.init(key: key, calls: Int(calls), errors: Int(errors), rows: Int(rows)))
+                }
+                return out
+            }
+            var calls = 0, errors = 0, rowsScored = 0
+            for try await (c, e, r) in try await client.query(
+                Self.query(GuestbookSQL.totals(table: table, clause: clause), values), logger: logger
+            ).decode((Int64, Int64, Int64).self) {
+                (calls, errors, rowsScored) = (Int(c), Int(e), Int(r))
+            }
+            func percentile(_ p: Double) async throws -> Int64? {
+                guard calls > 0 else { return nil }
+                let sql = GuestbookSQL.percentile(table: table, clause: clause, offset: GuestbookSQL.rank(p, of: calls))
+                for try await value in try await client.query(Self.query(sql, values), logger: logger).decode(Int64.self) {
+                    return value
+                }
+                return nil
+            }
+            return GuestbookStats(
+                calls: calls, errors: errors, rowsScored: rowsScored, p50Microseconds: try await percentile(0.5),
+                p90Microseconds: try await percentile(0.9), p99Microseconds: try await percentile(0.99),
+                maxMicroseconds: try await percentile(1), byMethod: try await groups("method"),
+                byPrincipal: try await groups("principal"))
+        }
+    }
+
+    public func recentPredictInputs(since: Date, limit: Int) async throws -> [LoggedDiamond] {
+        let sql = GuestbookSQL.recentInputs(table: table, since: "$1", limit: limit)
+        return try await run("read recent inputs") {
+            var out: [LoggedDiamond] = []
+            for try await (carat, cut, color, clarity, depth, table, x, y, z) in try await self.client.query(
+                Self.query(sql, [.int(millis(since))]), logger: self.logger
+            ).decode((Double, String, String, String, Double, Double, Double, Double, Double).self) {
+                out.append(LoggedDiamond(carat: carat, cut: cut, color: color, clarity: clarity, depth: depth,
+                                         table: table, x: x, y: y, z: z))
+            }
+            return out
+        }
+    }
+
+    public func deleteOlder(than date: Date) async throws -> Int {
+        let table = table
+        return try await transaction("remove old calls") { connection, logger in
+            var removed = 0
+            for try await _ in try await connection.query(
+                PostgresQuery(unsafeSQL: "DELETE FROM \(table) WHERE at_ms < $1 RETURNING 1", binds: Self.binds([.int(millis(date))])),
+                logger: logger)
+            {
+                removed += 1
+            }
+            return removed
+        }
+    }
+
+    public func count() async throws -> Int {
+        try await run("count the calls") {
+            for try await n in try await self.client.query(
+                PostgresQuery(unsafeSQL: "SELECT COUNT(*) FROM \(self.table)"), logger: self.logger
+            ).decode(Int64.self) {
+                return Int(n)
+            }
+            return 0
+        }
+    }
+
+    public func close() async {
+        runner.cancel()
+        _ = await runner.value
+    }
+
+    /// Connection failures are retried by the pool every few seconds: warning level only.
+    public static var defaultLogger: Logger {
+        var logger = Logger(label: "loupe.requestlog.postgres")
+        logger.logLevel = .warning
+        return logger
+    }
+
+    // MARK: Helpers
+
+    private static func query(_ sql: String, _ values: [QueryValue]) -> PostgresQuery {
+        PostgresQuery(unsafeSQL: sql, binds: binds(values))
+    }
+
+    private static func binds(_ values: [QueryValue]) -> PostgresBindings {
+        var binds = PostgresBindings()
+        for value in values {
+            switch value {
+            case .int(let i): binds.append(i)
+            case .text(let s): binds.append(s)
+            }
+        }
+        return binds
+    }
+
+    private static func bind(_ r: GuestbookRow, into b: inout PostgresBindings) throws {
+        let d = r.diamond
+        b.append(r.id)
+        b.append(r.atMilliseconds)
+        b.append(r.requestID)
+        b.append(r.principal)
+        b.append(r.tokenID)
+        b.append(r.method)
+        b.append(r.modelName)
+        b.append(r.modelVersion.map(Int64.init))
+        b.append(Int64(r.rows))
+        b.append(r.latencyMicroseconds)
+        b.append(r.status)
+        b.append(r.error)
+        b.append(d?.carat)
+        b.append(d?.cut)
+        b.append(d?.color)
+        b.append(d?.clarity)
+        b.append(d?.depth)
+        b.append(d?.table)
+        b.append(d?.x)
+        b.append(d?.y)
+        b.append(d?.z)
+        b.append(r.price)
+        b.append(r.low)
+        b.append(r.high)
+        b.append(r.level)
+    }
+
+    private static func row(_ row: PostgresRow) throws -> GuestbookRow {
+        let r = row.makeRandomAccess()
+        var diamond: LoggedDiamond?
+        if let carat = try r["carat"].decode(Double?.self) {
+            diamond = LoggedDiamond(
+                carat: carat, cut: try r["cut"].decode(String?.self) ?? "", color: try r["color"].decode(String?.self) ?? "",
+                clarity: try r["clarity"].decode(String?.self) ?? "", depth: try r["depth"].decode(Double?.self) ?? .nan,
+                table: try r["table_pct"].decode(Double?.self) ?? .nan, x: try r["x"].decode(Double?.self) ?? .nan,
+                y: try r["y"].decode(Double?.self) ?? .nan, z: try r["z"].decode(Double?.self) ?? .nan)
+        }
+        return GuestbookRow(
+            id: try r["id"].decode(String.self), atMilliseconds: try r["at_ms"].decode(Int64.self),
+            requestID: try r["request_id"].decode(Int64.self), principal: try r["principal"].decode(String.self),
+            tokenID: try r["token_id"].decode(String?.self), method: try r["method"].decode(String.self),
+            modelName: try r["model_name"].decode(String?.self),
+            modelVersion: try r["model_version"].decode(Int64?.self).map(Int.init),
+            rows: Int(try r["rows"].decode(Int64.self)), latencyMicroseconds: try r["latency_us"].decode(Int64.self),
+            status: try r["status"].decode(String.self), error: try r["error"].decode(String?.self), diamond: diamond,
+            price: try r["price"].decode(Double?.self), low: try r["low"].decode(Double?.self),
+            high: try r["high"].decode(Double?.self), level: try r["level"].decode(Double?.self))
+    }
+
+    private func run<T: Sendable>(_ what: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        do {
+            return try await withDeadline(operationTimeout, body)
+        } catch let error as RequestLogError {
+            throw error
+        } catch {
+            throw RequestLogError(.unavailable, "could not \(what) in PostgreSQL at \(location)", cause: error)
+        }
+    }
+
+    private func transaction<T: Sendable>(
+        _ what: String, timeout: TimeAmount? = nil, _ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> T
+    ) async throws -> T {
+        let logger = logger
+        let timeout = timeout ?? operationTimeout
+        let milliseconds = max(1, timeout.nanoseconds / 1_000_000)
+        do {
+            return try await withDeadline(timeout) {
+                try await self.client.withConnection { connection in
+                    try await connection.query("BEGIN", logger: logger)
+                    do {
+                        // The server gives up on a statement stuck behind a lock, so the
+                        // connection comes back clean rather than finishing it later.
+                        try await connection.query(
+                            PostgresQuery(unsafeSQL: "SET LOCAL statement_timeout = \(milliseconds)"), logger: logger)
+                        let result = try await body(connection, logger)
+                        try await connection.query("COMMIT", logger: logger)
+                        return result
+                    } catch {
+                        _ = try? await connection.query("ROLLBACK", logger: logger)
+                        throw error
+                    }
+                }
+            }
+        } catch let error as RequestLogError {
+            throw error
+        } catch {
+            throw RequestLogError(.unavailable, "could not \(what) in PostgreSQL at \(location)", cause: error)
+        }
+    }
+
+    static func configuration(_ url: String) throws -> PostgresClient.Configuration {
+        guard url.hasPrefix("postgres://") || url.hasPrefix("postgresql://"), let components = URLComponents(string: url),
+            let user = components.user, !user.isEmpty
+        else {
+            throw RequestLogError(
+                .invalidArgument,
+                "a PostgreSQL location looks like postgres://user:password@host:5432/database, got " + redacted(url))
+        }
+        let query = Dictionary(
+            (components.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { _, last in last })
+        let database = components.path.hasPrefix("/") ? String(components.path.dropFirst()) : components.path
+        let password = components.password?.removingPercentEncoding
+        var configuration: PostgresClient.Configuration
+        if let socketDirectory = query["host"], socketDirectory.hasPrefix("/") {
+            configuration = PostgresClient.Configuration(
+                unixSocketPath: "\(socketDirectory)/.s.PGSQL.\(components.port ?? 5432)", username: user,
+                password: password, database: database.isEmpty ? nil : database)
+        } else {
+            let tls: PostgresClient.Configuration.TLS
+            switch query["sslmode"] ?? "prefer" {
+            case "disable": tls = .disable
+            case "require": tls = .require(.makeClientConfiguration())
+            case "prefer": tls = .prefer(.makeClientConfiguration())
+            case let other:
+                throw RequestLogError(.invalidArgument, "sslmode must be disable, prefer or require, got \"\(other)\"")
+            }
+            configuration = PostgresClient.Configuration(
+                host: components.host.flatMap { $0.isEmpty ? nil : $0 } ?? "127.0.0.1", port: components.port ?? 5432,
+                username: user, password: password, database: database.isEmpty ? nil : database, tls: tls)
+        }
+        configuration.options.connectTimeout = .seconds(3)
+        configuration.options.maximumConnections = 4
+        return configuration
+    }
+
+    /// The URL with its password replaced by `***`.
+    static func redacted(_ url: String) -> String {
+        guard var components = URLComponents(string: url), components.password != nil else { return url }
+        components.password = "***"
+        return components.string ?? "postgres://***"
+    }
+}

@@ -1,0 +1,459 @@
+import ArtifactStore
+import Foundation
+import Logging
+import Prometheus
+import Synchronization
+
+/// The request log: every call as a guestbook row (SQLite or PostgreSQL) and, with its full
+/// request and response, a record in the time capsule (zstd segments sealed into the store).
+///
+/// Off the serving path: `record` appends to an in-memory hand-off queue and returns. Two
+/// tasks do the work:
+/// - the appender (a thread of its own: it blocks on the disk, which must not hold a thread of
+///   the cooperative pool) drains the queue in groups, appends them to the open capsule segment (one
+///   write and one fsync per group: group commit) and hands their rows to the writer; rows
+///   beyond `pendingCapacity` waiting for the database spill to a durable spill file instead;
+/// - the writer commits waiting rows to the guestbook in batches; when the database fails
+///   or is slow, rows wait (within the bound), and once it answers again the spill files are
+///   replayed into it (idempotently: rows carry unique ids).
+///
+/// `shutdown` flushes: everything queued is appended, committed or spilled, and the segment
+/// sealed. After a crash, `start` reads the segments left open back into the guestbook.
+public final class RequestLog: Sendable {
+    public let configuration: RequestLogConfiguration
+    public let guestbook: any Guestbook
+    private let store: ArtifactStore
+    private let counters: RequestLogCounters
+    private let spill: SpillJournal
+    private let logger: Logger
+    private let inbox = Mutex(Inbox())
+    private let pending = Mutex(Pending())
+    /// Wakes the appender thread; `appenderSignalled` keeps it to one signal per wake-up
+    /// however many calls arrive meanwhile.
+    private let appenderWake = DispatchSemaphore(value: 0)
+    private let appenderSignalled = Atomic<Bool>(false)
+    private let writerSignals: AsyncStream<Void>
+    private let writerWake: AsyncStream<Void>.Continuation
+    private let tasks = Mutex<Tasks?>(nil)
+
+    private struct Inbox {
+        var calls: [CallRecord] = []
+        var bytes = 0
+        var closed = false
+    }
+
+    private struct Pending {
+        var rows: [GuestbookRow] = []
+        var inFlight = 0
+        /// Sequence number of the first row of the batch being inserted.
+        var inFlightFirst: Int?
+        var stopping = false
+        var failing = false
+        var count: Int { rows.count + inFlight }
+    }
+
+    private struct Tasks {
+        var appender: AppenderThread
+        var writer: Task<Void, Never>
+        var ticker: Task<Void, Never>
+    }
+
+    /// A log writing rows to `guestbook` and sealing capsule segments into `store`; counters go
+    /// into `registry` (the server's) when given. Call `start()` before recording.
+    public init(
+        configuration: RequestLogConfiguration, guestbook: any Guestbook, store: ArtifactStore,
+        registry: PrometheusCollectorRegistry? = nil, logger: Logger = Logger(label: "loupe.requestlog")
+    ) throws {
+        self.configuration = configuration
+        self.guestbook = guestbook
+        self.store = store
+        self.logger = logger
+        counters = RequestLogCounters(registry: registry)
+        spill = try SpillJournal(directory: configuration.capsuleDirectory + "/spill", level: configuration.compressionLevel)
+        // Wake-ups, not data: one pending signal is enough.
+        let writer = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        writerSignals = writer.stream
+        writerWake = writer.continuation
+    }
+
+    // MARK: The serving path
+
+    /// Hands one finished call to the log. Never blocks on the disk or the database.
+    public func record(_ call: CallRecord) {
+        let accepted = inbox.withLock { inbox -> Bool in
+            guard !inbox.closed, inbox.bytes + call.payloadBytes <= configuration.queueLimitBytes else { return false }
+            inbox.calls.append(call)
+            inbox.bytes += call.payloadBytes
+            return true
+        }
+        counters.add(.queued, 1)
+        if accepted {
+            wakeAppender()
+        } else {
+            counters.add(.dropped, 1)
+            logger.error("a call was not recorded: the request log is closed or its queue is over its byte bound",
+                         metadata: ["method": "\(call.method)", "principal": "\(call.principal)"])
+        }
+    }
+
+    // MARK: Lifecycle
+
+    /// Recovers what a crash left (open segments are read back into the guestbook through the
+    /// spill files, then sealed) and starts the appender and the writer.
+    public func start() async throws {
+        let capsule = try Capsule(
+            directory: configuration.capsuleDirectory, store: store, maxBytes: configuration.segmentMaxBytes,
+            maxAge: configuration.segmentMaxAge, level: configuration.compressionLevel, runID: configuration.runID)
+        let (rows, damage, files) = try Capsule.recover(directory: configuration.capsuleDirectory, store: store)
+        for cut in damage {
+            logger.warning("a capsule segment left by a crash ended in a torn record; cut it there", metadata: ["damage": "\(cut)"])
+        }
+        if !rows.isEmpty {
+            // Through the spill journal, so they are durable before the segments are forgotten.
+            try spill.append(rows)
+            counters.add(.recovered, rows.count)
+            logger.notice("recovered calls from capsule segments left open", metadata: ["rows": "\(rows.count)"])
+        }
+        for file in files { try? FileManager.default.removeItem(atPath: file) }
+        // Replay before serving when the database answers, so the guestbook is whole from the
+        // first call on; otherwise the writer keeps trying.
+        if spill.hasFiles { _ = await replaySpill() }
+        let appender = AppenderThread()
+        appender.start { [self] in runAppender(capsule) }
+        let writer = Task.detached { [self] in await runWriter() }
+        let ticker = Task.detached { [writerWake] in
+            // Retention and spill replay are checked on this beat even when idle.
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(250))
+                writerWake.yield()
+            }
+        }
+        tasks.withLock { $0 = Tasks(appender: appender, writer: writer, ticker: ticker) }
+    }
+
+    /// Graceful shutdown: stops taking records, appends and commits (or spills) all of them,
+    /// seals the open segment, closes the guestbook.
+    public func shutdown() async {
+        guard let running = tasks.withLock({ t -> Tasks? in
+            defer { t = nil }
+            return t
+        }) else { return }
+        inbox.withLock { $0.closed = true }
+        wakeAppender()
+        let sealedFiles = await running.appender.finished()
+        pending.withLock { $0.stopping = true }
+        writerWake.yield()
+        await running.writer.value
+        // Every row is committed or spilled now: the sealed segments' local copies can go.
+        for file in sealedFiles { try? FileManager.default.removeItem(atPath: file.path) }
+        running.ticker.cancel()
+        writerWake.finish()
+        await guestbook.close()
+    }
+
+    /// The counters now.
+    public var counts: RequestLogCounts {
+        RequestLogCounts(
+            queued: counters.value(.queued), written: counters.value(.written), spilled: counters.value(.spilled),
+            replayed: counters.value(.replayed), dropped: counters.value(.dropped), recovered: counters.value(.recovered),
+            pending: pending.withLock { $0.count })
+    }
+
+    /// Waits until every call recorded so far is written or spilled (or `timeout` passes);
+    /// returns whether it got there.
+    @discardableResult
+    public func flush(timeout: Duration = .seconds(30)) async -> Bool {
+        await waitUntil(timeout) { c in c.queued == c.written + c.spilled + c.dropped && c.pending == 0 }
+    }
+
+    /// Waits until no spill file is left to replay (or `timeout` passes).
+    @discardableResult
+    public func waitForReplay(timeout: Duration = .seconds(30)) async -> Bool {
+        await waitUntil(timeout) { [spill] _ in spill.isEmpty }
+    }
+
+    private func waitUntil(_ timeout: Duration, _ done: (RequestLogCounts) -> Bool) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if done(counts) { return true }
+            writerWake.yield()
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        return done(counts)
+    }
+
+    /// The diamonds of recent successful Predict calls (for the drift trigger).
+    public func recentPredictInputs(since: Date, limit: Int) async throws -> [LoggedDiamond] {
+        try await guestbook.recentPredictInputs(since: since, limit: limit)
+    }
+
+    // MARK: The appender
+
+    /// A sealed segment's local copy, kept until every row up to `last` is durable.
+    struct SealedFile: Sendable {
+        var path: String
+        var last: Int
+    }
+
+    private func wakeAppender() {
+        if !appenderSignalled.exchange(true, ordering: .acquiringAndReleasing) { appenderWake.signal() }
+    }
+
+    /// The appender thread's loop: wakes on new calls, or every 250 ms to check the segment's age.
+    private func runAppender(_ capsule: Capsule) -> [SealedFile] {
+        var sequence = 0
+        var sealed: [SealedFile] = []
+        let runID = configuration.runID
+        while true {
+            _ = appenderWake.wait(timeout: .now() + .milliseconds(250))
+            appenderSignalled.store(false, ordering: .releasing)
+            let (batch, closed) = inbox.withLock { inbox in
+                defer {
+                    inbox.calls = []
+                    inbox.bytes = 0
+                }
+                return (inbox.calls, inbox.closed)
+            }
+            if !batch.isEmpty {
+                var records: [CapsuleRecord] = []
+                records.reserveCapacity(batch.count)
+                for call in batch {
+                    sequence += 1
+                    records.append(CapsuleRecord(
+                        row: GuestbookRow(id: "\(runID)-\(sequence)", call: call),
+                        request: call.request.map { Array($0.payload.readableBytesView) } ?? [],
+                        response: Array(call.response.payload.readableBytesView),
+                        responseIsError: call.response.header.flags.contains(.error)))
+                }
+                do {
+                    try capsule.append(records, sync: configuration.syncAppends)
+                } catch {
+                    // The rows still reach the guestbook; only the payloads are missing.
+                    logger.error("could not append to the time capsule", metadata: [
+                        "calls": "\(records.count)", "error": "\(error)",
+                    ])
+                }
+                handToWriter(records.map(\.row))
+            }
+            do {
+                if let path = try capsule.rotateIfDue() { sealed.append(SealedFile(path: path, last: sequence)) }
+            } catch {
+                logger.error("could not seal a time capsule segment (it stays open on disk and is retried at the next start)",
+                             metadata: ["error": "\(error)"])
+            }
+            if !sealed.isEmpty {
+                let durable = firstNotDurable()
+                sealed.removeAll { file in
+                    guard file.last < durable else { return false }
+                    try? FileManager.default.removeItem(atPath: file.path)
+                    return true
+                }
+            }
+            if closed { break }
+        }
+        do {
+            if let path = try capsule.seal() { sealed.append(SealedFile(path: path, last: sequence)) }
+        } catch {
+            logger.error("could not seal the last time capsule segment (it is sealed at the next start)",
+                         metadata: ["error": "\(error)"])
+        }
+        return sealed
+    }
+
+    /// The sequence number of the oldest row not yet committed or spilled (`Int.max`: none).
+    private func firstNotDurable() -> Int {
+        pending.withLock { p in
+            if let first = p.inFlightFirst { return first }
+            return p.rows.first.map { Self.sequence(of: $0.id) } ?? .max
+        }
+    }
+
+    /// The sequence number in a row id `<run>-<sequence>`.
+    static func sequence(of id: String) -> Int {
+        id.lastIndex(of: "-").flatMap { Int(id[id.index(after: $0)...]) } ?? 0
+    }
+
+    /// Rows wait for the writer up to `pendingCapacity`; the rest spill to disk now.
+    private func handToWriter(_ rows: [GuestbookRow]) {
+        let capacity = configuration.pendingCapacity
+        let overflow = pending.withLock { p -> ArraySlice<GuestbookRow> in
+            let room = max(0, capacity - p.count)
+            p.rows.append(contentsOf: rows.prefix(room))
+            counters.pending(p.count)
+            return rows.dropFirst(room)
+        }
+        if !overflow.isEmpty { spillRows(Array(overflow)) }
+        writerWake.yield()
+    }
+
+    private func spillRows(_ rows: [GuestbookRow]) {
+        do {
+            try spill.append(rows)
+            counters.add(.spilled, rows.count)
+        } catch {
+            counters.add(.dropped, rows.count)
+            logger.critical("could not spill guestbook rows to disk; they are lost from the guestbook (their calls are in the capsule)",
+                            metadata: ["rows": "\(rows.count)", "error": "\(error)"])
+        }
+    }
+
+    // MARK: The writer
+
+    private func runWriter() async {
+        var nextRetention = ContinuousClock.now
+        for await _ in writerSignals {
+            if pending.withLock({ $0.stopping }) { break }
+            var healthy = await commitPending()
+            if healthy, spill.hasFiles { healthy = await replaySpill() }
+            if healthy, let retention = configuration.retention, ContinuousClock.now >= nextRetention {
+                nextRetention = .now + configuration.retentionCheckInterval
+                do {
+                    let removed = try await guestbook.deleteOlder(than: Date().addingTimeInterval(-retention.seconds))
+                    if removed > 0 { logger.info("removed calls past the retention", metadata: ["rows": "\(removed)"]) }
+                } catch {
+                    logger.warning("could not remove old calls", metadata: ["error": "\(error)"])
+                }
+            }
+            if !healthy {
+                try? await Task.sleep(for: configuration.retryInterval)
+                writerWake.yield()
+            }
+        }
+        // Shutdown: commit what is waiting while the database answers, spill the rest.
+        let deadline = ContinuousClock.now + configuration.shutdownTimeout
+        while ContinuousClock.now < deadline, pending.withLock({ $0.count > 0 }) {
+            if !(await commitPending()) { break }
+        }
+        let rest = pending.withLock { p -> [GuestbookRow] in
+            defer { p.rows = [] }
+            return p.rows
+        }
+        if !rest.isEmpty {
+            logger.warning("the database did not take every row before shutdown; spilled them for the next start",
+                           metadata: ["rows": "\(rest.count)"])
+            spillRows(rest)
+        }
+    }
+
+    /// Commits waiting rows in batches; false when the database failed (the rows wait again).
+    private func commitPending() async -> Bool {
+        let batchSize = configuration.batchSize
+        while true {
+            let batch = pending.withLock { p -> [GuestbookRow]? in
+                guard p.inFlight == 0, !p.rows.isEmpty else { return nil }
+                let n = min(batchSize, p.rows.count)
+                let batch = Array(p.rows.prefix(n))
+                p.rows.removeFirst(n)
+                p.inFlight = n
+                p.inFlightFirst = Self.sequence(of: batch[0].id)
+                return batch
+            }
+            guard let batch else { return true }
+            do {
+                try await guestbook.insert(batch)
+                pending.withLock { p in
+                    p.inFlight = 0
+                    p.inFlightFirst = nil
+                    counters.pending(p.count)
+                }
+                counters.add(.written, batch.count)
+                noteHealthy()
+            } catch {
+                pending.withLock { p in
+                    p.rows.insert(contentsOf: batch, at: 0)
+                    p.inFlight = 0
+                    p.inFlightFirst = nil
+                }
+                noteFailure(error)
+                return false
+            }
+        }
+    }
+
+    /// Replays spill files, oldest first; false when the database failed.
+    private func replaySpill() async -> Bool {
+        for file in spill.closedFiles() {
+            let rows: [GuestbookRow]
+            do {
+                rows = try SpillJournal.rows(of: file)
+            } catch {
+                logger.error("a spill file cannot be read; moved aside", metadata: ["file": "\(file)", "error": "\(error)"])
+                try? FileManager.default.moveItem(atPath: file, toPath: file + ".unreadable")
+                continue
+            }
+            var start = 0
+            while start < rows.count {
+                let chunk = Array(rows[start..<min(rows.count, start + configuration.batchSize)])
+                do {
+                    try await guestbook.insert(chunk)
+                } catch {
+                    spill.markDirty()
+                    noteFailure(error)
+                    return false
+                }
+                start += chunk.count
+                // New calls' rows go first: replay yields between batches.
+                if pending.withLock({ $0.count > 0 }), !(await commitPending()) {
+                    spill.markDirty()
+                    return false
+                }
+            }
+            // Counted before the file goes, so "no spill file left" implies the count is complete.
+            counters.add(.replayed, rows.count)
+            try? FileManager.default.removeItem(atPath: file)
+            logger.info("replayed spilled calls into the guestbook", metadata: ["rows": "\(rows.count)"])
+        }
+        return true
+    }
+
+    private func noteFailure(_ error: any Error) {
+        let first = pending.withLock { p -> Bool in
+            defer { p.failing = true }
+            return !p.failing
+        }
+        if first {
+            logger.warning("the request log database is failing; calls wait in memory, then spill to disk", metadata: [
+                "database": "\(guestbook.location)", "error": "\(error)",
+            ])
+        }
+    }
+
+    private func noteHealthy() {
+        let recovered = pending.withLock { p -> Bool in
+            defer { p.failing = false }
+            return p.failing
+        }
+        if recovered { logger.notice("the request log database answers again", metadata: ["database": "\(guestbook.location)"]) }
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
+
+/// The appender's thread, and a way to await what it returns when it ends.
+final class AppenderThread: Sendable {
+    private let result = Mutex<[RequestLog.SealedFile]?>(nil)
+    private let done = DispatchSemaphore(value: 0)
+
+    func start(_ body: @escaping @Sendable () -> [RequestLog.SealedFile]) {
+        let thread = Thread { [self] in
+            let sealed = body()
+            result.withLock { $0 = sealed }
+            done.signal()
+        }
+        thread.name = "loupe.requestlog.appender"
+        thread.start()
+    }
+
+    /// Waits (without holding a cooperative thread) for the loop to end; returns its result.
+    func finished() async -> [RequestLog.SealedFile] {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            DispatchQueue.global().async { [done] in
+                done.wait()
+                continuation.resume()
+            }
+        }
+        return result.withLock { $0 ?? [] }
+    }
+}

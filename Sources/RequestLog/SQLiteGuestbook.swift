@@ -1,0 +1,204 @@
+import Foundation
+import GRDB
+
+/// The default guestbook: one SQLite file in WAL mode (readers such as `loupe logs query` in
+/// another process never block the server's writer).
+public final class SQLiteGuestbook: Guestbook {
+    private let pool: DatabasePool
+    private let table: String
+    public let location: String
+
+    /// Opens (creating if needed) the guestbook at `path`. A write that waits for a lock held
+    /// elsewhere longer than `busyTimeout` fails (the writer then retries, then spills).
+    public init(path: String, tablePrefix: String = "loupe_", busyTimeout: TimeInterval = 1) throws {
+        location = path
+        table = try GuestbookTables.name(prefix: tablePrefix)
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(busyTimeout)
+        configuration.label = "loupe.requestlog"
+        do {
+            let directory = (path as NSString).deletingLastPathComponent
+            if !directory.isEmpty {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            }
+            pool = try DatabasePool(path: path, configuration: configuration)
+            let table = table
+            try pool.write { db in
+                for statement in GuestbookColumns.schema(table: table, big: "INTEGER", real: "REAL") {
+                    try db.execute(sql: statement)
+                }
+            }
+        } catch {
+            throw RequestLogError(.unavailable, "cannot open the request log database \(path)", cause: error)
+        }
+    }
+
+    public func insert(_ rows: [GuestbookRow]) async throws {
+        guard !rows.isEmpty else { return }
+        let sql = "INSERT OR IGNORE INTO \(table) (\(GuestbookColumns.list)) VALUES ("
+            + Array(repeating: "?", count: GuestbookColumns.names.count).joined(separator: ", ") + ")"
+        try await run("record \(rows.count) calls") { db in
+            let statement = try db.cachedStatement(sql: sql)
+            for row in rows {
+                try statement.execute(arguments: StatementArguments(Self.values(row)))
+            }
+        }
+    }
+
+    public func rows(_ query: GuestbookQuery) async throws -> [GuestbookRow] {
+        let (clause, values) = query.whereClause { _ in "?" }
+        let sql = "SELECT \(GuestbookColumns.list) FROM \(table) \(clause) ORDER BY at_ms DESC, id DESC LIMIT \(max(0, query.limit))"
+        return try await read("query the request log") { db in
+            try Row.fetchAll(db, sql: sql, arguments: Self.arguments(values)).map(Self.row)
+        }
+    }
+
+    public func stats(_ query: GuestbookQuery) async throws -> GuestbookStats {
+        let (clause, values) = query.whereClause { _ in "?" }
+        let table = table
+        return try await read("summarise the request log") { db in
+            let arguments = Self.arguments(values)
+            func groups(_ column: String) throws -> [GuestbookStats.Group] {
+                try Row.fetchAll(db, sql: GuestbookSQL.groups(table: table, column: column, clause: clause), arguments: arguments)
+                    .map { GuestbookStats.Group(key: $0[0], calls: $0[1], errors: $0[2], rows: $0[3]) }
+            }
+            let totals = try Row.fetchOne(db, sql: GuestbookSQL.totals(table: table, clause: clause), arguments: arguments)
+            let calls: Int = totals?[0] ?? 0
+            func percentile(_ p: Double) throws -> Int64? {
+                guard calls > 0 else { return nil }
+                return try Int64.fetchOne(
+                    db, sql: GuestbookSQL.percentile(table: table, clause: clause, offset: GuestbookSQL.rank(p, of: calls)),
+                    arguments: arguments)
+            }
+            return GuestbookStats(
+                calls: calls, errors: totals?[1] ?? 0, rowsScored: totals?[2] ?? 0, p50Microseconds: try percentile(0.5),
+                p90Microseconds: try percentile(0.9), p99Microseconds: try percentile(0.99),
+                maxMicroseconds: try percentile(1), byMethod: try groups("method"), byPrincipal: try groups("principal"))
+        }
+    }
+
+    public func recentPredictInputs(since: Date, limit: Int) async throws -> [LoggedDiamond] {
+        let sql = GuestbookSQL.recentInputs(table: table, since: "?", limit: limit)
+        return try await read("read recent inputs") { db in
+            try Row.fetchAll(db, sql: sql, arguments: [millis(since)]).map {
+                LoggedDiamond(carat: $0[0], cut: $0[1], color: $0[2], clarity: $0[3], depth: $0[4], table: $0[5],
+                              x: $0[6], y: $0[7], z: $0[8])
+            }
+        }
+    }
+
+    public func deleteOlder(than date: Date) async throws -> Int {
+        let table = table
+        return try await run("remove old calls") { db in
+            try db.execute(sql: "DELETE FROM \(table) WHERE at_ms < ?", arguments: [millis(date)])
+            return db.changesCount
+        }
+    }
+
+    public func count() async throws -> Int {
+        let table = table
+        return try await read("count the calls") { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(table)") ?? 0 }
+    }
+
+    public func close() async {
+        try? pool.close()
+    }
+
+    // MARK: Helpers
+
+    private func run<T: Sendable>(_ what: String, _ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        do {
+            return try await pool.write(body)
+        } catch {
+            throw RequestLogError(.unavailable, "could not \(what) in \(location)", cause: error)
+        }
+    }
+
+    private func read<T: Sendable>(_ what: String, _ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        do {
+            return try await pool.read(body)
+        } catch {
+            throw RequestLogError(.unavailable, "could not \(what) in \(location)", cause: error)
+        }
+    }
+
+    private static func arguments(_ values: [QueryValue]) -> StatementArguments {
+        StatementArguments(values.map { value -> (any DatabaseValueConvertible)? in
+            switch value {
+            case .int(let i): i
+            case .text(let s): s
+            }
+        })
+    }
+
+    private static func values(_ r: GuestbookRow) -> [(any DatabaseValueConvertible)?] {
+        let d = r.diamond
+        return [
+            r.id, r.atMilliseconds, r.requestID, r.principal, r.tokenID, r.method, r.modelName, r.modelVersion, r.rows,
+            r.latencyMicroseconds, r.status, r.error, d?.carat, d?.cut, d?.color, d?.clarity, d?.depth, d?.table, d?.x,
+            d?.y, d?.z, r.price, r.low, r.high, r.level,
+        ]
+    }
+
+    private static func row(_ row: Row) -> GuestbookRow {
+        var diamond: LoggedDiamond?
+        if let carat: Double = row["carat"] {
+            diamond = LoggedDiamond(
+                carat: carat, cut: row["cut"] ?? "", color: row["color"] ?? "", clarity: row["clarity"] ?? "",
+                depth: row["depth"] ?? .nan, table: row["table_pct"] ?? .nan, x: row["x"] ?? .nan, y: row["y"] ?? .nan,
+                z: row["z"] ?? .nan)
+        }
+        return GuestbookRow(
+            id: row["id"], atMilliseconds: row["at_ms"], requestID: row["request_id"], principal: row["principal"],
+            tokenID: row["token_id"], method: row["method"], modelName: row["model_name"], modelVersion: row["model_version"],
+            rows: row["rows"], latencyMicroseconds: row["latency_us"], status: row["status"], error: row["error"],
+            diamond: diamond, price: row["price"], low: row["low"], high: row["high"], level: row["level"])
+    }
+}
+
+/// The query texts both stores share (placeholders differ, so those come in as arguments).
+enum GuestbookSQL {
+    static func totals(table: String, clause: String) -> String {
+        """
+        SELECT COUNT(*), CAST(COALESCE(SUM(CASE WHEN status <> 'OK' THEN 1 ELSE 0 END), 0) AS BIGINT),
+          CAST(COALESCE(SUM(CASE WHEN status = 'OK' THEN rows ELSE 0 END), 0) AS BIGINT) FROM \(table) \(clause)
+        """
+    }
+
+    static func groups(table: String, column: String, clause: String) -> String {
+        """
+        SELECT \(column), COUNT(*), CAST(SUM(CASE WHEN status <> 'OK' THEN 1 ELSE 0 END) AS BIGINT),
+          CAST(SUM(CASE WHEN status = 'OK' THEN rows ELSE 0 END) AS BIGINT) FROM \(table) \(clause) GROUP BY \(column) ORDER BY COUNT(*) DESC, \(column)
+        """
+    }
+
+    static func percentile(table: String, clause: String, offset: Int) -> String {
+        "SELECT latency_us FROM \(table) \(clause) ORDER BY latency_us LIMIT 1 OFFSET \(offset)"
+    }
+
+    /// The 0-based rank of percentile `p` among `n` values (nearest rank).
+    static func rank(_ p: Double, of n: Int) -> Int {
+        max(0, min(n - 1, Int((p * Double(n)).rounded(.up)) - 1))
+    }
+
+    static func recentInputs(table: String, since: String, limit: Int) -> String {
+        """
+        SELECT carat, cut, color, clarity, depth, table_pct, x, y, z FROM \(table)
+        WHERE method = 'Predict' AND status = 'OK' AND carat IS NOT NULL AND at_ms >= \(since)
+        ORDER BY at_ms DESC LIMIT \(max(0, limit))
+        """
+    }
+}
+
+/// Table names from a prefix, checked (they are spliced into SQL).
+enum GuestbookTables {
+    static func name(prefix: String) throws -> String {
+        guard prefix.utf8.allSatisfy({ ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 95 }),
+            prefix.utf8.first.map({ $0 >= 97 && $0 <= 122 }) ?? false, prefix.count <= 40
+        else {
+            throw RequestLogError(
+                .invalidArgument, "table prefix \"\(prefix)\" must be lower-case letters, digits and '_', starting with a letter")
+        }
+        return prefix + "requests"
+    }
+}

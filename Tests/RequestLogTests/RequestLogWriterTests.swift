@@ -1,0 +1,199 @@
+import Foundation
+import GRDB
+import PostgresNIO
+import RequestLog
+import Testing
+
+extension RequestLogSuites {
+    /// The writer off the serving path: group commit, a slow or absent database, spill and replay,
+    /// shutdown flush. The invariant everywhere: sent = written + spilled, exactly, and every
+    /// spilled row is replayed once the database answers.
+    @Suite struct RequestLogWriterTests {
+        func makeLog(_ book: any Guestbook, scratch: Scratch, capacity: Int = 10_000, segmentBytes: Int = 64 << 20)
+            throws -> RequestLog
+        {
+            try RequestLog(
+                configuration: RequestLogConfiguration(
+                    capsuleDirectory: scratch.capsule, segmentMaxBytes: segmentBytes, pendingCapacity: capacity, batchSize: 50,
+                    syncAppends: false, retryInterval: .milliseconds(50), shutdownTimeout: .seconds(2)),
+                guestbook: book, store: scratch.store)
+        }
+
+        /// The counters once every call handed over is written, spilled or waiting in memory for
+        /// the database (the appender has caught up); waits for that state, never for a time.
+        func settled(_ log: RequestLog, _ sent: Int) async -> RequestLogCounts {
+            for _ in 0..<60_000 {
+                let c = log.counts
+                if c.written + c.spilled + c.pending == sent { return c }
+                try? await Task.sleep(for: .milliseconds(5))
+            }
+            return log.counts
+        }
+
+        @Test(arguments: Engine.allCases) func everyCallBecomesOneRowAndOneCapsuleRecord(engine: Engine) async throws {
+            let scratch = try Scratch()
+            defer { scratch.remove() }
+            guard let book = try await makeGuestbook(engine, scratch: scratch) else { return }
+            let log = try makeLog(book, scratch: scratch, segmentBytes: 4096)
+            try await log.start()
+            // In groups, so the appender sees the segment grow past its size between them.
+            for group in 0..<10 {
+                for i in group * 30..<(group + 1) * 30 { log.record(try predictCall(i, principal: i % 3 == 0 ? "bling" : "acme")) }
+                #expect(await log.flush(timeout: patience))
+            }
+            let counts = log.counts
+            #expect(counts.queued == 300 && counts.written == 300 && counts.spilled == 0 && counts.dropped == 0)
+            #expect(try await book.count() == 300)
+            let rows = try await book.rows(.init(principal: "bling", limit: 1000))
+            #expect(rows.count == 100)
+            #expect(rows.allSatisfy { $0.method == "Predict" && $0.modelName == "diamonds" && $0.modelVersion == 3 })
+            #expect(rows.allSatisfy { $0.diamond?.clarity == "VS1" && $0.price != nil && $0.latencyMicroseconds == 250 })
+            await log.shutdown()
+            // Small segments: several were sealed, with an index each; together they hold every call.
+            let segments = try CapsuleReader.segments(store: scratch.store)
+            #expect(segments.count > 1)
+            #expect(segments.reduce(0) { $0 + $1.count } == 300)
+            #expect(segments.allSatisfy { $0.principals == ["acme", "bling"] || $0.principals.count == 1 || $0.count < 3 })
+            var exported: [CapsuleRecord] = []
+            let damage = try CapsuleReader.export(store: scratch.store, directory: scratch.capsule, from: nil, to: nil) {
+                exported.append($0)
+            }
+            #expect(damage.isEmpty)
+            #expect(exported.count == 300)
+            #expect(Set(exported.map(\.row.id)).count == 300)
+            #expect(exported.allSatisfy { !$0.request.isEmpty && !$0.response.isEmpty && !$0.responseIsError })
+        }
+
+        @Test func anUnavailableDatabaseSpillsAndReplaysEverything() async throws {
+            let scratch = try Scratch()
+            defer { scratch.remove() }
+            let flaky = FlakyGuestbook(try #require(try await makeGuestbook(.sqlite, scratch: scratch)))
+            let log = try makeLog(flaky, scratch: scratch, capacity: 100)
+            try await log.start()
+            for i in 0..<200 { log.record(try predictCall(i)) }
+            #expect(await log.flush(timeout: patience))
+            flaky.set(down: true)
+            for i in 200..<1200 {
+                log.record(try predictCall(i))
+                if i % 100 == 0 { try await Task.sleep(for: .milliseconds(5)) }
+            }
+            // Down: rows wait (up to 100) and the rest spill; none is lost or counted twice.
+            var counts = await settled(log, 1200)
+            #expect(counts.spilled >= 900 - 100)
+            #expect(counts.queued == counts.written + counts.spilled + counts.pending)
+            flaky.set(down: false)
+            #expect(await log.flush(timeout: patience))
+            #expect(await log.waitForReplay(timeout: patience))
+            counts = log.counts
+            #expect(counts.queued == 1200 && counts.written + counts.spilled == 1200 && counts.dropped == 0)
+            #expect(counts.replayed == counts.spilled)
+            #expect(try await flaky.count() == 1200)
+            await log.shutdown()
+        }
+
+        @Test func shutdownWithTheDatabaseDownSpillsAndTheNextStartReplays() async throws {
+            let scratch = try Scratch()
+            defer { scratch.remove() }
+            let prefix = freshPrefix()
+            let flaky = FlakyGuestbook(try #require(try await makeGuestbook(.sqlite, scratch: scratch, prefix: prefix)))
+            flaky.set(down: true)
+            let log = try makeLog(flaky, scratch: scratch)
+            try await log.start()
+            for i in 0..<500 { log.record(try predictCall(i)) }
+            await log.shutdown()
+            let counts = log.counts
+            #expect(counts.queued == 500 && counts.written == 0 && counts.spilled == 500)
+            // Calls after shutdown are refused loudly (counted as dropped), not lost silently.
+            log.record(try predictCall(999))
+            #expect(log.counts.dropped == 1)
+
+            let book = try #require(try await makeGuestbook(.sqlite, scratch: scratch, prefix: prefix))
+            let next = try makeLog(book, scratch: scratch)
+            try await next.start()
+            #expect(await next.waitForReplay(timeout: patience))
+            #expect(next.counts.replayed == 500)
+            #expect(try await book.count() == 500)
+            await next.shutdown()
+        }
+
+        @Test func aSQLiteLockHeldByAnotherConnectionOnlyDelaysRows() async throws {
+            let scratch = try Scratch()
+            defer { scratch.remove() }
+            let path = scratch.url.appendingPathComponent("requests.sqlite").path
+            let book = try SQLiteGuestbook(path: path, tablePrefix: "loupe_", busyTimeout: 0.2)
+            let log = try makeLog(book, scratch: scratch, capacity: 150)
+            try await log.start()
+            // Another connection takes the write lock and sits on it.
+            var lockerConfiguration = Configuration()
+            lockerConfiguration.allowsUnsafeTransactions = true
+            let other = try DatabaseQueue(path: path, configuration: lockerConfiguration)
+            try await other.writeWithoutTransaction { db in try db.execute(sql: "BEGIN IMMEDIATE") }
+            for i in 0..<800 {
+                log.record(try predictCall(i))
+                if i % 50 == 0 { try await Task.sleep(for: .milliseconds(10)) }
+            }
+            let during = await settled(log, 800)
+            #expect(during.spilled > 0)
+            #expect(during.written + during.spilled + during.pending == 800)
+            try await other.writeWithoutTransaction { db in try db.execute(sql: "ROLLBACK") }
+            #expect(await log.flush(timeout: patience))
+            #expect(await log.waitForReplay(timeout: patience))
+            let counts = log.counts
+            #expect(counts.written + counts.spilled == 800 && counts.replayed == counts.spilled && counts.dropped == 0)
+            #expect(try await book.count() == 800)
+            await log.shutdown()
+            try other.close()
+        }
+
+        @Test func aPostgresTableLockOnlyDelaysRows() async throws {
+            guard let url = try postgresTestURL() else { return }
+            let scratch = try Scratch()
+            defer { scratch.remove() }
+            let prefix = freshPrefix()
+            let book = try await PostgresGuestbook(url: url, tablePrefix: prefix, operationTimeout: .milliseconds(300))
+            let log = try makeLog(book, scratch: scratch, capacity: 150)
+            try await log.start()
+            // Another session locks the table inside a transaction.
+            var configuration = PostgresConnection.Configuration(
+                host: URLComponents(string: url)!.host!, port: URLComponents(string: url)!.port!,
+                username: URLComponents(string: url)!.user!, password: nil, database: "postgres", tls: .disable)
+            configuration.options.connectTimeout = .seconds(5)
+            let locker = try await PostgresConnection.connect(configuration: configuration, id: 1, logger: .init(label: "test.locker"))
+            try await locker.query("BEGIN", logger: .init(label: "test.locker"))
+            try await locker.query(PostgresQuery(unsafeSQL: "LOCK TABLE \(prefix)requests IN ACCESS EXCLUSIVE MODE"),
+                                   logger: .init(label: "test.locker"))
+            for i in 0..<800 {
+                log.record(try predictCall(i))
+                if i % 50 == 0 { try await Task.sleep(for: .milliseconds(10)) }
+            }
+            let during = await settled(log, 800)
+            #expect(during.spilled > 0)
+            #expect(during.written + during.spilled + during.pending == 800)
+            try await locker.query("ROLLBACK", logger: .init(label: "test.locker"))
+            try await locker.close()
+            #expect(await log.flush(timeout: patience))
+            #expect(await log.waitForReplay(timeout: patience))
+            let counts = log.counts
+            #expect(counts.written + counts.spilled == 800 && counts.replayed == counts.spilled && counts.dropped == 0)
+            #expect(try await book.count() == 800)
+            await log.shutdown()
+        }
+
+        @Test func aSlowDatabaseLosesNothing() async throws {
+            let scratch = try Scratch()
+            defer { scratch.remove() }
+            let flaky = FlakyGuestbook(try #require(try await makeGuestbook(.sqlite, scratch: scratch)))
+            flaky.set(delay: .seconds(1))
+            let log = try makeLog(flaky, scratch: scratch, capacity: 100)
+            try await log.start()
+            // record() hands over and returns; rows past the bound spill while an insert sleeps.
+            for i in 0..<400 { log.record(try predictCall(i)) }
+            #expect(log.counts.queued == 400)
+            flaky.set(delay: .zero)
+            #expect(await log.flush(timeout: patience))
+            #expect(await log.waitForReplay(timeout: patience))
+            #expect(try await flaky.count() == 400)
+            await log.shutdown()
+        }
+    }
+}

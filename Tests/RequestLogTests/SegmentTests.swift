@@ -1,0 +1,83 @@
+import Foundation
+@testable import RequestLog
+import Testing
+
+extension RequestLogSuites {
+    /// Segment files: one zstd frame per record, so a torn or damaged tail costs at most the
+    /// records from the damage on, and says where.
+    @Suite struct SegmentTests {
+        func records(_ n: Int) -> [CapsuleRecord] {
+            (0..<n).map { i in
+                CapsuleRecord(row: row(i), request: Array(repeating: UInt8(i % 251), count: 100 + i * 7),
+                              response: Array("response \(i)".utf8), responseIsError: i % 5 == 0)
+            }
+        }
+
+        func write(_ records: [CapsuleRecord], to path: String) throws -> [Int] {
+            let writer = try SegmentWriter(path: path, level: 1)
+            var ends: [Int] = []
+            for record in records {
+                try writer.add(RecordCodec.encode(record))
+                try writer.flush(sync: false)
+                ends.append(writer.size)
+            }
+            return ends
+        }
+
+        @Test func recordsRoundTrip() throws {
+            let scratch = try Scratch()
+            defer { scratch.remove() }
+            let path = scratch.path + "/a.seg"
+            let written = records(20)
+            _ = try write(written, to: path)
+            var read: [CapsuleRecord] = []
+            try CapsuleReader.readSegment(path: path) { read.append($0) }
+            #expect(read == written)
+        }
+
+        @Test func aTornTailLosesOnlyTheLastRecord() throws {
+            let scratch = try Scratch()
+            defer { scratch.remove() }
+            let path = scratch.path + "/torn.seg"
+            let written = records(6)
+            let ends = try write(written, to: path)
+            let whole = try Data(contentsOf: URL(fileURLWithPath: path))
+            // Cut the file at every byte inside the last record.
+            for cut in ends[4]..<ends[5] {
+                try whole.prefix(cut).write(to: URL(fileURLWithPath: path))
+                let (frames, damage) = try SegmentReader.read(path: path)
+                #expect(frames.count == 5)
+                if cut > ends[4] {
+                    let damage = try #require(damage)
+                    #expect(damage.offset == ends[4] && damage.recordsBefore == 5 && damage.reason.contains("truncated"))
+                } else {
+                    #expect(damage == nil)
+                }
+            }
+            // repair cuts the file back to the whole records; appending then works.
+            try whole.prefix(ends[5] - 3).write(to: URL(fileURLWithPath: path))
+            #expect(try SegmentReader.repair(path: path) != nil)
+            #expect(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int == ends[4])
+            _ = try write(Array(written[5...]), to: path)
+            var read: [CapsuleRecord] = []
+            try CapsuleReader.readSegment(path: path) { read.append($0) }
+            #expect(read == written)
+        }
+
+        @Test func aCorruptRecordIsReportedWithItsPlace() throws {
+            let scratch = try Scratch()
+            defer { scratch.remove() }
+            let path = scratch.path + "/bad.seg"
+            let ends = try write(records(4), to: path)
+            var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+            bytes[ends[1] + (ends[2] - ends[1]) / 2] ^= 0xFF
+            try Data(bytes).write(to: URL(fileURLWithPath: path))
+            var read = 0
+            #expect { try CapsuleReader.readSegment(path: path) { _ in read += 1 } } throws: { error in
+                let text = "\(error)"
+                return text.contains("record 3 at byte \(ends[1])") && text.contains("the 2 records before it were read")
+            }
+            #expect(read == 2)
+        }
+    }
+}
