@@ -101,7 +101,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is GatewayDrainEvent {
             draining = true
-            if inFlight == 0 { context.close(promise: nil) }
+            if inFlight == 0 { closeAfterWrites(context) }
             return
         }
         if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read, inFlight == 0 {
@@ -142,7 +142,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
         inFlight -= 1
         shared.metrics.callFinished()
         if draining && inFlight == 0 {
-            context.close(promise: nil)
+            closeAfterWrites(context)
         } else if readPending && inFlight < configuration.maxInFlightPerConnection && !draining {
             readPending = false
             context.read()
@@ -455,7 +455,17 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
         state = .closing
         handshakeTimer?.cancel()
         context.writeAndFlush(wrapOutboundOut(ByteBuffer(errorFrameFor: error, replyingTo: header)), promise: nil)
-        context.close(promise: nil)
+        closeAfterWrites(context)
+    }
+
+    /// Closes once everything written so far has gone out: NIO's close fails writes still
+    /// queued, which would cut a large last reply short. Writes complete in order, so an empty
+    /// write's completion means all before it are out.
+    private func closeAfterWrites(_ context: ChannelHandlerContext) {
+        let channel = context.channel
+        let written = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer()), promise: written)
+        written.futureResult.whenComplete { _ in channel.close(promise: nil) }
     }
 }
 

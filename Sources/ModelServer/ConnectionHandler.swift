@@ -36,6 +36,9 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private var inFlight = 0
     private var readPending = false
     private var draining = false
+    /// The last reply written; a draining connection closes once it has left (NIO's close
+    /// fails writes still queued, which would cut a large last reply short).
+    private var lastWrite: EventLoopFuture<Void>?
 
     init(decoder: FrameDecoder, handlers: CallHandlers, authenticator: any Authenticator, pool: NIOThreadPool,
          logger: Logger) {
@@ -64,7 +67,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is DrainEvent {
             draining = true
-            if inFlight == 0 { context.close(promise: nil) }
+            if inFlight == 0 { closeAfterWrites(context) }
             return
         }
         if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read, inFlight == 0 {
@@ -103,7 +106,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         inFlight -= 1
         handlers.metrics.callFinished()
         if draining && inFlight == 0 {
-            context.close(promise: nil)
+            closeAfterWrites(context)
         } else if readPending && inFlight < maxInFlight && !draining {
             readPending = false
             context.read()
@@ -264,14 +267,25 @@ final class ConnectionHandler: ChannelDuplexHandler {
         let frame = handlers.finished(
             frame, method: method, started: started, deadline: deadline, request: request, principal: principal)
         guard context.channel.isActive else { return }
-        context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
+        let written = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(wrapOutboundOut(frame), promise: written)
+        lastWrite = written.futureResult
+    }
+
+    /// Closes once every reply written so far has gone out.
+    private func closeAfterWrites(_ context: ChannelHandlerContext) {
+        let channel = context.channel
+        guard let lastWrite else { return channel.close(promise: nil) }
+        lastWrite.whenComplete { _ in channel.close(promise: nil) }
     }
 
     private func fail(_ context: ChannelHandlerContext, _ error: ProtocolError, replyingTo header: FrameHeader? = nil) {
         if case .closing = state { return }
         state = .closing
-        context.writeAndFlush(wrapOutboundOut(Frame(error: error, replyingTo: header)), promise: nil)
-        context.close(promise: nil)
+        let written = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(wrapOutboundOut(Frame(error: error, replyingTo: header)), promise: written)
+        lastWrite = written.futureResult
+        closeAfterWrites(context)
     }
 }
 

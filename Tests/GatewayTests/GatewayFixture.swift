@@ -36,10 +36,12 @@ struct GatewayFixture {
             try await backend.start()
             backends.append(backend)
         }
+        // Deadlines generous for a loaded 2-core machine (tests wait on states, not times); the
+        // tests of the deadlines themselves set their own.
         var configuration = GatewayConfiguration(
             port: 0, backends: backends.map { BackendAddress(host: "127.0.0.1", port: $0.port!) },
-            internalSecret: internalSecret, handshakeTimeout: .seconds(2), healthCheckInterval: .milliseconds(100),
-            healthCheckTimeout: .milliseconds(500), tokenRefreshInterval: .milliseconds(50),
+            internalSecret: internalSecret, handshakeTimeout: .seconds(10), healthCheckInterval: .milliseconds(100),
+            healthCheckTimeout: .seconds(5), tokenRefreshInterval: .milliseconds(50),
             tokenStaleAfter: .seconds(10), storeTimeout: .seconds(5), shutdownGracePeriod: .seconds(2), metricsPort: 0)
         configure(&configuration)
         let log = directory.appendingPathComponent("gateway.log")

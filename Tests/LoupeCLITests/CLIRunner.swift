@@ -26,7 +26,20 @@ struct CLIRunner {
         return url
     }
 
-    static func run(_ arguments: [String], in directory: URL? = nil) throws -> Output {
+    /// Runs `loupe` on a thread of its own and waits without holding one of the test process's
+    /// cooperative threads (two on a 2-core machine): suites that run beside it keep theirs.
+    static func run(_ arguments: [String], in directory: URL? = nil) async throws -> Output {
+        try await offPool { try runBlocking(arguments, in: directory) }
+    }
+
+    /// Runs blocking work (waiting on a child process, reading its pipe) on a thread of its own.
+    static func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try body() }) }.start()
+        }
+    }
+
+    static func runBlocking(_ arguments: [String], in directory: URL? = nil) throws -> Output {
         let process = Process()
         process.executableURL = binary
         process.arguments = arguments

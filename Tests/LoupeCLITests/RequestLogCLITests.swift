@@ -71,17 +71,12 @@ import Glibc
         return calls
     }
 
-    /// Runs blocking work (waiting on a child process) on a thread of its own, so this suite
-    /// never holds the test process's few cooperative threads while the suites beside it
-    /// need them (with two cores there are two).
     func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread { continuation.resume(with: Result { try body() }) }.start()
-        }
+        try await CLIRunner.offPool(body)
     }
 
     func cli(_ arguments: [String], in directory: URL) async throws -> CLIRunner.Output {
-        try await offPool { try CLIRunner.run(arguments, in: directory) }
+        try await CLIRunner.run(arguments, in: directory)
     }
 
     /// A client, retried a few times: on a machine loaded by the parallel suite a first

@@ -27,11 +27,16 @@ import Testing
             process.waitUntilExit()
         }
         // The banner names both ports, the admin token (once) and a command that prices a diamond.
-        var banner = ""
+        // Read on a thread of its own: the blocking reads must not hold a cooperative thread.
         let reader = out.fileHandleForReading
-        let deadline = Date().addingTimeInterval(180)
-        while !banner.contains("Stop with Ctrl-C"), Date() < deadline, process.isRunning {
-            banner += String(decoding: reader.availableData, as: UTF8.self)
+        nonisolated(unsafe) let running = process
+        let banner = try await CLIRunner.offPool {
+            var banner = ""
+            let deadline = Date().addingTimeInterval(180)
+            while !banner.contains("Stop with Ctrl-C"), Date() < deadline, running.isRunning {
+                banner += String(decoding: reader.availableData, as: UTF8.self)
+            }
+            return banner
         }
         let port = try #require(banner.firstMatch(of: /on 127\.0\.0\.1:(\d+) \(the gateway/).flatMap { Int($0.1) }, "\(banner)")
         let serverPort = try #require(banner.firstMatch(of: /model server on\s+127\.0\.0\.1:(\d+)/).flatMap { Int($0.1) })
@@ -50,39 +55,39 @@ import Testing
 
         let predict = ["--carat", "0.5", "--cut", "Premium", "--color", "E", "--clarity", "SI1", "--depth", "62",
                        "--table", "58", "--x", "5.1", "--y", "5.05", "--z", "3.15"]
-        let viaGateway = try CLIRunner.run(["predict", "--server", "127.0.0.1:\(port)", "--token", admin] + predict, in: dir)
+        let viaGateway = try await CLIRunner.run(["predict", "--server", "127.0.0.1:\(port)", "--token", admin] + predict, in: dir)
         #expect(viaGateway.status == 0, "\(viaGateway.stderr)")
         #expect(viaGateway.stdout.contains("[diamonds v1]"))
         // The store's secret is for the model server only (local tools); the gateway wants a token.
-        let direct = try CLIRunner.run(["predict", "--server", "127.0.0.1:\(serverPort)"] + predict, in: dir)
+        let direct = try await CLIRunner.run(["predict", "--server", "127.0.0.1:\(serverPort)"] + predict, in: dir)
         #expect(direct.status == 0, "\(direct.stderr)")
-        let secretAtGateway = try CLIRunner.run(["predict", "--server", "127.0.0.1:\(port)"] + predict, in: dir)
+        let secretAtGateway = try await CLIRunner.run(["predict", "--server", "127.0.0.1:\(port)"] + predict, in: dir)
         #expect(secretAtGateway.status != 0 && secretAtGateway.stderr.contains("UNAUTHENTICATED"))
-        let models = try CLIRunner.run(["models", "list", "--server", "127.0.0.1:\(port)", "--token", admin], in: dir)
+        let models = try await CLIRunner.run(["models", "list", "--server", "127.0.0.1:\(port)", "--token", admin], in: dir)
         #expect(models.stdout.contains("production"))
 
         // A partner token: made, listed (never shown again), used, revoked.
-        let created = try CLIRunner.run(["token", "create", "--name", "acme", "--calls-per-second", "50"], in: dir)
+        let created = try await CLIRunner.run(["token", "create", "--name", "acme", "--calls-per-second", "50"], in: dir)
         #expect(created.status == 0, "\(created.stderr)")
         let partner = try #require(created.stdout.firstMatch(of: /(loupe_([0-9A-Za-z]{12})_[0-9A-Za-z]{32}_[0-9A-Za-z]{6})/))
         let (partnerToken, partnerID) = (String(partner.1), String(partner.2))
-        let list = try CLIRunner.run(["token", "list"], in: dir)
+        let list = try await CLIRunner.run(["token", "list"], in: dir)
         #expect(list.stdout.contains("acme") && list.stdout.contains("admin") && list.stdout.contains(partnerID))
         #expect(!list.stdout.contains(partnerToken) && !list.stdout.contains(admin))
-        let show = try CLIRunner.run(["token", "show", partnerID], in: dir)
+        let show = try await CLIRunner.run(["token", "show", partnerID], in: dir)
         #expect(show.stdout.contains("\"name\" : \"acme\"") && !show.stdout.contains(partnerToken))
-        let asPartner = try CLIRunner.run(["predict", "--server", "127.0.0.1:\(port)", "--token", partnerToken] + predict, in: dir)
+        let asPartner = try await CLIRunner.run(["predict", "--server", "127.0.0.1:\(port)", "--token", partnerToken] + predict, in: dir)
         #expect(asPartner.status == 0, "\(asPartner.stderr)")
         let partnerClient = try await LoupeClient.connect(.init(port: port, token: partnerToken))
         await #expect { try await partnerClient.listModels() } throws: { ($0 as? ProtocolError)?.code == .permissionDenied }
-        #expect(try CLIRunner.run(["token", "revoke", partnerID], in: dir).status == 0)
+        #expect(try await CLIRunner.run(["token", "revoke", partnerID], in: dir).status == 0)
         var refused = false
         for _ in 0..<100 where !refused {
             do { _ = try await partnerClient.predict(diamond) } catch { refused = error.code == .unauthenticated }
             if !refused { try await Task.sleep(for: .milliseconds(20)) }
         }
         #expect(refused)
-        let audit = try CLIRunner.run(["token", "audit"], in: dir)
+        let audit = try await CLIRunner.run(["token", "audit"], in: dir)
         #expect(audit.stdout.contains("permission_denied") && audit.stdout.contains(partnerID))
 
         // SIGTERM: a graceful shutdown, exit 0.
