@@ -11,7 +11,7 @@ struct Loupe: AsyncParsableCommand {
             """,
         subcommands: [
             ServeCommand.self, GatewayCommand.self, TokenCommand.self, DemoCommand.self, CleanCommand.self, IngestCommand.self,
-            TrainCommand.self, EvaluateCommand.self, PredictCommand.self, BenchServerCommand.self, ModelsCommand.self,
+            TrainCommand.self, ImportCommand.self, EvaluateCommand.self, PredictCommand.self, BenchServerCommand.self, ModelsCommand.self,
             TuneCommand.self, RetrainCommand.self, StatusCommand.self, ReportCommand.self, StoreCommand.self, DataCommand.self,
         ],
         defaultSubcommand: nil

@@ -50,6 +50,10 @@ struct FlatForest: Sendable {
         guard featureCount <= maxFeatures else {
             return .generic(reason: "\(featureCount) features; the flat form names at most \(maxFeatures)")
         }
+        // Imported node kinds the flat form has no code for take the reference walk.
+        if ensemble.sumsInFloat32 {
+            return .generic(reason: "the model sums in float32 (XGBoost); the kernels sum in double")
+        }
         // One comparison kind per feature, and the thresholds it is tested against.
         var kind = [DecisionType.ComparisonKind?](repeating: nil, count: featureCount)
         var raw = [[Double]](repeating: [], count: featureCount)
@@ -57,6 +61,12 @@ struct FlatForest: Sendable {
             for n in 0..<tree.internalCount {
                 let f = Int(tree.splitFeature[n])
                 let comparison = tree.decision[n].comparison
+                if tree.decision[n].isCategorical {
+                    return .generic(reason: "tree \(t) node \(n) is a categorical split")
+                }
+                if tree.decision[n].zeroIsMissing {
+                    return .generic(reason: "tree \(t) node \(n) treats zero as missing (LightGBM missing type Zero)")
+                }
                 if let k = kind[f], k != comparison {
                     return .generic(reason: "feature \(f) is compared both as double <= and as float32 < (tree \(t))")
                 }
@@ -87,6 +97,8 @@ struct FlatForest: Sendable {
                 count = sorted.count
                 thresholdsFloat += sorted
                 thresholdsDouble += [Double](repeating: 0, count: count)
+            case .categoryGoesLeft, .categoryGoesRight:
+                preconditionFailure("categorical splits take the generic path")
             }
             guard count <= maxThresholds else {
                 return .generic(reason: "feature \(f) has \(count) distinct thresholds; codes hold at most \(maxThresholds)")
@@ -121,6 +133,8 @@ struct FlatForest: Sendable {
             return UInt32(Self.lowerBound(thresholdsDouble[lo..<hi], threshold) - lo)
         case .lessThanFloat32:
             return UInt32(Self.lowerBound(thresholdsFloat[lo..<hi], Float(threshold)) - lo)
+        case .categoryGoesLeft, .categoryGoesRight:
+            preconditionFailure("categorical splits take the generic path")
         }
     }
 
