@@ -22,7 +22,7 @@ sys.path.insert(0, HERE)
 import inference  # noqa: E402  (venv and lleaves set-up are shared)
 
 TL2CGEN_DIR = os.path.join(HERE, ".tl2cgen")
-TL2CGEN_PINS = ["tl2cgen==1.0.0", "treelite==4.4.1"]
+TL2CGEN_PINS = ["tl2cgen==1.0.0", "treelite==4.8.1"]
 
 ANCHORS = r'''
 import json, os, sys, time
@@ -125,7 +125,7 @@ def ensure_tl2cgen(py):
     env = dict(os.environ, PYTHONPATH=TL2CGEN_DIR)
     if subprocess.run([py, "-c", "import tl2cgen, treelite"], env=env, capture_output=True).returncode == 0:
         return None
-    r = subprocess.run([py, "-m", "pip", "install", "-q", "--target", TL2CGEN_DIR] + TL2CGEN_PINS,
+    r = subprocess.run([py, "-m", "pip", "install", "-q", "--target", TL2CGEN_DIR, "--no-deps"] + TL2CGEN_PINS,
                        capture_output=True, text=True)
     if r.returncode != 0:
         return f"pip could not install {' '.join(TL2CGEN_PINS)}: {r.stderr.strip().splitlines()[-1:]}"

@@ -28,6 +28,8 @@ struct FlatForest: Sendable {
     var baseScore: Double
     /// The bitvector layout, when the model can use it and it was asked for.
     var bitvector: BitvectorForest?
+    /// The running sum is rounded to float after every add (bitvector layout only).
+    var sumsInFloat32 = false
 
     /// Distinct thresholds of feature `f` (its codes are 0...count).
     func thresholdCount(feature f: Int) -> Int { Int(thresholdOffset[f + 1] - thresholdOffset[f]) }
@@ -46,14 +48,18 @@ struct FlatForest: Sendable {
     /// Lowers a validated ensemble (see `ModelCheck`). With `layout` nil, the bitvector layout is
     /// built when the model suits it; `.walk` never builds it; `.bitvector` always tries.
     static func lower(_ ensemble: Ensemble, completeTopLevels: Int, layout: TreeLayout? = nil) -> Lowering {
+        var ensemble = ensemble
+        if ensemble.sumsInFloat32 {
+            // The reference adds Float(leaf) to a Float sum; with float leaves and base, the
+            // kernels' double add rounded to float after each tree gives the same bits.
+            ensemble.baseScore = Double(Float(ensemble.baseScore))
+            for t in ensemble.trees.indices { ensemble.trees[t].leafValue = ensemble.trees[t].leafValue.map { Double(Float($0)) } }
+        }
         let featureCount = ensemble.featureCount
         guard featureCount <= maxFeatures else {
             return .generic(reason: "\(featureCount) features; the flat form names at most \(maxFeatures)")
         }
         // Imported node kinds the flat form has no code for take the reference walk.
-        if ensemble.sumsInFloat32 {
-            return .generic(reason: "the model sums in float32 (XGBoost); the kernels sum in double")
-        }
         // One comparison kind per feature, and the thresholds it is tested against.
         var kind = [DecisionType.ComparisonKind?](repeating: nil, count: featureCount)
         var raw = [[Double]](repeating: [], count: featureCount)
@@ -117,6 +123,9 @@ struct FlatForest: Sendable {
         // One layout only: the kernels read either the bitvectors or the walk entries.
         if layout != .walk, BitvectorForest.unsuitability(ensemble, codes: forest) == nil {
             forest.bitvector = BitvectorForest(ensemble, codes: forest)
+            forest.sumsInFloat32 = ensemble.sumsInFloat32
+        } else if ensemble.sumsInFloat32 {
+            return .generic(reason: "the model sums in float32 (XGBoost); only the bitvector kernels do, and it takes the walk layout")
         } else {
             for tree in ensemble.trees {
                 forest.append(tree, completeTopLevels: completeTopLevels)

@@ -43,8 +43,8 @@ import TreeModel
         let fixture = try ImportFixture(name)
         for path in CompiledEnsemble.availablePaths() {
             let compiled = try CompiledEnsemble(fixture.model, configuration: InferenceConfiguration(path: path, threads: 2))
-            if name == "lightgbm-numeric" { #expect(compiled.genericReason == nil) }
-            if name.hasPrefix("xgboost") || name.contains("categorical") || name.contains("zero") {
+            if name.hasSuffix("numeric") { #expect(compiled.genericReason == nil && compiled.layout == .bitvector) }
+            if name.contains("categorical") || name.contains("zero") {
                 #expect(compiled.genericReason != nil)
             }
             let columns = (0..<fixture.model.featureCount).map { f in fixture.rows.map { $0[f] } }
