@@ -10,8 +10,11 @@ float32) and its SHAP values (pred_contrib / pred_contribs) within 1e-5 on 1,000
 Rows: the clean rows tiled to each batch (1, 64, 1k, 100k, 1M), 2 threads; rows/s is the best
 call over about `--seconds`. TreeSHAP rows/s at 1, 64 and 1k rows (the anchors are slow).
 
+TL2cgen compiles the LightGBM model (gcc -O3, 16 translation units, cached in bench/out);
+the XGBoost one only with --tl2cgen-xgboost (its depth-8 trees took gcc over 25 minutes here).
+
 Usage: bench/import_shap.py [--seconds S] [--batches 1,64,...] [--threads 2] [--python PY]
-                            [--no-lleaves] [--no-tl2cgen] [--loupe-bench PATH]
+                            [--no-lleaves] [--no-tl2cgen] [--tl2cgen-xgboost] [--loupe-bench PATH]
 """
 import argparse, json, os, subprocess, sys
 
@@ -27,9 +30,9 @@ TL2CGEN_PINS = ["tl2cgen==1.0.0", "treelite==4.8.1"]
 ANCHORS = r'''
 import json, os, sys, time
 import numpy as np
-out, batches, explain_batches, seconds, threads, use_lleaves, use_tl2cgen = sys.argv[1], \
+out, batches, explain_batches, seconds, threads, use_lleaves, tl2cgen_models = sys.argv[1], \
     [int(b) for b in sys.argv[2].split(",")], [int(b) for b in sys.argv[3].split(",")], float(sys.argv[4]), \
-    int(sys.argv[5]), sys.argv[6] == "1", sys.argv[7] == "1"
+    int(sys.argv[5]), sys.argv[6] == "1", [m for m in sys.argv[7].split(",") if m]
 names = ["carat", "cut", "color", "clarity", "depth", "table", "x", "y", "z"]
 X = np.fromfile(os.path.join(out, "features.f64")).reshape(-1, 9)
 y = np.fromfile(os.path.join(out, "log_price.f64"))
@@ -77,15 +80,17 @@ if use_lleaves:
         engines.append(("lleaves", lambda rows: compiled.predict(rows, n_jobs=threads)))
     except Exception as e:
         result["errors"]["lleaves"] = repr(e)[:300]
-if use_tl2cgen:
+if tl2cgen_models:
     try:
         import treelite, tl2cgen
         for name, load in [("tl2cgen-lightgbm", lambda: treelite.frontend.load_lightgbm_model(lgb_file)),
                            ("tl2cgen-xgboost", lambda: treelite.frontend.load_xgboost_model(xgb_file))]:
+            if name.split("-")[1] not in tl2cgen_models:
+                continue
             lib = os.path.join(out, f"import-{name}.so")
             if not os.path.exists(lib):
                 t = time.perf_counter()
-                tl2cgen.export_lib(load(), toolchain="gcc", libpath=lib, params={"parallel_comp": 2}, nthread=threads)
+                tl2cgen.export_lib(load(), toolchain="gcc", libpath=lib, params={"parallel_comp": 16}, nthread=threads)
                 result[name + "_compile_seconds"] = time.perf_counter() - t
             predictor = tl2cgen.Predictor(lib, nthread=threads)
             engines.append((name, lambda rows, p=predictor: p.predict(tl2cgen.DMatrix(rows))))
@@ -141,6 +146,8 @@ def main():
     ap.add_argument("--python", help="a Python with lightgbm/xgboost/numpy (default: bench/.venv, made on first use)")
     ap.add_argument("--no-lleaves", action="store_true")
     ap.add_argument("--no-tl2cgen", action="store_true")
+    ap.add_argument("--tl2cgen-xgboost", action="store_true",
+                    help="also compile the XGBoost model with TL2cgen (gcc -O3 took over 25 minutes on it here)")
     ap.add_argument("--loupe-bench", help="a loupe-bench-inference binary to use instead of building one")
     args = ap.parse_args()
     py = args.python
@@ -160,7 +167,8 @@ def main():
     tl2cgen_error = "skipped (--no-tl2cgen)" if args.no_tl2cgen else ensure_tl2cgen(py)
     env = dict(os.environ, PYTHONPATH=":".join([inference.LLEAVES_DIR, TL2CGEN_DIR]))
     run = subprocess.run([py, "-c", ANCHORS, OUT, args.batches, args.explain_batches, str(args.seconds),
-                          str(args.threads), "0" if lleaves_error else "1", "0" if tl2cgen_error else "1"],
+                          str(args.threads), "0" if lleaves_error else "1",
+                          "" if tl2cgen_error else ("lightgbm,xgboost" if args.tl2cgen_xgboost else "lightgbm")],
                          env=env, stdout=subprocess.PIPE, text=True, check=True)
     anchor = json.loads(run.stdout)
     import numpy as np
