@@ -170,7 +170,7 @@ def main():
                           str(args.threads), "0" if lleaves_error else "1",
                           "" if tl2cgen_error else ("lightgbm,xgboost" if args.tl2cgen_xgboost else "lightgbm")],
                          env=env, stdout=subprocess.PIPE, text=True, check=True)
-    anchor = json.loads(run.stdout)
+    anchor = json.loads(run.stdout.strip().splitlines()[-1])  # TL2cgen may log to stdout first
     import numpy as np
     X = np.fromfile(os.path.join(OUT, "features.f64")).reshape(-1, 9)
 
@@ -182,7 +182,7 @@ def main():
                             "--batches", args.batches, "--threads", str(args.threads), "--seconds", str(args.seconds),
                             "--scores-out", scores, "--explain-out", shap, "--explain-batches", args.explain_batches],
                            stdout=subprocess.PIPE, text=True, check=True)
-        loupe[lib] = json.loads(r.stdout)
+        loupe[lib] = json.loads(r.stdout[r.stdout.index("{"):])
         mine = np.fromfile(scores)
         if lib == "lightgbm":
             theirs = np.fromfile(os.path.join(OUT, "import-lightgbm-raw.f64"))

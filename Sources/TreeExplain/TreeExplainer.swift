@@ -90,17 +90,23 @@ public final class TreeExplainer: Sendable {
         let n = featureCount
         var out = [Double](repeating: 0, count: rows * n)
         let threads = threads == 0 ? System.coreCount : threads
-        let chunk = 64
+        // Chunks of up to 256 rows (a tree's tables are reused by every row of a chunk), at
+        // least two per thread so the threads finish together.
+        let chunk = max(8, min(256, (rows + 2 * threads - 1) / (2 * max(threads, 1))))
         let chunks = (rows + chunk - 1) / chunk
         out.withUnsafeMutableBufferPointer { out in
             let base = UnsafeSendablePointer(out.baseAddress)
             let work: @Sendable (Int) -> Void = { c in
-                var x = [Double](repeating: 0, count: n)
-                for r in (c * chunk)..<min(rows, (c + 1) * chunk) {
-                    for f in 0..<n { x[f] = columns[f][r] }
-                    x.withUnsafeBufferPointer { x in
-                        self.contributions(x, into: UnsafeMutableBufferPointer(start: base.pointer! + r * n, count: n))
+                let first = c * chunk, count = min(rows, (c + 1) * chunk) - first
+                // The chunk's rows, row-major, then all its rows through each tree in turn.
+                var x = [Double](repeating: 0, count: count * n)
+                for f in 0..<n {
+                    columns[f].withUnsafeBufferPointer { column in
+                        for r in 0..<count { x[r * n + f] = column[first + r] }
                     }
+                }
+                x.withUnsafeBufferPointer { x in
+                    self.contributions(rows: x, count: count, into: base.pointer! + first * n)
                 }
             }
             if threads <= 1 || chunks <= 1 {
@@ -117,6 +123,31 @@ public final class TreeExplainer: Sendable {
             }
         }
         return out
+    }
+
+    /// Contributions of `count` row-major rows into `phi` (count × featureCount, overwritten):
+    /// the C kernel takes them tree by tree; the Swift path and the reference trees row by row.
+    func contributions(rows x: UnsafeBufferPointer<Double>, count: Int, into phi: UnsafeMutablePointer<Double>) {
+        let n = featureCount
+        phi.update(repeating: 0, count: count * n)
+        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: max(maxInternal, 1)) { masks in
+            withUnsafePointer(to: storage.forest) { p in
+                if usesKernel {
+                    loupe_shap_add_rows(p, x.baseAddress!, count, n, phi, n, masks.baseAddress!)
+                }
+                for r in 0..<count {
+                    let row = UnsafeBufferPointer(rebasing: x[(r * n)..<((r + 1) * n)])
+                    let out = UnsafeMutableBufferPointer(start: phi + r * n, count: n)
+                    for t in 0..<ensemble.trees.count {
+                        if p.pointee.skip_tree[t] != 0 {
+                            ReferenceTreeSHAP.add(ensemble.trees[t], row, to: out)
+                        } else if !usesKernel {
+                            Self.add(tree: t, ensemble.trees[t], row, out, masks.baseAddress!, p.pointee)
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// One tree through the tables: masks of failed features per node, then each leaf's update.

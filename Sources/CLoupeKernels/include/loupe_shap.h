@@ -44,6 +44,12 @@ typedef struct {
 /// `masks` holds one value per internal node of the largest tree.
 void loupe_shap_add_row(const loupe_shap_forest *forest, const double *x, double *phi, uint64_t *masks);
 
+/// The same for n rows (row r at x + r * stride, its contributions added at phi + r * phi_stride),
+/// tree by tree so each tree's tables are read from cache by all the rows. Each row's adds
+/// happen in the same order as in loupe_shap_add_row, so the results are identical.
+void loupe_shap_add_rows(const loupe_shap_forest *forest, const double *x, size_t n, size_t stride, double *phi,
+                         size_t phi_stride, uint64_t *masks);
+
 #ifdef __cplusplus
 }
 #endif
