@@ -15,6 +15,8 @@ let package = Package(
         .library(name: "ArtifactStore", targets: ["ArtifactStore"]),
         .library(name: "LoupeProtocol", targets: ["LoupeProtocol"]),
         .library(name: "TreeInference", targets: ["TreeInference"]),
+        .library(name: "TreeExplain", targets: ["TreeExplain"]),
+        .library(name: "ModelImport", targets: ["ModelImport"]),
         .executable(name: "loupe-store-stress", targets: ["StoreStress"]),
         .executable(name: "loupe-bench-inference", targets: ["InferenceBench"]),
     ],
@@ -63,15 +65,19 @@ let package = Package(
         ),
         // The flat inference form of an ensemble and batched scoring over the C kernels.
         .target(name: "TreeInference", dependencies: ["TreeModel", "CLoupeKernels"], swiftSettings: strict),
+        // TreeSHAP explanations: per-leaf subset tables built at load (Algorithm 2 as the fallback).
+        .target(name: "TreeExplain", dependencies: ["TreeModel", "CLoupeKernels"], swiftSettings: strict),
+        // LightGBM text and XGBoost JSON models read into the IR, with their prediction rules.
+        .target(name: "ModelImport", dependencies: ["TreeModel", "DiamondSchema"], swiftSettings: strict),
         // Inference throughput on a 1000-tree model (driven by bench/inference.py).
         .executableTarget(
             name: "InferenceBench",
-            dependencies: ["TreeInference", "TreeModel", "TreeTraining", "DataCleaning", "BundledData"],
+            dependencies: ["TreeInference", "TreeModel", "TreeTraining", "DataCleaning", "BundledData", "ModelImport", "TreeExplain"],
             swiftSettings: strict
         ),
         .target(
             name: "ModelServing",
-            dependencies: ["DiamondSchema", "DataCleaning", "TreeInference", "TreeModel"],
+            dependencies: ["DiamondSchema", "DataCleaning", "TreeExplain", "TreeInference", "TreeModel"],
             swiftSettings: strict
         ),
         // Content-addressed, versioned artifact store: opaque bytes and small JSON only.
@@ -152,7 +158,7 @@ let package = Package(
             name: "ModelServer",
             dependencies: [
                 "ArtifactStore", "Catalog", "DiamondSchema", "HyperTuning", "LoupeProtocol", "ModelServing",
-                "Reports", "RequestLog", "Retraining", "Scheduling", "TreeModel", "TreeTraining",
+                "Reports", "RequestLog", "Retraining", "Scheduling", "TreeExplain", "TreeModel", "TreeTraining",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -219,8 +225,8 @@ let package = Package(
             name: "LoupeCLI",
             dependencies: [
                 "ArtifactStore", "BundledData", "Catalog", "DataCleaning", "DiamondSchema", "Gateway", "HyperTuning",
-                "LoupeClient", "LoupeProtocol", "ModelServer", "ModelServing", "Reports", "RequestLog", "Retraining", "Scheduling",
-                "TokenStore", "TreeModel",
+                "LoupeClient", "LoupeProtocol", "ModelImport", "ModelServer", "ModelServing", "Reports", "RequestLog",
+                "Retraining", "Scheduling", "TokenStore", "TreeExplain", "TreeInference", "TreeModel",
                 "TreeTraining",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -239,6 +245,10 @@ let package = Package(
         .testTarget(name: "TreeModelTests", dependencies: ["TreeModel"]),
         .testTarget(name: "TreeTrainingTests", dependencies: ["TreeTraining", "BundledData", "DataCleaning"]),
         .testTarget(name: "TreeInferenceTests", dependencies: ["TreeInference", "TreeTraining", "BundledData"]),
+        .testTarget(name: "TreeExplainTests", dependencies: ["TreeExplain", "TreeModel", "TreeTraining", "BundledData", "DataCleaning"]),
+        .testTarget(
+            name: "ModelImportTests", dependencies: ["ModelImport", "TreeExplain", "TreeInference", "TreeModel"],
+            exclude: ["Fixtures"]),
         .testTarget(name: "ModelServingTests", dependencies: ["ModelServing", "TreeTraining"]),
         .testTarget(name: "ArtifactStoreTests", dependencies: ["ArtifactStore", "StoreStress", "BundledData"]),
         .testTarget(name: "CatalogTests", dependencies: ["Catalog"]),

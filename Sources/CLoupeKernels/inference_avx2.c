@@ -152,7 +152,10 @@ static T256 LOUPE_ALWAYS_INLINE void bv_rows(const loupe_forest *F, const uint32
                 _mm256_store_si256((__m256i *)(lanes + 8 * w), lo[w]);
                 _mm256_store_si256((__m256i *)(lanes + 8 * w + 4), hi[w]);
             }
-            for (int k = 0; k < count; k++) a[q] += leaves[64 * W * k + loupe_first_leaf(lanes, k, W)];  // tree order
+            if (F->sum_float32)
+                for (int k = 0; k < count; k++) a[q] = (double)(float)(a[q] + leaves[64 * W * k + loupe_first_leaf(lanes, k, W)]);
+            else
+                for (int k = 0; k < count; k++) a[q] += leaves[64 * W * k + loupe_first_leaf(lanes, k, W)];  // tree order
         }
     }
     for (int q = 0; q < R; q++) acc[r0 + q] = a[q];

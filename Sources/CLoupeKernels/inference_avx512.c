@@ -150,7 +150,10 @@ static T512 LOUPE_ALWAYS_INLINE void bv_rows(const loupe_forest *F, const uint32
             // Lowest set bits and leaf values in scalar code (measured faster than vplzcntq and a gather).
             _Alignas(64) uint64_t lanes[4 * 8];
             for (int w = 0; w < W; w++) _mm512_store_si512(lanes + 8 * w, v[w]);
-            for (int k = 0; k < count; k++) a[q] += leaves[64 * W * k + loupe_first_leaf(lanes, k, W)];  // tree order
+            if (F->sum_float32)
+                for (int k = 0; k < count; k++) a[q] = (double)(float)(a[q] + leaves[64 * W * k + loupe_first_leaf(lanes, k, W)]);
+            else
+                for (int k = 0; k < count; k++) a[q] += leaves[64 * W * k + loupe_first_leaf(lanes, k, W)];  // tree order
         }
     }
     for (int q = 0; q < R; q++) acc[r0 + q] = a[q];

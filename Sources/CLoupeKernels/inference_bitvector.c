@@ -31,7 +31,10 @@ static LOUPE_ALWAYS_INLINE void rows_n(const loupe_forest *F, const uint32_t *sl
                 for (int w = 0; w < W; w++)
                     for (int k = 0; k < LOUPE_BV_GROUP; k++) v[8 * w + k] &= line[64 * w + k];
             }
-            for (int k = 0; k < count; k++) a[q] += leaves[64 * W * k + loupe_first_leaf(v, k, W)];  // tree order
+            if (F->sum_float32)
+                for (int k = 0; k < count; k++) a[q] = (double)(float)(a[q] + leaves[64 * W * k + loupe_first_leaf(v, k, W)]);
+            else
+                for (int k = 0; k < count; k++) a[q] += leaves[64 * W * k + loupe_first_leaf(v, k, W)];  // tree order
         }
     }
     for (int q = 0; q < R; q++) acc[r0 + q] = a[q];

@@ -10,9 +10,15 @@
 // rows are tiled to each batch size. Without it, the bundled data's clean rows are used.
 // --export DIR: writes the bundled data's clean rows (features.f64, log_price.f64) for the anchors.
 // --batches '' with --export and --train-rounds only trains, saves and exports.
+// --import-lightgbm FILE / --import-xgboost FILE: score a model imported from that library.
+// --scores-out FILE: the reference raw scores of the base rows (float64), for exactness checks.
+// --explain-batches 1,64,1000: TreeSHAP rows/s too; --explain-out FILE writes the contributions
+// of the first --explain-rows base rows (float64, rows × (features + 1), the base value last).
 import BundledData
 import DataCleaning
 import Foundation
+import ModelImport
+import TreeExplain
 import TreeInference
 import TreeModel
 import TreeTraining
@@ -33,6 +39,12 @@ struct Options {
     var check = true
     var layouts: [TreeLayout?] = [nil]
     var export: String?
+    var importLightGBM: String?
+    var importXGBoost: String?
+    var scoresOut: String?
+    var explainBatches: [Int] = []
+    var explainOut: String?
+    var explainRows = 1000
 
     init(_ arguments: [String]) {
         var i = 0
@@ -57,12 +69,20 @@ struct Options {
             case "--tree-block-bytes": treeBlockBytes = Int(value()) ?? treeBlockBytes
             case "--no-check": check = false
             case "--export": export = value()
+            case "--import-lightgbm": importLightGBM = value()
+            case "--import-xgboost": importXGBoost = value()
+            case "--scores-out": scoresOut = value()
+            case "--explain-batches": explainBatches = value().split(separator: ",").compactMap { Int($0) }
+            case "--explain-out": explainOut = value()
+            case "--explain-rows": explainRows = Int(value()) ?? 1000
             case "--layouts": layouts = value().split(separator: ",").map { TreeLayout(rawValue: String($0)) }
             default: fail("unknown option \(arguments[i])")
             }
             i += 1
         }
-        if model == nil && trainRounds == 0 { fail("give --model FILE or --train-rounds N") }
+        if model == nil && trainRounds == 0 && importLightGBM == nil && importXGBoost == nil {
+            fail("give --model FILE, --import-lightgbm FILE, --import-xgboost FILE or --train-rounds N")
+        }
     }
 }
 
@@ -83,7 +103,17 @@ func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.
 // one trained here on the bundled data.
 let clean = try Cleaner.clean(csv: BundledData.diamondsCSV()).clean
 let model: Ensemble
-if let path = options.model {
+var importSeconds = 0.0
+if let path = options.importLightGBM ?? options.importXGBoost {
+    guard let data = FileManager.default.contents(atPath: path) else { fail("cannot read \(path)") }
+    let start = clock.now
+    let parsed = try options.importLightGBM != nil
+        ? LightGBMImporter.ensemble(text: String(decoding: data, as: UTF8.self))
+        : XGBoostImporter.ensemble(json: data)
+    model = try DiamondFeatureMapping.conform(parsed)
+    importSeconds = seconds(clock.now - start)
+    log("imported \(path): \(model.trees.count) trees in \(importSeconds) s")
+} else if let path = options.model {
     guard let data = FileManager.default.contents(atPath: path) else { fail("cannot read \(path)") }
     model = try Ensemble(serialized: [UInt8](data))
 } else {
@@ -211,6 +241,41 @@ for path in options.paths {
   }
 }
 
+if let path = options.scoresOut {
+    let scores = (0..<baseRows).map { r in base.withUnsafeBufferPointer { model.rawScore(UnsafeBufferPointer(rebasing: $0[(r * nf)..<((r + 1) * nf)])) } }
+    if !FileManager.default.createFile(atPath: path, contents: scores.withUnsafeBufferPointer { Data(buffer: $0) }) { fail("cannot write \(path)") }
+}
+
+// TreeSHAP: table build time, rows/s per batch (all threads), and contributions for checking.
+var explain: [String: Any] = [:]
+if !options.explainBatches.isEmpty || options.explainOut != nil {
+    let start = clock.now
+    let explainer = try TreeExplainer(model)
+    explain["build_seconds"] = seconds(clock.now - start)
+    explain["table_bytes"] = explainer.tableBytes
+    explain["reference_trees"] = explainer.referenceTreeCount
+    log("TreeSHAP tables: \(explainer.tableBytes / 1_000_000) MB in \(explain["build_seconds"]!) s")
+    if let path = options.explainOut {
+        let n = min(options.explainRows, baseRows)
+        var out: [Double] = []
+        for r in 0..<n {
+            out += explainer.contributions(Array(base[(r * nf)..<((r + 1) * nf)]))
+            out.append(explainer.baseValue)
+        }
+        if !FileManager.default.createFile(atPath: path, contents: out.withUnsafeBufferPointer { Data(buffer: $0) }) { fail("cannot write \(path)") }
+    }
+    var rates: [String: Double] = [:]
+    for batch in options.explainBatches {
+        let columns = (0..<nf).map { f in (0..<batch).map { tiled[$0 * nf + f] } }
+        var sink = 0.0
+        let (s, _) = measure { sink += explainer.contributions(columns: columns, threads: options.threads)[0] }
+        if sink.isNaN { log("") }
+        rates[String(batch)] = Double(batch) / s
+        log("TreeSHAP batch \(batch): \(Int(Double(batch) / s)) rows/s")
+    }
+    explain["rows_per_second"] = rates
+}
+
 let depths = model.trees.map { tree -> Int in
     var level = [Int](repeating: 0, count: tree.internalCount), deepest = tree.internalCount > 0 ? 1 : 0
     for n in 0..<tree.internalCount { for c in [tree.leftChild[n], tree.rightChild[n]] where c >= 0 { level[Int(c)] = level[n] + 1; deepest = max(deepest, level[n] + 2) } }
@@ -225,8 +290,7 @@ for r in 0..<pathRows {
         while node >= 0 {
             let n = Int(node)
             pathTests += 1
-            node = tree.decision[n].goesLeft(base[r * nf + Int(tree.splitFeature[n])], threshold: tree.threshold[n])
-                ? tree.leftChild[n] : tree.rightChild[n]
+            node = tree.goesLeft(node: n, base[r * nf + Int(tree.splitFeature[n])]) ? tree.leftChild[n] : tree.rightChild[n]
         }
     }
 }
@@ -236,7 +300,9 @@ let summary: [String: Any] = [
         "mean_depth": Double(depths.reduce(0, +)) / Double(max(depths.count, 1)), "max_depth": depths.max() ?? 0,
         "mean_path": Double(pathTests) / Double(max(pathRows * model.trees.count, 1)),
         "flat": compiledDefault.genericReason == nil, "compile_seconds": compileSeconds,
+        "generic_reason": compiledDefault.genericReason ?? "", "import_seconds": importSeconds,
     ],
+    "explain": explain,
     "best_path": KernelPath.best.rawValue,
     "available_paths": KernelPath.available().map(\.rawValue),
     "rows_checked": checkedRows, "mismatches": mismatches,

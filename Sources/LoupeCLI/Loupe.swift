@@ -10,8 +10,9 @@ struct Loupe: AsyncParsableCommand {
             (53,940 stones; see `loupe data --provenance`).
             """,
         subcommands: [
-            ServeCommand.self, GatewayCommand.self, TokenCommand.self, LogsCommand.self, DemoCommand.self, CleanCommand.self, IngestCommand.self,
-            TrainCommand.self, EvaluateCommand.self, PredictCommand.self, BenchServerCommand.self, ModelsCommand.self,
+            ServeCommand.self, GatewayCommand.self, TokenCommand.self, LogsCommand.self, DemoCommand.self, CleanCommand.self,
+            IngestCommand.self, TrainCommand.self, ImportCommand.self, EvaluateCommand.self, PredictCommand.self,
+            BenchServerCommand.self, ModelsCommand.self,
             TuneCommand.self, RetrainCommand.self, StatusCommand.self, ReportCommand.self, StoreCommand.self, DataCommand.self,
         ],
         defaultSubcommand: nil

@@ -9,6 +9,7 @@ import NIOCore
 import RequestLog
 import Retraining
 import Scheduling
+import TreeExplain
 import TreeModel
 import TreeTraining
 
@@ -173,7 +174,24 @@ final class CallHandlers: Sendable {
             response.level = estimate.level ?? 0
             response.modelName = model.name
             response.modelVersion = UInt32(model.version)
+            if request.explain {
+                let shap = try explainer(of: model)
+                var explanation = Loupe_V1_Explanation()
+                explanation.baseValue = shap.baseValue
+                explanation.contributions = shap.contributions(diamond.features)
+                response.explanation = explanation
+            }
             return response
+        }
+    }
+
+    /// Most rows an explained batch may have: its contributions (72 bytes a row) and prices
+    /// must fit the default 8 MiB frame.
+    static let maxExplainedRows = 50_000
+
+    func explainer(of model: ServingModel) throws(ProtocolError) -> TreeExplainer {
+        do { return try model.explainer() } catch {
+            throw ProtocolError(code: .failedPrecondition, message: "model \(model.name) v\(model.version) cannot be explained: \(error.message)")
         }
     }
 
@@ -194,9 +212,16 @@ final class CallHandlers: Sendable {
                 code: .resourceExhausted,
                 message: "\(rows) rows exceed the limit of \(configuration.maxBatchRows) per call; split the batch")
         }
+        guard !request.explain || rows <= Self.maxExplainedRows else {
+            throw ProtocolError(
+                code: .resourceExhausted,
+                message: "\(rows) rows exceed the limit of \(Self.maxExplainedRows) per explained call; split the batch")
+        }
         let model = try selectModel(request.hasModel ? request.model : nil)
+        var shap: TreeExplainer?
+        if request.explain { shap = try explainer(of: model) }
         let columns = request.rows.featureColumns()
-        let result = model.predictBatch(columns: columns, level: level)
+        let result = model.predictBatch(columns: columns, level: level, explain: request.explain)
         metrics.rowsScored(result.rows.count)
         window?.add(columns: columns)
         var response = Loupe_V1_BatchPredictResponse()
@@ -219,6 +244,19 @@ final class CallHandlers: Sendable {
             error.field = problem.field
             error.reason = problem.reason
             return error
+        }
+        if let shap, let contributions = result.contributions {
+            // Row-major in request order; rows that were not priced get NaN.
+            let n = shap.featureCount
+            var explanation = Loupe_V1_BatchExplanation()
+            explanation.baseValue = shap.baseValue
+            explanation.featureCount = UInt32(n)
+            var all = [Double](repeating: .nan, count: rows * n)
+            for (i, row) in result.rows.enumerated() {
+                for f in 0..<n { all[row * n + f] = contributions[i * n + f] }
+            }
+            explanation.contributions = all
+            response.explanation = explanation
         }
         return response
     }

@@ -28,6 +28,8 @@ struct FlatForest: Sendable {
     var baseScore: Double
     /// The bitvector layout, when the model can use it and it was asked for.
     var bitvector: BitvectorForest?
+    /// The running sum is rounded to float after every add (bitvector layout only).
+    var sumsInFloat32 = false
 
     /// Distinct thresholds of feature `f` (its codes are 0...count).
     func thresholdCount(feature f: Int) -> Int { Int(thresholdOffset[f + 1] - thresholdOffset[f]) }
@@ -46,10 +48,18 @@ struct FlatForest: Sendable {
     /// Lowers a validated ensemble (see `ModelCheck`). With `layout` nil, the bitvector layout is
     /// built when the model suits it; `.walk` never builds it; `.bitvector` always tries.
     static func lower(_ ensemble: Ensemble, completeTopLevels: Int, layout: TreeLayout? = nil) -> Lowering {
+        var ensemble = ensemble
+        if ensemble.sumsInFloat32 {
+            // The reference adds Float(leaf) to a Float sum; with float leaves and base, the
+            // kernels' double add rounded to float after each tree gives the same bits.
+            ensemble.baseScore = Double(Float(ensemble.baseScore))
+            for t in ensemble.trees.indices { ensemble.trees[t].leafValue = ensemble.trees[t].leafValue.map { Double(Float($0)) } }
+        }
         let featureCount = ensemble.featureCount
         guard featureCount <= maxFeatures else {
             return .generic(reason: "\(featureCount) features; the flat form names at most \(maxFeatures)")
         }
+        // Imported node kinds the flat form has no code for take the reference walk.
         // One comparison kind per feature, and the thresholds it is tested against.
         var kind = [DecisionType.ComparisonKind?](repeating: nil, count: featureCount)
         var raw = [[Double]](repeating: [], count: featureCount)
@@ -57,6 +67,12 @@ struct FlatForest: Sendable {
             for n in 0..<tree.internalCount {
                 let f = Int(tree.splitFeature[n])
                 let comparison = tree.decision[n].comparison
+                if tree.decision[n].isCategorical {
+                    return .generic(reason: "tree \(t) node \(n) is a categorical split")
+                }
+                if tree.decision[n].zeroIsMissing {
+                    return .generic(reason: "tree \(t) node \(n) treats zero as missing (LightGBM missing type Zero)")
+                }
                 if let k = kind[f], k != comparison {
                     return .generic(reason: "feature \(f) is compared both as double <= and as float32 < (tree \(t))")
                 }
@@ -87,6 +103,8 @@ struct FlatForest: Sendable {
                 count = sorted.count
                 thresholdsFloat += sorted
                 thresholdsDouble += [Double](repeating: 0, count: count)
+            case .categoryGoesLeft, .categoryGoesRight:
+                preconditionFailure("categorical splits take the generic path")
             }
             guard count <= maxThresholds else {
                 return .generic(reason: "feature \(f) has \(count) distinct thresholds; codes hold at most \(maxThresholds)")
@@ -105,6 +123,9 @@ struct FlatForest: Sendable {
         // One layout only: the kernels read either the bitvectors or the walk entries.
         if layout != .walk, BitvectorForest.unsuitability(ensemble, codes: forest) == nil {
             forest.bitvector = BitvectorForest(ensemble, codes: forest)
+            forest.sumsInFloat32 = ensemble.sumsInFloat32
+        } else if ensemble.sumsInFloat32 {
+            return .generic(reason: "the model sums in float32 (XGBoost); only the bitvector kernels do, and it takes the walk layout")
         } else {
             for tree in ensemble.trees {
                 forest.append(tree, completeTopLevels: completeTopLevels)
@@ -121,6 +142,8 @@ struct FlatForest: Sendable {
             return UInt32(Self.lowerBound(thresholdsDouble[lo..<hi], threshold) - lo)
         case .lessThanFloat32:
             return UInt32(Self.lowerBound(thresholdsFloat[lo..<hi], Float(threshold)) - lo)
+        case .categoryGoesLeft, .categoryGoesRight:
+            preconditionFailure("categorical splits take the generic path")
         }
     }
 

@@ -53,7 +53,8 @@ final class ForestStorage: @unchecked Sendable {
             mask_table: copy(flat.bitvector?.maskTable ?? []),
             leaf_values: copy(flat.bitvector?.leafValues ?? []),
             group_feature_offset: copy(flat.bitvector?.groupFeatureOffset ?? []),
-            group_features: copy(flat.bitvector?.groupFeatures ?? []))
+            group_features: copy(flat.bitvector?.groupFeatures ?? []),
+            sum_float32: flat.sumsInFloat32 ? 1 : 0)
         self.allocations = allocations
     }
 

@@ -1,6 +1,6 @@
 /// The model file format, version 1 (all integers and floats little-endian):
 ///
-///     magic "LOUPEGBT"  u16 version  u8 target  u8 reserved(0)
+///     magic "LOUPEGBT"  u16 version  u8 target  u8 flags (v1: 0; v2: bit 0 = sums in float32)
 ///     u32 featureCount  featureCount × (u32 length, UTF-8 name)
 ///     f64 baseScore
 ///     u32 treeCount, per tree:
@@ -9,24 +9,32 @@
 ///         i32 leftChild[internal]  i32 rightChild[internal]  u8 decision[internal]
 ///         f64 splitGain[internal]  f64 internalCover[internal]
 ///         f64 leafValue[leaves]  f64 leafCover[leaves]
+///         (v2 only) u32 setCount, per set: u32 wordCount, u32 words[wordCount]
 ///     u32 calibrationCount  f64 residuals[calibrationCount]   (0: no calibration)
 ///     u32 metadataLength  UTF-8 metadata (JSON)
 ///     u64 FNV-1a hash of every byte before it
+///
+/// Version 2 (imported models: category sets, float32 sums) is written only when a model needs
+/// it, so Loupe's own models keep writing version 1 byte for byte.
 ///
 /// Doubles are stored as their bit patterns, so a round trip is bit-exact. The reader checks
 /// the hash and the tree structure before returning a model; it never yields a partial one.
 extension Ensemble {
     static let magic: [UInt8] = Array("LOUPEGBT".utf8)
     /// The format version written by this build.
-    public static let formatVersion: UInt16 = 1
+    public static let formatVersion: UInt16 = 2
+
+    /// Whether the model needs format version 2 (category sets or float32 sums).
+    var needsVersion2: Bool { sumsInFloat32 || trees.contains { !$0.categorySets.isEmpty } }
 
     /// Serialises the model.
     public func serialized() -> [UInt8] {
+        let v2 = needsVersion2
         var w = ByteWriter()
         w.bytes(Self.magic)
-        w.u16(Self.formatVersion)
+        w.u16(v2 ? 2 : 1)
         w.u8(target.rawValue)
-        w.u8(0)
+        w.u8(sumsInFloat32 ? 1 : 0)
         w.u32(UInt32(featureNames.count))
         for name in featureNames { w.string(name) }
         w.f64(baseScore)
@@ -43,6 +51,13 @@ extension Ensemble {
             for v in tree.internalCover { w.f64(v) }
             for v in tree.leafValue { w.f64(v) }
             for v in tree.leafCover { w.f64(v) }
+            if v2 {
+                w.u32(UInt32(tree.categorySets.count))
+                for set in tree.categorySets {
+                    w.u32(UInt32(set.count))
+                    for word in set { w.u32(word) }
+                }
+            }
         }
         let residuals = intervals?.residuals ?? []
         w.u32(UInt32(residuals.count))
@@ -61,9 +76,9 @@ extension Ensemble {
         var r = ByteReader(bytes: bytes[...])
         r.offset = Self.magic.count
         let version = try r.u16()
-        guard version == Self.formatVersion else {
+        guard version == 1 || version == 2 else {
             throw ModelError(
-                .unsupportedVersion, "format version \(version); this build reads version \(Self.formatVersion)")
+                .unsupportedVersion, "format version \(version); this build reads versions 1 and 2")
         }
         let stored = bytes.suffix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
         guard fnv1a(bytes.dropLast(8)) == stored else {
@@ -71,7 +86,8 @@ extension Ensemble {
         }
         r.end = bytes.count - 8
         guard let target = TargetTransform(rawValue: try r.u8()) else { throw ModelError(.invalid, "unknown target transform") }
-        guard try r.u8() == 0 else { throw ModelError(.invalid, "reserved header byte is not zero") }
+        let flags = try r.u8()
+        guard flags & ~(version == 2 ? 1 : 0) == 0 else { throw ModelError(.invalid, "unknown header flags \(flags)") }
         let featureCount = Int(try r.u32())
         guard featureCount > 0, featureCount <= 4096 else { throw ModelError(.invalid, "feature count \(featureCount)") }
         var names: [String] = []
@@ -98,10 +114,21 @@ extension Ensemble {
                 }
                 decision.append(d)
             }
-            let tree = Tree(
+            var tree = Tree(
                 splitFeature: splitFeature, threshold: threshold, leftChild: left, rightChild: right,
                 decision: decision, splitGain: try r.f64s(splits), internalCover: try r.f64s(splits),
                 leafValue: try r.f64s(leaves), leafCover: try r.f64s(leaves))
+            if version == 2 {
+                let sets = Int(try r.u32())
+                guard sets <= r.remaining / 4 else { throw ModelError(.corrupt, "tree \(t): \(sets) category sets do not fit the file") }
+                for _ in 0..<sets {
+                    let words = Int(try r.u32())
+                    guard words <= r.remaining / 4 else { throw ModelError(.corrupt, "tree \(t): a category set does not fit the file") }
+                    var set: [UInt32] = []
+                    for _ in 0..<words { set.append(try r.u32()) }
+                    tree.categorySets.append(set)
+                }
+            }
             try tree.validate(featureCount: featureCount, index: t)
             trees.append(tree)
         }
@@ -118,7 +145,7 @@ extension Ensemble {
         guard r.remaining == 0 else { throw ModelError(.invalid, "\(r.remaining) unexpected bytes after the model") }
         self.init(
             trees: trees, baseScore: baseScore, featureNames: names, target: target,
-            intervals: intervals, metadata: metadata)
+            intervals: intervals, metadata: metadata, sumsInFloat32: flags & 1 != 0)
     }
 }
 
@@ -139,6 +166,12 @@ extension Tree {
                 throw ModelError(.invalid, "tree \(index) node \(node): feature \(f) outside 0..<\(featureCount)")
             }
             guard !threshold[node].isNaN else { throw ModelError(.invalid, "tree \(index) node \(node): NaN threshold") }
+            if decision[node].isCategorical {
+                let set = threshold[node]
+                guard set >= 0, set < Double(categorySets.count), set == set.rounded() else {
+                    throw ModelError(.invalid, "tree \(index) node \(node): category set \(set) of \(categorySets.count)")
+                }
+            }
             for child in [leftChild[node], rightChild[node]] {
                 if child < 0 {
                     let leaf = Int(~child)

@@ -24,10 +24,13 @@ public struct Ensemble: Sendable, Equatable {
     public var intervals: ConformalIntervals?
     /// Free-form JSON describing how the model was made (parameters, metrics); not interpreted.
     public var metadata: String
+    /// Sum in float32 (XGBoost's predictor does: base, then each tree's leaf, each add rounded to
+    /// float) instead of double. Loupe's own and LightGBM's models sum in double.
+    public var sumsInFloat32: Bool
 
     public init(
         trees: [Tree], baseScore: Double, featureNames: [String], target: TargetTransform,
-        intervals: ConformalIntervals? = nil, metadata: String = ""
+        intervals: ConformalIntervals? = nil, metadata: String = "", sumsInFloat32: Bool = false
     ) {
         self.trees = trees
         self.baseScore = baseScore
@@ -35,6 +38,7 @@ public struct Ensemble: Sendable, Equatable {
         self.target = target
         self.intervals = intervals
         self.metadata = metadata
+        self.sumsInFloat32 = sumsInFloat32
     }
 
     /// Feature names of a diamond model, in `Feature` order.
@@ -46,11 +50,20 @@ public struct Ensemble: Sendable, Equatable {
     /// The raw score (on the target's scale) of one feature vector: the reference predictor.
     public func rawScore(_ features: UnsafeBufferPointer<Double>) -> Double {
         precondition(features.count >= featureCount, "feature vector too short")
+        if sumsInFloat32 { return rawScoreFloat32(features) }
         var sum = baseScore
         trees.withUnsafeBufferPointer { trees in
             for t in trees.indices { sum += trees[t].predict(features) }
         }
         return sum
+    }
+
+    private func rawScoreFloat32(_ features: UnsafeBufferPointer<Double>) -> Double {
+        var sum = Float(baseScore)
+        trees.withUnsafeBufferPointer { trees in
+            for t in trees.indices { sum += Float(trees[t].predict(features)) }
+        }
+        return Double(sum)
     }
 
     /// The raw score of one feature vector.
@@ -66,6 +79,13 @@ public struct Ensemble: Sendable, Equatable {
         precondition(columns.count >= featureCount, "need one column per feature")
         let rows = columns.first?.count ?? 0
         precondition(columns.allSatisfy { $0.count == rows }, "columns differ in length")
+        if sumsInFloat32 {
+            var row = [Double](repeating: 0, count: featureCount)
+            return (0..<rows).map { r in
+                for f in 0..<featureCount { row[f] = columns[f][r] }
+                return rawScore(row)
+            }
+        }
         var scores = [Double](repeating: baseScore, count: rows)
         let blockSize = 1024
         var block = [Double](repeating: 0, count: blockSize * featureCount)

@@ -24,6 +24,9 @@ public struct Tree: Sendable, Equatable {
     public var leafValue: [Double]
     /// Training weight reaching each leaf.
     public var leafCover: [Double]
+    /// Category sets of the categorical nodes (imported models): bit `c % 32` of word `c / 32` is
+    /// set when category `c` is in the set; a categorical node's `threshold` is its set's index.
+    public var categorySets: [[UInt32]]
 
     /// A tree that is a single leaf.
     public init(constant value: Double, cover: Double = 0) {
@@ -35,7 +38,7 @@ public struct Tree: Sendable, Equatable {
     public init(
         splitFeature: [Int32], threshold: [Double], leftChild: [Int32], rightChild: [Int32],
         decision: [DecisionType], splitGain: [Double], internalCover: [Double],
-        leafValue: [Double], leafCover: [Double]
+        leafValue: [Double], leafCover: [Double], categorySets: [[UInt32]] = []
     ) {
         self.splitFeature = splitFeature
         self.threshold = threshold
@@ -46,6 +49,7 @@ public struct Tree: Sendable, Equatable {
         self.internalCover = internalCover
         self.leafValue = leafValue
         self.leafCover = leafCover
+        self.categorySets = categorySets
     }
 
     /// Number of internal (split) nodes.
@@ -60,10 +64,18 @@ public struct Tree: Sendable, Equatable {
         var node = 0
         while true {
             let value = features[Int(splitFeature[node])]
-            let next = decision[node].goesLeft(value, threshold: threshold[node]) ? leftChild[node] : rightChild[node]
+            let next = goesLeft(node: node, value) ? leftChild[node] : rightChild[node]
             if next < 0 { return Int(~next) }
             node = Int(next)
         }
+    }
+
+    /// Whether `value` takes internal node `node`'s left branch (numeric or categorical).
+    @inlinable
+    public func goesLeft(node: Int, _ value: Double) -> Bool {
+        let d = decision[node]
+        if !d.isCategorical { return d.goesLeft(value, threshold: threshold[node]) }
+        return d.categoryGoesLeft(value, set: categorySets[Int(threshold[node])])
     }
 
     /// The leaf value a feature vector falls into.
@@ -76,7 +88,8 @@ public struct Tree: Sendable, Equatable {
 /// How an internal node tests its feature, packed in one byte.
 ///
 /// Bit 0: a missing value (NaN) goes left. Bits 1–2: the comparison (`ComparisonKind`).
-/// Other bits are reserved and must be zero.
+/// Bit 3 (with `lessOrEqual` only): values within ±1e-35 count as missing too (LightGBM's
+/// missing type Zero). Other bits are reserved and must be zero.
 public struct DecisionType: Sendable, Equatable, Hashable {
     /// The packed byte as serialised.
     public let rawValue: UInt8
@@ -87,15 +100,26 @@ public struct DecisionType: Sendable, Equatable, Hashable {
         case lessOrEqual = 0
         /// `Float(value) < Float(threshold)` (XGBoost, which works in float32).
         case lessThanFloat32 = 1
+        /// LightGBM's categorical split: left when the value's category (truncated toward zero)
+        /// is in the node's set; NaN, negative and out-of-`Int32` values go right.
+        case categoryGoesLeft = 2
+        /// XGBoost's categorical split, in float32: right when the category is in the node's set;
+        /// negative values and values from 2^24 up go left; NaN follows the missing bit.
+        case categoryGoesRight = 3
     }
 
+    /// LightGBM's `kZeroThreshold` (1e-35f widened to double): |x| within it is "zero".
+    public static let zeroThreshold = Double(Float(1e-35))
+
     public init?(rawValue: UInt8) {
-        guard rawValue & ~0b111 == 0, ComparisonKind(rawValue: (rawValue >> 1) & 0b11) != nil else { return nil }
+        guard rawValue & ~0b1111 == 0, ComparisonKind(rawValue: (rawValue >> 1) & 0b11) != nil else { return nil }
+        guard rawValue & 0b1000 == 0 || (rawValue >> 1) & 0b11 == 0 else { return nil }
         self.rawValue = rawValue
     }
 
-    public init(comparison: ComparisonKind, missingGoesLeft: Bool) {
-        rawValue = comparison.rawValue << 1 | (missingGoesLeft ? 1 : 0)
+    public init(comparison: ComparisonKind, missingGoesLeft: Bool, zeroIsMissing: Bool = false) {
+        precondition(!zeroIsMissing || comparison == .lessOrEqual, "zero-as-missing applies to <= splits only")
+        rawValue = comparison.rawValue << 1 | (missingGoesLeft ? 1 : 0) | (zeroIsMissing ? 0b1000 : 0)
     }
 
     /// The decision of Loupe's own trainer: `<=`, missing values to the right.
@@ -103,12 +127,38 @@ public struct DecisionType: Sendable, Equatable, Hashable {
 
     public var missingGoesLeft: Bool { rawValue & 1 != 0 }
     public var comparison: ComparisonKind { ComparisonKind(rawValue: (rawValue >> 1) & 0b11)! }
+    /// Whether values within ±`zeroThreshold` go where missing values go.
+    public var zeroIsMissing: Bool { rawValue & 0b1000 != 0 }
+    /// Whether the node tests a category set rather than a threshold.
+    @inlinable
+    public var isCategorical: Bool { rawValue & 0b100 != 0 }
 
-    /// Whether `value` takes the left branch.
+    /// Whether `value` takes the left branch of a threshold node.
     @inlinable
     public func goesLeft(_ value: Double, threshold: Double) -> Bool {
         if value.isNaN { return rawValue & 1 != 0 }
         if rawValue >> 1 == 0 { return value <= threshold }
-        return Float(value) < Float(threshold)
+        if rawValue >> 1 == 1 { return Float(value) < Float(threshold) }
+        // Zero counts as missing (LightGBM missing type Zero).
+        if value >= -Self.zeroThreshold && value <= Self.zeroThreshold { return rawValue & 1 != 0 }
+        return value <= threshold
+    }
+
+    /// Whether `value` takes the left branch of a categorical node with category bitset `set`.
+    @inlinable
+    public func categoryGoesLeft(_ value: Double, set: [UInt32]) -> Bool {
+        func contains(_ c: Int) -> Bool {
+            let word = c >> 5
+            return word < set.count && (set[word] >> UInt32(c & 31)) & 1 != 0
+        }
+        if comparison == .categoryGoesLeft {
+            // C's (int)x: NaN and out-of-range give INT_MIN on x86, so they go right with the negatives.
+            guard !value.isNaN, value > -1, value < 2_147_483_648 else { return false }
+            return contains(Int(value.rounded(.towardZero)))
+        }
+        if value.isNaN { return rawValue & 1 != 0 }
+        let f = Float(value)
+        guard f >= 0, f < 16_777_216 else { return true }
+        return !contains(Int(f.rounded(.towardZero)))
     }
 }

@@ -69,6 +69,19 @@ import TreeModel
         try InferenceFixtures.expectExact(model, rows: InferenceFixtures.probingRows(for: model, seed: 5))
     }
 
+    /// XGBoost's float32 sum: the bitvector kernels round after every tree; the walk layout
+    /// leaves such a model to the generic path. Leaf values of very different magnitudes (so
+    /// float rounding shows) that are not floats (the lowering rounds them as the reference does).
+    @Test(arguments: [UInt64(7), 8])
+    func float32Sums(seed: UInt64) throws {
+        var model = InferenceFixtures.randomEnsemble(trees: 70, leaves: 2...64, comparisons: .float32, seed: seed)
+        model.sumsInFloat32 = true
+        model.baseScore = 8.62558
+        #expect(try CompiledEnsemble(model).layout == .bitvector)
+        #expect(try CompiledEnsemble(model, configuration: InferenceConfiguration(layout: .walk)).genericReason != nil)
+        try InferenceFixtures.expectExact(model, rows: InferenceFixtures.probingRows(for: model, seed: seed))
+    }
+
     @Test func oneComparisonKindPerFeatureMixedAcrossFeatures() throws {
         let model = InferenceFixtures.randomEnsemble(trees: 30, leaves: 2...30, comparisons: .perFeature, seed: 6)
         #expect(try CompiledEnsemble(model).genericReason == nil)

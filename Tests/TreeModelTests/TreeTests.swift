@@ -31,9 +31,41 @@ import Testing
         #expect(DecisionType.standard.goesLeft(1.5 - 1e-12, threshold: 1.5))
     }
 
+    /// LightGBM's missing type Zero: NaN and |x| <= 1e-35f go the default way.
+    @Test func zeroAsMissingSendsZeroAndNaNTheMissingWay() {
+        let d = DecisionType(comparison: .lessOrEqual, missingGoesLeft: false, zeroIsMissing: true)
+        #expect(!d.goesLeft(0, threshold: 1))
+        #expect(!d.goesLeft(-0.0, threshold: 1))
+        #expect(!d.goesLeft(1e-36, threshold: 1))
+        #expect(!d.goesLeft(.nan, threshold: 1))
+        #expect(d.goesLeft(1e-30, threshold: 1))
+        #expect(d.goesLeft(-5, threshold: 1))
+        #expect(!d.goesLeft(2, threshold: 1))
+    }
+
+    /// Categorical nodes: LightGBM sends its set left (NaN, negatives and huge values right);
+    /// XGBoost sends its set right (invalid categories left, NaN by the missing bit).
+    @Test func categoricalNodesFollowEachLibrary() {
+        let set: [UInt32] = [0b1010, 1]  // categories 1, 3 and 32
+        let lightGBM = DecisionType(comparison: .categoryGoesLeft, missingGoesLeft: false)
+        #expect(lightGBM.categoryGoesLeft(1, set: set) && lightGBM.categoryGoesLeft(3.9, set: set))
+        #expect(lightGBM.categoryGoesLeft(32, set: set))
+        #expect(!lightGBM.categoryGoesLeft(2, set: set) && !lightGBM.categoryGoesLeft(33, set: set))
+        #expect(!lightGBM.categoryGoesLeft(.nan, set: set) && !lightGBM.categoryGoesLeft(-1, set: set))
+        #expect(lightGBM.categoryGoesLeft(-0.5, set: [1]))  // (int)-0.5 is category 0, in the set [1]
+        #expect(!lightGBM.categoryGoesLeft(3e9, set: set))
+        let xgboost = DecisionType(comparison: .categoryGoesRight, missingGoesLeft: true)
+        #expect(!xgboost.categoryGoesLeft(1, set: set) && !xgboost.categoryGoesLeft(32, set: set))
+        #expect(xgboost.categoryGoesLeft(2, set: set) && xgboost.categoryGoesLeft(1000, set: set))
+        #expect(xgboost.categoryGoesLeft(-1, set: set) && xgboost.categoryGoesLeft(2e7, set: set))
+        #expect(xgboost.categoryGoesLeft(.nan, set: set))
+    }
+
     @Test func decisionTypeRejectsReservedBits() {
-        #expect(DecisionType(rawValue: 0b1000) == nil)
-        #expect(DecisionType(rawValue: 0b110) == nil)
+        #expect(DecisionType(rawValue: 0b1_0000) == nil)
+        #expect(DecisionType(rawValue: 0b1010) == nil)  // zero-as-missing applies to <= only
+        #expect(DecisionType(rawValue: 0b1000)?.zeroIsMissing == true)
+        #expect(DecisionType(rawValue: 0b110)?.comparison == .categoryGoesRight)
         #expect(DecisionType(rawValue: 0b011)?.missingGoesLeft == true)
         #expect(DecisionType(rawValue: 0b011)?.comparison == .lessThanFloat32)
     }

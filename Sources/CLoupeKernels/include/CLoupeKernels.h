@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "loupe_inference.h"
+#include "loupe_shap.h"
 
 #ifdef __cplusplus
 extern "C" {

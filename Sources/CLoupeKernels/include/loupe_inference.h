@@ -122,6 +122,10 @@ typedef struct loupe_forest {
     /// of the group tests.
     const uint32_t *group_feature_offset;
     const uint8_t *group_features;
+    /// Nonzero: round the running sum to float after every add (XGBoost's float32 sum; the
+    /// leaf values and base score are floats then, and a double add rounded to float equals
+    /// the float add). Only the bitvector kernels honour it; such models never get the walk.
+    int32_t sum_float32;
 } loupe_forest;
 
 /// Bitmask of the paths this CPU (and OS) can run: bit LOUPE_PATH_SCALAR always, bit

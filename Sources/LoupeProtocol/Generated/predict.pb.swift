@@ -45,8 +45,8 @@ public nonisolated struct Loupe_V1_ModelSelector: Sendable {
 
 /// Why the model gave this price: per-feature contributions (TreeSHAP), in raw-score space
 /// (log price for the default models). base_value + sum(contributions) = the raw score, and
-/// price = exp(raw score). Filled only when asked for (explain = true) and once the server
-/// supports it; until then it is absent.
+/// price = exp(raw score). Filled only when asked for (explain = true); exact path-dependent
+/// TreeSHAP, see docs/PROTOCOL.md.
 public nonisolated struct Loupe_V1_Explanation: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for

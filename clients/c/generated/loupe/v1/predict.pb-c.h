@@ -59,8 +59,8 @@ struct  Loupe__V1__ModelSelector
 /*
  * Why the model gave this price: per-feature contributions (TreeSHAP), in raw-score space
  * (log price for the default models). base_value + sum(contributions) = the raw score, and
- * price = exp(raw score). Filled only when asked for (explain = true) and once the server
- * supports it; until then it is absent.
+ * price = exp(raw score). Filled only when asked for (explain = true); exact path-dependent
+ * TreeSHAP, see docs/PROTOCOL.md.
  */
 struct  Loupe__V1__Explanation
 {

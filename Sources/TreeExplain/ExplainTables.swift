@@ -1,0 +1,135 @@
+import CLoupeKernels
+import TreeModel
+
+/// The per-leaf tables of `TreeExplainer`, flat over all trees (leaves numbered tree by tree).
+struct ExplainTables: Sendable {
+    /// First global leaf of each tree.
+    var leafStart: [Int32] = []
+    /// Distinct features on each leaf's path, and where its entries start in `leafFeatures`.
+    var leafDepth: [UInt8] = []
+    var leafOffset: [Int32] = []
+    var leafFeatures: [Int32] = []
+    /// z_j (merged cover fraction) and 1 − z_j per entry.
+    var leafZ: [Double] = []
+    var leafOneMinusZ: [Double] = []
+    /// Where each leaf's 2^d values v·H(B) start in `table`.
+    var tableOffset: [Int64] = []
+    var table: [Double] = []
+    /// Each tree's cover-weighted mean leaf value.
+    var expectedValues: [Double] = []
+    /// Trees left to Algorithm 2.
+    var referenceTrees: Set<Int> = []
+    var referenceTree: [UInt8] = []
+    var maxInternal = 0
+    /// Internal nodes, flat (children local to their tree), for the C kernel.
+    var nodeStart: [Int32] = [0]
+    var nodeFeature: [Int32] = []
+    var nodeLeft: [Int32] = []
+    var nodeRight: [Int32] = []
+    var nodeKind: [UInt8] = []
+    var nodeMissingLeft: [UInt8] = []
+    var nodeThreshold: [Double] = []
+    /// Whether every table tree has only kinds the C kernel compares (no categorical splits).
+    var kernelCompatible = true
+
+    init(_ ensemble: Ensemble, maxFeatures: Int) {
+        // weights[d][s] = s!(d−1−s)!/d! (and 0 for s = d: H(U) is never read)
+        let weights: [[Double]] = (0...maxFeatures).map { d in
+            (0...d).map { s in
+                if d > 0 && s == d { return 0 }
+                var w = 1.0 / Double(max(d, 1))
+                // 1 / (d · C(d−1, s))
+                var c = 1.0
+                for i in 0..<s { c = c * Double(d - 1 - i) / Double(i + 1) }
+                w /= c
+                return w
+            }
+        }
+        for (t, tree) in ensemble.trees.enumerated() {
+            leafStart.append(Int32(leafDepth.count))
+            maxInternal = max(maxInternal, tree.internalCount)
+            let paths = Self.paths(tree)
+            var expected = 0.0
+            for (leaf, path) in paths.enumerated() {
+                var product = 1.0
+                for (_, z) in path { product *= z }
+                expected += tree.leafValue[leaf] * product
+            }
+            expectedValues.append(expected)
+            let tooWide = paths.contains { $0.count > maxFeatures }
+            referenceTree.append(tooWide ? 1 : 0)
+            if tooWide { referenceTrees.insert(t) }
+            for n in 0..<tree.internalCount {
+                let d = tree.decision[n]
+                if d.isCategorical && !tooWide { kernelCompatible = false }
+                nodeFeature.append(tree.splitFeature[n])
+                nodeLeft.append(tree.leftChild[n])
+                nodeRight.append(tree.rightChild[n])
+                nodeKind.append(UInt8(
+                    d.zeroIsMissing ? LOUPE_SHAP_LE_ZERO_MISSING
+                        : d.comparison == .lessThanFloat32 ? LOUPE_SHAP_FLOAT_LT : LOUPE_SHAP_DOUBLE_LE))
+                nodeMissingLeft.append(d.missingGoesLeft ? 1 : 0)
+                nodeThreshold.append(tree.threshold[n])
+            }
+            nodeStart.append(Int32(nodeFeature.count))
+            for (leaf, path) in paths.enumerated() {
+                leafDepth.append(UInt8(tooWide ? 0 : path.count))
+                leafOffset.append(Int32(leafFeatures.count))
+                tableOffset.append(Int64(table.count))
+                if tooWide { continue }
+                for (f, z) in path {
+                    leafFeatures.append(Int32(f))
+                    leafZ.append(z)
+                    leafOneMinusZ.append(1 - z)
+                }
+                table += Self.subsetTable(z: path.map(\.z), value: tree.leafValue[leaf], weights: weights[path.count])
+            }
+        }
+    }
+
+    /// Per leaf, its path's distinct features with their merged cover fractions (in first-test order).
+    static func paths(_ tree: Tree) -> [[(feature: Int, z: Double)]] {
+        var out = [[(feature: Int, z: Double)]](repeating: [], count: tree.leafCount)
+        guard tree.internalCount > 0 else { return out }
+        func cover(_ c: Int32) -> Double { c < 0 ? tree.leafCover[Int(~c)] : tree.internalCover[Int(c)] }
+        var stack: [(node: Int32, path: [(feature: Int, z: Double)])] = [(0, [])]
+        while let (node, path) = stack.popLast() {
+            if node < 0 { out[Int(~node)] = path; continue }
+            let n = Int(node), f = Int(tree.splitFeature[n]), total = tree.internalCover[n]
+            for child in [tree.leftChild[n], tree.rightChild[n]] {
+                let fraction = total > 0 ? cover(child) / total : 0
+                var next = path
+                if let k = next.firstIndex(where: { $0.feature == f }) { next[k].z *= fraction } else { next.append((f, fraction)) }
+                stack.append((child, next))
+            }
+        }
+        return out
+    }
+
+    /// v·H(B) for every subset B of a path's d features (bit k of B = the path's k-th feature).
+    /// H(B) = Σ_m W(|B|−m) · e_m(z_B), with e_m the elementary symmetric polynomials of z over B.
+    static func subsetTable(z: [Double], value: Double, weights: [Double]) -> [Double] {
+        let d = z.count
+        if d == 0 { return [value] }
+        let size = 1 << d
+        var e = [Double](repeating: 0, count: size * (d + 1))  // e[B][m]
+        e[0] = 1
+        var out = [Double](repeating: 0, count: size)
+        out[0] = value * weights[0]
+        for b in 1..<size {
+            let k = b.trailingZeroBitCount
+            let rest = b & (b - 1)
+            let count = b.nonzeroBitCount
+            // e(B) = e(B∖{k}) · (1 + z_k·t)
+            for m in 0...count {
+                let keep = m < count ? e[rest * (d + 1) + m] : 0
+                let add = m > 0 ? e[rest * (d + 1) + m - 1] * z[k] : 0
+                e[b * (d + 1) + m] = keep + add
+            }
+            var h = 0.0
+            for m in 0...count { h += weights[count - m] * e[b * (d + 1) + m] }
+            out[b] = value * h
+        }
+        return out
+    }
+}
