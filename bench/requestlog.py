@@ -35,8 +35,9 @@ def serve(loupe, store, logging_on, log_db):
     extra = ["--log-db", log_db] if logging_on and log_db else []
     if not logging_on:
         extra = ["--no-request-log"]
-    server = subprocess.Popen([loupe, "serve", "--store", store, "--port", str(free_port()), "--server-port", str(port),
-                               "--metrics-port", "0", "--no-inbox", *extra],
+    # No scheduled retraining during a benchmark: its repeated rows would read as drift.
+    server = subprocess.Popen([loupe, "serve", "--store", store, "--drift-threshold", "0", "--no-inbox", "--port", str(free_port()), "--server-port", str(port),
+                               "--metrics-port", "0", *extra],
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     for line in server.stdout:
         if "Stop with Ctrl-C" in line:
