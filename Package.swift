@@ -144,7 +144,7 @@ let package = Package(
         .target(
             name: "RequestLog",
             dependencies: [
-                "ArtifactStore", "CZstd", "DiamondSchema", "LoupeProtocol",
+                "ArtifactStore", "CZstd", "DiamondSchema", "LoupeProtocol", "PostgresLocation",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -172,8 +172,14 @@ let package = Package(
         // Partner tokens: format, hashing, and their store (SQLite by default, PostgreSQL for
         // several gateways), with per-day quota counters and the audit table.
         .target(
+            name: "PostgresLocation",
+            dependencies: [.product(name: "PostgresNIO", package: "postgres-nio")],
+            swiftSettings: strict
+        ),
+        .target(
             name: "TokenStore",
             dependencies: [
+                "PostgresLocation",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOCore
+import PostgresLocation
 import PostgresNIO
 
 /// Tokens in PostgreSQL, for several gateways: they share the tokens (a revocation made
@@ -259,40 +260,13 @@ public final class PostgresTokenStore: TokenStore {
     }
 
     static func configuration(_ url: String) throws -> PostgresClient.Configuration {
-        guard let components = URLComponents(string: url), let user = components.user, !user.isEmpty else {
-            throw TokenStoreError(
-                .invalidArgument, "a PostgreSQL location looks like postgres://user:password@host:5432/database, got "
-                    + redacted(url))
+        do {
+            return try PostgresLocation.configuration(url)
+        } catch {
+            throw TokenStoreError(.invalidArgument, error.description)
         }
-        let query = Dictionary(
-            (components.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { _, last in last })
-        let database = components.path.hasPrefix("/") ? String(components.path.dropFirst()) : components.path
-        let password = components.password?.removingPercentEncoding
-        var configuration: PostgresClient.Configuration
-        if let socketDirectory = query["host"], socketDirectory.hasPrefix("/") {
-            configuration = PostgresClient.Configuration(
-                unixSocketPath: "\(socketDirectory)/.s.PGSQL.\(components.port ?? 5432)", username: user,
-                password: password, database: database.isEmpty ? nil : database)
-        } else {
-            let tls: PostgresClient.Configuration.TLS
-            switch query["sslmode"] ?? "prefer" {
-            case "disable": tls = .disable
-            case "require": tls = .require(.makeClientConfiguration())
-            default: tls = .prefer(.makeClientConfiguration())
-            }
-            configuration = PostgresClient.Configuration(
-                host: components.host.flatMap { $0.isEmpty ? nil : $0 } ?? "127.0.0.1", port: components.port ?? 5432,
-                username: user, password: password, database: database.isEmpty ? nil : database, tls: tls)
-        }
-        configuration.options.connectTimeout = .seconds(3)
-        configuration.options.maximumConnections = 4
-        return configuration
     }
 
     /// The URL with its password replaced by `***`.
-    static func redacted(_ url: String) -> String {
-        guard var components = URLComponents(string: url), components.password != nil else { return url }
-        components.password = "***"
-        return components.string ?? "postgres://***"
-    }
+    static func redacted(_ url: String) -> String { PostgresLocation.redacted(url) }
 }
