@@ -39,6 +39,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
     /// The last reply written; a draining connection closes once it has left (NIO's close
     /// fails writes still queued, which would cut a large last reply short).
     private var lastWrite: EventLoopFuture<Void>?
+    /// Set once a draining connection has sent its last reply: input is read and dropped.
+    private var outputClosed = false
 
     init(decoder: FrameDecoder, handlers: CallHandlers, authenticator: any Authenticator, pool: NIOThreadPool,
          logger: Logger) {
@@ -95,7 +97,9 @@ final class ConnectionHandler: ChannelDuplexHandler {
     // MARK: Backpressure
 
     func read(context: ChannelHandlerContext) {
-        if inFlight >= maxInFlight || draining {
+        if outputClosed {
+            context.read()
+        } else if inFlight >= maxInFlight || draining {
             readPending = true
         } else {
             context.read()
@@ -116,6 +120,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     // MARK: Frames
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if outputClosed { return }  // answered its last reply; dropped until the client closes
         let frame = unwrapInboundIn(data)
         guard frame.header.flags == .request else {
             fail(context, ProtocolError(
@@ -273,10 +278,19 @@ final class ConnectionHandler: ChannelDuplexHandler {
     }
 
     /// Closes once every reply written so far has gone out.
+    /// Closing with the client's pipelined calls still unread would make the kernel send a
+    /// reset, which can destroy replies the client has not read yet; so only the output is
+    /// closed (a FIN after the last reply), what arrives is read and dropped, and the
+    /// connection closes when the client closes its side (or at the shutdown's grace period).
     private func closeAfterWrites(_ context: ChannelHandlerContext) {
         let channel = context.channel
-        guard let lastWrite else { return channel.close(promise: nil) }
-        lastWrite.whenComplete { _ in channel.close(promise: nil) }
+        let halfClose: @Sendable () -> Void = {
+            channel.close(mode: .output).whenFailure { _ in channel.close(promise: nil) }
+        }
+        outputClosed = true
+        context.read()
+        guard let lastWrite else { return halfClose() }
+        lastWrite.whenComplete { _ in halfClose() }
     }
 
     private func fail(_ context: ChannelHandlerContext, _ error: ProtocolError, replyingTo header: FrameHeader? = nil) {
@@ -284,8 +298,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
         state = .closing
         let written = context.eventLoop.makePromise(of: Void.self)
         context.writeAndFlush(wrapOutboundOut(Frame(error: error, replyingTo: header)), promise: written)
-        lastWrite = written.futureResult
-        closeAfterWrites(context)
+        let channel = context.channel
+        written.futureResult.whenComplete { _ in channel.close(promise: nil) }
     }
 }
 
