@@ -135,4 +135,13 @@ func postgresTestURL() throws -> String? {
             return error.code == .unavailable && !error.description.contains("pw@")
         }
     }
+
+    @Test func aBadLocationIsRefusedBeforeConnecting() async throws {
+        for url in ["postgres://loupe:secret@127.0.0.1:1/db?sslmode=verify-all", "postgres://@127.0.0.1/db", "mysql://a@b/c"] {
+            await #expect { try await PostgresTokenStore(url: url) } throws: {
+                guard let error = $0 as? TokenStoreError else { return false }
+                return error.code == .invalidArgument && !error.description.contains("secret")
+            }
+        }
+    }
 }
