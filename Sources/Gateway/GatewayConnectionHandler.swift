@@ -37,6 +37,8 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
 
     private let shared: GatewayShared
     private let decoder: FrameDecoder
+    /// Set once a draining connection has sent its last reply: input is read and dropped.
+    private var outputClosed = false
     private var pools: BackendPools!
     private var context: ChannelHandlerContext!
     private var state = State.awaitingHello
@@ -101,7 +103,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is GatewayDrainEvent {
             draining = true
-            if inFlight == 0 { closeAfterWrites(context) }
+            if inFlight == 0 { closeAfterWrites(context, draining: true) }
             return
         }
         if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read, inFlight == 0 {
@@ -131,7 +133,9 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
     // MARK: Backpressure
 
     func read(context: ChannelHandlerContext) {
-        if inFlight >= configuration.maxInFlightPerConnection || draining {
+        if outputClosed {
+            context.read()
+        } else if inFlight >= configuration.maxInFlightPerConnection || draining {
             readPending = true
         } else {
             context.read()
@@ -142,7 +146,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
         inFlight -= 1
         shared.metrics.callFinished()
         if draining && inFlight == 0 {
-            closeAfterWrites(context)
+            closeAfterWrites(context, draining: true)
         } else if readPending && inFlight < configuration.maxInFlightPerConnection && !draining {
             readPending = false
             context.read()
@@ -152,6 +156,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
     // MARK: Frames from the client
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if outputClosed { return }  // answered its last reply; dropped until the client closes
         let frame = unwrapInboundIn(data)
         guard frame.header.flags == .request else {
             if !wasAuthenticated {
@@ -461,11 +466,22 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
     /// Closes once everything written so far has gone out: NIO's close fails writes still
     /// queued, which would cut a large last reply short. Writes complete in order, so an empty
     /// write's completion means all before it are out.
-    private func closeAfterWrites(_ context: ChannelHandlerContext) {
+    /// A draining connection only closes its output (a FIN after the last reply) and drops what
+    /// still arrives until the client closes: a full close with the client's pipelined calls
+    /// unread makes the kernel send a reset, which can destroy replies not yet read.
+    private func closeAfterWrites(_ context: ChannelHandlerContext, draining: Bool = false) {
         let channel = context.channel
         let written = context.eventLoop.makePromise(of: Void.self)
         context.writeAndFlush(wrapOutboundOut(ByteBuffer()), promise: written)
-        written.futureResult.whenComplete { _ in channel.close(promise: nil) }
+        guard draining else {
+            written.futureResult.whenComplete { _ in channel.close(promise: nil) }
+            return
+        }
+        outputClosed = true
+        context.read()
+        written.futureResult.whenComplete { _ in
+            channel.close(mode: .output).whenFailure { _ in channel.close(promise: nil) }
+        }
     }
 }
 
