@@ -11,8 +11,9 @@ import TreeTraining
 /// - Trials run in batches of `parallelTrials`, each trainer with its share of the threads.
 ///   A batch's proposals and pruning decisions depend only on earlier batches, so a run is
 ///   deterministic for a seed and a trial budget (a time budget decides how many batches run).
-/// - Successive halving on rounds (ASHA): at rounds r, rη, rη², … a trial continues only if
+/// - Successive halving on rounds (ASHA): at rungs r, rη, rη², … a trial continues only if
 ///   its validation loss is among the best 1/η of the trials that reached that rung before.
+///   Rungs count rounds at learning rate 0.1 (see `rungLearningRate`).
 /// - Early stopping inside every trial; holdout or k-fold validation.
 /// - After every batch the run is handed to `record` (the CLI stores it), so it can be
 ///   inspected live and resumed.
@@ -41,6 +42,7 @@ public final class Tuner {
         run.configuration = self.configuration
         run.finished = nil
         run.stopReason = nil
+        run.final = nil
     }
 
     /// Runs trials until a budget is spent; returns the run with every trial.
@@ -67,8 +69,10 @@ public final class Tuner {
             let results = Mutex<[Int: TrialRecord]>([:])
             DispatchQueue.concurrentPerform(iterations: numbers.count) { i in
                 let trial = Self.runTrial(
-                    c, number: numbers[i], unit: units[i], splits: splits, rungs: rungs, threads: threadsPerTrial,
-                    deadline: deadline)
+                    c, trainer: Self.trainerConfiguration(c, unit: units[i], number: numbers[i], threads: threadsPerTrial),
+                    number: numbers[i], unit: units[i],
+                    parameters: Dictionary(uniqueKeysWithValues: c.space.values(at: units[i]).map { ($0.key.rawValue, $0.value) }),
+                    splits: splits, rungs: rungs, deadline: deadline)
                 results.withLock { $0[i] = trial }
             }
             let finished = results.withLock { $0 }
@@ -89,13 +93,95 @@ public final class Tuner {
         return run
     }
 
-    /// The best trial's parameters on top of the base configuration, ready to train a model.
+    /// The best trial's parameters on top of the base configuration, ready to train the final
+    /// model: with the run's final fit (`fitFinal`), its learning rate and a fixed number of
+    /// rounds on every row but the calibration slice; for a run saved without one, early
+    /// stopping on a validation slice as `loupe train` does.
     public static func bestConfiguration(of run: TuningRun) -> TrainingConfiguration? {
         guard let best = run.best else { return nil }
         var c = run.configuration.space.configuration(at: best.unit, base: run.configuration.base)
-        c.rounds = run.configuration.maxRounds
-        c.earlyStoppingRounds = run.configuration.earlyStoppingRounds
+        if let final = run.final {
+            c.learningRate = final.learningRate
+            c.rounds = final.rounds
+            c.earlyStoppingRounds = 0
+        } else {
+            c.rounds = run.configuration.maxRounds
+            c.earlyStoppingRounds = run.configuration.earlyStoppingRounds
+        }
         return c
+    }
+
+    /// A polishing trial divides the best learning rate by this (down to the search space's
+    /// smallest) and may train this many times the rounds.
+    public static let polishFactor = 4
+
+    /// The polishing trial's rate: 1/`polishFactor` of the searched one, but not below the
+    /// search space's smallest rate (rounds grow as the rate shrinks).
+    public static func polishLearningRate(_ searched: Double, _ c: TuningConfiguration) -> Double {
+        let floor = c.space.dimensions.first { $0.parameter == .learningRate }.map { $0.value(at: 0) } ?? 0.01
+        return min(searched, max(searched / Double(polishFactor), floor))
+    }
+
+    /// Decides how the final model is fitted, records it in the run (`final`) and returns the run.
+    ///
+    /// - When the search pruned its best trial (it looked weak at a rung yet ended best), the
+    ///   trial stopped while perhaps still improving and its round count says little: it is
+    ///   trained on to early stopping on the same split first.
+    /// - The search compares trials at learning rates that make them quick; boosting the best
+    ///   trees with a smaller rate and proportionally more rounds often generalises better, so
+    ///   one polishing trial retrains the best parameters at 1/`polishFactor` of the rate (not
+    ///   below the space's smallest) on the same split, kept only if it validates better.
+    /// - The final model then trains on every row but the calibration slice: the validation
+    ///   rows have done their job (choosing parameters and the round count), and holding out
+    ///   another slice for early stopping would waste a sixth of the data. Its round count is
+    ///   the best round scaled by how many more rows it trains on than a trial did, as LightGBM
+    ///   users refit with `best_iteration / (1 - validation share)`.
+    public func fitFinal(record: (TuningRun) throws -> Void = { _ in }) throws -> TuningRun {
+        guard let best = run.best, let bestRMSE = best.rmse else { throw TuningError("no trial succeeded") }
+        let c = configuration
+        let started = clock.now
+        let cores = c.threads > 0 ? c.threads : ProcessInfo.processInfo.activeProcessorCount
+        let trainer = Self.trainerConfiguration(c, unit: best.unit, number: best.number, threads: cores)
+        let searched = trainer.learningRate
+        let splits = makeSplits()
+        func train(rate: Double, patience: Int) -> TrialRecord {
+            var t = trainer
+            t.learningRate = rate
+            t.rounds = c.maxRounds * max(1, Int((searched / rate).rounded(.up)))
+            t.earlyStoppingRounds = patience
+            return Self.runTrial(
+                c, trainer: t, number: best.number, unit: best.unit, parameters: best.parameters, splits: splits,
+                rungs: [:], deadline: nil)
+        }
+        var final = FinalFit(
+            searchedLearningRate: searched, learningRate: searched, validationRMSE: bestRMSE, finishedRMSE: nil,
+            polishedRMSE: nil, bestRound: best.bestRound, rounds: 0, seconds: 0)
+        if best.state == .pruned {
+            let finished = train(rate: searched, patience: c.earlyStoppingRounds)
+            final.finishedRMSE = finished.rmse
+            if let rmse = finished.rmse {
+                final.validationRMSE = rmse
+                final.bestRound = finished.bestRound
+            }
+        }
+        let polishRate = Self.polishLearningRate(searched, c)
+        if polishRate < searched {
+            // A flatter learning curve needs more patience before it is called finished.
+            let polished = train(rate: polishRate, patience: c.earlyStoppingRounds * 2)
+            final.polishedRMSE = polished.rmse
+            if let rmse = polished.rmse, rmse < final.validationRMSE {
+                final.learningRate = polishRate
+                final.validationRMSE = rmse
+                final.bestRound = polished.bestRound
+            }
+        }
+        let trialTrainShare = c.folds == 1 ? 1 - c.validationFraction : 1 - 1 / Double(c.folds)
+        let finalTrainShare = 1 - c.base.calibrationFraction
+        final.rounds = max(1, Int((Double(final.bestRound) * finalTrainShare / trialTrainShare).rounded()))
+        final.seconds = seconds(clock.now - started)
+        run.final = final
+        try record(run)
+        return run
     }
 
     // MARK: - Proposals
@@ -146,25 +232,45 @@ public final class Tuner {
         return rungs
     }
 
-    private static func isRung(_ round: Int, _ c: TuningConfiguration) -> Bool {
-        var r = c.rungMinRounds
-        while r < round { r *= c.reductionFactor }
-        return r == round
+    /// Rungs are counted in rounds at this learning rate. A trial at rate `lr` reaches rung
+    /// `r` after `r · 0.1 / lr` rounds: boosting progress goes roughly with rate × rounds, so a
+    /// trial with a small rate is compared with the others at the same progress, not after the
+    /// same number of rounds (where it always looks worse and plain ASHA prunes it, which
+    /// pushed searches towards large rates and away from the better models small rates make).
+    static let rungLearningRate = 0.1
+
+    /// The round at which a trial with `learningRate` reaches the rung `nominal`.
+    static func rungRound(_ nominal: Int, learningRate: Double) -> Int {
+        max(1, Int((Double(nominal) * rungLearningRate / learningRate).rounded()))
     }
 
-    private static func runTrial(
-        _ c: TuningConfiguration, number: Int, unit: [Double], splits: [Split], rungs: [Int: [Double]], threads: Int,
-        deadline: ContinuousClock.Instant?
-    ) -> TrialRecord {
-        let clock = ContinuousClock()
-        let started = clock.now
+    /// The rung (in rounds at `rungLearningRate`) that a trial with `learningRate` reaches at
+    /// `round`, if any.
+    static func rung(atRound round: Int, learningRate: Double, _ c: TuningConfiguration) -> Int? {
+        var nominal = c.rungMinRounds
+        while rungRound(nominal, learningRate: learningRate) < round { nominal *= c.reductionFactor }
+        return rungRound(nominal, learningRate: learningRate) == round ? nominal : nil
+    }
+
+    /// The trainer of trial `number` at `unit`.
+    private static func trainerConfiguration(
+        _ c: TuningConfiguration, unit: [Double], number: Int, threads: Int
+    ) -> TrainingConfiguration {
         var trainer = c.space.configuration(at: unit, base: c.base)
         trainer.rounds = c.maxRounds
         trainer.earlyStoppingRounds = c.earlyStoppingRounds
         trainer.calibrationFraction = 0
         trainer.threads = threads
         trainer.seed = c.seed &+ UInt64(number)
-        let parameters = Dictionary(uniqueKeysWithValues: c.space.values(at: unit).map { ($0.key.rawValue, $0.value) })
+        return trainer
+    }
+
+    private static func runTrial(
+        _ c: TuningConfiguration, trainer: TrainingConfiguration, number: Int, unit: [Double],
+        parameters: [String: Double], splits: [Split], rungs: [Int: [Double]], deadline: ContinuousClock.Instant?
+    ) -> TrialRecord {
+        let clock = ContinuousClock()
+        let started = clock.now
         var record = TrialRecord(
             number: number, unit: unit, parameters: parameters, state: .completed, rmse: nil, rungLosses: [:],
             bestRound: 0, roundsTrained: 0, seconds: 0, error: nil)
@@ -182,9 +288,11 @@ public final class Tuner {
                         pruned = true
                         return true
                     }
-                    guard pruning, Self.isRung(p.round, c) else { return false }
-                    losses[p.round] = loss
-                    let others = rungs[p.round] ?? []
+                    guard pruning, let rung = Self.rung(atRound: p.round, learningRate: trainer.learningRate, c) else {
+                        return false
+                    }
+                    losses[rung] = loss
+                    let others = rungs[rung] ?? []
                     guard others.count >= c.reductionFactor else { return false }
                     // Continue only within the best 1/η of everyone at this rung, this trial included.
                     let keep = max(1, (others.count + 1) / c.reductionFactor)

@@ -21,8 +21,9 @@ public struct TuningConfiguration: Sendable, Codable, Equatable {
     public var validationFraction: Double
     /// 1: one holdout split. k ≥ 2: k-fold cross-validation (no pruning; k trainings per trial).
     public var folds: Int
-    /// Successive halving on rounds (ASHA): rungs at minRounds·η^k; a trial continues past a
-    /// rung only if its validation loss is in the best 1/η of the trials seen there.
+    /// Successive halving on rounds (ASHA): rungs at minRounds·η^k rounds at learning rate 0.1
+    /// (a trial at rate lr reaches rung r after r·0.1/lr rounds); a trial continues past a rung
+    /// only if its validation loss is in the best 1/η of the trials seen there.
     public var pruning: Bool
     public var rungMinRounds: Int
     public var reductionFactor: Int

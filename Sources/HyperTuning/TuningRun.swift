@@ -20,7 +20,8 @@ public struct TrialRecord: Sendable, Codable, Equatable {
     public var state: State
     /// Validation RMSE in dollars of the trial's model (nil when failed).
     public var rmse: Double?
-    /// Validation loss (RMSE on the training target's scale) at each rung the trial reached.
+    /// Validation loss (RMSE on the training target's scale) at each rung the trial reached,
+    /// keyed by the rung (rounds at learning rate 0.1, see `Tuner.rungLearningRate`).
     public var rungLosses: [Int: Double]
     /// Rounds kept (the best validation round).
     public var bestRound: Int
@@ -40,11 +41,36 @@ public struct TuningRun: Sendable, Codable {
     public var finished: Date?
     /// Why the run ended (trial budget, time budget), once it has.
     public var stopReason: String?
+    /// How the final model is fitted, once `Tuner.fitFinal` has decided (nil in runs saved
+    /// before it existed: those fit with early stopping, see `Tuner.bestConfiguration`).
+    public var final: FinalFit?
 
     /// The trial with the lowest validation RMSE.
     public var best: TrialRecord? {
         trials.filter { $0.rmse != nil }.min { $0.rmse! < $1.rmse! }
     }
+}
+
+/// The final fit of a run's best trial: polished (a smaller learning rate, more rounds) when
+/// that validated better, and sized to train on every row but the calibration slice.
+public struct FinalFit: Sendable, Codable, Equatable {
+    /// The best trial's learning rate.
+    public var searchedLearningRate: Double
+    /// The learning rate the final model uses (smaller than the searched one when polished).
+    public var learningRate: Double
+    /// Validation RMSE in dollars at `learningRate` (mean over folds).
+    public var validationRMSE: Double
+    /// Validation RMSE of the best trial trained on to early stopping, when the search had
+    /// pruned it (nil otherwise).
+    public var finishedRMSE: Double?
+    /// Validation RMSE of the polishing trial, kept or not (nil when none ran).
+    public var polishedRMSE: Double?
+    /// Best validation round at `learningRate` (mean over folds).
+    public var bestRound: Int
+    /// Rounds the final model trains, without early stopping: `bestRound` scaled by how many
+    /// more rows the final model trains on than a trial did.
+    public var rounds: Int
+    public var seconds: Double
 }
 
 /// Progress of a tuning run, after every trial.

@@ -99,9 +99,14 @@ struct TuneCommand: ParsableCommand {
             }, record: { try catalog.save($0) })
         }
         if !quiet { Terminal.progress("", final: true) }
-        guard let best = run.best, var bestConfiguration = Tuner.bestConfiguration(of: run) else {
+        guard run.best != nil else {
             throw CLIError("no trial succeeded; see `loupe tune --list` and the run \(id) in the store")
         }
+        if !quiet { Terminal.note("polishing the best trial at a smaller learning rate and sizing the final fit") }
+        let finished = try oneLine("tune") { try tuner.fitFinal(record: { try catalog.save($0) }) }
+        guard let best = finished.best, let final = finished.final,
+            var bestConfiguration = Tuner.bestConfiguration(of: finished)
+        else { throw CLIError("no trial succeeded; see `loupe tune --list` and the run \(id) in the store") }
         let counts = Dictionary(grouping: run.trials, by: \.state).mapValues(\.count)
         print("tuning run \(id): \(run.trials.count) trials (\(counts[.completed] ?? 0) completed, "
             + "\(counts[.pruned] ?? 0) pruned, \(counts[.failed] ?? 0) failed); \(run.stopReason ?? "")")
@@ -109,6 +114,18 @@ struct TuneCommand: ParsableCommand {
         for (name, value) in best.parameters.sorted(by: { $0.key < $1.key }) {
             print("  \(name) = \(value == value.rounded() && abs(value) < 1e6 ? String(Int(value)) : format(value, 5))")
         }
+        if let finished = final.finishedRMSE {
+            print("the best trial was pruned at round \(best.roundsTrained); trained on to early stopping: "
+                + "validation RMSE $\(format(finished, 1))")
+        }
+        if final.learningRate < final.searchedLearningRate {
+            print("polished: learning rate \(format(final.learningRate, 5)), validation RMSE $\(format(final.validationRMSE, 1)) "
+                + "at \(final.bestRound) rounds (kept)")
+        } else if let polished = final.polishedRMSE {
+            print("polished: validation RMSE $\(format(polished, 1)) at learning rate "
+                + "\(format(Tuner.polishLearningRate(final.searchedLearningRate, tuner.configuration), 5)) (not better; kept the searched rate)")
+        }
+        print("final fit: learning rate \(format(final.learningRate, 5)), \(final.rounds) rounds on every row but the calibration slice")
         guard register else { return }
         bestConfiguration.threads = threads
         let trained = try train(table, configuration: bestConfiguration, quiet: quiet)

@@ -179,10 +179,19 @@ public struct ModelReportPage: Sendable {
             .init(name: "best so far", color: "#ee6677", points: bestLine),
         ], xLabel: "trial", yLabel: "validation RMSE ($)")
         let counts = Dictionary(grouping: run.trials, by: \.state).mapValues(\.count)
+        var finalFit = ""
+        if let f = run.final {
+            let polish = f.learningRate < f.searchedLearningRate
+                ? "polishing at learning rate \(n(f.learningRate, 4)) validated better ($\(n(f.validationRMSE, 2)) at \(f.bestRound) rounds)"
+                : "polishing at a smaller learning rate did not validate better"
+                    + (f.polishedRMSE.map { " ($\(n($0, 2)))" } ?? "") + "; the searched rate \(n(f.searchedLearningRate, 4)) was kept"
+            let finished = f.finishedRMSE.map { "the best trial, pruned by the search, was trained on to early stopping ($\(n($0, 2))); " } ?? ""
+            finalFit = "<p>Final fit: \(finished)\(polish); the model trained \(f.rounds) rounds on every row but the calibration slice.</p>"
+        }
         return section("Tuning history", """
             <p>Run <code>\(e(run.id))</code>: \(run.trials.count) trials (\(counts[.completed] ?? 0) completed, \
             \(counts[.pruned] ?? 0) pruned, \(counts[.failed] ?? 0) failed), \(e(run.stopReason ?? "")).</p>
-            """ + chart)
+            """ + finalFit + chart)
     }
 
     private func retrainSection(_ o: RetrainOutcome) -> String {

@@ -71,11 +71,15 @@ public struct RetrainPipeline: Sendable {
             tuning.threads = configuration.threads
             let id = "retrain-\(challengerTag())"
             progress(.tuning, 6, tuning.timeBudgetSeconds, "tuning on \(training.count) rows")
-            let run = try Tuner(configuration: tuning, data: training, id: id).tune(progress: { p in
-                progress(.tuning, 6 + 30 * Double(p.trialsDone) / Double(max(p.trialBudget, 1)), p.secondsLeft,
+            let tuner = try Tuner(configuration: tuning, data: training, id: id)
+            let searched = try tuner.tune(progress: { p in
+                progress(.tuning, 6 + 28 * Double(p.trialsDone) / Double(max(p.trialBudget, 1)), p.secondsLeft,
                          "trial \(p.trialsDone)/\(p.trialBudget), best validation RMSE "
                             + (p.bestRMSE.map { "$" + Self.format($0) } ?? "-"))
             }, record: { try catalog.save($0) })
+            guard searched.best != nil else { throw CatalogError("tuning run \(id) found no working parameters") }
+            progress(.tuning, 34, nil, "polishing the best trial at a smaller learning rate")
+            let run = try tuner.fitFinal(record: { try catalog.save($0) })
             guard let best = Tuner.bestConfiguration(of: run) else {
                 throw CatalogError("tuning run \(id) found no working parameters")
             }

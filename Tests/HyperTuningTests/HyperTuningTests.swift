@@ -88,7 +88,14 @@ import TreeTraining
         let run = try Tuner(configuration: c, data: Self.data(rows: 600), id: "p").tune()
         let pruned = run.trials.filter { $0.state == .pruned }
         #expect(!pruned.isEmpty)
-        #expect(pruned.allSatisfy { $0.roundsTrained < 120 && [20, 60].contains($0.roundsTrained) })
+        // Rungs 20 and 60 count rounds at learning rate 0.1: a trial at rate lr is compared after 20·0.1/lr rounds.
+        for trial in pruned {
+            let rate = try #require(trial.parameters["learningRate"])
+            #expect([20, 60].map { Tuner.rungRound($0, learningRate: rate) }.contains(trial.roundsTrained), "\(trial)")
+            #expect(Set(trial.rungLosses.keys).isSubset(of: [20, 60]))
+        }
+        #expect(Tuner.rungRound(100, learningRate: 0.02) == 500 && Tuner.rungRound(100, learningRate: 0.3) == 33)
+        #expect(Tuner.rung(atRound: 500, learningRate: 0.02, c) == nil && Tuner.rung(atRound: 100, learningRate: 0.02, c) == 20)
         // The first batches have nothing to compare with: they are never pruned.
         #expect(run.trials.prefix(2).allSatisfy { $0.state == .completed })
     }
@@ -121,8 +128,81 @@ import TreeTraining
         var c = Self.quick
         c.maxTrials = 2
         c.folds = 3
-        let run = try Tuner(configuration: c, data: Self.data(rows: 450), id: "k").tune()
+        let tuner = try Tuner(configuration: c, data: Self.data(rows: 450), id: "k")
+        let run = try tuner.tune()
         #expect(run.trials.allSatisfy { $0.state == .completed && $0.rmse != nil })
+        // Each fold's trainer saw 2/3 of the rows; the final fit scales its rounds to 95%.
+        let final = try #require(try tuner.fitFinal().final)
+        #expect(final.rounds == Int((Double(final.bestRound) * 0.95 / (2.0 / 3)).rounded()))
+    }
+
+    @Test func theFinalFitIsPolishedOnlyWhenItValidatesBetterAndUsesTheValidationRows() throws {
+        let data = Self.data(rows: 800)
+        let tuner = try Tuner(configuration: Self.quick, data: data, id: "f")
+        let searched = try tuner.tune()
+        #expect(searched.final == nil)
+        #expect(Tuner.bestConfiguration(of: searched)?.earlyStoppingRounds == Self.quick.earlyStoppingRounds)
+        var saved: [TuningRun] = []
+        let run = try tuner.fitFinal(record: { saved.append($0) })
+        let best = try #require(run.best)
+        let final = try #require(run.final)
+        #expect(saved.last?.final == final)
+        #expect(run.trials == searched.trials)
+        #expect(final.searchedLearningRate == best.parameters["learningRate"])
+        let polishRate = Tuner.polishLearningRate(final.searchedLearningRate, Self.quick)
+        #expect(polishRate == max(final.searchedLearningRate / Double(Tuner.polishFactor), 0.02))
+        #expect(Tuner.polishLearningRate(0.3, Self.quick) == 0.075 && Tuner.polishLearningRate(0.05, Self.quick) == 0.02)
+        #expect(Tuner.polishLearningRate(0.02, Self.quick) == 0.02)
+        #expect((best.state == .pruned) == (final.finishedRMSE != nil))
+        let searchedRMSE = final.finishedRMSE ?? best.rmse!
+        if final.learningRate < final.searchedLearningRate {
+            #expect(final.learningRate == polishRate)
+            #expect(final.validationRMSE == final.polishedRMSE && final.validationRMSE < searchedRMSE)
+        } else {
+            #expect(final.validationRMSE == searchedRMSE)
+            if best.state != .pruned { #expect(final.bestRound == best.bestRound) }
+            #expect(polishRate == final.searchedLearningRate ? final.polishedRMSE == nil : final.polishedRMSE! >= searchedRMSE)
+        }
+        // Trials trained on 80% of the rows; the final model trains on 95% (all but calibration).
+        #expect(final.rounds == Int((Double(final.bestRound) * 0.95 / 0.8).rounded()))
+
+        let configuration = try #require(Tuner.bestConfiguration(of: run))
+        #expect(configuration.earlyStoppingRounds == 0 && configuration.rounds == final.rounds)
+        #expect(configuration.learningRate == final.learningRate && configuration.numLeaves == Int(best.parameters["numLeaves"]!))
+        let trained = try Trainer(configuration: configuration).train(data)
+        #expect(trained.report.rows.validation == 0 && trained.report.rows.train == 760)
+        #expect(trained.report.roundsTrained == final.rounds)
+
+        // Deterministic like the search.
+        let again = try Tuner(configuration: Self.quick, data: data, id: "g")
+        _ = try again.tune()
+        #expect(try again.fitFinal().final?.rounds == final.rounds)
+    }
+
+    @Test func aPrunedBestTrialIsTrainedOnToEarlyStoppingBeforeTheFinalFit() throws {
+        // A run whose best trial was pruned after 5 rounds, still improving.
+        var c = Self.quick
+        c.startupTrials = 1
+        let unit = [0.5, 0.3, 0.5, 0.3, 0.9, 0.9, 0.2, 0.1, 1.0]
+        let pruned = TrialRecord(
+            number: 0, unit: unit, parameters: [:], state: .pruned, rmse: 5000, rungLosses: [20: 0.5], bestRound: 5,
+            roundsTrained: 5, seconds: 0, error: nil)
+        let saved = TuningRun(id: "p", configuration: c, trials: [pruned], started: Date())
+        let tuner = try Tuner(configuration: c, data: Self.data(rows: 600), id: "p", resume: saved)
+        let final = try #require(try tuner.fitFinal().final)
+        let finished = try #require(final.finishedRMSE)
+        #expect(finished < 5000 && final.validationRMSE <= finished)
+        #expect(final.bestRound > 5)
+    }
+
+    @Test func aRunSavedBeforeFinalFitsStillDecodesAndEarlyStops() throws {
+        let run = try Tuner(configuration: Self.quick, data: Self.data(rows: 400), id: "old").tune()
+        var json = try #require(try JSONSerialization.jsonObject(with: JSONEncoder().encode(run)) as? [String: Any])
+        json["final"] = nil
+        let decoded = try JSONDecoder().decode(TuningRun.self, from: JSONSerialization.data(withJSONObject: json))
+        #expect(decoded.final == nil && decoded.trials == run.trials)
+        let c = try #require(Tuner.bestConfiguration(of: decoded))
+        #expect(c.earlyStoppingRounds == Self.quick.earlyStoppingRounds && c.rounds == Self.quick.maxRounds)
     }
 
     @Test func badSettingsAreRefused() {
