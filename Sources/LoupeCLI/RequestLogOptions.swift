@@ -23,7 +23,7 @@ struct RequestLogOptions: ParsableArguments {
     }
 
     /// The guestbook; `create` false (the readers) refuses a SQLite file that does not exist yet.
-    func openGuestbook(store: String, create: Bool = false) async throws -> any Guestbook {
+    func openGuestbook(store: String, create: Bool = false, backgroundNice: Int32 = 10) async throws -> any Guestbook {
         let location = location(store: store)
         do {
             if location.hasPrefix("postgres://") || location.hasPrefix("postgresql://") {
@@ -39,7 +39,7 @@ struct RequestLogOptions: ParsableArguments {
                     .invalidArgument,
                     "there is no request log at \(location) (loupe serve creates it; --store or --log-db name another)")
             }
-            return try SQLiteGuestbook(path: location, tablePrefix: logTablePrefix)
+            return try SQLiteGuestbook(path: location, tablePrefix: logTablePrefix, backgroundNice: backgroundNice)
         } catch {
             throw CLIError("request log: \(error)")
         }
@@ -62,16 +62,25 @@ struct ServeRequestLogOptions: ParsableArguments {
     @Option(help: "…or once it has been open this long (e.g. 1h, 10m).")
     var logSegmentAge: String = "1h"
 
+    @Option(help: "Milliseconds the appender waits after a call for more to record as one group (0: at once; under load groups form anyway).")
+    var logGroupMs: Int = 0
+
+    @Option(help: "Nice value of the log's appender and SQLite writer threads (0 to 19; Linux).")
+    var logNice: Int32 = 10
+
     /// The configured log for `store`, or nil with --no-request-log.
     func open(store: String, artifacts: ArtifactStore, registry: PrometheusCollectorRegistry) async throws -> RequestLog? {
         guard !noRequestLog else { return nil }
         guard logSegmentMB > 0 else { throw CLIError("--log-segment-mb must be at least 1, got \(logSegmentMB)") }
+        guard (0...1000).contains(logGroupMs) else { throw CLIError("--log-group-ms must be in 0...1000, got \(logGroupMs)") }
+        guard (0...19).contains(logNice) else { throw CLIError("--log-nice must be in 0...19, got \(logNice)") }
         let retention: Duration? = logRetention.lowercased() == "forever"
             ? nil : try parseDuration(logRetention, option: "--log-retention")
         let configuration = RequestLogConfiguration(
             capsuleDirectory: store + "/capsule", retention: retention, segmentMaxBytes: logSegmentMB << 20,
-            segmentMaxAge: try parseDuration(logSegmentAge, option: "--log-segment-age"))
-        let guestbook = try await location.openGuestbook(store: store, create: true)
+            segmentMaxAge: try parseDuration(logSegmentAge, option: "--log-segment-age"),
+            groupWindow: .milliseconds(logGroupMs), backgroundNice: logNice)
+        let guestbook = try await location.openGuestbook(store: store, create: true, backgroundNice: logNice)
         do {
             return try RequestLog(
                 configuration: configuration, guestbook: guestbook, store: artifacts, registry: registry,

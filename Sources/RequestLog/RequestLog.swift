@@ -119,7 +119,7 @@ public final class RequestLog: Sendable {
         // first call on; otherwise the writer keeps trying.
         if spill.hasFiles { _ = await replaySpill() }
         let appender = AppenderThread()
-        appender.start { [self] in runAppender(capsule) }
+        appender.start(nice: configuration.backgroundNice) { [self] in runAppender(capsule) }
         let writer = Task.detached { [self] in await runWriter() }
         let ticker = Task.detached { [writerWake] in
             // Retention and spill replay are checked on this beat even when idle.
@@ -204,8 +204,11 @@ public final class RequestLog: Sendable {
         var sequence = 0
         var sealed: [SealedFile] = []
         let runID = configuration.runID
+        let window = configuration.groupWindow
         while true {
-            _ = appenderWake.wait(timeout: .now() + .milliseconds(250))
+            let woken = appenderWake.wait(timeout: .now() + .milliseconds(250)) == .success
+            // Let the group fill: the flag stays set meanwhile, so callers skip the signal too.
+            if woken, window > .zero, !inbox.withLock({ $0.closed }) { Thread.sleep(forTimeInterval: window.seconds) }
             appenderSignalled.store(false, ordering: .releasing)
             let (batch, closed) = inbox.withLock { inbox in
                 defer {
@@ -436,13 +439,14 @@ final class AppenderThread: Sendable {
     private let result = Mutex<[RequestLog.SealedFile]?>(nil)
     private let done = DispatchSemaphore(value: 0)
 
-    func start(_ body: @escaping @Sendable () -> [RequestLog.SealedFile]) {
+    func start(nice: Int32, _ body: @escaping @Sendable () -> [RequestLog.SealedFile]) {
         let thread = Thread { [self] in
+            lowerThisThreadsPriority(to: nice)
             let sealed = body()
             result.withLock { $0 = sealed }
             done.signal()
         }
-        thread.name = "loupe.requestlog.appender"
+        thread.name = "loupe-appender"  // Linux keeps 15 characters
         thread.start()
     }
 
@@ -456,4 +460,14 @@ final class AppenderThread: Sendable {
         }
         return result.withLock { $0 ?? [] }
     }
+}
+
+/// Sets the calling thread's nice value (Linux: per thread). Raising it needs no privilege;
+/// failures are ignored (the thread then runs at the process's priority).
+func lowerThisThreadsPriority(to nice: Int32) {
+    #if os(Linux)
+    guard nice > 0 else { return }
+    // `who` 0 is the calling thread: Linux keeps nice values per thread.
+    _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, nice)
+    #endif
 }

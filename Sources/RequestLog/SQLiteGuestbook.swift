@@ -5,13 +5,17 @@ import GRDB
 /// another process never block the server's writer).
 public final class SQLiteGuestbook: Guestbook {
     private let pool: DatabasePool
+    /// Writes run here, at `backgroundNice`, with GRDB's synchronous API (the block then runs
+    /// on the calling thread).
+    private let writer: BackgroundWorker
     private let table: String
     public let location: String
 
     /// Opens (creating if needed) the guestbook at `path`. A write that waits for a lock held
     /// elsewhere longer than `busyTimeout` fails (the writer then retries, then spills).
-    public init(path: String, tablePrefix: String = "loupe_", busyTimeout: TimeInterval = 1) throws {
+    public init(path: String, tablePrefix: String = "loupe_", busyTimeout: TimeInterval = 1, backgroundNice: Int32 = 10) throws {
         location = path
+        writer = BackgroundWorker(name: "loupe-sqlite", nice: backgroundNice)
         table = try GuestbookTables.name(prefix: tablePrefix)
         var configuration = Configuration()
         configuration.busyMode = .timeout(busyTimeout)
@@ -101,14 +105,15 @@ public final class SQLiteGuestbook: Guestbook {
     }
 
     public func close() async {
-        try? pool.close()
+        _ = try? await writer.perform { [pool] in try pool.close() }
+        writer.stop()
     }
 
     // MARK: Helpers
 
     private func run<T: Sendable>(_ what: String, _ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         do {
-            return try await pool.write(body)
+            return try await writer.perform { [pool] in try pool.write(body) }
         } catch {
             throw RequestLogError(.unavailable, "could not \(what) in \(location)", cause: error)
         }

@@ -20,7 +20,7 @@ final class ExplainStorage: @unchecked Sendable {
             node_feature: copy(t.nodeFeature), node_left: copy(t.nodeLeft), node_right: copy(t.nodeRight),
             node_kind: copy(t.nodeKind), node_missing_left: copy(t.nodeMissingLeft), node_threshold: copy(t.nodeThreshold),
             leaf_start: copy(t.leafStart), leaf_depth: copy(t.leafDepth), leaf_offset: copy(t.leafOffset),
-            leaf_features: copy(t.leafFeatures), leaf_z: copy(t.leafZ), leaf_one_minus_z: copy(t.leafOneMinusZ),
+            leaf_features: copy(t.leafFeatures), leaf_mask: copy(t.leafMask), leaf_ratio: copy(t.leafRatio),
             table_offset: copy(t.tableOffset), table: copy(t.table))
         self.owned = owned
     }

@@ -5,14 +5,15 @@ import TreeModel
 struct ExplainTables: Sendable {
     /// First global leaf of each tree.
     var leafStart: [Int32] = []
-    /// Distinct features on each leaf's path, and where its entries start in `leafFeatures`.
+    /// Distinct features on each leaf's path (ascending), where its entries start in
+    /// `leafFeatures`, and their bits.
     var leafDepth: [UInt8] = []
     var leafOffset: [Int32] = []
     var leafFeatures: [Int32] = []
-    /// z_j (merged cover fraction) and 1 − z_j per entry.
-    var leafZ: [Double] = []
-    var leafOneMinusZ: [Double] = []
-    /// Where each leaf's 2^d values v·H(B) start in `table`.
+    var leafMask: [UInt64] = []
+    /// (1 − z_j) / z_j per entry (z_j: the feature's merged cover fraction on the path).
+    var leafRatio: [Double] = []
+    /// Where each leaf's 2^d values v·Z(U∖B)·H(B) start in `table`.
     var tableOffset: [Int64] = []
     var table: [Double] = []
     /// Each tree's cover-weighted mean leaf value.
@@ -56,7 +57,9 @@ struct ExplainTables: Sendable {
                 expected += tree.leafValue[leaf] * product
             }
             expectedValues.append(expected)
-            let tooWide = paths.contains { $0.count > maxFeatures }
+            // Algorithm 2 takes trees whose tables would be too large, and trees with a path
+            // through a child of (nearly) no cover: the tables divide by z.
+            let tooWide = paths.contains { path in path.count > maxFeatures || path.contains { $0.z < Self.smallestZ } }
             referenceTree.append(tooWide ? 1 : 0)
             if tooWide { referenceTrees.insert(t) }
             for n in 0..<tree.internalCount {
@@ -72,15 +75,19 @@ struct ExplainTables: Sendable {
                 nodeThreshold.append(tree.threshold[n])
             }
             nodeStart.append(Int32(nodeFeature.count))
-            for (leaf, path) in paths.enumerated() {
-                leafDepth.append(UInt8(tooWide ? 0 : path.count))
+            for (leaf, unsorted) in paths.enumerated() {
+                leafDepth.append(UInt8(tooWide ? 0 : unsorted.count))
                 leafOffset.append(Int32(leafFeatures.count))
                 tableOffset.append(Int64(table.count))
+                var mask: UInt64 = 0
+                defer { leafMask.append(mask) }
                 if tooWide { continue }
+                // Ascending, so bit k of a subset is the k-th set bit of the mask (pext).
+                let path = unsorted.sorted { $0.feature < $1.feature }
                 for (f, z) in path {
                     leafFeatures.append(Int32(f))
-                    leafZ.append(z)
-                    leafOneMinusZ.append(1 - z)
+                    leafRatio.append((1 - z) / z)
+                    mask |= UInt64(1) << UInt64(f)
                 }
                 table += Self.subsetTable(z: path.map(\.z), value: tree.leafValue[leaf], weights: weights[path.count])
             }
@@ -106,8 +113,12 @@ struct ExplainTables: Sendable {
         return out
     }
 
-    /// v·H(B) for every subset B of a path's d features (bit k of B = the path's k-th feature).
-    /// H(B) = Σ_m W(|B|−m) · e_m(z_B), with e_m the elementary symmetric polynomials of z over B.
+    /// Cover fractions below this send the tree to Algorithm 2 ((1 − z)/z must stay finite).
+    static let smallestZ = 1e-150
+
+    /// v·Z(U∖B)·H(B) for every subset B of a path's d features (bit k of B = the path's k-th
+    /// feature). H(B) = Σ_m W(|B|−m) · e_m(z_B), with e_m the elementary symmetric polynomials
+    /// of z over B; Z(U∖B) is the product of the z outside B.
     static func subsetTable(z: [Double], value: Double, weights: [Double]) -> [Double] {
         let d = z.count
         if d == 0 { return [value] }
@@ -130,6 +141,13 @@ struct ExplainTables: Sendable {
             for m in 0...count { h += weights[count - m] * e[b * (d + 1) + m] }
             out[b] = value * h
         }
+        // × Z(U∖B): outside[B] = outside[B ∪ {k}] · z_k for the lowest k not in B.
+        var outside = [Double](repeating: 1, count: size)
+        for b in stride(from: size - 2, through: 0, by: -1) {
+            let k = (~b).trailingZeroBitCount
+            outside[b] = outside[b | (1 << k)] * z[k]
+        }
+        for b in 0..<size { out[b] *= outside[b] }
         return out
     }
 }

@@ -14,10 +14,12 @@ import TreeModel
 ///
 /// where Z(S) = Π_{j∈S} z_j and H(B) = Σ_{S⊆B} |S|!(d−1−|S|)!/d! · Π_{j∈B∖S} z_j. (With o_j = 1
 /// on A and 0 elsewhere, this is Algorithm 2's sum over the leaf's paths; the i ∉ A case needs
-/// no division by z_i.) The lowering stores v·H(B) for every B ⊆ U per leaf (2^d values), so
-/// explaining a row is one pass over a tree's nodes (which way the row goes at each) and d
-/// multiply-adds per leaf: O(L·d) per tree instead of O(L·D²). Trees with a path of more than
-/// `maxTableFeatures` distinct features use Algorithm 2 itself.
+/// no division by z_i.) The lowering stores T(B) = v·Z(U∖B)·H(B) for every B ⊆ U per leaf (2^d
+/// values) and (1 − z_i)/z_i per feature, so that φ_i −= T(A) for i ∉ A and φ_i += (1 − z_i)/z_i
+/// · T(A∖{i}) for i ∈ A: explaining a row is one pass over a tree's nodes (which way the row
+/// goes at each) and, per leaf, its subset A (one pext with BMI2) and d multiply-adds: O(L·d)
+/// per tree instead of O(L·D²). Trees with a path of more than `maxTableFeatures` distinct
+/// features, or through a child of (nearly) zero cover, use Algorithm 2 itself.
 ///
 /// Node covers are the IR's `internalCover` / `leafCover` (training counts or hessian sums).
 /// The base value is `baseScore` plus each tree's cover-weighted mean leaf value, so the base
@@ -39,10 +41,17 @@ public final class TreeExplainer: Sendable {
     let storage: ExplainStorage
     /// Whether the C kernel explains the table trees (no categorical splits among them).
     let usesKernel: Bool
+    /// The C kernel's path (`LOUPE_SHAP_PATH_*`): the fastest this CPU runs unless a test says.
+    let kernelPath: Int32
     let maxInternal: Int
 
     /// Builds the tables for `ensemble`. Needs at most 64 features (the path masks are 64-bit).
-    public init(_ ensemble: Ensemble) throws(ExplainError) {
+    public convenience init(_ ensemble: Ensemble) throws(ExplainError) {
+        try self.init(ensemble, kernelPath: loupe_shap_best_path())
+    }
+
+    /// With a given kernel path (tests compare them; the BMI2 one only where the CPU has it).
+    init(_ ensemble: Ensemble, kernelPath: Int32) throws(ExplainError) {
         guard ensemble.featureCount <= 64 else {
             throw ExplainError("explanations need at most 64 features; the model has \(ensemble.featureCount)")
         }
@@ -51,8 +60,9 @@ public final class TreeExplainer: Sendable {
         let tables = ExplainTables(ensemble, maxFeatures: Self.maxTableFeatures)
         storage = ExplainStorage(tables)
         usesKernel = tables.kernelCompatible
+        self.kernelPath = kernelPath
         maxInternal = tables.maxInternal
-        tableBytes = tables.table.count * 8 + tables.leafZ.count * 16 + tables.leafFeatures.count * 4
+        tableBytes = tables.table.count * 8 + tables.leafRatio.count * 12 + tables.leafMask.count * 8
             + tables.nodeFeature.count * 22
         baseValue = tables.expectedValues.reduce(ensemble.baseScore, +)
         referenceTreeCount = tables.referenceTrees.count
@@ -64,7 +74,7 @@ public final class TreeExplainer: Sendable {
         for f in 0..<featureCount { phi[f] = 0 }
         withUnsafeTemporaryAllocation(of: UInt64.self, capacity: max(maxInternal, 1)) { masks in
             withUnsafePointer(to: storage.forest) { p in
-                if usesKernel { loupe_shap_add_row(p, x.baseAddress!, phi.baseAddress!, masks.baseAddress!) }
+                if usesKernel { loupe_shap_add_row(p, kernelPath, x.baseAddress!, phi.baseAddress!, masks.baseAddress!) }
                 for t in 0..<ensemble.trees.count {
                     if p.pointee.skip_tree[t] != 0 {
                         ReferenceTreeSHAP.add(ensemble.trees[t], x, to: phi)
@@ -133,7 +143,7 @@ public final class TreeExplainer: Sendable {
         withUnsafeTemporaryAllocation(of: UInt64.self, capacity: max(maxInternal, 1)) { masks in
             withUnsafePointer(to: storage.forest) { p in
                 if usesKernel {
-                    loupe_shap_add_rows(p, x.baseAddress!, count, n, phi, n, masks.baseAddress!)
+                    loupe_shap_add_rows(p, kernelPath, x.baseAddress!, count, n, phi, n, masks.baseAddress!)
                 }
                 for r in 0..<count {
                     let row = UnsafeBufferPointer(rebasing: x[(r * n)..<((r + 1) * n)])
@@ -166,16 +176,13 @@ public final class TreeExplainer: Sendable {
             let d = Int(p.leaf_depth[leaf])
             let off = Int(p.leaf_offset[leaf])
             var a = 0
-            var zc = 1.0
-            for k in 0..<d {
-                if mask & (UInt64(1) << UInt64(p.leaf_features[off + k])) == 0 { a |= 1 << k } else { zc *= p.leaf_z[off + k] }
-            }
+            for k in 0..<d where mask & (UInt64(1) << UInt64(p.leaf_features[off + k])) == 0 { a |= 1 << k }
             let table = p.table + Int(p.table_offset[leaf])
-            let outside = zc * table[a]
+            let outside = table[a]
             for k in 0..<d {
                 let f = Int(p.leaf_features[off + k])
                 if a & (1 << k) != 0 {
-                    phi[f] += p.leaf_one_minus_z[off + k] * zc * table[a ^ (1 << k)]
+                    phi[f] += p.leaf_ratio[off + k] * table[a ^ (1 << k)]
                 } else {
                     phi[f] -= outside
                 }

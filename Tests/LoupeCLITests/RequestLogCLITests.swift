@@ -188,6 +188,10 @@ import Glibc
         #expect(url.status != 0 && url.stderr.contains("postgres://user:password@host:5432/database"), "\(url.stderr)")
         let serve = try await cli(["serve", "--port", "0", "--log-db", "mysql://root@db/x"], in: dir)
         #expect(serve.status != 0 && serve.stderr.contains("--log-db must be a SQLite file path or postgres://"), "\(serve.stderr)")
+        let window = try await cli(["serve", "--port", "0", "--log-group-ms", "5000"], in: dir)
+        #expect(window.status != 0 && window.stderr.contains("--log-group-ms must be in 0...1000, got 5000"), "\(window.stderr)")
+        let nice = try await cli(["serve", "--port", "0", "--log-nice", "20"], in: dir)
+        #expect(nice.status != 0 && nice.stderr.contains("--log-nice must be in 0...19, got 20"), "\(nice.stderr)")
         let missing = try await cli(["logs", "stats"], in: dir)
         #expect(missing.status != 0 && missing.stderr.contains("there is no request log at loupe-store/requests.sqlite"),
                 "\(missing.stderr)")

@@ -1,4 +1,5 @@
 import BundledData
+import CLoupeKernels
 import DataCleaning
 import Foundation
 import Testing
@@ -59,6 +60,55 @@ import TreeTraining
             for (r, row) in rows.enumerated() {
                 #expect(Array(batch[(r * 9)..<(r * 9 + 9)]) == explainer.contributions(row))
             }
+        }
+    }
+
+    /// Every kernel path this CPU runs gives the same bits, and the Swift path (the one
+    /// categorical models take) agrees with them.
+    @Test func kernelPathsAgree() throws {
+        let (model, rows) = try Self.trained()
+        let portable = try TreeExplainer(model, kernelPath: Int32(LOUPE_SHAP_PATH_PORTABLE))
+        let best = try TreeExplainer(model)
+        #expect(best.kernelPath == loupe_shap_best_path())
+        #if arch(x86_64)
+        // Every x86-64 machine this runs on (CI included) has AVX2 and BMI2.
+        #expect(loupe_shap_best_path() == Int32(LOUPE_SHAP_PATH_BMI2))
+        #endif
+        let columns = (0..<9).map { f in rows.map { $0[f] } }
+        #expect(best.contributions(columns: columns, threads: 1) == portable.contributions(columns: columns, threads: 1))
+        for row in rows {
+            let phi = portable.contributions(row)
+            #expect(best.contributions(row) == phi)
+            // The Swift loop over the same tables.
+            var swift = [Double](repeating: 0, count: 9)
+            row.withUnsafeBufferPointer { x in
+                swift.withUnsafeMutableBufferPointer { out in
+                    withUnsafeTemporaryAllocation(of: UInt64.self, capacity: max(portable.maxInternal, 1)) { masks in
+                        for (t, tree) in model.trees.enumerated() {
+                            TreeExplainer.add(tree: t, tree, x, out, masks.baseAddress!, portable.storage.forest)
+                        }
+                    }
+                }
+            }
+            #expect(swift == phi)
+        }
+    }
+
+    /// Z(U∖B)·H(B) by its definition, for a 3-feature path.
+    @Test func subsetTableHoldsTheOutsideProduct() {
+        let z = [0.5, 0.25, 0.8]
+        let weights = [1.0 / 3, 1.0 / 6, 1.0 / 3, 0]  // s!(2−s)!/3!
+        let table = ExplainTables.subsetTable(z: z, value: 2, weights: weights)
+        for b in 0..<8 {
+            let inside = (0..<3).filter { b & (1 << $0) != 0 }
+            var h = 0.0
+            for s in 0..<8 where s & ~b == 0 {
+                var term = weights[s.nonzeroBitCount]
+                for j in inside where s & (1 << j) == 0 { term *= z[j] }
+                h += term
+            }
+            let outside = (0..<3).filter { b & (1 << $0) == 0 }.reduce(1.0) { $0 * z[$1] }
+            #expect(abs(table[b] - 2 * outside * h) <= 1e-15, "subset \(b)")
         }
     }
 
