@@ -48,7 +48,16 @@ import TreeTraining
     }
 }
 
-@Suite struct TunerTests {
+/// Runs blocking work (tuning, training) on a thread of its own, so a test does not hold one of
+/// the cooperative threads (two on a 2-core machine) that the suites running beside it need.
+func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try body() }) }.start()
+    }
+}
+
+/// Serialized: each test trains, and two at once would take both cores from the other suites.
+@Suite(.serialized) struct TunerTests {
     static func data(rows: Int) -> DiamondTable {
         var rng = SeededRandom(seed: 3)
         var table = DiamondTable()
@@ -68,10 +77,12 @@ import TreeTraining
         maxTrials: 8, timeBudgetSeconds: nil, startupTrials: 4, parallelTrials: 2, threads: 2, maxRounds: 120,
         earlyStoppingRounds: 10, rungMinRounds: 20, reductionFactor: 3, seed: 11)
 
-    @Test func sameSeedAndBudgetGiveTheSameTrials() throws {
+    @Test func sameSeedAndBudgetGiveTheSameTrials() async throws {
         let data = Self.data(rows: 800)
-        let a = try Tuner(configuration: Self.quick, data: data, id: "a").tune()
-        let b = try Tuner(configuration: Self.quick, data: data, id: "b").tune()
+        let (a, b) = try await offPool {
+            (try Tuner(configuration: Self.quick, data: data, id: "a").tune(),
+             try Tuner(configuration: Self.quick, data: data, id: "b").tune())
+        }
         #expect(a.trials.count == 8)
         #expect(a.trials.map(\.unit) == b.trials.map(\.unit))
         #expect(a.trials.map(\.rmse) == b.trials.map(\.rmse))
@@ -81,11 +92,12 @@ import TreeTraining
         #expect(a.trials.allSatisfy { ($0.rmse ?? .infinity) >= best.rmse! })
     }
 
-    @Test func weakTrialsArePrunedAtRungs() throws {
+    @Test func weakTrialsArePrunedAtRungs() async throws {
         var c = Self.quick
         c.maxTrials = 12
         c.earlyStoppingRounds = 0  // so only pruning ends trials early
-        let run = try Tuner(configuration: c, data: Self.data(rows: 600), id: "p").tune()
+        let configuration = c
+        let run = try await offPool { try Tuner(configuration: configuration, data: Self.data(rows: 600), id: "p").tune() }
         let pruned = run.trials.filter { $0.state == .pruned }
         #expect(!pruned.isEmpty)
         // Rungs 20 and 60 count rounds at learning rate 0.1: a trial at rate lr is compared after 20·0.1/lr rounds.
@@ -100,50 +112,59 @@ import TreeTraining
         #expect(run.trials.prefix(2).allSatisfy { $0.state == .completed })
     }
 
-    @Test func resumeContinuesWhereTheRunStopped() throws {
+    @Test func resumeContinuesWhereTheRunStopped() async throws {
         let data = Self.data(rows: 600)
         var half = Self.quick
         half.maxTrials = 4
-        let first = try Tuner(configuration: half, data: data, id: "r").tune()
-        var saved: [TuningRun] = []
-        let resumed = try Tuner(configuration: Self.quick, data: data, id: "r", resume: first)
-            .tune(record: { saved.append($0) })
-        let whole = try Tuner(configuration: Self.quick, data: data, id: "w").tune()
+        let halfConfiguration = half
+        let (resumed, saved, whole) = try await offPool {
+            let first = try Tuner(configuration: halfConfiguration, data: data, id: "r").tune()
+            var saved: [TuningRun] = []
+            let resumed = try Tuner(configuration: Self.quick, data: data, id: "r", resume: first)
+                .tune(record: { saved.append($0) })
+            return (resumed, saved, try Tuner(configuration: Self.quick, data: data, id: "w").tune())
+        }
         #expect(resumed.trials.count == 8)
         #expect(resumed.trials.map(\.unit) == whole.trials.map(\.unit))
         #expect(saved.count >= 2)  // after every batch, and at the end
     }
 
-    @Test func timeBudgetStopsTheRun() throws {
+    @Test func timeBudgetStopsTheRun() async throws {
         var c = Self.quick
         c.maxTrials = 10_000
         c.timeBudgetSeconds = 1
         let started = Date()
-        let run = try Tuner(configuration: c, data: Self.data(rows: 400), id: "t").tune()
+        let configuration = c
+        let run = try await offPool { try Tuner(configuration: configuration, data: Self.data(rows: 400), id: "t").tune() }
         #expect(run.stopReason?.contains("time budget") == true)
         #expect(Date().timeIntervalSince(started) < 30)
     }
 
-    @Test func kFoldAveragesFolds() throws {
+    @Test func kFoldAveragesFolds() async throws {
         var c = Self.quick
         c.maxTrials = 2
         c.folds = 3
-        let tuner = try Tuner(configuration: c, data: Self.data(rows: 450), id: "k")
-        let run = try tuner.tune()
+        let configuration = c
+        let (run, fitted) = try await offPool {
+            let tuner = try Tuner(configuration: configuration, data: Self.data(rows: 450), id: "k")
+            return (try tuner.tune(), try tuner.fitFinal())
+        }
         #expect(run.trials.allSatisfy { $0.state == .completed && $0.rmse != nil })
         // Each fold's trainer saw 2/3 of the rows; the final fit scales its rounds to 95%.
-        let final = try #require(try tuner.fitFinal().final)
+        let final = try #require(fitted.final)
         #expect(final.rounds == Int((Double(final.bestRound) * 0.95 / (2.0 / 3)).rounded()))
     }
 
-    @Test func theFinalFitIsPolishedOnlyWhenItValidatesBetterAndUsesTheValidationRows() throws {
+    @Test func theFinalFitIsPolishedOnlyWhenItValidatesBetterAndUsesTheValidationRows() async throws {
         let data = Self.data(rows: 800)
-        let tuner = try Tuner(configuration: Self.quick, data: data, id: "f")
-        let searched = try tuner.tune()
+        let (searched, run, saved) = try await offPool {
+            let tuner = try Tuner(configuration: Self.quick, data: data, id: "f")
+            let searched = try tuner.tune()
+            var saved: [TuningRun] = []
+            return (searched, try tuner.fitFinal(record: { saved.append($0) }), saved)
+        }
         #expect(searched.final == nil)
         #expect(Tuner.bestConfiguration(of: searched)?.earlyStoppingRounds == Self.quick.earlyStoppingRounds)
-        var saved: [TuningRun] = []
-        let run = try tuner.fitFinal(record: { saved.append($0) })
         let best = try #require(run.best)
         let final = try #require(run.final)
         #expect(saved.last?.final == final)
@@ -169,17 +190,19 @@ import TreeTraining
         let configuration = try #require(Tuner.bestConfiguration(of: run))
         #expect(configuration.earlyStoppingRounds == 0 && configuration.rounds == final.rounds)
         #expect(configuration.learningRate == final.learningRate && configuration.numLeaves == Int(best.parameters["numLeaves"]!))
-        let trained = try Trainer(configuration: configuration).train(data)
-        #expect(trained.report.rows.validation == 0 && trained.report.rows.train == 760)
-        #expect(trained.report.roundsTrained == final.rounds)
-
-        // Deterministic like the search.
-        let again = try Tuner(configuration: Self.quick, data: data, id: "g")
-        _ = try again.tune()
-        #expect(try again.fitFinal().final?.rounds == final.rounds)
+        let (report, again) = try await offPool {
+            let report = try Trainer(configuration: configuration).train(data).report
+            // Deterministic like the search.
+            let again = try Tuner(configuration: Self.quick, data: data, id: "g")
+            _ = try again.tune()
+            return (report, try again.fitFinal())
+        }
+        #expect(report.rows.validation == 0 && report.rows.train == 760)
+        #expect(report.roundsTrained == final.rounds)
+        #expect(again.final?.rounds == final.rounds)
     }
 
-    @Test func aPrunedBestTrialIsTrainedOnToEarlyStoppingBeforeTheFinalFit() throws {
+    @Test func aPrunedBestTrialIsTrainedOnToEarlyStoppingBeforeTheFinalFit() async throws {
         // A run whose best trial was pruned after 5 rounds, still improving.
         var c = Self.quick
         c.startupTrials = 1
@@ -188,15 +211,18 @@ import TreeTraining
             number: 0, unit: unit, parameters: [:], state: .pruned, rmse: 5000, rungLosses: [20: 0.5], bestRound: 5,
             roundsTrained: 5, seconds: 0, error: nil)
         let saved = TuningRun(id: "p", configuration: c, trials: [pruned], started: Date())
-        let tuner = try Tuner(configuration: c, data: Self.data(rows: 600), id: "p", resume: saved)
-        let final = try #require(try tuner.fitFinal().final)
+        let configuration = c
+        let fitted = try await offPool {
+            try Tuner(configuration: configuration, data: Self.data(rows: 600), id: "p", resume: saved).fitFinal()
+        }
+        let final = try #require(fitted.final)
         let finished = try #require(final.finishedRMSE)
         #expect(finished < 5000 && final.validationRMSE <= finished)
         #expect(final.bestRound > 5)
     }
 
-    @Test func aRunSavedBeforeFinalFitsStillDecodesAndEarlyStops() throws {
-        let run = try Tuner(configuration: Self.quick, data: Self.data(rows: 400), id: "old").tune()
+    @Test func aRunSavedBeforeFinalFitsStillDecodesAndEarlyStops() async throws {
+        let run = try await offPool { try Tuner(configuration: Self.quick, data: Self.data(rows: 400), id: "old").tune() }
         var json = try #require(try JSONSerialization.jsonObject(with: JSONEncoder().encode(run)) as? [String: Any])
         json["final"] = nil
         let decoded = try JSONDecoder().decode(TuningRun.self, from: JSONSerialization.data(withJSONObject: json))
