@@ -146,6 +146,7 @@ let package = Package(
             dependencies: [
                 "ArtifactStore", "CZstd", "DiamondSchema", "LoupeProtocol", "PostgresLocation",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 
 /// The default guestbook: one SQLite file in WAL mode (readers such as `loupe logs query` in
 /// another process never block the server's writer).
@@ -42,9 +43,20 @@ public final class SQLiteGuestbook: Guestbook {
         let sql = "INSERT OR IGNORE INTO \(table) (\(GuestbookColumns.list)) VALUES ("
             + Array(repeating: "?", count: GuestbookColumns.names.count).joined(separator: ", ") + ")"
         try await run("record \(rows.count) calls") { db in
-            let statement = try db.cachedStatement(sql: sql)
+            let statement = try db.cachedStatement(sql: sql).sqliteStatement
+            defer {
+                sqlite3_reset(statement)
+                sqlite3_clear_bindings(statement)
+            }
             for row in rows {
-                try statement.execute(arguments: StatementArguments(Self.values(row)))
+                sqlite3_reset(statement)
+                Self.bind(row, to: statement)
+                let code = sqlite3_step(statement)
+                guard code == SQLITE_DONE else {
+                    throw DatabaseError(
+                        resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)),
+                        sql: sql)
+                }
             }
         }
     }
@@ -136,13 +148,34 @@ public final class SQLiteGuestbook: Guestbook {
         })
     }
 
-    private static func values(_ r: GuestbookRow) -> [(any DatabaseValueConvertible)?] {
+    /// SQLite copies bound text (the Swift string's buffer only lives for the call).
+    private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+
+    /// Binds a row's values, in `GuestbookColumns.names` order, straight into the prepared
+    /// insert. GRDB's argument arrays box every value (an existential per column): 7% of the
+    /// server's profile samples at 17k recorded calls a second.
+    private static func bind(_ r: GuestbookRow, to statement: OpaquePointer) {
+        var index: Int32 = 0
+        func text(_ value: String?) {
+            index += 1
+            if let value { sqlite3_bind_text(statement, index, value, -1, transient) } else { sqlite3_bind_null(statement, index) }
+        }
+        func integer(_ value: Int64?) {
+            index += 1
+            if let value { sqlite3_bind_int64(statement, index, value) } else { sqlite3_bind_null(statement, index) }
+        }
+        func real(_ value: Double?) {
+            index += 1
+            if let value { sqlite3_bind_double(statement, index, value) } else { sqlite3_bind_null(statement, index) }
+        }
         let d = r.diamond
-        return [
-            r.id, r.atMilliseconds, r.requestID, r.principal, r.tokenID, r.method, r.modelName, r.modelVersion, r.rows,
-            r.latencyMicroseconds, r.status, r.error, d?.carat, d?.cut, d?.color, d?.clarity, d?.depth, d?.table, d?.x,
-            d?.y, d?.z, r.price, r.low, r.high, r.level,
-        ]
+        text(r.id); integer(r.atMilliseconds); integer(r.requestID); text(r.principal); text(r.tokenID); text(r.method)
+        text(r.modelName); integer(r.modelVersion.map(Int64.init)); integer(Int64(r.rows)); integer(r.latencyMicroseconds)
+        text(r.status); text(r.error)
+        real(d?.carat); text(d?.cut); text(d?.color); text(d?.clarity); real(d?.depth); real(d?.table)
+        real(d?.x); real(d?.y); real(d?.z)
+        real(r.price); real(r.low); real(r.high); real(r.level)
+        assert(Int(index) == GuestbookColumns.names.count, "bind every column")
     }
 
     private static func row(_ row: Row) -> GuestbookRow {
