@@ -70,9 +70,7 @@ public final class Tuner {
             DispatchQueue.concurrentPerform(iterations: numbers.count) { i in
                 let trial = Self.runTrial(
                     c, trainer: Self.trainerConfiguration(c, unit: units[i], number: numbers[i], threads: threadsPerTrial),
-                    number: numbers[i], unit: units[i],
-                    parameters: Dictionary(uniqueKeysWithValues: c.space.values(at: units[i]).map { ($0.key.rawValue, $0.value) }),
-                    splits: splits, rungs: rungs, deadline: deadline)
+                    number: numbers[i], unit: units[i], splits: splits, rungs: rungs, deadline: deadline)
                 results.withLock { $0[i] = trial }
             }
             let finished = results.withLock { $0 }
@@ -150,8 +148,7 @@ public final class Tuner {
             t.rounds = c.maxRounds * max(1, Int((searched / rate).rounded(.up)))
             t.earlyStoppingRounds = patience
             return Self.runTrial(
-                c, trainer: t, number: best.number, unit: best.unit, parameters: best.parameters, splits: splits,
-                rungs: [:], deadline: nil)
+                c, trainer: t, number: best.number, unit: best.unit, splits: splits, rungs: [:], deadline: nil)
         }
         var final = FinalFit(
             searchedLearningRate: searched, learningRate: searched, validationRMSE: bestRMSE, finishedRMSE: nil,
@@ -266,11 +263,12 @@ public final class Tuner {
     }
 
     private static func runTrial(
-        _ c: TuningConfiguration, trainer: TrainingConfiguration, number: Int, unit: [Double],
-        parameters: [String: Double], splits: [Split], rungs: [Int: [Double]], deadline: ContinuousClock.Instant?
+        _ c: TuningConfiguration, trainer: TrainingConfiguration, number: Int, unit: [Double], splits: [Split],
+        rungs: [Int: [Double]], deadline: ContinuousClock.Instant?
     ) -> TrialRecord {
         let clock = ContinuousClock()
         let started = clock.now
+        let parameters = Dictionary(uniqueKeysWithValues: c.space.values(at: unit).map { ($0.key.rawValue, $0.value) })
         var record = TrialRecord(
             number: number, unit: unit, parameters: parameters, state: .completed, rmse: nil, rungLosses: [:],
             bestRound: 0, roundsTrained: 0, seconds: 0, error: nil)

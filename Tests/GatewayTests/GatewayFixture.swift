@@ -37,12 +37,14 @@ struct GatewayFixture {
             backends.append(backend)
         }
         // Deadlines generous for a loaded 2-core machine (tests wait on states, not times); the
-        // tests of the deadlines themselves set their own.
+        // tests of the deadlines themselves set their own. The token cache's staleness too: in the
+        // full suite, training tests beside these can hold both cooperative threads for seconds,
+        // the refresh loop waits, and a 10 s limit turned a slow refresh into UNAVAILABLE.
         var configuration = GatewayConfiguration(
             port: 0, backends: backends.map { BackendAddress(host: "127.0.0.1", port: $0.port!) },
             internalSecret: internalSecret, handshakeTimeout: .seconds(10), healthCheckInterval: .milliseconds(100),
             healthCheckTimeout: .seconds(5), tokenRefreshInterval: .milliseconds(50),
-            tokenStaleAfter: .seconds(10), storeTimeout: .seconds(5), shutdownGracePeriod: .seconds(2), metricsPort: 0)
+            tokenStaleAfter: .seconds(60), storeTimeout: .seconds(30), shutdownGracePeriod: .seconds(2), metricsPort: 0)
         configure(&configuration)
         let log = directory.appendingPathComponent("gateway.log")
         writtenFiles.withLock { $0.append(log.path) }

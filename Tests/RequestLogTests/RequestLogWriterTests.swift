@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
 import PostgresNIO
-import RequestLog
+@testable import RequestLog
 import Testing
 
 extension RequestLogSuites {
@@ -28,6 +28,36 @@ extension RequestLogSuites {
                 try? await Task.sleep(for: .milliseconds(5))
             }
             return log.counts
+        }
+
+        /// With a group wait, calls still all arrive, in groups (fewer database batches than calls).
+        @Test func aGroupWaitLosesNothing() async throws {
+            let scratch = try Scratch()
+            defer { scratch.remove() }
+            let book = try #require(try await makeGuestbook(.sqlite, scratch: scratch))
+            let log = try RequestLog(
+                configuration: RequestLogConfiguration(
+                    capsuleDirectory: scratch.capsule, syncAppends: false, groupWindow: .milliseconds(20)),
+                guestbook: book, store: scratch.store)
+            try await log.start()
+            for i in 0..<200 { log.record(try predictCall(i)) }
+            #expect(await log.flush(timeout: patience))
+            #expect(log.counts.written == 200 && log.counts.dropped == 0)
+            #expect(try await book.rows(GuestbookQuery(limit: 1000)).count == 200)
+            await log.shutdown()
+        }
+
+        /// The log's own threads run at the configured nice value (Linux keeps it per thread).
+        @Test func backgroundThreadsRunAtTheirNiceValue() async throws {
+            #if os(Linux)
+            let worker = BackgroundWorker(name: "nice-test", nice: 7)
+            defer { worker.stop() }
+            let nice = try await worker.perform { () -> Int32 in
+                errno = 0
+                return getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)
+            }
+            #expect(nice == 7)
+            #endif
         }
 
         @Test(arguments: Engine.allCases) func everyCallBecomesOneRowAndOneCapsuleRecord(engine: Engine) async throws {
