@@ -58,16 +58,12 @@ struct Mixture {
     init(points: [[Double]], dimensions: Int) {
         self.points = points
         self.dimensions = dimensions
-        // Scott's rule per dimension, clipped so a tight cluster still explores a little and a
-        // single point does not cover the whole range.
+        // Optuna's multivariate rule: one bandwidth for every kernel, 0.2·n^(−1/(d+4)) of the
+        // range. It does not shrink with the points' spread: a bandwidth from the good points'
+        // own spread (Scott's rule, as this was) collapsed onto the first good trial, and later
+        // trials only re-measured its neighbourhood's noise.
         let n = Double(max(points.count, 1))
-        bandwidth = (0..<dimensions).map { d in
-            let values = points.map { $0[d] }
-            let mean = values.reduce(0, +) / n
-            let variance = values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / n
-            let sigma = variance.squareRoot() * pow(n, -1.0 / Double(dimensions + 4))
-            return min(max(sigma, 0.05), 0.5)
-        }
+        bandwidth = Array(repeating: 0.2 * pow(n, -1.0 / Double(dimensions + 4)), count: dimensions)
     }
 
     func sample(_ random: inout SeededRandom) -> [Double] {

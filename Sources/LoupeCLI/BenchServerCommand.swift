@@ -20,7 +20,8 @@ struct BenchServerCommand: AsyncParsableCommand {
             next call when the last is answered (pipelined on each connection): the most the \
             server can do. Open loop (--rate N): N calls a second on a fixed schedule whatever \
             the replies do; latency counts from when a call was due, so a stalled server shows \
-            (no coordinated omission). Rows come from the bundled data. --in-process scores the \
+            (no coordinated omission); with --raw each connection's thread keeps its share of \
+            the schedule over a blocking socket, the most precise open loop. Rows come from the bundled data. --in-process scores the \
             same batches without the network, and --echo measures a bare TCP echo of the same \
             frame size: the baselines for the server's overhead.
             """)
@@ -49,7 +50,7 @@ struct BenchServerCommand: AsyncParsableCommand {
     @Flag(help: "Measure a bare TCP echo of the same frame size instead: the network baseline.")
     var echo = false
 
-    @Flag(help: "Call through a plain blocking socket (as --echo does) instead of the async client, one call at a time per connection: the server's round trip without client overhead.")
+    @Flag(help: "Call through a plain blocking socket (as --echo does) instead of the async client, one call at a time per connection, a thread each: the server's round trip without client overhead. With --rate, each connection keeps its own share of the schedule.")
     var raw = false
 
     @Flag(help: "Print the result as JSON.")
@@ -254,19 +255,33 @@ struct BenchServerCommand: AsyncParsableCommand {
         let start = clock.now
         let end = start + .milliseconds(Int64(duration * 1000))
         let base = frame
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
-            for _ in 0..<connections {
-                tasks.addTask {
+        // With --rate, each connection keeps its own schedule (call i due at start + i ×
+        // connections / rate) and latency counts from when a call was due, as wrk2 does: a
+        // stalled server shows, and no task scheduling sits between the schedule and the socket.
+        let interval = rate.map { Duration.nanoseconds(Int64(1e9 * Double(connections) / $0)) }
+        let failure = Mutex<(any Error)?>(nil)
+        let done = DispatchGroup()
+        for connection in 0..<connections {
+            done.enter()
+            Thread {
+                defer { done.leave() }
+                do {
                     let socket = try BlockingSocket(port: port)
                     _ = try socket.call(helloBytes)
                     var id: UInt32 = 2
+                    var due = start + (interval ?? .zero) * connection / connections
                     while clock.now < end {
+                        if let interval {
+                            Self.sleep(until: due, clock)
+                            if due >= end { break }
+                        }
                         var header = base.header
                         header.requestID = id
                         id &+= 1
                         var bytes = ByteBuffer()
                         bytes.writeFrame(Frame(header: header, payload: base.payload))
-                        let sent = clock.now
+                        let sent = interval == nil ? clock.now : due
+                        if let interval { due += interval }
                         let reply = try socket.call(bytes)
                         guard reply.header.requestID == header.requestID, !reply.header.flags.contains(.error) else {
                             recorder.failed()
@@ -274,13 +289,28 @@ struct BenchServerCommand: AsyncParsableCommand {
                         }
                         recorder.record(clock.now - sent)
                     }
+                } catch {
+                    failure.withLock { $0 = error }
                 }
-            }
-            try await tasks.waitForAll()
+            }.start()
         }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            done.notify(queue: .global()) { continuation.resume() }
+        }
+        if let error = failure.withLock({ $0 }) { throw error }
         return recorder.result(label: (batch == 0 ? "Predict" : "BatchPredict×\(batch)") + " over a blocking socket",
-                               seconds: Self.seconds(clock.now - start), rowsPerCall: max(batch, 1),
-                               frameBytes: base.length + 4, mode: "closed loop, \(connections) connection(s)")
+                               seconds: Self.seconds(clock.now - start), rowsPerCall: max(batch, 1), frameBytes: base.length + 4,
+                               mode: rate.map { "open loop, \(Int($0)) calls/s over \(connections) connection(s)" }
+                                   ?? "closed loop, \(connections) connection(s)")
+    }
+
+    /// Blocks the calling thread until `instant` (no-op when it has passed).
+    private static func sleep(until instant: ContinuousClock.Instant, _ clock: ContinuousClock) {
+        let left = instant - clock.now
+        guard left > .zero else { return }
+        var request = timespec(tv_sec: Int(left.components.seconds), tv_nsec: Int(left.components.attoseconds / 1_000_000_000))
+        var remaining = timespec()
+        while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
     }
 
     static func seconds(_ d: Duration) -> Double {

@@ -62,10 +62,10 @@ struct ServeRequestLogOptions: ParsableArguments {
     @Option(help: "…or once it has been open this long (e.g. 1h, 10m).")
     var logSegmentAge: String = "1h"
 
-    @Option(help: "Milliseconds the appender waits after a call for more to record as one group (0: at once; under load groups form anyway).")
-    var logGroupMs: Int = 0
+    @Option(help: "Milliseconds the appender waits after a call, when its last group was small, for more to record as one group (0: never wait; under load groups form anyway).")
+    var logGroupMs: Int = 2
 
-    @Option(help: "Nice value of the log's appender and SQLite writer threads (0 to 19; Linux).")
+    @Option(help: "Nice value of the log's appender and SQLite writer threads, which also run as SCHED_BATCH (0 to 19; 0 leaves them as the process is; Linux).")
     var logNice: Int32 = 10
 
     /// The configured log for `store`, or nil with --no-request-log.

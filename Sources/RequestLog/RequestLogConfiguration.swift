@@ -32,12 +32,18 @@ public struct RequestLogConfiguration: Sendable {
     /// Unique per process: row ids are `<runID>-<sequence>`.
     public var runID: String
     /// After a call wakes the appender, it waits this long for more before appending them as
-    /// one group (one write, fsync and database transaction per group). Zero appends at once:
-    /// under load groups form anyway while the appender works, and a wait makes bursts that
-    /// showed in the serving p99 (3.2–3.8 ms at 5 ms against 2.0–2.9 ms at 0 in
-    /// bench/requestlog.py's Predict ×8). Calls answered within the window are also what a
-    /// kill -9 can lose (docs/OPERATIONS.md).
+    /// one group (one write, fsync and database transaction per group) — when its previous
+    /// group was small (`RequestLog.smallGroup`). At a modest rate that turns a group per call
+    /// into a group per window (the log's CPU at 2,000 calls/s fell to about a quarter with
+    /// 2 ms); under load groups form anyway while the appender works, and a wait there made
+    /// bursts that showed in the serving p99 (bench/requestlog.py's Predict ×8: 3.2–3.8 ms
+    /// with a 5 ms wait after every wake-up against 2.0–2.9 ms without). Calls answered
+    /// within the window are also what a kill -9 can lose (docs/OPERATIONS.md). Zero: never wait.
     public var groupWindow: Duration
+    /// At start, spilled rows are replayed into the guestbook for up to this long before the
+    /// log takes calls (so the guestbook is whole from the first call on when the backlog is
+    /// small); a larger backlog goes on replaying in the background, after new calls' rows.
+    public var startupReplayLimit: Duration
     /// The appender and the SQLite writer run at this nice value (Linux; 0 keeps the
     /// process's), so on a busy machine serving threads go first and the log catches up after.
     public var backgroundNice: Int32
@@ -47,9 +53,10 @@ public struct RequestLogConfiguration: Sendable {
         segmentMaxBytes: Int = 64 << 20, segmentMaxAge: Duration = .seconds(3600), pendingCapacity: Int = 10_000,
         batchSize: Int = 1_000, syncAppends: Bool = true, retryInterval: Duration = .milliseconds(500),
         compressionLevel: Int32 = 1, queueLimitBytes: Int = 1 << 30, shutdownTimeout: Duration = .seconds(5),
-        runID: String = RequestLogConfiguration.newRunID(), groupWindow: Duration = .zero,
-        backgroundNice: Int32 = 10
+        runID: String = RequestLogConfiguration.newRunID(), groupWindow: Duration = .milliseconds(2),
+        backgroundNice: Int32 = 10, startupReplayLimit: Duration = .seconds(5)
     ) {
+        self.startupReplayLimit = startupReplayLimit
         self.groupWindow = groupWindow
         self.backgroundNice = backgroundNice
         self.capsuleDirectory = capsuleDirectory

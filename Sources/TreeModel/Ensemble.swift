@@ -97,12 +97,10 @@ public struct Ensemble: Sendable, Equatable {
                 for f in 0..<featureCount { block[(r - start) * featureCount + f] = columns[f][r] }
             }
             block.withUnsafeBufferPointer { block in
-                trees.withUnsafeBufferPointer { trees in
-                    for t in trees.indices {
-                        for r in start..<end {
-                            let row = UnsafeBufferPointer(rebasing: block[((r - start) * featureCount)...])
-                            scores[r] += trees[t].predict(row)
-                        }
+                scores.withUnsafeMutableBufferPointer { scores in
+                    for tree in trees {
+                        tree.addValues(rowMajor: block.baseAddress!, stride: featureCount, rows: end - start,
+                                       to: scores.baseAddress! + start)
                     }
                 }
             }

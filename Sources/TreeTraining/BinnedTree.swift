@@ -28,16 +28,44 @@ struct BinnedTree {
         if isLeft { left[node] = child } else { right[node] = child }
     }
 
-    /// The leaf a binned row falls into.
-    @inline(__always)
-    func leaf(row: Int, in data: BinnedRows) -> Int {
-        if feature.isEmpty { return 0 }
-        var node = 0
-        while true {
-            let goLeft = data[row, Int(feature[node])] <= bin[node]
-            let next = goLeft ? left[node] : right[node]
-            if next < 0 { return Int(~next) }
-            node = Int(next)
+    /// Adds each row's leaf value to `scores[row]`, for every row of `data` (or only those
+    /// whose `skip` entry is false). Walks on plain pointers: a walk per row through the arrays
+    /// retained and released them per row (13% of a tuning trial's time).
+    func addLeafValues(of data: BinnedRows, to scores: UnsafeMutableBufferPointer<Double>, skip: [Bool]? = nil) {
+        if feature.isEmpty {
+            for r in 0..<data.rowCount where !(skip?[r] ?? false) { scores[r] += leafValue[0] }
+            return
+        }
+        let features = data.featureCount
+        let bins = data.binsPointer
+        feature.withUnsafeBufferPointer { feature in
+            bin.withUnsafeBufferPointer { bin in
+                left.withUnsafeBufferPointer { left in
+                    right.withUnsafeBufferPointer { right in
+                        leafValue.withUnsafeBufferPointer { value in
+                            func walk(_ r: Int) {
+                                let row = bins + r * features
+                                var node = 0
+                                while true {
+                                    let next = row[Int(feature[node])] <= bin[node] ? left[node] : right[node]
+                                    if next < 0 {
+                                        scores[r] += value[Int(~next)]
+                                        return
+                                    }
+                                    node = Int(next)
+                                }
+                            }
+                            if let skip {
+                                skip.withUnsafeBufferPointer { skip in
+                                    for r in 0..<data.rowCount where !skip[r] { walk(r) }
+                                }
+                            } else {
+                                for r in 0..<data.rowCount { walk(r) }
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
 

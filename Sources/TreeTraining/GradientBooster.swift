@@ -115,11 +115,9 @@ enum GradientBooster {
                     let v = tree.leafValue[leaf]
                     for i in range { s[Int(partition[i])] += v }
                 }
-                if bagging {
-                    for r in 0..<n where !inBag[r] { s[r] += tree.leafValue[tree.leaf(row: r, in: train)] }
-                }
+                if bagging { tree.addLeafValues(of: train, to: s, skip: inBag) }
             }
-            for r in 0..<yValid.count { validScore[r] += tree.leafValue[tree.leaf(row: r, in: valid)] }
+            validScore.withUnsafeMutableBufferPointer { tree.addLeafValues(of: valid, to: $0) }
             trees.append(tree)
 
             let trainLoss = refreshGradients()

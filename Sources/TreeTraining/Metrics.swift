@@ -84,8 +84,13 @@ public struct EvaluationReport: Sendable, Equatable, Codable {
 
     /// Scores `table` with `model` (the reference predictor) and measures it.
     public init(model: Ensemble, table: DiamondTable, level: Double = ConformalIntervals.defaultLevel) {
-        let estimates = model.rawScores(columns: table.columns).map { model.estimate(raw: $0, level: level) }
-        self.init(actual: table.price, estimates: estimates, level: level, calibrated: model.intervals != nil)
+        self.init(model: model, rawScores: model.rawScores(columns: table.columns), actual: table.price, level: level)
+    }
+
+    /// Measures `model`'s raw scores of rows whose prices are `actual`.
+    public init(model: Ensemble, rawScores: [Double], actual: [Double], level: Double = ConformalIntervals.defaultLevel) {
+        let estimates = rawScores.map { model.estimate(raw: $0, level: level) }
+        self.init(actual: actual, estimates: estimates, level: level, calibrated: model.intervals != nil)
     }
 
     /// Measures estimates against actual prices.

@@ -84,12 +84,13 @@ public struct Trainer: Sendable {
             let raw = model.rawScores(columns: calibration.columns)
             let residuals = calibrationRows.indices.map { abs(target[calibrationRows[$0]] - raw[$0]) }
             model.intervals = ConformalIntervals(residuals: residuals)
-            holdout = EvaluationReport(model: model, table: calibration)
+            holdout = EvaluationReport(model: model, rawScores: raw, actual: calibration.price)
             points = Self.sample(raw, actual: calibration.price, model: model)
         } else if measureOnValidation && !validationRows.isEmpty {
             let validation = data.rows(validationRows)
-            holdout = EvaluationReport(model: model, table: validation)
-            points = Self.sample(model.rawScores(columns: validation.columns), actual: validation.price, model: model)
+            let raw = model.rawScores(columns: validation.columns)
+            holdout = EvaluationReport(model: model, rawScores: raw, actual: validation.price)
+            points = Self.sample(raw, actual: validation.price, model: model)
         }
 
         let report = TrainingReport(

@@ -46,6 +46,15 @@ import TreeTraining
         }
         #expect(near >= 28)  // uniform sampling would land there ~15% of the time
     }
+
+    @Test func kernelWidthDoesNotShrinkWithTheGoodPointsSpread() {
+        // Optuna's multivariate width, 0.2·n^(−1/(d+4)): two good points close together get the
+        // same kernels as two far apart (a width from their spread locked the search onto them).
+        let tight = Mixture(points: [[0.5, 0.5], [0.501, 0.5]], dimensions: 2)
+        let wide = Mixture(points: [[0.1, 0.9], [0.9, 0.1]], dimensions: 2)
+        #expect(tight.bandwidth == wide.bandwidth)
+        #expect(abs(tight.bandwidth[0] - 0.2 * pow(2, -1.0 / 6)) < 1e-12)
+    }
 }
 
 /// Runs blocking work (tuning, training) on a thread of its own, so a test does not hold one of

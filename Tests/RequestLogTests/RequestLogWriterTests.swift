@@ -47,16 +47,26 @@ extension RequestLogSuites {
             await log.shutdown()
         }
 
+        @Test func theAppenderWaitsOnlyAfterASmallGroup() {
+            #expect(RequestLog.waitsForMore(afterGroupOf: 0, window: .milliseconds(2)))
+            #expect(RequestLog.waitsForMore(afterGroupOf: RequestLog.smallGroup - 1, window: .milliseconds(2)))
+            #expect(!RequestLog.waitsForMore(afterGroupOf: RequestLog.smallGroup, window: .milliseconds(2)))
+            #expect(!RequestLog.waitsForMore(afterGroupOf: 0, window: .zero))
+        }
+
         /// The log's own threads run at the configured nice value (Linux keeps it per thread).
-        @Test func backgroundThreadsRunAtTheirNiceValue() async throws {
+        @Test func backgroundThreadsRunAsBatchWorkAtTheirNiceValue() async throws {
             #if os(Linux)
             let worker = BackgroundWorker(name: "nice-test", nice: 7)
             defer { worker.stop() }
-            let nice = try await worker.perform { () -> Int32 in
+            let (nice, policy) = try await worker.perform { () -> (Int32, Int32) in
                 errno = 0
-                return getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)
+                return (getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0), sched_getscheduler(0))
             }
             #expect(nice == 7)
+            #expect(policy == schedBatch)
+            // The calling (serving) thread is left as it was.
+            #expect(sched_getscheduler(0) == SCHED_OTHER)
             #endif
         }
 
@@ -143,6 +153,38 @@ extension RequestLogSuites {
             #expect(await next.waitForReplay(timeout: patience))
             #expect(next.counts.replayed == 500)
             #expect(try await book.count() == 500)
+            await next.shutdown()
+        }
+
+        @Test func aLargeSpillBacklogIsReplayedWhileServing() async throws {
+            let scratch = try Scratch()
+            defer { scratch.remove() }
+            let prefix = freshPrefix()
+            let down = FlakyGuestbook(try #require(try await makeGuestbook(.sqlite, scratch: scratch, prefix: prefix)))
+            down.set(down: true)
+            let log = try makeLog(down, scratch: scratch)
+            try await log.start()
+            for i in 0..<500 { log.record(try predictCall(i)) }
+            await log.shutdown()
+            #expect(log.counts.spilled == 500)
+
+            // The next start may replay for no time at all: it must not wait for the backlog
+            // (10 batches of 300 ms here) before taking calls; the writer replays it meanwhile.
+            let slow = FlakyGuestbook(try #require(try await makeGuestbook(.sqlite, scratch: scratch, prefix: prefix)))
+            slow.set(delay: .milliseconds(300))
+            let next = try RequestLog(
+                configuration: RequestLogConfiguration(
+                    capsuleDirectory: scratch.capsule, batchSize: 50, syncAppends: false, retryInterval: .milliseconds(50),
+                    shutdownTimeout: .seconds(2), startupReplayLimit: .zero),
+                guestbook: slow, store: scratch.store)
+            try await next.start()
+            // A start that replayed the backlog would have made all 10 inserts by now.
+            #expect(slow.inserts < 10)
+            next.record(try predictCall(1000))
+            #expect(await next.waitForReplay(timeout: patience))
+            #expect(await next.flush(timeout: patience))
+            #expect(next.counts.replayed == 500 && next.counts.written == 1)
+            #expect(try await slow.count() == 501)
             await next.shutdown()
         }
 

@@ -12,10 +12,25 @@ import Testing
     }
 
     @Test func batchScoresAreBitIdenticalToTheReference() {
-        let model = TreeFixtures.randomEnsemble(trees: 60, seed: 3)
+        var model = TreeFixtures.randomEnsemble(trees: 60, seed: 3)
+        // A categorical tree (an imported model's) and a float32 one among them: the batch
+        // path walks numeric trees its own way and must agree on every kind.
+        var categorical = TreeFixtures.twoLevel(decision: DecisionType(comparison: .categoryGoesLeft, missingGoesLeft: false))
+        categorical.splitFeature = [1, 2]
+        categorical.threshold = [0, 1.5]
+        categorical.decision[1] = .standard
+        categorical.categorySets = [[0b1010]]
+        model.trees.insert(categorical, at: 7)
+        model.trees.insert(TreeFixtures.twoLevel(decision: DecisionType(comparison: .lessThanFloat32, missingGoesLeft: true)), at: 20)
         var rng = SplitMix(state: 9)
         let rows = 2500
-        let columns = (0..<9).map { _ in (0..<rows).map { _ in Double.random(in: -6...6, using: &rng) } }
+        // Small integers (categories), reals, and a few missing values.
+        let columns = (0..<9).map { f in
+            (0..<rows).map { r -> Double in
+                if r % 97 == f { return .nan }
+                return f == 1 ? Double(Int.random(in: 0...4, using: &rng)) : Double.random(in: -6...6, using: &rng)
+            }
+        }
         let batch = model.rawScores(columns: columns)
         for r in 0..<rows {
             let single = model.rawScore(columns.map { $0[r] })

@@ -104,3 +104,26 @@ struct UncheckedPointer: @unchecked Sendable {
     let pointer: UnsafeMutablePointer<Int>
     init(_ pointer: UnsafeMutablePointer<Int>) { self.pointer = pointer }
 }
+
+@Suite struct SamplingTests {
+    /// Bagging's row sample: k distinct rows in increasing order, each row equally likely.
+    @Test(arguments: [(0, 10), (1, 1), (3, 10), (10, 10), (885, 1000)])
+    func sampleIsSortedDistinctAndTheRightSize(k: Int, n: Int) {
+        var random = SeededRandom(seed: UInt64(k * 31 + n))
+        let sample = random.sample(k, of: n)
+        #expect(sample.count == k)
+        #expect(zip(sample, sample.dropFirst()).allSatisfy { $0 < $1 })
+        #expect(sample.allSatisfy { (0..<n).contains($0) })
+    }
+
+    @Test func everyRowIsEquallyLikely() {
+        // 20,000 samples of 3 of 10: each row is chosen 6,000 times on average (σ ≈ 65). A
+        // sampler favouring early rows (stopping once it has k) fails this by thousands.
+        var random = SeededRandom(seed: 9)
+        var counts = [Int](repeating: 0, count: 10)
+        for _ in 0..<20_000 {
+            for i in random.sample(3, of: 10) { counts[i] += 1 }
+        }
+        #expect(counts.allSatisfy { abs($0 - 6_000) < 400 }, "\(counts)")
+    }
+}
