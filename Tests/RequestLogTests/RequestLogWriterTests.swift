@@ -131,16 +131,23 @@ extension RequestLogSuites {
             await log.shutdown()
         }
 
+        /// Records `calls` calls while the (SQLite) database is down and shuts the log down:
+        /// every row ends in a spill file for the next start.
+        func spillOnShutdown(_ calls: Int, scratch: Scratch, prefix: String) async throws -> RequestLog {
+            let down = FlakyGuestbook(try #require(try await makeGuestbook(.sqlite, scratch: scratch, prefix: prefix)))
+            down.set(down: true)
+            let log = try makeLog(down, scratch: scratch)
+            try await log.start()
+            for i in 0..<calls { log.record(try predictCall(i)) }
+            await log.shutdown()
+            return log
+        }
+
         @Test func shutdownWithTheDatabaseDownSpillsAndTheNextStartReplays() async throws {
             let scratch = try Scratch()
             defer { scratch.remove() }
             let prefix = freshPrefix()
-            let flaky = FlakyGuestbook(try #require(try await makeGuestbook(.sqlite, scratch: scratch, prefix: prefix)))
-            flaky.set(down: true)
-            let log = try makeLog(flaky, scratch: scratch)
-            try await log.start()
-            for i in 0..<500 { log.record(try predictCall(i)) }
-            await log.shutdown()
+            let log = try await spillOnShutdown(500, scratch: scratch, prefix: prefix)
             let counts = log.counts
             #expect(counts.queued == 500 && counts.written == 0 && counts.spilled == 500)
             // Calls after shutdown are refused loudly (counted as dropped), not lost silently.
@@ -160,12 +167,7 @@ extension RequestLogSuites {
             let scratch = try Scratch()
             defer { scratch.remove() }
             let prefix = freshPrefix()
-            let down = FlakyGuestbook(try #require(try await makeGuestbook(.sqlite, scratch: scratch, prefix: prefix)))
-            down.set(down: true)
-            let log = try makeLog(down, scratch: scratch)
-            try await log.start()
-            for i in 0..<500 { log.record(try predictCall(i)) }
-            await log.shutdown()
+            let log = try await spillOnShutdown(500, scratch: scratch, prefix: prefix)
             #expect(log.counts.spilled == 500)
 
             // The next start may replay for no time at all: it must not wait for the backlog
