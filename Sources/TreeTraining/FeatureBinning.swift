@@ -137,8 +137,4 @@ final class BinnedRows {
         columnBins.deallocate()
         offsetsPointer.deallocate()
     }
-
-    /// The bin of `feature` in `row`.
-    @inline(__always)
-    subscript(row: Int, feature: Int) -> UInt8 { binsPointer[row * featureCount + feature] }
 }
