@@ -137,4 +137,8 @@ final class BinnedRows {
         columnBins.deallocate()
         offsetsPointer.deallocate()
     }
+
+    /// The bin of `feature` in `row`.
+    @inline(__always)
+    subscript(row: Int, feature: Int) -> UInt8 { binsPointer[row * featureCount + feature] }
 }
