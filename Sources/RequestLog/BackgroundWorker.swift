@@ -2,7 +2,8 @@ import Dispatch
 import Foundation
 import Synchronization
 
-/// A thread of its own, at a lower priority (nice), running submitted jobs one at a time.
+/// A thread of its own, at a lower priority (nice, `SCHED_BATCH`), running submitted jobs one
+/// at a time.
 ///
 /// The request log's disk and SQLite work runs here rather than on a shared pool: a pool
 /// thread's priority cannot be lowered for one job and raised again without privileges, and
