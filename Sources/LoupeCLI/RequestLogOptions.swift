@@ -65,6 +65,9 @@ struct ServeRequestLogOptions: ParsableArguments {
     @Option(help: "Milliseconds the appender waits after a call, when its last group was small, for more to record as one group (0: never wait; under load groups form anyway).")
     var logGroupMs: Int = 2
 
+    @Option(help: "Milliseconds between guestbook commits when fewer than a batch (1,000 rows) wait (the calls are in the capsule meanwhile; this is how late `logs query` may see them).")
+    var logCommitMs: Int = 250
+
     @Option(help: "Nice value of the log's appender and SQLite writer threads, which also run as SCHED_BATCH (0 to 19; 0 leaves them as the process is; Linux).")
     var logNice: Int32 = 10
 
@@ -73,13 +76,14 @@ struct ServeRequestLogOptions: ParsableArguments {
         guard !noRequestLog else { return nil }
         guard logSegmentMB > 0 else { throw CLIError("--log-segment-mb must be at least 1, got \(logSegmentMB)") }
         guard (0...1000).contains(logGroupMs) else { throw CLIError("--log-group-ms must be in 0...1000, got \(logGroupMs)") }
+        guard (1...60_000).contains(logCommitMs) else { throw CLIError("--log-commit-ms must be in 1...60000, got \(logCommitMs)") }
         guard (0...19).contains(logNice) else { throw CLIError("--log-nice must be in 0...19, got \(logNice)") }
         let retention: Duration? = logRetention.lowercased() == "forever"
             ? nil : try parseDuration(logRetention, option: "--log-retention")
         let configuration = RequestLogConfiguration(
             capsuleDirectory: store + "/capsule", retention: retention, segmentMaxBytes: logSegmentMB << 20,
             segmentMaxAge: try parseDuration(logSegmentAge, option: "--log-segment-age"),
-            groupWindow: .milliseconds(logGroupMs), backgroundNice: logNice)
+            commitInterval: .milliseconds(logCommitMs), groupWindow: .milliseconds(logGroupMs), backgroundNice: logNice)
         let guestbook = try await location.openGuestbook(store: store, create: true, backgroundNice: logNice)
         do {
             return try RequestLog(

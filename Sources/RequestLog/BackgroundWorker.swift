@@ -24,7 +24,7 @@ final class BackgroundWorker: Sendable {
 
     init(name: String, nice: Int32) {
         let thread = Thread { [shared] in
-            lowerThisThreadsPriority(to: nice)
+            makeThisThreadBackground(named: name, nice: nice)
             while true {
                 shared.wake.wait()
                 let (jobs, stopped) = shared.state.withLock { s in
@@ -35,7 +35,6 @@ final class BackgroundWorker: Sendable {
                 if stopped { return }
             }
         }
-        thread.name = String(name.prefix(15))
         thread.start()
     }
 

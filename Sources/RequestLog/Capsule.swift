@@ -46,11 +46,13 @@ final class Capsule: @unchecked Sendable {
 
     deinit { if lock >= 0 { close(lock) } }  // also releases the flock
 
-    /// Adds records to the open segment (opening one if needed) and writes them in one append.
-    func append(_ records: [CapsuleRecord], sync: Bool) throws {
+    /// Adds records to the open segment (opening one if needed) and writes them in one append;
+    /// `between` runs before each record (the appender gives way there).
+    func append(_ records: [CapsuleRecord], sync: Bool, between: () -> Void = {}) throws {
         guard !records.isEmpty else { return }
         let writer = try openSegment()
         for record in records {
+            between()
             try writer.add(RecordCodec.encode(record))
             index.add(record.row, principalSet: &principals)
         }

@@ -13,7 +13,8 @@ import Synchronization
 ///   the cooperative pool) drains the queue in groups, appends them to the open capsule segment (one
 ///   write and one fsync per group: group commit) and hands their rows to the writer; rows
 ///   beyond `pendingCapacity` waiting for the database spill to a durable spill file instead;
-/// - the writer commits waiting rows to the guestbook in batches; when the database fails
+/// - the writer commits waiting rows to the guestbook in batches, every `commitInterval` or
+///   as soon as a batch is waiting (the segment holds the calls meanwhile); when the database fails
 ///   or is slow, rows wait (within the bound), and once it answers again the spill files are
 ///   replayed into it (idempotently: rows carry unique ids).
 ///
@@ -122,10 +123,10 @@ public final class RequestLog: Sendable {
         let appender = AppenderThread()
         appender.start(nice: configuration.backgroundNice) { [self] in runAppender(capsule) }
         let writer = Task.detached { [self] in await runWriter() }
-        let ticker = Task.detached { [writerWake] in
-            // Retention and spill replay are checked on this beat even when idle.
+        let ticker = Task.detached { [writerWake, configuration] in
+            // The writer's beat: waiting rows are committed, retention and spill replay checked.
             while !Task.isCancelled {
-                try? await Task.sleep(for: .milliseconds(250))
+                try? await Task.sleep(for: configuration.commitInterval)
                 writerWake.yield()
             }
         }
@@ -207,6 +208,7 @@ public final class RequestLog: Sendable {
         let runID = configuration.runID
         let window = configuration.groupWindow
         var lastGroup = 0
+        var giveWay = GivingWay(enabled: configuration.backgroundNice > 0)
         while true {
             let woken = appenderWake.wait(timeout: .now() + .milliseconds(250)) == .success
             // Let the group fill: the flag stays set meanwhile, so callers skip the signal too.
@@ -226,6 +228,7 @@ public final class RequestLog: Sendable {
                 var records: [CapsuleRecord] = []
                 records.reserveCapacity(batch.count)
                 for call in batch {
+                    giveWay.checkpoint()
                     sequence += 1
                     records.append(CapsuleRecord(
                         row: GuestbookRow(id: "\(runID)-\(sequence)", call: call),
@@ -234,7 +237,7 @@ public final class RequestLog: Sendable {
                         responseIsError: call.response.header.flags.contains(.error)))
                 }
                 do {
-                    try capsule.append(records, sync: configuration.syncAppends)
+                    try capsule.append(records, sync: configuration.syncAppends) { giveWay.checkpoint() }
                 } catch {
                     // The rows still reach the guestbook; only the payloads are missing.
                     logger.error("could not append to the time capsule", metadata: [
@@ -273,8 +276,8 @@ public final class RequestLog: Sendable {
 
     /// Whether the appender, woken by a call, waits for more before appending: only after a
     /// small group. At a modest rate every call would otherwise be a group of its own, paying a
-    /// `write`, an `fsync` and a database transaction (~260 µs of CPU per call at 2,000
-    /// calls/s); under load groups are large by themselves and a wait would only make bursts.
+    /// `write` and an `fsync` (with a database transaction then, ~260 µs of CPU per call at
+    /// 2,000 calls/s); under load groups are large by themselves and a wait would only make bursts.
     static func waitsForMore(afterGroupOf size: Int, window: Duration) -> Bool {
         window > .zero && size < smallGroup
     }
@@ -295,14 +298,16 @@ public final class RequestLog: Sendable {
     /// Rows wait for the writer up to `pendingCapacity`; the rest spill to disk now.
     private func handToWriter(_ rows: [GuestbookRow]) {
         let capacity = configuration.pendingCapacity
-        let overflow = pending.withLock { p -> ArraySlice<GuestbookRow> in
+        let (overflow, batchWaiting) = pending.withLock { p -> (ArraySlice<GuestbookRow>, Bool) in
             let room = max(0, capacity - p.count)
             p.rows.append(contentsOf: rows.prefix(room))
             counters.pending(p.count)
-            return rows.dropFirst(room)
+            return (rows.dropFirst(room), p.rows.count >= configuration.batchSize)
         }
         if !overflow.isEmpty { spillRows(Array(overflow)) }
-        writerWake.yield()
+        // Less than a batch waits for the writer's beat (`commitInterval`): a transaction
+        // per group would cost more than the rows.
+        if batchWaiting || !overflow.isEmpty { writerWake.yield() }
     }
 
     private func spillRows(_ rows: [GuestbookRow]) {
@@ -465,12 +470,11 @@ final class AppenderThread: Sendable {
 
     func start(nice: Int32, _ body: @escaping @Sendable () -> [RequestLog.SealedFile]) {
         let thread = Thread { [self] in
-            lowerThisThreadsPriority(to: nice)
+            makeThisThreadBackground(named: "loupe-appender", nice: nice)
             let sealed = body()
             result.withLock { $0 = sealed }
             done.signal()
         }
-        thread.name = "loupe-appender"  // Linux keeps 15 characters
         thread.start()
     }
 
@@ -485,23 +489,3 @@ final class AppenderThread: Sendable {
         return result.withLock { $0 ?? [] }
     }
 }
-
-/// Makes the calling thread background work (Linux: per thread): the `SCHED_BATCH` policy,
-/// so its wake-ups never preempt a thread answering a call (a woken appender otherwise takes
-/// the core at once with its sleeper's credit, and the call waits out its slice: that showed
-/// in the serving p99), and `nice`, so it gets a small share of a core that serving wants.
-/// Neither needs privileges; failures are ignored (the thread then runs as the process does).
-func lowerThisThreadsPriority(to nice: Int32) {
-    #if os(Linux)
-    guard nice > 0 else { return }
-    var parameters = sched_param(sched_priority: 0)
-    _ = sched_setscheduler(0, schedBatch, &parameters)
-    // `who` 0 is the calling thread: Linux keeps nice values per thread.
-    _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, nice)
-    #endif
-}
-
-#if os(Linux)
-/// `SCHED_BATCH` from <sched.h>: Glibc's Swift module leaves it out (it is behind _GNU_SOURCE).
-let schedBatch: Int32 = 3
-#endif

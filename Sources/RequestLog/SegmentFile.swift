@@ -1,7 +1,8 @@
 import CZstd
 import Foundation
 
-/// An append-only file of zstd frames, one per record (each with zstd's content checksum).
+/// An append-only file of zstd frames, one per record (each with zstd's content checksum;
+/// records up to 4 KiB are stored uncompressed in their frame, see `StoredFrame`).
 /// A crash in the middle of an append leaves a torn last frame: readers stop there and keep
 /// every record before it, and `repair` cuts the file back to its last whole record. The file
 /// is also a valid zstd stream (`zstd -dc` concatenates the records).
@@ -51,7 +52,8 @@ final class SegmentWriter {
     }
 }
 
-/// One reusable zstd compression context (creating one per record would cost more than the record).
+/// One record, one zstd frame: small records stored (`StoredFrame`), larger ones compressed
+/// with one reusable context (creating one per record would cost more than the record).
 final class FrameCompressor {
     private let context: OpaquePointer
 
@@ -65,6 +67,10 @@ final class FrameCompressor {
     deinit { ZSTD_freeCCtx(context) }
 
     func compress(_ input: [UInt8], appendingTo out: inout [UInt8]) throws {
+        if input.count <= StoredFrame.maxContent {
+            input.withUnsafeBytes { StoredFrame.append($0, to: &out) }
+            return
+        }
         let start = out.count
         let bound = ZSTD_compressBound(input.count)
         out.append(contentsOf: repeatElement(0, count: bound))

@@ -54,6 +54,46 @@ extension RequestLogSuites {
             #expect(!RequestLog.waitsForMore(afterGroupOf: 0, window: .zero))
         }
 
+        /// A long stretch of background work gives the core away every quantum; a thread at
+        /// normal priority never does.
+        @Test func backgroundWorkGivesWayEveryQuantum() {
+            func spin(_ giveWay: inout GivingWay, until done: (GivingWay) -> Bool) {
+                let end = ContinuousClock.now + .seconds(1)
+                while !done(giveWay), ContinuousClock.now < end { giveWay.checkpoint() }
+            }
+            var background = GivingWay(enabled: true)
+            spin(&background) { $0.yields >= 3 }
+            #expect(background.yields >= 3)
+            var serving = GivingWay(enabled: false)
+            let start = ContinuousClock.now
+            spin(&serving) { _ in ContinuousClock.now - start > GivingWay.quantum * 5 }
+            #expect(serving.yields == 0)
+        }
+
+        /// Fewer rows than a batch wait for the writer's beat (their calls are in the capsule
+        /// already); a batch's worth is committed at once.
+        @Test func lessThanABatchWaitsForTheCommitBeat() async throws {
+            let scratch = try Scratch()
+            defer { scratch.remove() }
+            let book = try #require(try await makeGuestbook(.sqlite, scratch: scratch))
+            let log = try RequestLog(
+                configuration: RequestLogConfiguration(
+                    capsuleDirectory: scratch.capsule, batchSize: 50, commitInterval: .seconds(600), syncAppends: false),
+                guestbook: book, store: scratch.store)
+            try await log.start()
+            for i in 0..<10 { log.record(try predictCall(i)) }
+            _ = await settled(log, 10)
+            // An absence needs a while to show: a writer woken per group commits within ms.
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(log.counts.written == 0 && log.counts.pending == 10)
+            for i in 10..<60 { log.record(try predictCall(i)) }
+            let deadline = ContinuousClock.now + patience
+            while log.counts.written < 60, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+            #expect(log.counts.written == 60 && log.counts.pending == 0)
+            #expect(try await book.count() == 60)
+            await log.shutdown()
+        }
+
         /// The log's own threads run at the configured nice value (Linux keeps it per thread).
         @Test func backgroundThreadsRunAsBatchWorkAtTheirNiceValue() async throws {
             #if os(Linux)
@@ -65,6 +105,9 @@ extension RequestLogSuites {
             }
             #expect(nice == 7)
             #expect(policy == schedBatch)
+            // Named, so `top -H` and `perf` tell the log's threads apart.
+            let name = try await worker.perform { try String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8) }
+            #expect(name == "nice-test\n")
             // The calling (serving) thread is left as it was.
             #expect(sched_getscheduler(0) == SCHED_OTHER)
             #endif
