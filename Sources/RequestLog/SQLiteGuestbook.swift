@@ -10,14 +10,15 @@ public final class SQLiteGuestbook: Guestbook {
     /// on the calling thread).
     private let writer: BackgroundWorker
     private let table: String
-    private let backgroundNice: Int32
+    /// Whether inserts give way to serving threads (`GivingWay`): the writer runs as background work.
+    private let givesWay: Bool
     public let location: String
 
     /// Opens (creating if needed) the guestbook at `path`. A write that waits for a lock held
     /// elsewhere longer than `busyTimeout` fails (the writer then retries, then spills).
     public init(path: String, tablePrefix: String = "loupe_", busyTimeout: TimeInterval = 1, backgroundNice: Int32 = 10) throws {
         location = path
-        self.backgroundNice = backgroundNice
+        givesWay = backgroundNice > 0
         writer = BackgroundWorker(name: "loupe-sqlite", nice: backgroundNice)
         table = try GuestbookTables.name(prefix: tablePrefix)
         var configuration = Configuration()
@@ -44,14 +45,14 @@ public final class SQLiteGuestbook: Guestbook {
         guard !rows.isEmpty else { return }
         let sql = "INSERT OR IGNORE INTO \(table) (\(GuestbookColumns.list)) VALUES ("
             + Array(repeating: "?", count: GuestbookColumns.names.count).joined(separator: ", ") + ")"
-        let background = backgroundNice > 0
+        let givesWay = givesWay
         try await run("record \(rows.count) calls") { db in
             let statement = try db.cachedStatement(sql: sql).sqliteStatement
             defer {
                 sqlite3_reset(statement)
                 sqlite3_clear_bindings(statement)
             }
-            var giveWay = GivingWay(enabled: background)
+            var giveWay = GivingWay(enabled: givesWay)
             for row in rows {
                 giveWay.checkpoint()
                 sqlite3_reset(statement)

@@ -16,7 +16,7 @@ enum StoredFrame {
     static func append(_ content: UnsafeRawBufferPointer, to out: inout [UInt8]) {
         precondition(content.count <= maxContent)
         let n = content.count
-        out.append(contentsOf: [0x28, 0xB5, 0x2F, 0xFD] as [UInt8])  // magic number, little-endian
+        appendLittleEndian(0xFD2F_B528, bytes: 4, to: &out)  // the magic number
         // Frame header descriptor: single segment (no window descriptor), content checksum,
         // and the content size in 1 byte (flag 0) or 2 bytes holding size - 256 (flag 1).
         let sizeFlag: UInt8 = n < 256 ? 0 : 1
@@ -61,7 +61,7 @@ enum XXHash64 {
                 i += 32
             }
             h = rotl(v1, 1) &+ rotl(v2, 7) &+ rotl(v3, 12) &+ rotl(v4, 18)
-            for v in [v1, v2, v3, v4] { h = (h ^ round(0, v)) &* p1 &+ p4 }
+            h = merge(merge(merge(merge(h, v1), v2), v3), v4)
         } else {
             h = seed &+ p5
         }
@@ -88,5 +88,6 @@ enum XXHash64 {
     }
 
     private static func round(_ acc: UInt64, _ lane: UInt64) -> UInt64 { rotl(acc &+ lane &* p2, 31) &* p1 }
+    private static func merge(_ h: UInt64, _ lane: UInt64) -> UInt64 { (h ^ round(0, lane)) &* p1 &+ p4 }
     private static func rotl(_ x: UInt64, _ r: UInt64) -> UInt64 { x << r | x >> (64 - r) }
 }
