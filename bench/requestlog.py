@@ -2,27 +2,36 @@
 """Request log benchmark: `loupe serve` with the request log on against the same server with
 --no-request-log, in one run.
 
-  * BatchPredict of 100k-row calls (each recorded as one guestbook row plus one capsule record
-    of ~10 MB of payload).                                    bar: throughput on >= 90% of off
   * Predict at a fixed rate, open loop (a row per call): 2,000 calls/s over 2 connections,
     each a blocking socket on a thread of its own keeping its share of the schedule, latency
     counted from when a call was due (--rate to change it).     bar: p99 on <= 1.2x off
+  * BatchPredict of 100k-row calls (each recorded as one guestbook row plus one capsule record
+    of ~10 MB of payload).                                    bar: throughput on >= 90% of off
   * Predict, 8 concurrent callers, closed loop: the most the server can do. Printed with its
     p99 ratio, which is not the bar: at saturation a closed loop's latency is calls in flight /
     throughput, so it measures what recording costs in CPU (docs/OPERATIONS.md), not how long
     a call waits for the log.
 
-It builds Loupe in release mode (unless --loupe), starts `loupe serve` on a store of its own
-under bench/out/ (training the first model on the bundled data if the store is empty), and
-drives the model server's port with `loupe bench-server`. Each mode runs --repeats times,
-alternating, and each ratio compares the median runs of the two modes (this machine's noise
-moves single runs either way: a busy host slows one, a quiet moment gives one a short tail).
+It builds Loupe in release mode (unless --loupe), trains the first model into a store of its
+own under bench/out/ if the store is empty, starts two `loupe serve` on that store at once (log
+on, log off: only the first opens the request log) and drives their model-server ports with
+`loupe bench-server`.
+
+The two modes are interleaved: each phase runs --repeats rounds, one run per mode per round,
+the order alternating, and each ratio compares the median runs of the two modes. A virtual
+machine stalls now and then for 1-3 ms whatever runs on it (printed: the stall meter spins on
+each core before the runs), which moves a single run's p99 from 0.5 to 3 ms; interleaving
+spreads those stalls and any drift of the host over both modes alike, and the median over
+rounds keeps one lucky or unlucky run from deciding. Before each run the server of the log-on
+mode is left to finish recording the previous one (its counters on /metrics), so no mode
+pays for the other's backlog; the phases go paced -> batch -> saturated.
 """
-import argparse, json, os, socket, statistics, subprocess, sys, time
+import argparse, json, multiprocessing, os, re, socket, statistics, subprocess, sys, time, urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 OUT = os.path.join(HERE, "out")
+MODES = ["off", "on"]
 
 
 def free_port():
@@ -37,26 +46,75 @@ def bench(loupe, store, *args):
     return json.loads(out)
 
 
-def serve(loupe, store, logging_on, log_db):
-    port = free_port()
-    extra = ["--log-db", log_db] if logging_on and log_db else []
-    if not logging_on:
-        extra = ["--no-request-log"]
-    # No scheduled retraining during a benchmark: its repeated rows would read as drift.
-    server = subprocess.Popen([loupe, "serve", "--store", store, "--drift-threshold", "0", "--no-inbox", "--port", str(free_port()), "--server-port", str(port),
-                               "--metrics-port", "0", *extra],
-                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    for line in server.stdout:
-        if "Stop with Ctrl-C" in line:
-            break
-    return server, f"127.0.0.1:{port}"
+class Server:
+    def __init__(self, loupe, store, logging_on, log_db):
+        self.port, self.metrics = free_port(), free_port()
+        extra = (["--log-db", log_db] if log_db else []) if logging_on else ["--no-request-log"]
+        # No scheduled retraining during a benchmark: its repeated rows would read as drift.
+        self.process = subprocess.Popen(
+            [loupe, "serve", "--store", store, "--drift-threshold", "0", "--no-inbox", "--port", str(free_port()),
+             "--server-port", str(self.port), "--metrics-port", str(self.metrics), *extra],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        for line in self.process.stdout:
+            if "Stop with Ctrl-C" in line:
+                break
+        self.address = f"127.0.0.1:{self.port}"
+
+    def counters(self):
+        text = urllib.request.urlopen(f"http://127.0.0.1:{self.metrics}/metrics", timeout=10).read().decode()
+        return {m.group(1): float(m.group(2))
+                for m in re.finditer(r"^loupe_requestlog_(\w+?)(?:_total)? ([0-9.e+]+)$", text, re.M)}
+
+    def wait_until_recorded(self, limit=600):
+        """Until every call handed to the log is written, spilled or dropped."""
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            c = self.counters()
+            if "queued" not in c:
+                sys.exit("the log-on server shows no loupe_requestlog_* counters on /metrics")
+            if c["written"] + c["spilled"] + c["dropped"] >= c["queued"]:
+                return
+            time.sleep(0.2)
+        sys.exit("the log-on server did not finish recording within 10 minutes")
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait()
+        return self.process.returncode
+
+
+def stalls_on(cpu, seconds, found):
+    """Spins on one core and notes every gap > 0.2 ms between two readings of the clock."""
+    os.sched_setaffinity(0, {cpu})
+    gaps, now = [], time.perf_counter_ns
+    last = start = now()
+    while last - start < seconds * 1e9:
+        t = now()
+        if t - last > 200_000:
+            gaps.append(t - last)
+        last = t
+    found.put((cpu, gaps))
+
+
+def stall_meter(seconds=2.0):
+    """The machine's own stalls, per core: what no server can answer faster than."""
+    found = multiprocessing.Queue()
+    cpus = sorted(os.sched_getaffinity(0))
+    spinners = [multiprocessing.Process(target=stalls_on, args=(c, seconds, found)) for c in cpus]
+    for p in spinners:
+        p.start()
+    results = dict(found.get() for _ in spinners)
+    for p in spinners:
+        p.join()
+    return {cpu: dict(count=len(g), longestMicroseconds=max(g, default=0) / 1000,
+                      stalledPercent=100 * sum(g) / (seconds * 1e9)) for cpu, g in results.items()}
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--loupe", help="a loupe binary to use instead of building one")
-    ap.add_argument("--seconds", type=float, default=10)
-    ap.add_argument("--repeats", type=int, default=4)
+    ap.add_argument("--seconds", type=float, default=6, help="per paced or saturated run (BatchPredict: twice that)")
+    ap.add_argument("--repeats", type=int, default=8, help="rounds per phase, one run per mode each (default 8)")
     ap.add_argument("--log-db", help="a postgres:// URL for the guestbook (default: SQLite in the store)")
     ap.add_argument("--rate", type=float, default=2000, help="open-loop Predict calls/s (default 2000)")
     args = ap.parse_args()
@@ -68,24 +126,28 @@ def main():
     store = os.path.join(OUT, "requestlog-store")
     s = str(args.seconds)
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    runs = {"off": [], "on": []}
     rate = args.rate
-    for _ in range(args.repeats):
-        for mode in ["off", "on"]:
-            server, addr = serve(loupe, store, mode == "on", args.log_db)
-            try:
-                # The saturated run last: it leaves the log a backlog (hundreds of thousands of
-                # calls to append and commit) that would otherwise still be draining during the
-                # paced run and count against its p99.
-                paced = bench(loupe, store, "--server", addr, "--rate", str(rate), "--raw", "--connections", "2",
-                              "--duration", s)
-                batch = bench(loupe, store, "--server", addr, "--batch", "100000", "--duration", str(2 * args.seconds))
-                predict = bench(loupe, store, "--server", addr, "--concurrency", "8", "--duration", s)
-            finally:
-                server.terminate()
-                server.wait()
-            runs[mode].append(dict(predict=predict, paced=paced, batch=batch, exit=server.returncode))
-    # The log's own view of what it recorded (the last "on" run's server has flushed on SIGTERM).
+    # The first start trains the store's first model when it is empty: one server alone for that.
+    servers = {"on": Server(loupe, store, True, args.log_db)}
+    servers["off"] = Server(loupe, store, False, None)
+    stalls = stall_meter()
+    phases = [
+        ("paced", ["--rate", str(rate), "--raw", "--connections", "2", "--duration", s]),
+        ("batch", ["--batch", "100000", "--duration", str(2 * args.seconds)]),
+        ("predict", ["--concurrency", "8", "--duration", s]),
+    ]
+    runs = {m: [dict() for _ in range(args.repeats)] for m in MODES}
+    try:
+        for kind, options in phases:
+            for round in range(args.repeats):
+                for mode in (MODES if round % 2 == 0 else MODES[::-1]):
+                    servers["on"].wait_until_recorded()
+                    time.sleep(0.5)
+                    runs[mode][round][kind] = bench(loupe, store, "--server", servers[mode].address, *options)
+        servers["on"].wait_until_recorded()
+    finally:
+        exits = {m: servers[m].stop() for m in servers}
+    # The log's own view of what it recorded (the log-on server has flushed on SIGTERM).
     stats = json.loads(subprocess.run([loupe, "logs", "stats", "--store", store, "--json", "--since", started]
                                       + (["--log-db", args.log_db] if args.log_db else []),
                                       check=True, capture_output=True, text=True).stdout)
@@ -96,8 +158,11 @@ def main():
     def row(label, r):
         return (f"{label:34}{r['callsPerSecond']:>12.0f}{r['rowsPerSecond']:>14.0f}"
                 f"{r['p50Microseconds']:>10.1f}{r['p99Microseconds']:>10.1f}{r['failures']:>8}")
-    print(f"\nrequest log benchmark ({args.seconds:.0f} s per run, {args.repeats} runs per mode, release build, loopback, "
-          f"guestbook: {'PostgreSQL' if args.log_db else 'SQLite'})\n")
+    print(f"\nrequest log benchmark ({args.seconds:.0f} s per run, {args.repeats} interleaved rounds, release build, "
+          f"loopback, guestbook: {'PostgreSQL' if args.log_db else 'SQLite'})\n")
+    print("machine stalls before the runs (a spinner per core, 2 s, gaps > 0.2 ms): " + "; ".join(
+        f"core {c}: {v['count']}, longest {v['longestMicroseconds'] / 1000:.1f} ms, {v['stalledPercent']:.1f}% of the time"
+        for c, v in sorted(stalls.items())) + "\n")
     print(f"{'':34}{'calls/s':>12}{'rows/s':>14}{'p50 µs':>10}{'p99 µs':>10}{'failed':>8}")
     for mode in ["off", "on"]:
         for i, r in enumerate(runs[mode]):
@@ -117,19 +182,19 @@ def main():
     spread = {m: [r["paced"]["p99Microseconds"] for r in runs[m]] for m in runs}
     print("paced p99 per run: " + "; ".join(
         f"log {m}: " + ", ".join(f"{v / 1000:.2f}" for v in spread[m]) + " ms" for m in spread))
-    if args.repeats < 3:
-        print("note: a median of fewer than 3 runs is one run's noise; try --repeats 4 --seconds 15")
+    if args.repeats < 5:
+        print("note: a median of fewer than 5 rounds is a few runs' noise on a virtual machine; try --repeats 8 or more")
     print(f"guestbook after the runs: {stats['calls']} calls, {stats['errors']} errors, {stats['rowsScored']} rows scored")
     failures = sum(r[k]["failures"] for m in runs for r in runs[m] for k in ("predict", "paced", "batch"))
     bars = [("BatchPredict throughput with the log on >= 90% of off", batch_ratio >= 0.9),
             (f"Predict p99 at {rate:.0f} calls/s with the log on <= 1.2x off", p99_ratio <= 1.2),
             ("no failed calls, every server exited cleanly",
-             failures == 0 and all(r["exit"] == 0 for m in runs for r in runs[m]))]
+             failures == 0 and all(code == 0 for code in exits.values()))]
     print()
     for name, ok in bars:
         print(f"  [{'x' if ok else ' '}] {name}")
     with open(os.path.join(OUT, "requestlog-results.json"), "w") as f:
-        json.dump(dict(runs=runs, rate=rate, batch_ratio=batch_ratio, p99_ratio=p99_ratio,
+        json.dump(dict(runs=runs, exits=exits, stalls=stalls, rate=rate, batch_ratio=batch_ratio, p99_ratio=p99_ratio,
                        saturated_p99_ratio=saturated_ratio, saturated_calls_ratio=cps_ratio, stats=stats), f, indent=2)
 
 

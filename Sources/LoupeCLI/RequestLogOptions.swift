@@ -68,6 +68,9 @@ struct ServeRequestLogOptions: ParsableArguments {
     @Option(help: "Milliseconds between guestbook commits when fewer than a batch (1,000 rows) wait (the calls are in the capsule meanwhile; this is how late `logs query` may see them).")
     var logCommitMs: Int = 250
 
+    @Option(help: "Milliseconds between fsyncs of the time capsule segment (0: after every group); a call's guestbook row waits for it, and a power loss can lose this long's calls.")
+    var logSyncMs: Int = 100
+
     @Option(help: "Nice value of the log's appender and SQLite writer threads, which also run as SCHED_BATCH (0 to 19; 0 leaves them as the process is; Linux).")
     var logNice: Int32 = 10
 
@@ -77,13 +80,14 @@ struct ServeRequestLogOptions: ParsableArguments {
         guard logSegmentMB > 0 else { throw CLIError("--log-segment-mb must be at least 1, got \(logSegmentMB)") }
         guard (0...1000).contains(logGroupMs) else { throw CLIError("--log-group-ms must be in 0...1000, got \(logGroupMs)") }
         guard (1...60_000).contains(logCommitMs) else { throw CLIError("--log-commit-ms must be in 1...60000, got \(logCommitMs)") }
+        guard (0...60_000).contains(logSyncMs) else { throw CLIError("--log-sync-ms must be in 0...60000, got \(logSyncMs)") }
         guard (0...19).contains(logNice) else { throw CLIError("--log-nice must be in 0...19, got \(logNice)") }
         let retention: Duration? = logRetention.lowercased() == "forever"
             ? nil : try parseDuration(logRetention, option: "--log-retention")
         let configuration = RequestLogConfiguration(
             capsuleDirectory: store + "/capsule", retention: retention, segmentMaxBytes: logSegmentMB << 20,
             segmentMaxAge: try parseDuration(logSegmentAge, option: "--log-segment-age"),
-            commitInterval: .milliseconds(logCommitMs), groupWindow: .milliseconds(logGroupMs), backgroundNice: logNice)
+            commitInterval: .milliseconds(logCommitMs), syncInterval: .milliseconds(logSyncMs), groupWindow: .milliseconds(logGroupMs), backgroundNice: logNice)
         let guestbook = try await location.openGuestbook(store: store, create: true, backgroundNice: logNice)
         do {
             return try RequestLog(

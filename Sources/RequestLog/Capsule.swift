@@ -46,8 +46,8 @@ final class Capsule: @unchecked Sendable {
 
     deinit { if lock >= 0 { close(lock) } }  // also releases the flock
 
-    /// Adds records to the open segment (opening one if needed) and writes them in one append;
-    /// `between` runs before each record (the appender gives way there).
+    /// Adds records to the open segment (opening one if needed) and writes them in one append
+    /// (`sync` also fsyncs it); `between` runs before each record (the appender gives way there).
     func append(_ records: [CapsuleRecord], sync: Bool, between: () -> Void = {}) throws {
         guard !records.isEmpty else { return }
         let writer = try openSegment()
@@ -57,6 +57,11 @@ final class Capsule: @unchecked Sendable {
             index.add(record.row, principalSet: &principals)
         }
         try writer.flush(sync: sync)
+    }
+
+    /// fsyncs what was appended to the open segment (nothing to do without one).
+    func sync() throws {
+        try segment?.flush(sync: true)
     }
 
     /// Seals the open segment when it is past its size or age; returns the sealed file's

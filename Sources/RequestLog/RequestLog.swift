@@ -11,7 +11,7 @@ import Synchronization
 /// tasks do the work:
 /// - the appender (a thread of its own: it blocks on the disk, which must not hold a thread of
 ///   the cooperative pool) drains the queue in groups, appends them to the open capsule segment (one
-///   write and one fsync per group: group commit) and hands their rows to the writer; rows
+///   write per group), fsyncs it every `syncInterval` and then hands their rows to the writer; rows
 ///   beyond `pendingCapacity` waiting for the database spill to a durable spill file instead;
 /// - the writer commits waiting rows to the guestbook in batches, every `commitInterval` or
 ///   as soon as a batch is waiting (the segment holds the calls meanwhile); when the database fails
@@ -209,8 +209,14 @@ public final class RequestLog: Sendable {
         let window = configuration.groupWindow
         var lastGroup = 0
         var giveWay = GivingWay(enabled: configuration.backgroundNice > 0)
+        // Written to the segment, not yet fsynced: their rows go to the writer at the next sync.
+        var unsynced: [GuestbookRow] = []
+        var lastSync = ContinuousClock.now
         while true {
-            let woken = appenderWake.wait(timeout: .now() + .milliseconds(250)) == .success
+            // Wakes for calls, for the next sync when something waits for one, else every 250 ms.
+            let idle = Duration.milliseconds(250)
+            let nap = unsynced.isEmpty ? idle : min(idle, configuration.syncInterval - (.now - lastSync))
+            let woken = appenderWake.wait(timeout: .now() + max(0, nap.seconds)) == .success
             // Let the group fill: the flag stays set meanwhile, so callers skip the signal too.
             if woken, Self.waitsForMore(afterGroupOf: lastGroup, window: window), !inbox.withLock({ $0.closed }) {
                 Thread.sleep(forTimeInterval: window.seconds)
@@ -237,17 +243,31 @@ public final class RequestLog: Sendable {
                         responseIsError: call.response.header.flags.contains(.error)))
                 }
                 do {
-                    try capsule.append(records, sync: configuration.syncAppends) { giveWay.checkpoint() }
+                    try capsule.append(records, sync: false) { giveWay.checkpoint() }
+                    unsynced.append(contentsOf: records.lazy.map(\.row))
                 } catch {
-                    // The rows still reach the guestbook; only the payloads are missing.
+                    // The rows still reach the guestbook (in order, the unsynced ones first); only
+                    // the payloads are missing.
                     logger.error("could not append to the time capsule", metadata: [
                         "calls": "\(records.count)", "error": "\(error)",
                     ])
+                    handToWriter(unsynced + records.map(\.row))
+                    unsynced.removeAll(keepingCapacity: true)
                 }
-                handToWriter(records.map(\.row))
+            }
+            if !unsynced.isEmpty, closed || ContinuousClock.now - lastSync >= configuration.syncInterval {
+                syncCapsule(capsule)
+                lastSync = .now
+                handToWriter(unsynced)
+                unsynced.removeAll(keepingCapacity: true)
             }
             do {
-                if let path = try capsule.rotateIfDue() { sealed.append(SealedFile(path: path, last: sequence)) }
+                if let path = try capsule.rotateIfDue() {
+                    sealed.append(SealedFile(path: path, last: sequence))
+                    // Sealing synced the segment: its rows may go before its local copy is judged.
+                    handToWriter(unsynced)
+                    unsynced.removeAll(keepingCapacity: true)
+                }
             } catch {
                 logger.error("could not seal a time capsule segment (it stays open on disk and is retried at the next start)",
                              metadata: ["error": "\(error)"])
@@ -269,6 +289,17 @@ public final class RequestLog: Sendable {
                          metadata: ["error": "\(error)"])
         }
         return sealed
+    }
+
+    /// fsyncs the open segment (unless syncs are off); a failure is logged, and the rows still
+    /// go to the guestbook: they are in the file, only not known to be on disk.
+    private func syncCapsule(_ capsule: Capsule) {
+        guard configuration.syncAppends else { return }
+        do {
+            try capsule.sync()
+        } catch {
+            logger.error("could not fsync the time capsule segment", metadata: ["error": "\(error)"])
+        }
     }
 
     /// A group smaller than this makes the appender wait `groupWindow` before the next one.

@@ -48,7 +48,9 @@ final class SegmentWriter {
             size += buffer.count
             buffer.removeAll(keepingCapacity: buffer.count < 1 << 22)
         }
-        if sync { fsync(fd) }
+        if sync, fsync(fd) != 0 {
+            throw RequestLogError(.io, "cannot fsync \(path): \(String(cString: strerror(errno)))")
+        }
     }
 }
 

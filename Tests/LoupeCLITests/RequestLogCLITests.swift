@@ -192,6 +192,8 @@ import Glibc
         #expect(window.status != 0 && window.stderr.contains("--log-group-ms must be in 0...1000, got 5000"), "\(window.stderr)")
         let commit = try await cli(["serve", "--port", "0", "--log-commit-ms", "0"], in: dir)
         #expect(commit.status != 0 && commit.stderr.contains("--log-commit-ms must be in 1...60000, got 0"), "\(commit.stderr)")
+        let sync = try await cli(["serve", "--port", "0", "--log-sync-ms", "60001"], in: dir)
+        #expect(sync.status != 0 && sync.stderr.contains("--log-sync-ms must be in 0...60000, got 60001"), "\(sync.stderr)")
         let nice = try await cli(["serve", "--port", "0", "--log-nice", "20"], in: dir)
         #expect(nice.status != 0 && nice.stderr.contains("--log-nice must be in 0...19, got 20"), "\(nice.stderr)")
         let missing = try await cli(["logs", "stats"], in: dir)

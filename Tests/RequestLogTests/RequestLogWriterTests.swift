@@ -94,6 +94,55 @@ extension RequestLogSuites {
             await log.shutdown()
         }
 
+        /// The appender writes each group at once but hands its rows to the guestbook only at
+        /// the segment's next fsync (every `syncInterval`; shutdown syncs what is left), so a row
+        /// is in the guestbook only once its call is on disk.
+        @Test func rowsWaitForTheSegmentsSync() async throws {
+            let scratch = try Scratch()
+            defer { scratch.remove() }
+            let prefix = freshPrefix()
+            let book = try #require(try await makeGuestbook(.sqlite, scratch: scratch, prefix: prefix))
+            let log = try RequestLog(
+                configuration: RequestLogConfiguration(
+                    capsuleDirectory: scratch.capsule, batchSize: 1, commitInterval: .milliseconds(1),
+                    syncInterval: .seconds(600)),
+                guestbook: book, store: scratch.store)
+            try await log.start()
+            for i in 0..<5 { log.record(try predictCall(i)) }
+            // Written to the open segment at once…
+            let open = scratch.capsule + "/open"
+            let deadline = ContinuousClock.now + patience
+            func appended() -> Int {
+                let files = (try? FileManager.default.contentsOfDirectory(atPath: open)) ?? []
+                return files.reduce(0) { total, name in
+                    total + ((try? FileManager.default.attributesOfItem(atPath: open + "/" + name)[.size] as? Int) ?? 0)
+                }
+            }
+            while appended() == 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+            #expect(appended() > 0)
+            // …but not in the guestbook before the sync (a writer handed rows per group commits within ms).
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(log.counts.written == 0 && log.counts.pending == 0)
+            await log.shutdown()
+            #expect(log.counts.written == 5)
+            let reopened = try #require(try await makeGuestbook(.sqlite, scratch: scratch, prefix: prefix))
+            #expect(try await reopened.count() == 5)
+            await reopened.close()
+
+            // With a short interval the rows follow by themselves.
+            let book2 = try #require(try await makeGuestbook(.sqlite, scratch: scratch))
+            let log2 = try RequestLog(
+                configuration: RequestLogConfiguration(
+                    capsuleDirectory: scratch.capsule, batchSize: 1, commitInterval: .milliseconds(1),
+                    syncInterval: .milliseconds(20)),
+                guestbook: book2, store: scratch.store)
+            try await log2.start()
+            for i in 0..<5 { log2.record(try predictCall(i)) }
+            while log2.counts.written < 5, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+            #expect(log2.counts.written == 5)
+            await log2.shutdown()
+        }
+
         /// The log's own threads run at the configured nice value (Linux keeps it per thread).
         @Test func backgroundThreadsRunAsBatchWorkAtTheirNiceValue() async throws {
             #if os(Linux)
