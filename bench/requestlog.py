@@ -51,13 +51,17 @@ class Server:
         self.port, self.metrics = free_port(), free_port()
         extra = (["--log-db", log_db] if log_db else []) if logging_on else ["--no-request-log"]
         # No scheduled retraining during a benchmark: its repeated rows would read as drift.
+        self.errors = open(os.path.join(OUT, f"requestlog-serve-{'on' if logging_on else 'off'}.log"), "w+")
         self.process = subprocess.Popen(
             [loupe, "serve", "--store", store, "--drift-threshold", "0", "--no-inbox", "--port", str(free_port()),
              "--server-port", str(self.port), "--metrics-port", str(self.metrics), *extra],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            stdout=subprocess.PIPE, stderr=self.errors, text=True)
         for line in self.process.stdout:
             if "Stop with Ctrl-C" in line:
                 break
+        else:
+            self.errors.seek(0)
+            sys.exit(f"loupe serve exited before it was ready (code {self.process.wait()}):\n{self.errors.read()[-2000:]}")
         self.address = f"127.0.0.1:{self.port}"
 
     def counters(self):

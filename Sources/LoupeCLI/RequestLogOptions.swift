@@ -22,12 +22,14 @@ struct RequestLogOptions: ParsableArguments {
             ?? store + "/requests.sqlite"
     }
 
-    /// The guestbook; `create` false (the readers) refuses a SQLite file that does not exist yet.
+    /// The guestbook; `create` false (the readers) refuses a SQLite file that does not exist yet
+    /// and a PostgreSQL server that does not answer; true (`serve`) starts without the
+    /// PostgreSQL server, whose rows then spill until it answers.
     func openGuestbook(store: String, create: Bool = false, backgroundNice: Int32 = 10) async throws -> any Guestbook {
         let location = location(store: store)
         do {
             if location.hasPrefix("postgres://") || location.hasPrefix("postgresql://") {
-                return try await PostgresGuestbook(url: location, tablePrefix: logTablePrefix)
+                return try await PostgresGuestbook(url: location, tablePrefix: logTablePrefix, waitForDatabase: !create)
             }
             if location.contains("://") {
                 throw RequestLogError(

@@ -47,8 +47,8 @@ final class Capsule: @unchecked Sendable {
     deinit { if lock >= 0 { close(lock) } }  // also releases the flock
 
     /// Adds records to the open segment (opening one if needed) and writes them in one append
-    /// (`sync` also fsyncs it); `between` runs before each record (the appender gives way there).
-    func append(_ records: [CapsuleRecord], sync: Bool, between: () -> Void = {}) throws {
+    /// (`sync` makes them durable); `between` runs before each record (the appender gives way there).
+    func append(_ records: [CapsuleRecord], between: () -> Void = {}) throws {
         guard !records.isEmpty else { return }
         let writer = try openSegment()
         for record in records {
@@ -56,7 +56,7 @@ final class Capsule: @unchecked Sendable {
             try writer.add(RecordCodec.encode(record))
             index.add(record.row, principalSet: &principals)
         }
-        try writer.flush(sync: sync)
+        try writer.flush(sync: false)
     }
 
     /// fsyncs what was appended to the open segment (nothing to do without one).

@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import PostgresLocation
 import PostgresNIO
+import Synchronization
 
 /// The guestbook in PostgreSQL, for several servers writing one log: the same table, indexes
 /// and queries as `SQLiteGuestbook`, created on first use.
@@ -18,9 +19,14 @@ public final class PostgresGuestbook: Guestbook {
     /// through a timer for a server that does not answer at all).
     public let operationTimeout: TimeAmount
     public let location: String
+    private let tableReady = Atomic<Bool>(false)
 
+    /// `waitForDatabase` false (a server's log) starts even when the database does not answer
+    /// yet: the table is then created on the first call that reaches it, and until then every
+    /// call fails (the log spills its rows and replays them later). True (the readers) fails
+    /// at once, after up to 30 s for the table.
     public init(url: String, tablePrefix: String = "loupe_", operationTimeout: TimeAmount = .seconds(2),
-                logger: Logger = PostgresGuestbook.defaultLogger) async throws {
+                waitForDatabase: Bool = true, logger: Logger = PostgresGuestbook.defaultLogger) async throws {
         let configuration = try Self.configuration(url)
         table = try GuestbookTables.name(prefix: tablePrefix)
         self.logger = logger
@@ -30,18 +36,33 @@ public final class PostgresGuestbook: Guestbook {
         let client = client
         runner = Task { await client.run() }
         do {
-            let table = table
-            try await transaction("create the request log table", timeout: max(operationTimeout, .seconds(30))) { connection, logger in
-                // Several servers may start at once: one creates the table, the others wait.
-                try await connection.query("SELECT pg_advisory_xact_lock(7418520914)", logger: logger)
-                for statement in GuestbookColumns.schema(table: table, big: "BIGINT", real: "DOUBLE PRECISION") {
-                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
-                }
-            }
+            try await createTable(timeout: waitForDatabase ? max(operationTimeout, .seconds(30)) : operationTimeout)
         } catch {
-            runner.cancel()
-            throw error
+            guard !waitForDatabase else {
+                runner.cancel()
+                throw error
+            }
+            logger.warning("the request log database does not answer yet; calls spill until it does",
+                           metadata: ["database": "\(location)", "error": "\(error)"])
         }
+    }
+
+    /// Creates the table and its indexes if missing (every server may: one creates them, the
+    /// others wait on an advisory lock).
+    private func createTable(timeout: TimeAmount) async throws {
+        let table = table
+        try await transaction("create the request log table", timeout: timeout, ensuringTable: false) { connection, logger in
+            try await connection.query("SELECT pg_advisory_xact_lock(7418520914)", logger: logger)
+            for statement in GuestbookColumns.schema(table: table, big: "BIGINT", real: "DOUBLE PRECISION") {
+                try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+            }
+        }
+        tableReady.store(true, ordering: .releasing)
+    }
+
+    /// Until the table is known to exist (a start without the database), every call first tries to create it.
+    private func ensureTable() async throws {
+        if !tableReady.load(ordering: .acquiring) { try await createTable(timeout: operationTimeout) }
     }
 
     public func insert(_ rows: [GuestbookRow]) async throws {
@@ -232,6 +253,7 @@ public final class PostgresGuestbook: Guestbook {
     }
 
     private func run<T: Sendable>(_ what: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await ensureTable()
         do {
             return try await withDeadline(operationTimeout, body)
         } catch let error as RequestLogError {
@@ -242,8 +264,10 @@ public final class PostgresGuestbook: Guestbook {
     }
 
     private func transaction<T: Sendable>(
-        _ what: String, timeout: TimeAmount? = nil, _ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> T
+        _ what: String, timeout: TimeAmount? = nil, ensuringTable: Bool = true,
+        _ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> T
     ) async throws -> T {
+        if ensuringTable { try await ensureTable() }
         let logger = logger
         let timeout = timeout ?? operationTimeout
         let milliseconds = max(1, timeout.nanoseconds / 1_000_000)

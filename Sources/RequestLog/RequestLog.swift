@@ -243,7 +243,7 @@ public final class RequestLog: Sendable {
                         responseIsError: call.response.header.flags.contains(.error)))
                 }
                 do {
-                    try capsule.append(records, sync: false) { giveWay.checkpoint() }
+                    try capsule.append(records) { giveWay.checkpoint() }
                     unsynced.append(contentsOf: records.lazy.map(\.row))
                 } catch {
                     // The rows still reach the guestbook (in order, the unsynced ones first); only

@@ -311,6 +311,41 @@ extension RequestLogSuites {
             try other.close()
         }
 
+        /// A server's log starts while its PostgreSQL database is not there (as when the server
+        /// restarts during a database outage): calls spill, and once the database answers the
+        /// table is created and every row replayed.
+        @Test func aPostgresDatabaseMissingAtStartIsFilledInOnceItAnswers() async throws {
+            guard let url = try postgresTestURL() else { return }
+            let scratch = try Scratch()
+            defer { scratch.remove() }
+            var parts = try #require(URLComponents(string: url))
+            let database = "late" + UUID().uuidString.prefix(8).lowercased()
+            parts.path = "/" + database
+            let book = try await PostgresGuestbook(
+                url: try #require(parts.string), operationTimeout: .milliseconds(500), waitForDatabase: false)
+            let log = try makeLog(book, scratch: scratch, capacity: 20)
+            try await log.start()
+            for i in 0..<100 { log.record(try predictCall(i)) }
+            let during = await settled(log, 100)
+            #expect(during.written == 0 && during.spilled >= 80)
+            await #expect(throws: RequestLogError.self) { try await book.count() }
+
+            var configuration = PostgresConnection.Configuration(
+                host: try #require(parts.host), port: try #require(parts.port), username: try #require(parts.user),
+                password: nil, database: "postgres", tls: .disable)
+            configuration.options.connectTimeout = .seconds(5)
+            let admin = try await PostgresConnection.connect(configuration: configuration, id: 2, logger: .init(label: "test.admin"))
+            try await admin.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(database)"), logger: .init(label: "test.admin"))
+            #expect(await log.flush(timeout: patience))
+            #expect(await log.waitForReplay(timeout: patience))
+            let counts = log.counts
+            #expect(counts.written + counts.spilled == 100 && counts.replayed == counts.spilled && counts.dropped == 0)
+            #expect(try await book.count() == 100)
+            await log.shutdown()
+            try await admin.query(PostgresQuery(unsafeSQL: "DROP DATABASE \(database) WITH (FORCE)"), logger: .init(label: "test.admin"))
+            try await admin.close()
+        }
+
         @Test func aPostgresTableLockOnlyDelaysRows() async throws {
             guard let url = try postgresTestURL() else { return }
             let scratch = try Scratch()
