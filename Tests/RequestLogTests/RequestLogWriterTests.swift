@@ -100,13 +100,17 @@ extension RequestLogSuites {
         @Test func rowsWaitForTheSegmentsSync() async throws {
             let scratch = try Scratch()
             defer { scratch.remove() }
+            // Rows are committed as soon as the writer has them: only the sync holds them back.
+            func syncingLog(every interval: Duration, prefix: String = freshPrefix()) async throws -> RequestLog {
+                try RequestLog(
+                    configuration: RequestLogConfiguration(
+                        capsuleDirectory: scratch.capsule, batchSize: 1, commitInterval: .milliseconds(1),
+                        syncInterval: interval),
+                    guestbook: try #require(try await makeGuestbook(.sqlite, scratch: scratch, prefix: prefix)),
+                    store: scratch.store)
+            }
             let prefix = freshPrefix()
-            let book = try #require(try await makeGuestbook(.sqlite, scratch: scratch, prefix: prefix))
-            let log = try RequestLog(
-                configuration: RequestLogConfiguration(
-                    capsuleDirectory: scratch.capsule, batchSize: 1, commitInterval: .milliseconds(1),
-                    syncInterval: .seconds(600)),
-                guestbook: book, store: scratch.store)
+            let log = try await syncingLog(every: .seconds(600), prefix: prefix)
             try await log.start()
             for i in 0..<5 { log.record(try predictCall(i)) }
             // Written to the open segment at once…
@@ -130,12 +134,7 @@ extension RequestLogSuites {
             await reopened.close()
 
             // With a short interval the rows follow by themselves.
-            let book2 = try #require(try await makeGuestbook(.sqlite, scratch: scratch))
-            let log2 = try RequestLog(
-                configuration: RequestLogConfiguration(
-                    capsuleDirectory: scratch.capsule, batchSize: 1, commitInterval: .milliseconds(1),
-                    syncInterval: .milliseconds(20)),
-                guestbook: book2, store: scratch.store)
+            let log2 = try await syncingLog(every: .milliseconds(20))
             try await log2.start()
             for i in 0..<5 { log2.record(try predictCall(i)) }
             while log2.counts.written < 5, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
