@@ -28,11 +28,19 @@ enum RecordCodec {
             w.string(d.cut)
             w.string(d.color)
             w.string(d.clarity)
-            for v in [d.depth, d.table, d.x, d.y, d.z] { w.f64(v) }
+            // Field by field: an array literal here would be an allocation per call on the appender.
+            w.f64(d.depth)
+            w.f64(d.table)
+            w.f64(d.x)
+            w.f64(d.y)
+            w.f64(d.z)
         } else {
             w.u8(0)
         }
-        for v in [row.price, row.low, row.high, row.level] { w.optionalF64(v) }
+        w.optionalF64(row.price)
+        w.optionalF64(row.low)
+        w.optionalF64(row.high)
+        w.optionalF64(row.level)
         out = w.bytes
     }
 
