@@ -47,7 +47,7 @@ final class Capsule: @unchecked Sendable {
     deinit { if lock >= 0 { close(lock) } }  // also releases the flock
 
     /// Adds records to the open segment (opening one if needed) and writes them in one append
-    /// (`sync` makes them durable); `between` runs before each record (the appender gives way there).
+    /// (`sync()` makes them durable); `between` runs before each record (the appender gives way there).
     func append(_ records: [CapsuleRecord], between: () -> Void = {}) throws {
         guard !records.isEmpty else { return }
         let writer = try openSegment()

@@ -19,6 +19,29 @@ extension RequestLogSuites {
                 guestbook: book, store: scratch.store)
         }
 
+        /// After an outage or a lock: every call is written or spilled, every spilled row
+        /// replayed, none dropped, and the database holds them all.
+        func expectEverythingRecorded(_ log: RequestLog, in book: any Guestbook, sent: Int) async throws {
+            #expect(await log.flush(timeout: patience))
+            #expect(await log.waitForReplay(timeout: patience))
+            let counts = log.counts
+            #expect(counts.written + counts.spilled == sent && counts.replayed == counts.spilled && counts.dropped == 0)
+            #expect(try await book.count() == sent)
+        }
+
+        var sideLogger: Logger { Logger(label: "test.side-connection") }
+
+        /// A connection of its own to the test server's `postgres` database (to lock a table,
+        /// create a database) beside the guestbook's pool.
+        func sideConnection(to url: String, id: Int) async throws -> PostgresConnection {
+            let parts = try #require(URLComponents(string: url))
+            var configuration = PostgresConnection.Configuration(
+                host: try #require(parts.host), port: try #require(parts.port), username: try #require(parts.user),
+                password: nil, database: "postgres", tls: .disable)
+            configuration.options.connectTimeout = .seconds(5)
+            return try await PostgresConnection.connect(configuration: configuration, id: id, logger: sideLogger)
+        }
+
         /// The counters once every call handed over is written, spilled or waiting in memory for
         /// the database (the appender has caught up); waits for that state, never for a time.
         func settled(_ log: RequestLog, _ sent: Int) async -> RequestLogCounts {
@@ -301,11 +324,7 @@ extension RequestLogSuites {
             #expect(during.spilled > 0)
             #expect(during.written + during.spilled + during.pending == 800)
             try await other.writeWithoutTransaction { db in try db.execute(sql: "ROLLBACK") }
-            #expect(await log.flush(timeout: patience))
-            #expect(await log.waitForReplay(timeout: patience))
-            let counts = log.counts
-            #expect(counts.written + counts.spilled == 800 && counts.replayed == counts.spilled && counts.dropped == 0)
-            #expect(try await book.count() == 800)
+            try await expectEverythingRecorded(log, in: book, sent: 800)
             await log.shutdown()
             try other.close()
         }
@@ -329,19 +348,11 @@ extension RequestLogSuites {
             #expect(during.written == 0 && during.spilled >= 80)
             await #expect(throws: RequestLogError.self) { try await book.count() }
 
-            var configuration = PostgresConnection.Configuration(
-                host: try #require(parts.host), port: try #require(parts.port), username: try #require(parts.user),
-                password: nil, database: "postgres", tls: .disable)
-            configuration.options.connectTimeout = .seconds(5)
-            let admin = try await PostgresConnection.connect(configuration: configuration, id: 2, logger: .init(label: "test.admin"))
-            try await admin.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(database)"), logger: .init(label: "test.admin"))
-            #expect(await log.flush(timeout: patience))
-            #expect(await log.waitForReplay(timeout: patience))
-            let counts = log.counts
-            #expect(counts.written + counts.spilled == 100 && counts.replayed == counts.spilled && counts.dropped == 0)
-            #expect(try await book.count() == 100)
+            let admin = try await sideConnection(to: url, id: 2)
+            try await admin.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(database)"), logger: sideLogger)
+            try await expectEverythingRecorded(log, in: book, sent: 100)
             await log.shutdown()
-            try await admin.query(PostgresQuery(unsafeSQL: "DROP DATABASE \(database) WITH (FORCE)"), logger: .init(label: "test.admin"))
+            try await admin.query(PostgresQuery(unsafeSQL: "DROP DATABASE \(database) WITH (FORCE)"), logger: sideLogger)
             try await admin.close()
         }
 
@@ -354,14 +365,10 @@ extension RequestLogSuites {
             let log = try makeLog(book, scratch: scratch, capacity: 150)
             try await log.start()
             // Another session locks the table inside a transaction.
-            var configuration = PostgresConnection.Configuration(
-                host: URLComponents(string: url)!.host!, port: URLComponents(string: url)!.port!,
-                username: URLComponents(string: url)!.user!, password: nil, database: "postgres", tls: .disable)
-            configuration.options.connectTimeout = .seconds(5)
-            let locker = try await PostgresConnection.connect(configuration: configuration, id: 1, logger: .init(label: "test.locker"))
-            try await locker.query("BEGIN", logger: .init(label: "test.locker"))
+            let locker = try await sideConnection(to: url, id: 1)
+            try await locker.query("BEGIN", logger: sideLogger)
             try await locker.query(PostgresQuery(unsafeSQL: "LOCK TABLE \(prefix)requests IN ACCESS EXCLUSIVE MODE"),
-                                   logger: .init(label: "test.locker"))
+                                   logger: sideLogger)
             for i in 0..<800 {
                 log.record(try predictCall(i))
                 if i % 50 == 0 { try await Task.sleep(for: .milliseconds(10)) }
@@ -369,13 +376,9 @@ extension RequestLogSuites {
             let during = await settled(log, 800)
             #expect(during.spilled > 0)
             #expect(during.written + during.spilled + during.pending == 800)
-            try await locker.query("ROLLBACK", logger: .init(label: "test.locker"))
+            try await locker.query("ROLLBACK", logger: sideLogger)
             try await locker.close()
-            #expect(await log.flush(timeout: patience))
-            #expect(await log.waitForReplay(timeout: patience))
-            let counts = log.counts
-            #expect(counts.written + counts.spilled == 800 && counts.replayed == counts.spilled && counts.dropped == 0)
-            #expect(try await book.count() == 800)
+            try await expectEverythingRecorded(log, in: book, sent: 800)
             await log.shutdown()
         }
 
