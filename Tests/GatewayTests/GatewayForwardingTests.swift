@@ -222,7 +222,9 @@ import TokenStore
                 }
             }
         }
-        try await Task.sleep(for: .milliseconds(200))
+        // Revoke once the load is through (a fixed 200 ms was not enough on a loaded CI machine:
+        // the token was revoked before any call had reached the backend).
+        #expect(await fixture.eventually(60) { (fixture.backend.stats.callsByPrincipal["acme"] ?? 0) > 0 })
         revoked.set()
         _ = try await fixture.tokens.revoke(id: token.record.id, at: Date())
         // Within the refresh interval the token is refused: the load ends by itself.
