@@ -271,7 +271,7 @@ struct BenchServerCommand: AsyncParsableCommand {
                     var id: UInt32 = 2
                     var due = start + (interval ?? .zero) * connection / connections
                     while clock.now < end {
-                        if let interval {
+                        if interval != nil {
                             Self.sleep(until: due, clock)
                             if due >= end { break }
                         }

@@ -42,30 +42,34 @@ final class CallHandlers: Sendable {
 
     /// The reply to send for a finished call: `frame`, or DEADLINE_EXCEEDED when the client's
     /// deadline passed while it ran. Records the call's metrics, and hands the call (`request`,
-    /// the reply, `principal`) to the request log: every call, socket or in process, passes here.
+    /// the reply, `principal`, what it asked and was answered) to the request log: every call,
+    /// socket or in process, passes here.
     func finished(
         _ frame: Frame, method: String, started: NIODeadline, deadline: UInt32 = 0, request: Frame?,
-        principal: Principal
+        principal: Principal, summary: CallSummary = CallSummary()
     ) -> Frame {
         var frame = frame
+        var summary = summary
         let header = frame.header
         let elapsed = NIODeadline.now() - started
         var status = StatusCode.ok
         if header.flags.contains(.error), let error = try? frame.decode(Loupe_V1_Status.self) {
             status = StatusCode(wireValue: error.code.rawValue)
+            summary.failed(error.message)
         }
         if deadline > 0, elapsed > .milliseconds(Int64(deadline)), status == .ok {
             status = .deadlineExceeded
-            frame = Frame(error: ProtocolError(
+            let failure = ProtocolError(
                 code: .deadlineExceeded,
-                message: "the call took \(elapsed.nanoseconds / 1_000_000) ms, past its deadline of \(deadline) ms"),
-                replyingTo: header)
+                message: "the call took \(elapsed.nanoseconds / 1_000_000) ms, past its deadline of \(deadline) ms")
+            summary.failed(failure.message)
+            frame = Frame(error: failure, replyingTo: header)
         }
         metrics.call(method, status: status, nanoseconds: elapsed.nanoseconds)
         requestLog?.record(CallRecord(
             at: Date(timeIntervalSinceNow: -Double(elapsed.nanoseconds) / 1e9), principal: principal.name,
             tokenID: principal.tokenID, method: method, request: request, response: frame, status: status,
-            latencyNanoseconds: elapsed.nanoseconds))
+            latencyNanoseconds: elapsed.nanoseconds, summary: summary))
         return frame
     }
 

@@ -2,6 +2,7 @@ import Logging
 import LoupeProtocol
 import NIOCore
 import NIOPosix
+import RequestLog
 
 /// One client connection: the handshake, then calls answered as they complete.
 ///
@@ -243,8 +244,9 @@ final class ConnectionHandler: ChannelDuplexHandler {
         }
         let handlers = handlers
         if call.runsInline(handlers: handlers) {
-            reply(context, call.reply(to: header, principal: principal, handlers: handlers), method: "\(method)",
-                  started: started, deadline: header.deadlineMilliseconds, request: frame, principal: principal)
+            let (answer, summary) = call.reply(to: header, principal: principal, handlers: handlers)
+            reply(context, answer, method: "\(method)", started: started, deadline: header.deadlineMilliseconds,
+                  request: frame, principal: principal, summary: summary)
             return
         }
         inFlight += 1
@@ -255,10 +257,11 @@ final class ConnectionHandler: ChannelDuplexHandler {
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         future.whenComplete { result in
             let (handler, context) = loopBound.value
-            let reply = (try? result.get()) ?? Frame(
-                error: ProtocolError(code: .unavailable, message: "the server is shutting down"), replyingTo: header)
-            handler.reply(context, reply, method: "\(method)", started: started, deadline: header.deadlineMilliseconds,
-                          request: frame, principal: principal)
+            let (answer, summary) = (try? result.get()) ?? (Frame(
+                error: ProtocolError(code: .unavailable, message: "the server is shutting down"), replyingTo: header),
+                CallSummary())
+            handler.reply(context, answer, method: "\(method)", started: started, deadline: header.deadlineMilliseconds,
+                          request: frame, principal: principal, summary: summary)
             handler.callFinished(context: context)
         }
     }
@@ -267,10 +270,11 @@ final class ConnectionHandler: ChannelDuplexHandler {
     /// DEADLINE_EXCEEDED), and records the call (metrics, request log).
     private func reply(
         _ context: ChannelHandlerContext, _ frame: Frame, method: String, started: NIODeadline, deadline: UInt32 = 0,
-        request: Frame, principal: Principal
+        request: Frame, principal: Principal, summary: CallSummary = CallSummary()
     ) {
         let frame = handlers.finished(
-            frame, method: method, started: started, deadline: deadline, request: request, principal: principal)
+            frame, method: method, started: started, deadline: deadline, request: request, principal: principal,
+            summary: summary)
         guard context.channel.isActive else { return }
         let written = context.eventLoop.makePromise(of: Void.self)
         context.writeAndFlush(wrapOutboundOut(frame), promise: written)

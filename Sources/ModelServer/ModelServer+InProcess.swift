@@ -1,6 +1,7 @@
 import LoupeProtocol
 import NIOCore
 import NIOPosix
+import RequestLog
 
 extension ModelServer {
     /// Answers one request frame inside this process, for a gateway in the same process
@@ -36,9 +37,10 @@ extension ModelServer {
                                   request: frame, principal: principal))
         }
         if call.runsInline(handlers: handlers) {
+            let (answer, summary) = call.reply(to: header, principal: principal, handlers: handlers)
             return eventLoop.makeSucceededFuture(handlers.finished(
-                call.reply(to: header, principal: principal, handlers: handlers), method: "\(method)", started: started,
-                deadline: header.deadlineMilliseconds, request: frame, principal: principal))
+                answer, method: "\(method)", started: started, deadline: header.deadlineMilliseconds, request: frame,
+                principal: principal, summary: summary))
         }
         guard let pool = running.withLock({ $0?.pool }) else {
             return eventLoop.makeSucceededFuture(Frame(
@@ -49,12 +51,13 @@ extension ModelServer {
         return pool.runIfActive(eventLoop: eventLoop) {
             call.reply(to: header, principal: principal, handlers: handlers)
         }.recover { _ in
-            Frame(error: ProtocolError(code: .unavailable, message: "the server is shutting down"), replyingTo: header)
-        }.map { reply in
+            (Frame(error: ProtocolError(code: .unavailable, message: "the server is shutting down"), replyingTo: header),
+             CallSummary())
+        }.map { answer, summary in
             handlers.metrics.callFinished()
             return handlers.finished(
-                reply, method: "\(method)", started: started, deadline: header.deadlineMilliseconds, request: frame,
-                principal: principal)
+                answer, method: "\(method)", started: started, deadline: header.deadlineMilliseconds, request: frame,
+                principal: principal, summary: summary)
         }
     }
 

@@ -1,4 +1,5 @@
 import LoupeProtocol
+import RequestLog
 import NIOCore
 
 /// One decoded call, ready to run: the request message with what it needs to be answered.
@@ -39,28 +40,35 @@ enum ServerCall: Sendable {
         }
     }
 
-    /// Runs the call and encodes the reply frame (a response, or an error with the status).
-    func reply(to header: FrameHeader, principal: Principal, handlers: CallHandlers) -> Frame {
+    /// Runs the call and encodes the reply frame (a response, or an error with the status),
+    /// with what the request log's row needs from the request and the answer.
+    func reply(to header: FrameHeader, principal: Principal, handlers: CallHandlers) -> (frame: Frame, summary: CallSummary) {
+        var summary = CallSummary()
         do throws(ProtocolError) {
             switch self {
             case .health:
-                return try Frame(header: header.response(), message: handlers.health())
+                return (try Frame(header: header.response(), message: handlers.health()), summary)
             case .predict(let request):
-                return try Frame(header: header.response(), message: handlers.predict(request))
+                summary = CallSummary(asked: request)
+                let response = try handlers.predict(request)
+                summary.answered(response)
+                return (try Frame(header: header.response(), message: response), summary)
             case .batchPredict(let request, let rows):
+                summary = CallSummary(batchOf: rows)
                 let response = try handlers.batchPredict(request, declaredRows: rows)
-                return try Frame(header: header.response(rowCount: UInt32(response.prices.count)), message: response)
+                summary.answered(response)
+                return (try Frame(header: header.response(rowCount: UInt32(response.prices.count)), message: response), summary)
             case .findSimilar(let request):
-                return try Frame(header: header.response(), message: handlers.findSimilar(request))
+                return (try Frame(header: header.response(), message: handlers.findSimilar(request)), summary)
             case .listModels(let request):
-                return try Frame(header: header.response(), message: handlers.listModels(request))
+                return (try Frame(header: header.response(), message: handlers.listModels(request)), summary)
             case .retrain(let request):
-                return try Frame(header: header.response(), message: handlers.retrain(request, principal: principal))
+                return (try Frame(header: header.response(), message: handlers.retrain(request, principal: principal)), summary)
             case .getJob(let request):
-                return try Frame(header: header.response(), message: handlers.getJob(request))
+                return (try Frame(header: header.response(), message: handlers.getJob(request)), summary)
             }
         } catch {
-            return Frame(error: error, replyingTo: header)
+            return (Frame(error: error, replyingTo: header), summary)
         }
     }
 }

@@ -2,8 +2,8 @@ import Foundation
 import LoupeProtocol
 
 /// What a finished call hands to the request log: the frames as they were (payloads are
-/// reference-counted buffers, so this copies nothing) and who asked, when, how long it took.
-/// Decoding into a guestbook row happens on the log's writer, off the serving path.
+/// reference-counted buffers, so this copies nothing), who asked, when, how long it took, and
+/// the row's fields the serving side already had decoded (`summary`).
 public struct CallRecord: Sendable {
     /// When the call arrived (wall clock).
     public var at: Date
@@ -21,10 +21,12 @@ public struct CallRecord: Sendable {
     public var status: StatusCode
     /// Time from the request's arrival to its reply.
     public var latencyNanoseconds: Int64
+    /// The guestbook row's call-specific fields (rows, model, error, Predict's diamond and answer).
+    public var summary: CallSummary
 
     public init(
         at: Date, principal: String, tokenID: String? = nil, method: String, request: Frame?, response: Frame,
-        status: StatusCode, latencyNanoseconds: Int64
+        status: StatusCode, latencyNanoseconds: Int64, summary: CallSummary = CallSummary()
     ) {
         self.at = at
         self.principal = principal
@@ -34,6 +36,7 @@ public struct CallRecord: Sendable {
         self.response = response
         self.status = status
         self.latencyNanoseconds = latencyNanoseconds
+        self.summary = summary
     }
 
     /// Bytes this record holds on to (for the queue's memory bound).

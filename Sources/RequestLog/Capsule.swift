@@ -22,6 +22,8 @@ final class Capsule: @unchecked Sendable {
     private var opened = ContinuousClock.now
     private var number = 0
     private let lock: Int32
+    /// One record's encoding, reused (a call's record is built here, then framed into the segment's buffer).
+    private var scratch: [UInt8] = []
 
     init(directory: String, store: ArtifactStore, maxBytes: Int, maxAge: Duration, level: Int32, runID: String) throws {
         self.directory = directory
@@ -46,15 +48,19 @@ final class Capsule: @unchecked Sendable {
 
     deinit { if lock >= 0 { close(lock) } }  // also releases the flock
 
-    /// Adds records to the open segment (opening one if needed) and writes them in one append
-    /// (`sync()` makes them durable); `between` runs before each record (the appender gives way there).
-    func append(_ records: [CapsuleRecord], between: () -> Void = {}) throws {
-        guard !records.isEmpty else { return }
+    /// Adds calls (with their rows) to the open segment (opening one if needed) and writes them
+    /// in one append (`sync()` makes them durable); `between` runs before each record (the
+    /// appender gives way there).
+    func append(_ calls: [CallRecord], rows: [GuestbookRow], between: () -> Void = {}) throws {
+        precondition(calls.count == rows.count)
+        guard !calls.isEmpty else { return }
         let writer = try openSegment()
-        for record in records {
+        for (call, row) in zip(calls, rows) {
             between()
-            try writer.add(RecordCodec.encode(record))
-            index.add(record.row, principalSet: &principals)
+            scratch.removeAll(keepingCapacity: scratch.capacity <= 1 << 20)
+            RecordCodec.encode(call, row: row, into: &scratch)
+            try writer.add(scratch)
+            index.add(row, principalSet: &principals)
         }
         try writer.flush(sync: false)
     }

@@ -96,56 +96,15 @@ public struct LoggedDiamond: Sendable, Hashable, Codable {
 }
 
 extension GuestbookRow {
-    /// The row for a call: the fields every call has, plus what Predict asked and answered.
-    /// Decodes the frames; runs on the log's writer.
+    /// The row for a call: the fields every call has, plus its summary.
     init(id: String, call: CallRecord) {
-        let header = call.request?.header
-        var rows = 0
-        var modelName: String?
-        var modelVersion: Int?
-        var error: String?
-        var diamond: LoggedDiamond?
-        var price: Double?, low: Double?, high: Double?, level: Double?
-        let responseIsError = call.response.header.flags.contains(.error)
-        if responseIsError, let status = try? call.response.decode(Loupe_V1_Status.self) {
-            error = status.message
-        }
-        switch call.method {
-        case "Predict":
-            if let request = call.request, let message = try? request.decode(Loupe_V1_PredictRequest.self), message.hasDiamond {
-                diamond = LoggedDiamond(message.diamond)
-                rows = 1
-            }
-            if !responseIsError, let answer = try? call.response.decode(Loupe_V1_PredictResponse.self) {
-                price = answer.price
-                low = answer.low
-                high = answer.high
-                level = answer.level
-                modelName = answer.modelName
-                modelVersion = Int(answer.modelVersion)
-            }
-        case "BatchPredict":
-            rows = Int(header?.rowCount ?? 0)
-            if !responseIsError {
-                // Only the model is wanted: skip the packed price arrays (fields 1–3).
-                if let answer = try? call.response.decode(Loupe_V1_BatchPredictResponse.self) {
-                    modelName = answer.modelName
-                    modelVersion = Int(answer.modelVersion)
-                }
-            }
-        default:
-            break
-        }
-        if call.status != .ok, error == nil, call.status == .deadlineExceeded {
-            error = "deadline exceeded"
-        }
+        let s = call.summary
         self.init(
             id: id, atMilliseconds: Int64((call.at.timeIntervalSince1970 * 1000).rounded()),
-            requestID: Int64(header?.requestID ?? call.response.header.requestID), principal: call.principal,
-            tokenID: call.tokenID, method: call.method, modelName: modelName.flatMap { $0.isEmpty ? nil : $0 },
-            modelVersion: modelVersion.flatMap { $0 == 0 ? nil : $0 }, rows: rows,
-            latencyMicroseconds: call.latencyNanoseconds / 1000, status: call.status.description, error: error,
-            diamond: diamond, price: price, low: low, high: high, level: level)
+            requestID: Int64(call.request?.header.requestID ?? call.response.header.requestID), principal: call.principal,
+            tokenID: call.tokenID, method: call.method, modelName: s.modelName, modelVersion: s.modelVersion, rows: s.rows,
+            latencyMicroseconds: call.latencyNanoseconds / 1000, status: call.status.description, error: s.error,
+            diamond: s.diamond, price: s.price, low: s.low, high: s.high, level: s.level)
     }
 }
 

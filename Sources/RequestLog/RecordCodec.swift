@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 
 /// The binary form of guestbook rows and capsule records (inside zstd frames): little-endian
 /// fixed-width numbers, length-prefixed strings and bytes, a version byte first. Hand-written
@@ -7,8 +8,7 @@ enum RecordCodec {
     static let rowVersion: UInt8 = 1
     static let recordVersion: UInt8 = 1
 
-    static func encode(_ row: GuestbookRow, into out: inout [UInt8]) {
-        var w = ByteWriter(out)
+    private static func write(_ row: GuestbookRow, to w: inout ByteWriter) {
         w.u8(rowVersion)
         w.string(row.id)
         w.i64(row.atMilliseconds)
@@ -41,7 +41,6 @@ enum RecordCodec {
         w.optionalF64(row.low)
         w.optionalF64(row.high)
         w.optionalF64(row.level)
-        out = w.bytes
     }
 
     static func decodeRow(_ r: inout ByteReader) throws -> GuestbookRow {
@@ -77,14 +76,39 @@ enum RecordCodec {
     /// A capsule record: the row, then the request and response payloads.
     static func encode(_ record: CapsuleRecord) -> [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(256 + record.request.count + record.response.count)
-        out.append(recordVersion)
-        encode(record.row, into: &out)
-        var w = ByteWriter(out)
-        w.u8(record.responseIsError ? 1 : 0)
-        w.bytes(record.request)
-        w.bytes(record.response)
-        return w.bytes
+        record.request.withUnsafeBytes { request in
+            record.response.withUnsafeBytes { response in
+                encodeRecord(row: record.row, responseIsError: record.responseIsError, request: request,
+                             response: response, into: &out)
+            }
+        }
+        return out
+    }
+
+    /// A call's capsule record straight from its frames' buffers into `out` (the appender's
+    /// path: the payloads are copied once, into the record).
+    static func encode(_ call: CallRecord, row: GuestbookRow, into out: inout [UInt8]) {
+        let empty = ByteBuffer()
+        (call.request?.payload ?? empty).withUnsafeReadableBytes { request in
+            call.response.payload.withUnsafeReadableBytes { response in
+                encodeRecord(row: row, responseIsError: call.response.header.flags.contains(.error), request: request,
+                             response: response, into: &out)
+            }
+        }
+    }
+
+    private static func encodeRecord(
+        row: GuestbookRow, responseIsError: Bool, request: UnsafeRawBufferPointer, response: UnsafeRawBufferPointer,
+        into out: inout [UInt8]
+    ) {
+        out.reserveCapacity(out.count + 256 + request.count + response.count)
+        ByteWriter.append(to: &out) { w in
+            w.u8(recordVersion)
+            write(row, to: &w)
+            w.u8(responseIsError ? 1 : 0)
+            w.bytes(request)
+            w.bytes(response)
+        }
     }
 
     static func decodeRecord(_ bytes: [UInt8]) throws -> CapsuleRecord {
@@ -99,10 +123,11 @@ enum RecordCodec {
 
     /// Several rows (a spill batch).
     static func encode(rows: [GuestbookRow]) -> [UInt8] {
-        var w = ByteWriter([])
-        w.i64(Int64(rows.count))
-        var out = w.bytes
-        for row in rows { encode(row, into: &out) }
+        var out: [UInt8] = []
+        ByteWriter.append(to: &out) { w in
+            w.i64(Int64(rows.count))
+            for row in rows { write(row, to: &w) }
+        }
         return out
     }
 
@@ -115,15 +140,26 @@ enum RecordCodec {
 }
 
 struct ByteWriter {
-    var bytes: [UInt8]
-    init(_ bytes: [UInt8]) { self.bytes = bytes }
+    private(set) var bytes: [UInt8] = []
+
+    /// Writes at the end of `out`, in place: the writer takes `out`'s buffer for the duration
+    /// (a second reference would make the first append copy the whole array).
+    static func append(to out: inout [UInt8], _ body: (inout ByteWriter) -> Void) {
+        var writer = ByteWriter()
+        swap(&writer.bytes, &out)
+        body(&writer)
+        swap(&writer.bytes, &out)
+    }
 
     mutating func u8(_ v: UInt8) { bytes.append(v) }
     mutating func i64(_ v: Int64) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
     mutating func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
     mutating func f64(_ v: Double) { i64(Int64(bitPattern: v.bitPattern)) }
-    mutating func string(_ s: String) { bytes(Array(s.utf8)) }
-    mutating func bytes(_ b: [UInt8]) {
+    mutating func string(_ s: String) {
+        var s = s
+        s.withUTF8 { bytes(UnsafeRawBufferPointer($0)) }  // native strings: no copy
+    }
+    mutating func bytes(_ b: UnsafeRawBufferPointer) {
         u32(UInt32(b.count))
         bytes.append(contentsOf: b)
     }

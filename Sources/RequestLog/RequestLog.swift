@@ -231,27 +231,20 @@ public final class RequestLog: Sendable {
             }
             lastGroup = batch.count
             if !batch.isEmpty {
-                var records: [CapsuleRecord] = []
-                records.reserveCapacity(batch.count)
-                for call in batch {
-                    giveWay.checkpoint()
+                let rows = batch.map { call in
                     sequence += 1
-                    records.append(CapsuleRecord(
-                        row: GuestbookRow(id: "\(runID)-\(sequence)", call: call),
-                        request: call.request.map { Array($0.payload.readableBytesView) } ?? [],
-                        response: Array(call.response.payload.readableBytesView),
-                        responseIsError: call.response.header.flags.contains(.error)))
+                    return GuestbookRow(id: "\(runID)-\(sequence)", call: call)
                 }
                 do {
-                    try capsule.append(records) { giveWay.checkpoint() }
-                    unsynced.append(contentsOf: records.lazy.map(\.row))
+                    try capsule.append(batch, rows: rows) { giveWay.checkpoint() }
+                    unsynced.append(contentsOf: rows)
                 } catch {
                     // The rows still reach the guestbook (in order, the unsynced ones first); only
                     // the payloads are missing.
                     logger.error("could not append to the time capsule", metadata: [
-                        "calls": "\(records.count)", "error": "\(error)",
+                        "calls": "\(rows.count)", "error": "\(error)",
                     ])
-                    handToWriter(unsynced + records.map(\.row))
+                    handToWriter(unsynced + rows)
                     unsynced.removeAll(keepingCapacity: true)
                 }
             }

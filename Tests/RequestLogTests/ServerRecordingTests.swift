@@ -192,8 +192,29 @@ extension RequestLogSuites {
             let rows = try await fixture.log.guestbook.rows(GuestbookQuery(principal: "acme", limit: 10))
             #expect(rows.count == 2)
             #expect(rows.allSatisfy { $0.tokenID == "abc123def456" })
-            #expect(rows.first { $0.method == "Predict" }?.requestID == 42)
+            let predicted = try #require(rows.first { $0.method == "Predict" })
+            #expect(predicted.requestID == 42 && predicted.diamond?.carat == 1.01 && predicted.modelVersion == 1)
+            #expect(predicted.price == (try Loupe_V1_PredictResponse(serializedBytes: Array(reply.payload.readableBytesView))).price)
             #expect(rows.first { $0.method == "ListModels" }?.status == "PERMISSION_DENIED")
+        }
+
+        @Test func aCallPastItsDeadlineIsRecordedAsSuchWithoutTheAnswerItDidNotGive() async throws {
+            guard let fixture = try await LoggedServer.start(.sqlite) else { return }
+            defer { Task { await fixture.stop() } }
+            // 50k rows cannot be priced within 1 ms (a debug build takes far longer; release ~5 ms).
+            let n = 50_000
+            var request = Loupe_V1_BatchPredictRequest()
+            request.rows = Loupe_V1_DiamondColumns(Array(repeating: sample, count: n))
+            let frame = try Frame(
+                header: .request(.batchPredict, requestID: 9, rowCount: UInt32(n), deadlineMilliseconds: 1), message: request)
+            let reply = try await fixture.server.answerInProcess(
+                frame, principal: Principal(name: "acme", scopes: [.predict]), on: MultiThreadedEventLoopGroup.singleton.next()
+            ).get()
+            #expect(try reply.decode(Loupe_V1_Status.self).code == .deadlineExceeded)
+            #expect(await fixture.log.flush(timeout: patience))
+            let row = try #require(try await fixture.log.guestbook.rows(GuestbookQuery(limit: 10)).first)
+            #expect(row.status == "DEADLINE_EXCEEDED" && row.error?.contains("past its deadline of 1 ms") == true)
+            #expect(row.rows == n && row.modelName == nil && row.modelVersion == nil)
         }
     }
 }

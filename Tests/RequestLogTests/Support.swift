@@ -93,9 +93,12 @@ func predictCall(_ n: Int, principal: String = "acme") throws -> CallRecord {
     response.modelName = "diamonds"
     response.modelVersion = 3
     let header = FrameHeader.request(.predict, requestID: UInt32(n))
+    var summary = CallSummary(asked: request)
+    summary.answered(response)
     return CallRecord(
         at: Date(), principal: principal, method: "Predict", request: try Frame(header: header, message: request),
-        response: try Frame(header: header.response(), message: response), status: .ok, latencyNanoseconds: 250_000)
+        response: try Frame(header: header.response(), message: response), status: .ok, latencyNanoseconds: 250_000,
+        summary: summary)
 }
 
 /// A guestbook that can be made to fail or stall, in front of a real one.
