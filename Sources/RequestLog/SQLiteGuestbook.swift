@@ -164,7 +164,17 @@ public final class SQLiteGuestbook: Guestbook {
         var index: Int32 = 0
         func text(_ value: String?) {
             index += 1
-            if let value { sqlite3_bind_text(statement, index, value, -1, transient) } else { sqlite3_bind_null(statement, index) }
+            guard var value else { return _ = sqlite3_bind_null(statement, index) }
+            // The UTF-8 in place, with its length: passing the String itself makes a C string copy
+            // (an allocation per text column per row).
+            value.withUTF8 { utf8 in
+                guard let base = utf8.baseAddress else {
+                    // No address (an empty string) would bind NULL.
+                    return _ = sqlite3_bind_text(statement, index, "", 0, transient)
+                }
+                _ = sqlite3_bind_text(
+                    statement, index, UnsafeRawPointer(base).assumingMemoryBound(to: CChar.self), Int32(utf8.count), transient)
+            }
         }
         func integer(_ value: Int64?) {
             index += 1

@@ -9,14 +9,18 @@ extension RequestLogSuites {
             let scratch = try Scratch()
             defer { scratch.remove() }
             guard let book = try await makeGuestbook(engine, scratch: scratch) else { return }
-            let rows = (0..<50).map { row($0) } + [row(50, method: "BatchPredict", rows: 1000), row(51, status: "INVALID_ARGUMENT")]
+            var odd = row(52, principal: "")  // empty text stays empty (not NULL), others exactly as given
+            odd.error = ""
+            odd.tokenID = "ünïcødé-" + String(repeating: "x", count: 300)
+            odd.diamond?.cut = ""
+            let rows = (0..<50).map { row($0) } + [row(50, method: "BatchPredict", rows: 1000), row(51, status: "INVALID_ARGUMENT"), odd]
             try await book.insert(rows)
             // A replay of the same rows (after a timeout or a crash) adds nothing.
             try await book.insert(Array(rows[10..<30]))
             #expect(try await book.count() == rows.count)
             let back = try await book.rows(GuestbookQuery(limit: 1000))
             #expect(back.count == rows.count)
-            #expect(back.first?.id == "test-51")  // newest first
+            #expect(back.first?.id == "test-52")  // newest first
             #expect(Set(back) == Set(rows))
             let predict = try #require(back.first { $0.id == "test-7" })
             #expect(predict.diamond?.cut == "Ideal" && predict.price == 5007 && predict.level == 0.9)
