@@ -96,7 +96,9 @@ final class RawConnection {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard rc == 0 else { throw POSIXError(.ECONNREFUSED) }
-        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        // Generous: under the whole suite's load a handshake's task can wait long for a
+        // cooperative thread (a full run once took over 10 s to answer one); a hang still ends.
+        var timeout = timeval(tv_sec: 60, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     }
 
@@ -108,7 +110,7 @@ final class RawConnection {
 
     func send(_ buffer: ByteBuffer) { send(Array(buffer.readableBytesView)) }
 
-    /// Everything the server sends until it closes (or the 10 s timeout).
+    /// Everything the server sends until it closes (or the 60 s timeout).
     func readUntilClosed() -> [UInt8] {
         var out: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
