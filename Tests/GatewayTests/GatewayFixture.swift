@@ -88,10 +88,17 @@ struct GatewayFixture {
         return try await condition()
     }
 
-    func stop() async {
+    /// Stops everything and removes the fixture's files (unless a test still reads them) but
+    /// its log, which `noRawTokenInLogsDatabasesOrTables` greps with every other test's.
+    func stop(keepingFiles: Bool = false) async {
         await gateway.shutdown()
         for backend in backends { await backend.stop() }
         await tokens.close()
+        guard !keepingFiles else { return }
+        let fm = FileManager.default
+        for name in (try? fm.contentsOfDirectory(atPath: directory.path)) ?? [] where name != log.lastPathComponent {
+            try? fm.removeItem(at: directory.appendingPathComponent(name))
+        }
     }
 }
 

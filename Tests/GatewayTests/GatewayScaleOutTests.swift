@@ -81,7 +81,8 @@ func postgresURL() throws -> String? {
         _ = try await fixture.tokens.revoke(id: rotated.record.id, at: Date())
         await fixture.gateway.refreshTokens()
         _ = try? await fixture.client(rotated)
-        await fixture.stop()
+        await fixture.stop(keepingFiles: true)
+        defer { try? FileManager.default.removeItem(at: fixture.directory) }
 
         let secrets = createdTokens.withLock { $0 }
         #expect(secrets.count >= 4)
