@@ -73,20 +73,8 @@ enum RecordCodec {
             high: high, level: level)
     }
 
-    /// A capsule record: the row, then the request and response payloads.
-    static func encode(_ record: CapsuleRecord) -> [UInt8] {
-        var out: [UInt8] = []
-        record.request.withUnsafeBytes { request in
-            record.response.withUnsafeBytes { response in
-                encodeRecord(row: record.row, responseIsError: record.responseIsError, request: request,
-                             response: response, into: &out)
-            }
-        }
-        return out
-    }
-
-    /// A call's capsule record straight from its frames' buffers into `out` (the appender's
-    /// path: the payloads are copied once, into the record).
+    /// A call's capsule record straight from its frames' buffers into `out` (the payloads are
+    /// copied once, into the record): the row, then the request and response payloads.
     static func encode(_ call: CallRecord, row: GuestbookRow, into out: inout [UInt8]) {
         let empty = ByteBuffer()
         (call.request?.payload ?? empty).withUnsafeReadableBytes { request in
@@ -97,7 +85,7 @@ enum RecordCodec {
         }
     }
 
-    private static func encodeRecord(
+    static func encodeRecord(
         row: GuestbookRow, responseIsError: Bool, request: UnsafeRawBufferPointer, response: UnsafeRawBufferPointer,
         into out: inout [UInt8]
     ) {

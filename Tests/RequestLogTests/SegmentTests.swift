@@ -14,11 +14,23 @@ extension RequestLogSuites {
             }
         }
 
+        /// A record as the appender encodes a call's (which comes from frames, not arrays).
+        func encoded(_ record: CapsuleRecord) -> [UInt8] {
+            var out: [UInt8] = []
+            record.request.withUnsafeBytes { request in
+                record.response.withUnsafeBytes { response in
+                    RecordCodec.encodeRecord(row: record.row, responseIsError: record.responseIsError, request: request,
+                                             response: response, into: &out)
+                }
+            }
+            return out
+        }
+
         func write(_ records: [CapsuleRecord], to path: String) throws -> [Int] {
             let writer = try SegmentWriter(path: path, level: 1)
             var ends: [Int] = []
             for record in records {
-                try writer.add(RecordCodec.encode(record))
+                try writer.add(encoded(record))
                 try writer.flush(sync: false)
                 ends.append(writer.size)
             }
