@@ -72,7 +72,9 @@ struct GatewayFixture {
     }
 
     func client(raw: String, timeout: TimeAmount? = .seconds(10)) async throws -> LoupeClient {
-        try await LoupeClient.connect(.init(host: "127.0.0.1", port: port, token: raw, callTimeout: timeout))
+        // A generous handshake wait: see ServerFixture.client.
+        try await LoupeClient.connect(.init(
+            host: "127.0.0.1", port: port, token: raw, connectTimeout: .seconds(60), callTimeout: timeout))
     }
 
     func raw() throws -> RawConnection { try RawConnection(port: port) }

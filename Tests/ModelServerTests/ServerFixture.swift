@@ -70,8 +70,12 @@ struct ServerFixture {
 
     var port: Int { server.port! }
 
+    /// A client; its handshake may take long under the whole suite's load (the server answers it
+    /// from a Swift task, which waits for a cooperative thread the CPU-heavy tests hold: 5 s was
+    /// not always enough), so it gets the same generous wait as a call.
     func client(token: String = ServerFixture.secret, timeout: TimeAmount? = .seconds(30)) async throws -> LoupeClient {
-        try await LoupeClient.connect(.init(host: "127.0.0.1", port: port, token: token, callTimeout: timeout))
+        try await LoupeClient.connect(.init(
+            host: "127.0.0.1", port: port, token: token, connectTimeout: .seconds(60), callTimeout: timeout))
     }
 
     func stop() async {

@@ -49,7 +49,8 @@ struct LoggedServer {
     }
 
     func client() async throws -> LoupeClient {
-        try await LoupeClient.connect(.init(host: "127.0.0.1", port: server.port!, token: Self.secret, callTimeout: .seconds(60)))
+        try await LoupeClient.connect(.init(
+            host: "127.0.0.1", port: server.port!, token: Self.secret, connectTimeout: .seconds(60), callTimeout: .seconds(60)))
     }
 
     func stop() async {
@@ -194,7 +195,7 @@ extension RequestLogSuites {
             #expect(rows.allSatisfy { $0.tokenID == "abc123def456" })
             let predicted = try #require(rows.first { $0.method == "Predict" })
             #expect(predicted.requestID == 42 && predicted.diamond?.carat == 1.01 && predicted.modelVersion == 1)
-            #expect(predicted.price == (try Loupe_V1_PredictResponse(serializedBytes: Array(reply.payload.readableBytesView))).price)
+            #expect(predicted.price == (try reply.decode(Loupe_V1_PredictResponse.self)).price)
             #expect(rows.first { $0.method == "ListModels" }?.status == "PERMISSION_DENIED")
         }
 
