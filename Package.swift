@@ -63,10 +63,12 @@ let package = Package(
             dependencies: ["TreeModel", "DataCleaning", "DiamondSchema", "CLoupeKernels"],
             swiftSettings: strict
         ),
+        // Threads of Loupe's own that help score a batch (not the shared Dispatch/Swift concurrency pool).
+        .target(name: "HelperThreads", dependencies: ["CLoupeKernels"], swiftSettings: strict),
         // The flat inference form of an ensemble and batched scoring over the C kernels.
-        .target(name: "TreeInference", dependencies: ["TreeModel", "CLoupeKernels"], swiftSettings: strict),
+        .target(name: "TreeInference", dependencies: ["TreeModel", "CLoupeKernels", "HelperThreads"], swiftSettings: strict),
         // TreeSHAP explanations: per-leaf subset tables built at load (Algorithm 2 as the fallback).
-        .target(name: "TreeExplain", dependencies: ["TreeModel", "CLoupeKernels"], swiftSettings: strict),
+        .target(name: "TreeExplain", dependencies: ["TreeModel", "CLoupeKernels", "HelperThreads"], swiftSettings: strict),
         // LightGBM text and XGBoost JSON models read into the IR, with their prediction rules.
         .target(name: "ModelImport", dependencies: ["TreeModel", "DiamondSchema"], swiftSettings: strict),
         // Inference throughput on a 1000-tree model (driven by bench/inference.py).
@@ -251,6 +253,7 @@ let package = Package(
         .testTarget(name: "DataCleaningTests", dependencies: ["DataCleaning", "BundledData"]),
         .testTarget(name: "TreeModelTests", dependencies: ["TreeModel"]),
         .testTarget(name: "TreeTrainingTests", dependencies: ["TreeTraining", "BundledData", "DataCleaning"]),
+        .testTarget(name: "HelperThreadsTests", dependencies: ["HelperThreads"]),
         .testTarget(name: "TreeInferenceTests", dependencies: ["TreeInference", "TreeTraining", "BundledData"]),
         .testTarget(name: "TreeExplainTests", dependencies: ["TreeExplain", "TreeModel", "TreeTraining", "BundledData", "DataCleaning"]),
         .testTarget(

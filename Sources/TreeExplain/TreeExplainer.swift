@@ -1,5 +1,5 @@
 import CLoupeKernels
-import Dispatch
+import HelperThreads
 import TreeModel
 
 /// Exact path-dependent TreeSHAP (Lundberg et al., Algorithm 2) for every feature of a row,
@@ -99,7 +99,7 @@ public final class TreeExplainer: Sendable {
         let rows = columns.first?.count ?? 0
         let n = featureCount
         var out = [Double](repeating: 0, count: rows * n)
-        let threads = threads == 0 ? System.coreCount : threads
+        let threads = threads == 0 ? HelperPool.coreCount : threads
         // Chunks of up to 256 rows (a tree's tables are reused by every row of a chunk), at
         // least two per thread so the threads finish together.
         let chunk = max(8, min(256, (rows + 2 * threads - 1) / (2 * max(threads, 1))))
@@ -119,18 +119,7 @@ public final class TreeExplainer: Sendable {
                     self.contributions(rows: x, count: count, into: base.pointer! + first * n)
                 }
             }
-            if threads <= 1 || chunks <= 1 {
-                for c in 0..<chunks { work(c) }
-            } else {
-                let next = AtomicCounter()
-                DispatchQueue.concurrentPerform(iterations: min(threads, chunks)) { _ in
-                    while true {
-                        let c = next.claim()
-                        if c >= chunks { break }
-                        work(c)
-                    }
-                }
-            }
+            HelperPool.shared.run(tasks: chunks, helpers: threads - 1, work)
         }
         return out
     }

@@ -1,11 +1,4 @@
-import Dispatch
-import Synchronization
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import HelperThreads
 
 /// Splits a batch of rows into chunks that threads claim one at a time.
 ///
@@ -19,7 +12,7 @@ struct RowSplitter {
     let chunk: Int
 
     /// Online cores (at least 1).
-    static var coreCount: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
+    static var coreCount: Int { HelperPool.coreCount }
 
     init(rows: Int, threads: Int) {
         self.rows = rows
@@ -29,21 +22,17 @@ struct RowSplitter {
         self.chunk = self.threads == 1 ? max(rows, 1) : min(8192, max(64, (target + 63) / 64 * 64))
     }
 
-    /// Calls `body(start, count)` for disjoint chunks covering 0..<rows, on up to `threads` threads.
+    /// Calls `body(start, count)` for disjoint chunks covering 0..<rows, on the calling thread
+    /// and up to `threads - 1` of the process's helper threads (`HelperPool`).
     func run(_ body: @Sendable (Int, Int) -> Void) {
         if threads == 1 {
             if rows > 0 { body(0, rows) }
             return
         }
-        let next = Atomic<Int>(0)
         let chunks = (rows + chunk - 1) / chunk
-        DispatchQueue.concurrentPerform(iterations: threads) { _ in
-            while true {
-                let c = next.add(1, ordering: .relaxed).oldValue
-                if c >= chunks { break }
-                let start = c * chunk
-                body(start, min(chunk, rows - start))
-            }
+        HelperPool.shared.run(tasks: chunks, helpers: threads - 1) { c in
+            let start = c * chunk
+            body(start, min(chunk, rows - start))
         }
     }
 }

@@ -36,6 +36,9 @@ void loupe_subtract(double *dst, const double *src, size_t n);
 /// dst[i] += src[i] for i < n (merging per-thread histograms).
 void loupe_add(double *dst, const double *src, size_t n);
 
+/// Names the calling thread for `top -H`, `perf` and debuggers (at most 15 characters kept).
+void loupe_name_this_thread(const char *name);
+
 /// A spin-wait hint to the CPU (x86 `pause`): cheaper spinning, and kinder to a sibling
 /// hyper-thread.
 static inline void loupe_cpu_relax(void) {
