@@ -218,6 +218,9 @@ def main():
     print()
     for name, ok in bars:
         print(f"  [{'x' if ok else ' '}] {name}")
+    for r in (r for m in runs for r in runs[m]):
+        for kind in r.values():
+            kind.pop("latencyCounts", None)  # thousands of buckets per run: summarised above
     with open(os.path.join(OUT, "requestlog-results.json"), "w") as f:
         json.dump(dict(runs=runs, exits=exits, stalls=stalls, rate=rate, batch_ratio=batch_ratio, p99_ratio=p99_ratio,
                        median_p99_ratio=median_p99_ratio,

@@ -333,6 +333,9 @@ struct BenchResult: Encodable {
     var p99Microseconds: Double
     var p999Microseconds: Double
     var maxMicroseconds: Double
+    /// Every latency bucket recorded, as [µs, calls] (`--json` only): runs' distributions add up
+    /// (bench/requestlog.py takes the p99 of all of a mode's calls over its rounds).
+    var latencyCounts: [[Double]]
 
     var text: String {
         """
@@ -364,7 +367,8 @@ final class Recorder: Sendable {
                 label: label, mode: mode, seconds: seconds, calls: calls, failures: failures.load(ordering: .relaxed),
                 callsPerSecond: Double(calls) / seconds, rowsPerSecond: Double(calls * rowsPerCall) / seconds,
                 frameBytes: frameBytes, p50Microseconds: us(50), p90Microseconds: us(90), p99Microseconds: us(99),
-                p999Microseconds: us(99.9), maxMicroseconds: Double(h.max) / 1000)
+                p999Microseconds: us(99.9), maxMicroseconds: Double(h.max) / 1000,
+                latencyCounts: h.recordedValues().map { [Double($0.value) / 1000, Double($0.count)] })
         }
     }
 }
