@@ -267,18 +267,20 @@ final class ConnectionHandler: ChannelDuplexHandler {
     }
 
     /// Sends a reply, unless the client's deadline passed while the call ran (then
-    /// DEADLINE_EXCEEDED), and records the call (metrics, request log).
+    /// DEADLINE_EXCEEDED), counts it in the metrics, and then hands it to the request log.
     private func reply(
         _ context: ChannelHandlerContext, _ frame: Frame, method: String, started: NIODeadline, deadline: UInt32 = 0,
         request: Frame, principal: Principal, summary: CallSummary = CallSummary()
     ) {
-        let frame = handlers.finished(
+        let call = handlers.finish(
             frame, method: method, started: started, deadline: deadline, request: request, principal: principal,
             summary: summary)
-        guard context.channel.isActive else { return }
-        let written = context.eventLoop.makePromise(of: Void.self)
-        context.writeAndFlush(wrapOutboundOut(frame), promise: written)
-        lastWrite = written.futureResult
+        if context.channel.isActive {
+            let written = context.eventLoop.makePromise(of: Void.self)
+            context.writeAndFlush(wrapOutboundOut(call.frame), promise: written)
+            lastWrite = written.futureResult
+        }
+        handlers.record(call)
     }
 
     /// Closes once every reply written so far has gone out.
