@@ -277,8 +277,8 @@ let package = Package(
         .testTarget(
             name: "RequestLogTests",
             dependencies: [
-                "ArtifactStore", "Catalog", "DiamondSchema", "LoupeClient", "LoupeProtocol", "ModelServer", "RequestLog",
-                "TreeTraining",
+                "ArtifactStore", "Catalog", "DiamondSchema", "GatewayTestKit", "LoupeClient", "LoupeProtocol", "ModelServer",
+                "RequestLog", "TreeTraining",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -287,7 +287,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TokenStoreTests",
-            dependencies: ["TokenStore", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["GatewayTestKit", "TokenStore", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         .testTarget(
             name: "GatewayTests",

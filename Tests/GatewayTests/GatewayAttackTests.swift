@@ -30,7 +30,7 @@ import TokenStore
 
     @Test func badTokensAreRefusedAndNothingReachesTheBackend() async throws {
         let counting = CountingStore(try SQLiteTokenStore(
-            path: FileManager.default.temporaryDirectory.appendingPathComponent("loupe-count-\(UUID().uuidString).sqlite").path))
+            path: TestFiles.unique("loupe-count", suffix: ".sqlite").path))
         let fixture = try await GatewayFixture.start(tokens: counting)
         defer { Task { await fixture.stop() } }
         let good = try await fixture.token("acme")
@@ -215,7 +215,7 @@ import TokenStore
 
     @Test func theTokenStoreUnavailableFailsClosed() async throws {
         let flaky = FlakyStore(try SQLiteTokenStore(
-            path: FileManager.default.temporaryDirectory.appendingPathComponent("loupe-flaky-\(UUID().uuidString).sqlite").path))
+            path: TestFiles.unique("loupe-flaky", suffix: ".sqlite").path))
         let fixture = try await GatewayFixture.start(tokens: flaky) { $0.tokenStaleAfter = .milliseconds(300) }
         defer { Task { await fixture.stop() } }
         let cached = try await fixture.token("cached")

@@ -222,7 +222,7 @@ struct InProcessServer: InProcessBackend {
 
     @Test func plaintextOffLoopbackIsRefusedAtStart() async throws {
         let store = try SQLiteTokenStore(
-            path: FileManager.default.temporaryDirectory.appendingPathComponent("loupe-pt-\(UUID().uuidString).sqlite").path)
+            path: TestFiles.unique("loupe-pt", suffix: ".sqlite").path)
         let gateway = Gateway(
             configuration: GatewayConfiguration(
                 host: "0.0.0.0", port: 0, backends: [BackendAddress(host: "127.0.0.1", port: 1)], internalSecret: "s"),

@@ -27,7 +27,7 @@ struct GatewayFixture {
         backends count: Int = 1, tokens: (any TokenStore)? = nil, inProcess: (any InProcessBackend)? = nil,
         configure: (inout GatewayConfiguration) -> Void = { _ in }
     ) async throws -> GatewayFixture {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("loupe-gateway-\(UUID().uuidString)")
+        let directory = TestFiles.unique("loupe-gateway")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let store = try tokens ?? SQLiteTokenStore(path: directory.appendingPathComponent("tokens.sqlite").path)
         var backends: [FakeBackend] = []
@@ -91,7 +91,8 @@ struct GatewayFixture {
     }
 
     /// Stops everything and removes the fixture's files (unless a test still reads them) but
-    /// its log, which `noRawTokenInLogsDatabasesOrTables` greps with every other test's.
+    /// its log, which `noRawTokenInLogsDatabasesOrTables` greps with every other test's (the
+    /// logs go when the test process exits: they are under `TestFiles.directory`).
     func stop(keepingFiles: Bool = false) async {
         await gateway.shutdown()
         for backend in backends { await backend.stop() }

@@ -1,5 +1,6 @@
 import ArtifactStore
 import Foundation
+import GatewayTestKit
 import LoupeProtocol
 import NIOCore
 import RequestLog
@@ -32,7 +33,7 @@ struct Scratch {
     let store: ArtifactStore
 
     init() throws {
-        url = FileManager.default.temporaryDirectory.appendingPathComponent("loupe-requestlog-\(UUID().uuidString)")
+        url = TestFiles.unique("loupe-requestlog")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         store = try ArtifactStore.open(at: url.appendingPathComponent("store").path)
     }

@@ -1,4 +1,5 @@
 import Foundation
+import GatewayTestKit
 import NIOCore
 import Testing
 import TokenStore
@@ -13,7 +14,7 @@ enum StoreKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
 func makeStore(_ kind: StoreKind) async throws -> (any TokenStore)? {
     switch kind {
     case .sqlite:
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("loupe-tokens-\(UUID().uuidString).sqlite").path
+        let path = TestFiles.unique("loupe-tokens", suffix: ".sqlite").path
         return try SQLiteTokenStore(path: path)
     case .postgres:
         guard let url = try postgresTestURL() else { return nil }
@@ -118,7 +119,7 @@ func postgresTestURL() throws -> String? {
     }
 
     @Test func aSecondProcessSeesChangesToTheSameFile() async throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("loupe-shared-\(UUID().uuidString).sqlite").path
+        let path = TestFiles.unique("loupe-shared", suffix: ".sqlite").path
         let a = try SQLiteTokenStore(path: path)
         let b = try SQLiteTokenStore(path: path)
         let issued = try await a.create(TokenSpec(name: "shared", scopes: ["predict"]))
