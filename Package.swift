@@ -209,7 +209,8 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        // Test doubles for the gateway: a counting stand-in model server, raw sockets.
+        // Test doubles for the gateway (a counting stand-in model server, raw sockets) and the
+        // per-process directory the tests write their files in (TestFiles).
         .target(
             name: "GatewayTestKit",
             dependencies: [

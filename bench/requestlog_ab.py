@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""Interleaved A/B of `loupe serve` variants on bench/requestlog.py's paced phase (Predict at
+2,000 calls/s, open loop), for trying a request-log setting against the log off and on:
+
+  python3 bench/requestlog_ab.py --rounds 10 off=off on= g10='--log-group-ms 10'
+  python3 bench/requestlog_ab.py --steal 10/60 off=off on=     # core 1 taken 10 ms of every 60
+
+Each NAME=ARGS is a server (ARGS added to `loupe serve`; `off` means --no-request-log); the first
+is the reference. Log-on variants each get a copy of bench/out/requestlog-store without its
+guestbook and capsule (run bench/requestlog.py once first: it trains that store). Rounds rotate
+the order; before every run each log-on server finishes recording. Prints per-round p99s and each
+variant's p99 over all its calls against the reference's. --steal runs a SCHED_FIFO spinner on
+core 1 (root), a stand-in for a host that takes a vCPU away (the guest sees this one, though).
+"""
+import argparse, os, shutil, subprocess, sys, tempfile, time
+
+import requestlog as R
+
+
+class Variant(R.Server):
+    def __init__(self, loupe, store, extra):
+        self.port, self.metrics = R.free_port(), R.free_port()
+        self.errors = tempfile.TemporaryFile("w+")
+        self.process = subprocess.Popen(
+            [loupe, "serve", "--store", store, "--drift-threshold", "0", "--no-inbox", "--port", str(R.free_port()),
+             "--server-port", str(self.port), "--metrics-port", str(self.metrics), *extra],
+            stdout=subprocess.PIPE, stderr=self.errors, text=True)
+        for line in self.process.stdout:
+            if "Stop with Ctrl-C" in line:
+                break
+        else:
+            self.errors.seek(0)
+            sys.exit(f"loupe serve {' '.join(extra)} exited before it was ready:\n{self.errors.read()[-2000:]}")
+        self.address = f"127.0.0.1:{self.port}"
+
+
+def steal(burst_ms, period_ms):
+    os.sched_setaffinity(0, {1})
+    os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(50))
+    while True:
+        t = time.perf_counter()
+        while time.perf_counter() - t < burst_ms / 1000:
+            pass
+        time.sleep((period_ms - burst_ms) / 1000)
+
+
+def pooled_p99(outs):
+    counts = {}
+    for o in outs:
+        for value, count in o["latencyCounts"]:
+            counts[value] = counts.get(value, 0) + count
+    total, seen = sum(counts.values()), 0
+    for value in sorted(counts):
+        seen += counts[value]
+        if seen >= 0.99 * total:
+            return value
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("variants", nargs="+", help="NAME=ARGS for loupe serve ('off' = --no-request-log)")
+    ap.add_argument("--loupe", default=os.path.join(R.ROOT, ".build", "release", "loupe"))
+    ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument("--seconds", type=float, default=5)
+    ap.add_argument("--rate", type=float, default=2000)
+    ap.add_argument("--steal", help="BURST/PERIOD in ms: a SCHED_FIFO spinner on core 1")
+    args = ap.parse_args()
+    base = os.path.join(R.OUT, "requestlog-store")
+    if not os.path.exists(os.path.join(base, "models")):
+        sys.exit("no bench store: run python3 bench/requestlog.py once first")
+    work = tempfile.mkdtemp(prefix="loupe-ab-")
+    names, servers = [], {}
+    stealer = None
+    try:
+        for spec in args.variants:
+            name, _, extra = spec.partition("=")
+            names.append(name)
+            if extra == "off":
+                servers[name] = (Variant(args.loupe, base, ["--no-request-log"]), False)
+            else:
+                store = os.path.join(work, name)
+                shutil.copytree(base, store, ignore=shutil.ignore_patterns("requests.sqlite*", "capsule"))
+                servers[name] = (Variant(args.loupe, store, extra.split()), True)
+        if args.steal:
+            burst, period = (float(x) for x in args.steal.split("/"))
+            stealer = R.multiprocessing.Process(target=steal, args=(burst, period), daemon=True)
+            stealer.start()
+        print("stall meter:", {c: f"{v['stalledPercent']:.1f}%, longest {v['longestMicroseconds'] / 1000:.1f} ms"
+                               for c, v in R.stall_meter().items()}, flush=True)
+        runs = {n: [] for n in names}
+        for r in range(args.rounds):
+            order = names[r % len(names):] + names[:r % len(names)]
+            for name in (order if r % 2 == 0 else order[::-1]):
+                for server, logging in servers.values():
+                    if logging:
+                        server.wait_until_recorded()
+                time.sleep(0.5)
+                runs[name].append(R.bench(args.loupe, base, "--server", servers[name][0].address, "--rate",
+                                          str(args.rate), "--raw", "--connections", "2", "--duration", str(args.seconds)))
+            print(f"round {r + 1} p99 ms: " + ", ".join(
+                f"{n} {runs[n][-1]['p99Microseconds'] / 1000:.2f}" for n in names), flush=True)
+    finally:
+        if stealer:
+            stealer.kill()
+        for server, _ in servers.values():
+            server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    reference = pooled_p99(runs[names[0]])
+    for name in names:
+        p99 = pooled_p99(runs[name])
+        print(f"{name:12} p99 of all calls {p99 / 1000:.2f} ms, / {names[0]}: {p99 / reference:.2f}")
+
+
+if __name__ == "__main__":
+    main()
