@@ -48,11 +48,11 @@ def bench(loupe, store, *args):
 
 
 class Server:
-    def __init__(self, loupe, store, logging_on, log_db):
+    def __init__(self, loupe, store, extra, name):
+        """`loupe serve` on `store` with `extra` options; its stderr goes to out/requestlog-serve-NAME.log."""
         self.port, self.metrics = free_port(), free_port()
-        extra = (["--log-db", log_db] if log_db else []) if logging_on else ["--no-request-log"]
         # No scheduled retraining during a benchmark: its repeated rows would read as drift.
-        self.errors = open(os.path.join(OUT, f"requestlog-serve-{'on' if logging_on else 'off'}.log"), "w+")
+        self.errors = open(os.path.join(OUT, f"requestlog-serve-{name}.log"), "w+")
         self.process = subprocess.Popen(
             [loupe, "serve", "--store", store, "--drift-threshold", "0", "--no-inbox", "--port", str(free_port()),
              "--server-port", str(self.port), "--metrics-port", str(self.metrics), *extra],
@@ -115,6 +115,20 @@ def stall_meter(seconds=2.0):
                       stalledPercent=100 * sum(g) / (seconds * 1e9)) for cpu, g in results.items()}
 
 
+def p99_of_all(outs):
+    """The p99 of all the calls of several `bench-server --json` runs (their histograms added up)."""
+    counts = {}
+    for out in outs:
+        for value, count in out["latencyCounts"]:
+            counts[value] = counts.get(value, 0) + count
+    total, seen = sum(counts.values()), 0
+    for value in sorted(counts):
+        seen += counts[value]
+        if seen >= 0.99 * total:
+            return value
+    return float("nan")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--loupe", help="a loupe binary to use instead of building one")
@@ -133,8 +147,8 @@ def main():
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     rate = args.rate
     # The first start trains the store's first model when it is empty: one server alone for that.
-    servers = {"on": Server(loupe, store, True, args.log_db)}
-    servers["off"] = Server(loupe, store, False, None)
+    servers = {"on": Server(loupe, store, ["--log-db", args.log_db] if args.log_db else [], "on")}
+    servers["off"] = Server(loupe, store, ["--no-request-log"], "off")
     stalls = stall_meter()
     phases = [
         ("paced", ["--rate", str(rate), "--raw", "--connections", "2", "--duration", s]),
@@ -161,17 +175,7 @@ def main():
         return statistics.median(r[kind][key] for r in runs[mode])
 
     def pooled_p99(mode, kind):
-        """The p99 of all the mode's calls of one phase, from the rounds' histograms."""
-        counts = {}
-        for r in runs[mode]:
-            for value, count in r[kind]["latencyCounts"]:
-                counts[value] = counts.get(value, 0) + count
-        total, seen = sum(counts.values()), 0
-        for value in sorted(counts):
-            seen += counts[value]
-            if seen >= 0.99 * total:
-                return value
-        return float("nan")
+        return p99_of_all([r[kind] for r in runs[mode]])
 
     def row(label, r):
         return (f"{label:34}{r['callsPerSecond']:>12.0f}{r['rowsPerSecond']:>14.0f}"

@@ -12,26 +12,9 @@ the order; before every run each log-on server finishes recording. Prints per-ro
 variant's p99 over all its calls against the reference's. --steal runs a SCHED_FIFO spinner on
 core 1 (root), a stand-in for a host that takes a vCPU away (the guest sees this one, though).
 """
-import argparse, os, shutil, subprocess, sys, tempfile, time
+import argparse, os, shutil, sys, tempfile, time
 
 import requestlog as R
-
-
-class Variant(R.Server):
-    def __init__(self, loupe, store, extra):
-        self.port, self.metrics = R.free_port(), R.free_port()
-        self.errors = tempfile.TemporaryFile("w+")
-        self.process = subprocess.Popen(
-            [loupe, "serve", "--store", store, "--drift-threshold", "0", "--no-inbox", "--port", str(R.free_port()),
-             "--server-port", str(self.port), "--metrics-port", str(self.metrics), *extra],
-            stdout=subprocess.PIPE, stderr=self.errors, text=True)
-        for line in self.process.stdout:
-            if "Stop with Ctrl-C" in line:
-                break
-        else:
-            self.errors.seek(0)
-            sys.exit(f"loupe serve {' '.join(extra)} exited before it was ready:\n{self.errors.read()[-2000:]}")
-        self.address = f"127.0.0.1:{self.port}"
 
 
 def steal(burst_ms, period_ms):
@@ -42,18 +25,6 @@ def steal(burst_ms, period_ms):
         while time.perf_counter() - t < burst_ms / 1000:
             pass
         time.sleep((period_ms - burst_ms) / 1000)
-
-
-def pooled_p99(outs):
-    counts = {}
-    for o in outs:
-        for value, count in o["latencyCounts"]:
-            counts[value] = counts.get(value, 0) + count
-    total, seen = sum(counts.values()), 0
-    for value in sorted(counts):
-        seen += counts[value]
-        if seen >= 0.99 * total:
-            return value
 
 
 def main():
@@ -76,11 +47,11 @@ def main():
             name, _, extra = spec.partition("=")
             names.append(name)
             if extra == "off":
-                servers[name] = (Variant(args.loupe, base, ["--no-request-log"]), False)
+                servers[name] = (R.Server(args.loupe, base, ["--no-request-log"], f"ab-{name}"), False)
             else:
                 store = os.path.join(work, name)
                 shutil.copytree(base, store, ignore=shutil.ignore_patterns("requests.sqlite*", "capsule"))
-                servers[name] = (Variant(args.loupe, store, extra.split()), True)
+                servers[name] = (R.Server(args.loupe, store, extra.split(), f"ab-{name}"), True)
         if args.steal:
             burst, period = (float(x) for x in args.steal.split("/"))
             stealer = R.multiprocessing.Process(target=steal, args=(burst, period), daemon=True)
@@ -105,9 +76,9 @@ def main():
         for server, _ in servers.values():
             server.stop()
         shutil.rmtree(work, ignore_errors=True)
-    reference = pooled_p99(runs[names[0]])
+    reference = R.p99_of_all(runs[names[0]])
     for name in names:
-        p99 = pooled_p99(runs[name])
+        p99 = R.p99_of_all(runs[name])
         print(f"{name:12} p99 of all calls {p99 / 1000:.2f} ms, / {names[0]}: {p99 / reference:.2f}")
 
 
