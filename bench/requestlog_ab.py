@@ -6,7 +6,7 @@
   python3 bench/requestlog_ab.py --steal 10/60 off=off on=     # core 1 taken 10 ms of every 60
 
 Each NAME=ARGS is a server (ARGS added to `loupe serve`; `off` means --no-request-log); the first
-is the reference. Log-on variants each get a copy of bench/out/requestlog-store without its
+is the reference. NAME@PATH runs the loupe binary at PATH (to compare builds: old@/tmp/loupe-old=). Log-on variants each get a copy of bench/out/requestlog-store without its
 guestbook and capsule (run bench/requestlog.py once first: it trains that store). Rounds rotate
 the order; before every run each log-on server finishes recording. Prints per-round p99s and each
 variant's p99 over all its calls against the reference's. --steal runs a SCHED_FIFO spinner on
@@ -27,6 +27,22 @@ def steal(burst_ms, period_ms):
         time.sleep((period_ms - burst_ms) / 1000)
 
 
+LOG_THREADS = ("loupe-appender", "loupe-sqlite")
+
+
+def pin(server, log_cpu):
+    """Pins the server's log threads to `log_cpu` and all its other threads to the other cores."""
+    others = set(os.sched_getaffinity(0)) - {log_cpu}
+    task = f"/proc/{server.process.pid}/task"
+    for tid in os.listdir(task):
+        try:
+            with open(f"{task}/{tid}/comm") as f:
+                name = f.read().strip()
+            os.sched_setaffinity(int(tid), {log_cpu} if name in LOG_THREADS else others)
+        except (FileNotFoundError, ProcessLookupError):
+            pass  # the thread ended
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("variants", nargs="+", help="NAME=ARGS for loupe serve ('off' = --no-request-log)")
@@ -35,6 +51,9 @@ def main():
     ap.add_argument("--seconds", type=float, default=5)
     ap.add_argument("--rate", type=float, default=2000)
     ap.add_argument("--steal", help="BURST/PERIOD in ms: a SCHED_FIFO spinner on core 1")
+    ap.add_argument("--pin-log", action="store_true",
+                    help="pin the servers' log threads to core 1, their other threads and the client to the other cores "
+                         "(with --steal: does serving wait for a log thread that cannot run?)")
     args = ap.parse_args()
     base = os.path.join(R.OUT, "requestlog-store")
     if not os.path.exists(os.path.join(base, "models")):
@@ -45,19 +64,22 @@ def main():
     try:
         for spec in args.variants:
             name, _, extra = spec.partition("=")
+            name, _, binary = name.partition("@")
             names.append(name)
             if extra == "off":
-                servers[name] = (R.Server(args.loupe, base, ["--no-request-log"], f"ab-{name}"), False)
+                servers[name] = (R.Server(binary or args.loupe, base, ["--no-request-log"], f"ab-{name}"), False)
             else:
                 store = os.path.join(work, name)
                 shutil.copytree(base, store, ignore=shutil.ignore_patterns("requests.sqlite*", "capsule"))
-                servers[name] = (R.Server(args.loupe, store, extra.split(), f"ab-{name}"), True)
+                servers[name] = (R.Server(binary or args.loupe, store, extra.split(), f"ab-{name}"), True)
         if args.steal:
             burst, period = (float(x) for x in args.steal.split("/"))
             stealer = R.multiprocessing.Process(target=steal, args=(burst, period), daemon=True)
             stealer.start()
         print("stall meter:", {c: f"{v['stalledPercent']:.1f}%, longest {v['longestMicroseconds'] / 1000:.1f} ms"
                                for c, v in R.stall_meter().items()}, flush=True)
+        if args.pin_log:
+            os.sched_setaffinity(0, set(os.sched_getaffinity(0)) - {1})  # the bench client too
         runs = {n: [] for n in names}
         for r in range(args.rounds):
             order = names[r % len(names):] + names[:r % len(names)]
@@ -65,6 +87,8 @@ def main():
                 for server, logging in servers.values():
                     if logging:
                         server.wait_until_recorded()
+                if args.pin_log:
+                    pin(servers[name][0], 1)
                 time.sleep(0.5)
                 runs[name].append(R.bench(args.loupe, base, "--server", servers[name][0].address, "--rate",
                                           str(args.rate), "--raw", "--connections", "2", "--duration", str(args.seconds)))

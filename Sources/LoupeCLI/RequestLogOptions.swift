@@ -64,7 +64,7 @@ struct ServeRequestLogOptions: ParsableArguments {
     @Option(help: "…or once it has been open this long (e.g. 1h, 10m).")
     var logSegmentAge: String = "1h"
 
-    @Option(help: "Milliseconds the appender waits after a call, when its last group was small, for more to record as one group (0: never wait; under load groups form anyway).")
+    @Option(help: "While calls come, the appender records what arrived every this many milliseconds, as one group (at once after a group of 16 or more); 0: never wait.")
     var logGroupMs: Int = 2
 
     @Option(help: "Milliseconds between guestbook commits when fewer than a batch (1,000 rows) wait (the calls are in the capsule meanwhile; this is how late `logs query` may see them).")

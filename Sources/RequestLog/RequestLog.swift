@@ -29,10 +29,12 @@ public final class RequestLog: Sendable {
     private let logger: Logger
     private let inbox = Mutex(Inbox())
     private let pending = Mutex(Pending())
-    /// Wakes the appender thread; `appenderSignalled` keeps it to one signal per wake-up
-    /// however many calls arrive meanwhile.
+    /// Wakes the idle appender thread; `appenderSignalled` stays set while the appender is
+    /// busy, so calls signal only the first time after it went idle.
     private let appenderWake = DispatchSemaphore(value: 0)
     private let appenderSignalled = Atomic<Bool>(false)
+    /// How often a call signalled the appender (tests: none while it keeps up).
+    private let appenderSignals = Atomic<Int>(0)
     private let writerSignals: AsyncStream<Void>
     private let writerWake: AsyncStream<Void>.Continuation
     private let tasks = Mutex<Tasks?>(nil)
@@ -198,10 +200,18 @@ public final class RequestLog: Sendable {
     }
 
     private func wakeAppender() {
-        if !appenderSignalled.exchange(true, ordering: .acquiringAndReleasing) { appenderWake.signal() }
+        // Sequentially consistent, against the appender's store-then-look when it goes idle.
+        if !appenderSignalled.exchange(true, ordering: .sequentiallyConsistent) {
+            appenderSignals.add(1, ordering: .relaxed)
+            appenderWake.signal()
+        }
     }
 
-    /// The appender thread's loop: wakes on new calls, or every 250 ms to check the segment's age.
+    /// How many times calls woke the appender so far.
+    var appenderWakeUps: Int { appenderSignals.load(ordering: .relaxed) }
+
+    /// The appender thread's loop: while calls come, drains them every `groupWindow`; when none
+    /// came, sleeps until a call wakes it, a sync is due, or 250 ms pass (the segment's age).
     private func runAppender(_ capsule: Capsule) -> [SealedFile] {
         var sequence = 0
         var sealed: [SealedFile] = []
@@ -213,15 +223,26 @@ public final class RequestLog: Sendable {
         var unsynced: [GuestbookRow] = []
         var lastSync = ContinuousClock.now
         while true {
-            // Wakes for calls, for the next sync when something waits for one, else every 250 ms.
-            let idle = Duration.milliseconds(250)
-            let nap = unsynced.isEmpty ? idle : min(idle, configuration.syncInterval - (.now - lastSync))
-            let woken = appenderWake.wait(timeout: .now() + max(0, nap.seconds)) == .success
-            // Let the group fill: the flag stays set meanwhile, so callers skip the signal too.
-            if woken, Self.waitsForMore(afterGroupOf: lastGroup, window: window), !inbox.withLock({ $0.closed }) {
-                Thread.sleep(forTimeInterval: window.seconds)
+            if lastGroup > 0 {
+                // Calls are coming: the flag stays set, so callers do not signal (no futex call on
+                // the serving path while the log keeps up), and the appender drains on its own beat,
+                // letting a small group fill for `window` first.
+                if Self.waitsForMore(afterGroupOf: lastGroup, window: window), !inbox.withLock({ $0.closed }) {
+                    Thread.sleep(forTimeInterval: window.seconds)
+                }
+            } else {
+                // Idle: callers signal from now on. A call that came before the flag was cleared
+                // did not signal, so look once more before sleeping.
+                appenderSignalled.store(false, ordering: .sequentiallyConsistent)
+                if inbox.withLock({ $0.calls.isEmpty && !$0.closed }) {
+                    // Wakes for calls, for the next sync when something waits for one, else every 250 ms.
+                    let idle = Duration.milliseconds(250)
+                    let nap = unsynced.isEmpty ? idle : min(idle, configuration.syncInterval - (.now - lastSync))
+                    let woken = appenderWake.wait(timeout: .now() + max(0, nap.seconds)) == .success
+                    // The first call of a burst: let the group fill.
+                    if woken, window > .zero, !inbox.withLock({ $0.closed }) { Thread.sleep(forTimeInterval: window.seconds) }
+                }
             }
-            appenderSignalled.store(false, ordering: .releasing)
             let (batch, closed) = inbox.withLock { inbox in
                 defer {
                     inbox.calls = []

@@ -70,6 +70,29 @@ extension RequestLogSuites {
             await log.shutdown()
         }
 
+        /// While calls keep coming the appender drains them on its own beat: only the first call
+        /// of a stream wakes it (a futex call on the serving path), not one per group.
+        @Test func callsWakeTheAppenderOnlyWhenItIsIdle() async throws {
+            let scratch = try Scratch()
+            defer { scratch.remove() }
+            let book = try #require(try await makeGuestbook(.sqlite, scratch: scratch))
+            let log = try RequestLog(
+                configuration: RequestLogConfiguration(
+                    capsuleDirectory: scratch.capsule, syncAppends: false, groupWindow: .milliseconds(50)),
+                guestbook: book, store: scratch.store)
+            try await log.start()
+            // 40 calls 10 ms apart: ~8 groups of ~5. Waking per group would be ~8 signals; only a
+            // pause of the test longer than the 50 ms window lets the appender go idle.
+            for i in 0..<40 {
+                log.record(try predictCall(i))
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            #expect(await log.flush(timeout: patience))
+            #expect(log.counts.written == 40)
+            #expect(log.appenderWakeUps <= 2, "woken \(log.appenderWakeUps) times")
+            await log.shutdown()
+        }
+
         @Test func theAppenderWaitsOnlyAfterASmallGroup() {
             #expect(RequestLog.waitsForMore(afterGroupOf: 0, window: .milliseconds(2)))
             #expect(RequestLog.waitsForMore(afterGroupOf: RequestLog.smallGroup - 1, window: .milliseconds(2)))
