@@ -92,8 +92,9 @@ def main():
                 time.sleep(0.5)
                 runs[name].append(R.bench(args.loupe, base, "--server", servers[name][0].address, "--rate",
                                           str(args.rate), "--raw", "--connections", "2", "--duration", str(args.seconds)))
-            print(f"round {r + 1} p99 ms: " + ", ".join(
-                f"{n} {runs[n][-1]['p99Microseconds'] / 1000:.2f}" for n in names), flush=True)
+            print(f"round {r + 1} p99 ms (host steal): " + ", ".join(
+                f"{n} {runs[n][-1]['p99Microseconds'] / 1000:.2f} ({runs[n][-1]['stealPercent']:.1f}%)" for n in names),
+                flush=True)
     finally:
         if stealer:
             stealer.kill()
