@@ -25,10 +25,10 @@ modes alike. In some hours the host takes the vCPUs away for good stretches (/pr
 steal: up to half the cores' time), and then every mode's p99 is 10-300 ms, the log's or not;
 each run notes the steal during it. The paced p99 is that of all a mode's calls over the rounds
 (their latency histograms added up: every stall that fell in any round counts, weighted by the
-calls it held), printed over all rounds and over the rounds in which the host took at most
-QUIET_STEAL of both modes' runs; the bars read the latter (BatchPredict too: steal takes CPU
-from whichever mode runs), and with fewer than MIN_QUIET_ROUNDS such rounds a bar says the
-run is inconclusive. Throughputs compare the median runs, so one lucky or unlucky run does not decide. Before each run the server of the log-on
+calls it held), printed over all runs and over the runs in which the host took at most
+QUIET_STEAL; the bars read the latter (BatchPredict too: steal takes CPU from whichever mode
+runs), and with fewer than MIN_QUIET_RUNS such runs of a mode a bar says the run is
+inconclusive. Throughputs compare the median runs, so one lucky or unlucky run does not decide. Before each run the server of the log-on
 mode is left to finish recording the previous one (its counters on /metrics), so no mode
 pays for the other's backlog; the phases go paced -> batch -> saturated.
 """
@@ -38,10 +38,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 OUT = os.path.join(HERE, "out")
 MODES = ["off", "on"]
-# A round counts for the paced bar when the host took at most this share of the cores' time
-# during each mode's run (/proc/stat steal), and the bar needs this many such rounds.
+# A run counts for the bars when the host took at most this share (%) of the cores' time during
+# it (/proc/stat steal; at 0.7-0.9% a run's p99 was already twice that of the runs under 0.5%),
+# and a bar needs this many such runs of each mode.
 QUIET_STEAL = 0.5
-MIN_QUIET_ROUNDS = 4
+MIN_QUIET_RUNS = 4
 
 
 def free_port():
@@ -193,9 +194,15 @@ def main():
                                       + (["--log-db", args.log_db] if args.log_db else []),
                                       check=True, capture_output=True, text=True).stdout)
 
-    def quiet_rounds(kind):
-        """The rounds in which every mode's run of `kind` lost at most QUIET_STEAL to the host."""
-        return [i for i in range(args.repeats) if all(runs[m][i][kind]["stealPercent"] <= QUIET_STEAL for m in MODES)]
+    def quiet_runs(kind):
+        """Each mode's runs of `kind` that lost at most QUIET_STEAL to the host."""
+        return {m: [r[kind] for r in runs[m] if r[kind]["stealPercent"] <= QUIET_STEAL] for m in MODES}
+
+    def enough(quiet):
+        return min(len(v) for v in quiet.values()) >= MIN_QUIET_RUNS
+
+    def counts(quiet):
+        return ", ".join(f"{m} {len(quiet[m])}" for m in MODES)
 
     def median(mode, kind, key):
         return statistics.median(r[kind][key] for r in runs[mode])
@@ -223,33 +230,34 @@ def main():
     batch_ratio = median("on", "batch", "rowsPerSecond") / median("off", "batch", "rowsPerSecond")
     # The same over the rounds the host left alone (the host's steal takes CPU from whichever
     # mode runs then: seen 0.85 with 7-45% steal in every round).
-    quiet_batch = quiet_rounds("batch")
-    quiet_batch_ratio = (statistics.median(runs["on"][i]["batch"]["rowsPerSecond"] for i in quiet_batch)
-                         / statistics.median(runs["off"][i]["batch"]["rowsPerSecond"] for i in quiet_batch)
-                         if quiet_batch else float("nan"))
+    quiet_batch = quiet_runs("batch")
+    quiet_batch_ratio = (statistics.median(r["rowsPerSecond"] for r in quiet_batch["on"])
+                         / statistics.median(r["rowsPerSecond"] for r in quiet_batch["off"])
+                         if all(quiet_batch.values()) else float("nan"))
     # The paced bar reads the p99 of every call a mode answered in the run (the rounds'
     # latency histograms added up), not a median of per-round p99s: a round's p99 is set by
     # the few host stalls that fell in it (per-round p99s of one build span 0.3-2.3 ms), and
     # the median of 8 such values still moved the ratio by +-30% between runs of one build.
     p99_ratio = pooled_p99("on", "paced") / pooled_p99("off", "paced")
-    # ...over the rounds in which the host left both modes' paced runs alone (steal <= QUIET_STEAL
-    # in each): when it takes the vCPUs, it holds calls for tens of ms whatever the server does
-    # (seen: p99s of 10-300 ms with the log off, on, and off with a thread burning the log's CPU,
-    # in any order), so those rounds measure the host. Both modes' runs of a round go or stay.
-    quiet = quiet_rounds("paced")
-    quiet_p99 = {m: p99_of_all([runs[m][i]["paced"] for i in quiet]) for m in MODES} if quiet else {}
-    quiet_ratio = quiet_p99["on"] / quiet_p99["off"] if quiet else float("nan")
+    # ...over the runs the host left alone (steal <= QUIET_STEAL): when it takes the vCPUs it
+    # holds calls for ms to hundreds of ms whatever the server does (seen: p99s of 4-300 ms with
+    # the log off, on, and off with a thread burning the log's CPU, in no order), so those runs
+    # measure the host. Each run goes by its own steal: the rounds interleave the modes, and
+    # the steal is the host's doing whichever mode runs (log-on runs drew no more of it).
+    quiet = quiet_runs("paced")
+    quiet_p99 = {m: p99_of_all(quiet[m]) for m in MODES} if all(quiet.values()) else {}
+    quiet_ratio = quiet_p99["on"] / quiet_p99["off"] if quiet_p99 else float("nan")
     median_p99_ratio = median("on", "paced", "p99Microseconds") / median("off", "paced", "p99Microseconds")
     saturated_ratio = median("on", "predict", "p99Microseconds") / median("off", "predict", "p99Microseconds")
     cps_ratio = median("on", "predict", "callsPerSecond") / median("off", "predict", "callsPerSecond")
     print(f"\nBatchPredict rows/s, log on / off (median runs):        {batch_ratio:.2f}")
-    if quiet_batch:
-        print(f"  ...over the {len(quiet_batch)} rounds the host left alone (steal <= {QUIET_STEAL}%): {quiet_batch_ratio:.2f}")
+    if all(quiet_batch.values()):
+        print(f"  ...over the runs the host left alone (steal <= {QUIET_STEAL}%; {counts(quiet_batch)}): {quiet_batch_ratio:.2f}")
     print(f"Predict p99 at {rate:.0f} calls/s, log on / off (all calls):   {p99_ratio:.2f}"
           f"  (p99 {pooled_p99('on', 'paced') / 1000:.2f} / {pooled_p99('off', 'paced') / 1000:.2f} ms;"
           f" median of the rounds' p99s: {median_p99_ratio:.2f})")
-    if quiet:
-        print(f"  ...over the {len(quiet)} rounds the host left alone (steal <= {QUIET_STEAL}%): {quiet_ratio:.2f}"
+    if quiet_p99:
+        print(f"  ...over the runs the host left alone (steal <= {QUIET_STEAL}%; {counts(quiet)}): {quiet_ratio:.2f}"
               f"  (p99 {quiet_p99['on'] / 1000:.2f} / {quiet_p99['off'] / 1000:.2f} ms)")
     print(f"Predict x8 (saturated), log on / off (median runs):     p99 {saturated_ratio:.2f}, calls/s {cps_ratio:.2f}")
     print("paced p99 per run (host steal): " + "; ".join(
@@ -259,26 +267,26 @@ def main():
         print("note: a median of fewer than 5 rounds is a few runs' noise on a virtual machine; try --repeats 8 or more")
     print(f"guestbook after the runs: {stats['calls']} calls, {stats['errors']} errors, {stats['rowsScored']} rows scored")
     failures = sum(r[k]["failures"] for m in runs for r in runs[m] for k in ("predict", "paced", "batch"))
-    bars = [("BatchPredict throughput with the log on >= 90% of off (rounds the host left alone)",
-             quiet_batch_ratio >= 0.9 if len(quiet_batch) >= MIN_QUIET_ROUNDS else None),
-            (f"Predict p99 at {rate:.0f} calls/s with the log on <= 1.2x off (rounds the host left alone)",
-             quiet_ratio <= 1.2 if len(quiet) >= MIN_QUIET_ROUNDS else None),
+    bars = [("BatchPredict throughput with the log on >= 90% of off (runs the host left alone)",
+             quiet_batch_ratio >= 0.9 if enough(quiet_batch) else None),
+            (f"Predict p99 at {rate:.0f} calls/s with the log on <= 1.2x off (runs the host left alone)",
+             quiet_ratio <= 1.2 if enough(quiet) else None),
             ("no failed calls, every server exited cleanly",
              failures == 0 and all(code == 0 for code in exits.values()))]
     print()
     for name, ok in bars:
         print(f"  [{'?' if ok is None else 'x' if ok else ' '}] {name}")
-    for kind, rounds in (("paced", quiet), ("batch", quiet_batch)):
-        if len(rounds) < MIN_QUIET_ROUNDS:
-            print(f"  ? {kind}: inconclusive, the host took the vCPUs (steal > {QUIET_STEAL}%) in {args.repeats - len(rounds)}"
-                  f" of {args.repeats} rounds, leaving fewer than {MIN_QUIET_ROUNDS} to compare; run again in a quieter hour")
+    for kind, q in (("paced", quiet), ("batch", quiet_batch)):
+        if not enough(q):
+            print(f"  ? {kind}: inconclusive, runs the host left alone (steal <= {QUIET_STEAL}%) of {args.repeats}: "
+                  f"{counts(q)}; the bar needs {MIN_QUIET_RUNS} of each mode; run again in a quieter hour")
     for r in (r for m in runs for r in runs[m]):
         for kind in r.values():
             kind.pop("latencyCounts", None)  # thousands of buckets per run: summarised above
     with open(os.path.join(OUT, "requestlog-results.json"), "w") as f:
         json.dump(dict(runs=runs, exits=exits, stalls=stalls, rate=rate, batch_ratio=batch_ratio, p99_ratio=p99_ratio,
-                       median_p99_ratio=median_p99_ratio, quiet_rounds=quiet, quiet_p99_ratio=quiet_ratio,
-                       quiet_batch_rounds=quiet_batch, quiet_batch_ratio=quiet_batch_ratio,
+                       median_p99_ratio=median_p99_ratio, quiet_runs={m: len(quiet[m]) for m in MODES}, quiet_p99_ratio=quiet_ratio,
+                       quiet_batch_runs={m: len(quiet_batch[m]) for m in MODES}, quiet_batch_ratio=quiet_batch_ratio,
                        saturated_p99_ratio=saturated_ratio, saturated_calls_ratio=cps_ratio, stats=stats), f, indent=2)
 
 
