@@ -228,7 +228,7 @@ def main():
     # quiet moment gives one run a tail far below the rest), so a best-of ratio moves with
     # one lucky run of either mode (seen: 0.42 and 2.54 for the same build).
     batch_ratio = median("on", "batch", "rowsPerSecond") / median("off", "batch", "rowsPerSecond")
-    # The same over the rounds the host left alone (the host's steal takes CPU from whichever
+    # The same over the runs the host left alone (the host's steal takes CPU from whichever
     # mode runs then: seen 0.85 with 7-45% steal in every round).
     quiet_batch = quiet_runs("batch")
     quiet_batch_ratio = (statistics.median(r["rowsPerSecond"] for r in quiet_batch["on"])
