@@ -76,6 +76,9 @@ struct ServeRequestLogOptions: ParsableArguments {
     @Option(help: "Nice value of the log's appender and SQLite writer threads, which also run as SCHED_BATCH (0 to 19; 0 leaves them as the process is; Linux).")
     var logNice: Int32 = 10
 
+    @Option(help: "The most the appender at --log-nice may fall behind, in milliseconds: past it a thread at normal priority appends until the queue is fresh again (bounds what a kill -9 can lose on a saturated machine; 0: no bound).")
+    var logMaxLagMs: Int = 100
+
     /// The configured log for `store`, or nil with --no-request-log.
     func open(store: String, artifacts: ArtifactStore, registry: PrometheusCollectorRegistry) async throws -> RequestLog? {
         guard !noRequestLog else { return nil }
@@ -84,12 +87,14 @@ struct ServeRequestLogOptions: ParsableArguments {
         guard (1...60_000).contains(logCommitMs) else { throw CLIError("--log-commit-ms must be in 1...60000, got \(logCommitMs)") }
         guard (0...60_000).contains(logSyncMs) else { throw CLIError("--log-sync-ms must be in 0...60000, got \(logSyncMs)") }
         guard (0...19).contains(logNice) else { throw CLIError("--log-nice must be in 0...19, got \(logNice)") }
+        guard (0...60_000).contains(logMaxLagMs) else { throw CLIError("--log-max-lag-ms must be in 0...60000, got \(logMaxLagMs)") }
         let retention: Duration? = logRetention.lowercased() == "forever"
             ? nil : try parseDuration(logRetention, option: "--log-retention")
         let configuration = RequestLogConfiguration(
             capsuleDirectory: store + "/capsule", retention: retention, segmentMaxBytes: logSegmentMB << 20,
             segmentMaxAge: try parseDuration(logSegmentAge, option: "--log-segment-age"),
-            commitInterval: .milliseconds(logCommitMs), syncInterval: .milliseconds(logSyncMs), groupWindow: .milliseconds(logGroupMs), backgroundNice: logNice)
+            commitInterval: .milliseconds(logCommitMs), syncInterval: .milliseconds(logSyncMs), groupWindow: .milliseconds(logGroupMs), backgroundNice: logNice,
+            maxAppendLag: logMaxLagMs > 0 ? .milliseconds(logMaxLagMs) : nil)
         let guestbook = try await location.openGuestbook(store: store, create: true, backgroundNice: logNice)
         do {
             return try RequestLog(

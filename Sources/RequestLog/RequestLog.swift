@@ -13,6 +13,8 @@ import Synchronization
 ///   the cooperative pool) drains the queue in groups, appends them to the open capsule segment (one
 ///   write per group), fsyncs it every `syncInterval` and then hands their rows to the writer; rows
 ///   beyond `pendingCapacity` waiting for the database spill to a durable spill file instead;
+///   it runs at a lower priority, and when it lags by more than `maxAppendLag` a catch-up thread
+///   at the process's priority runs its rounds (one at a time, under one lock) until it is fresh;
 /// - the writer commits waiting rows to the guestbook in batches, every `commitInterval` or
 ///   as soon as a batch is waiting (the segment holds the calls meanwhile); when the database fails
 ///   or is slow, rows wait (within the bound), and once it answers again the spill files are
@@ -28,6 +30,12 @@ public final class RequestLog: Sendable {
     private let spill: SpillJournal
     private let logger: Logger
     private let inbox = Mutex(Inbox())
+    /// What the appender's rounds share, whichever thread runs them.
+    private let appending = Mutex(AppenderState())
+    /// `maxAppendLag` when the appender runs at a lower priority (nil otherwise: no catch-up).
+    private let catchUpAfter: Duration?
+    /// Wakes the catch-up thread (a call found the appender lagging, or shutdown).
+    private let catchUpWake = DispatchSemaphore(value: 0)
     private let pending = Mutex(Pending())
     /// Wakes the idle appender thread; `appenderSignalled` stays set while the appender is
     /// busy, so calls signal only the first time after it went idle.
@@ -35,6 +43,8 @@ public final class RequestLog: Sendable {
     private let appenderSignalled = Atomic<Bool>(false)
     /// How often a call signalled the appender (tests: none while it keeps up).
     private let appenderSignals = Atomic<Int>(0)
+    /// Tests: the appender thread takes no calls while set (a starved appender, made certain).
+    let appenderHeldForTesting = Atomic<Bool>(false)
     private let writerSignals: AsyncStream<Void>
     private let writerWake: AsyncStream<Void>.Continuation
     private let tasks = Mutex<Tasks?>(nil)
@@ -43,6 +53,10 @@ public final class RequestLog: Sendable {
         var calls: [CallRecord] = []
         var bytes = 0
         var closed = false
+        /// When the oldest call in `calls` was handed over (kept only with a lag bound).
+        var oldest = ContinuousClock.now
+        /// The catch-up thread was called and has not caught up yet.
+        var catchingUp = false
     }
 
     private struct Pending {
@@ -71,6 +85,7 @@ public final class RequestLog: Sendable {
         self.guestbook = guestbook
         self.store = store
         self.logger = logger
+        catchUpAfter = configuration.backgroundNice > 0 ? configuration.maxAppendLag : nil
         counters = RequestLogCounters(registry: registry)
         spill = try SpillJournal(directory: configuration.capsuleDirectory + "/spill", level: configuration.compressionLevel)
         // Wake-ups, not data: one pending signal is enough.
@@ -83,15 +98,25 @@ public final class RequestLog: Sendable {
 
     /// Hands one finished call to the log. Never blocks on the disk or the database.
     public func record(_ call: CallRecord) {
-        let accepted = inbox.withLock { inbox -> Bool in
-            guard !inbox.closed, inbox.bytes + call.payloadBytes <= configuration.queueLimitBytes else { return false }
+        let (accepted, lagging) = inbox.withLock { [catchUpAfter] inbox -> (Bool, Bool) in
+            guard !inbox.closed, inbox.bytes + call.payloadBytes <= configuration.queueLimitBytes else { return (false, false) }
             inbox.calls.append(call)
             inbox.bytes += call.payloadBytes
-            return true
+            guard let catchUpAfter else { return (true, false) }
+            // A clock read per call (~20 ns): how long the oldest waiting call has waited.
+            let now = ContinuousClock.now
+            if inbox.calls.count == 1 {
+                inbox.oldest = now
+                return (true, false)
+            }
+            guard !inbox.catchingUp, now - inbox.oldest > catchUpAfter else { return (true, false) }
+            inbox.catchingUp = true
+            return (true, true)
         }
         counters.add(.queued, 1)
         if accepted {
             wakeAppender()
+            if lagging { catchUpWake.signal() }
         } else {
             counters.add(.dropped, 1)
             logger.error("a call was not recorded: the request log is closed or its queue is over its byte bound",
@@ -122,8 +147,10 @@ public final class RequestLog: Sendable {
         // first call on; a backlog larger than the startup limit (or a database that fails)
         // is left to the writer, which replays it after new calls' rows.
         if spill.hasFiles { _ = await replaySpill(until: .now + configuration.startupReplayLimit) }
+        appending.withLock { $0 = AppenderState(capsule: capsule) }
         let appender = AppenderThread()
-        appender.start(nice: configuration.backgroundNice) { [self] in runAppender(capsule) }
+        appender.start(nice: configuration.backgroundNice) { [self] in runAppender() }
+        if let catchUpAfter { Thread { [self] in runCatchUp(after: catchUpAfter) }.start() }
         let writer = Task.detached { [self] in await runWriter() }
         let ticker = Task.detached { [writerWake, configuration] in
             // The writer's beat: waiting rows are committed, retention and spill replay checked.
@@ -144,6 +171,7 @@ public final class RequestLog: Sendable {
         }) else { return }
         inbox.withLock { $0.closed = true }
         wakeAppender()
+        catchUpWake.signal()
         let sealedFiles = await running.appender.finished()
         pending.withLock { $0.stopping = true }
         writerWake.yield()
@@ -210,19 +238,35 @@ public final class RequestLog: Sendable {
     /// How many times calls woke the appender so far.
     var appenderWakeUps: Int { appenderSignals.load(ordering: .relaxed) }
 
-    /// The appender thread's loop: while calls come, drains them every `groupWindow`; when none
-    /// came, sleeps until a call wakes it, a sync is due, or 250 ms pass (the segment's age).
-    private func runAppender(_ capsule: Capsule) -> [SealedFile] {
+    /// How many calls were appended to the capsule so far (by either thread).
+    var appendedCalls: Int { appending.withLock { $0.sequence } }
+
+    /// How many times the catch-up thread took over.
+    var catchUps: Int { counters.value(.catchUps) }
+
+    /// What the appender's rounds share: the open segment, the row sequence, the calls written
+    /// but not yet fsynced, the sealed segments' local copies.
+    struct AppenderState {
+        var capsule: Capsule?
         var sequence = 0
         var sealed: [SealedFile] = []
-        let runID = configuration.runID
+        /// Written to the segment, not yet fsynced: their rows go to the writer at the next sync.
+        var unsynced: [GuestbookRow] = []
+        var lastSync = ContinuousClock.now
+        /// The last segment is sealed: nothing more is appended.
+        var finished = false
+    }
+
+    /// The appender thread's loop: while calls come, drains them every `groupWindow`; when none
+    /// came, sleeps until a call wakes it, a sync is due, or 250 ms pass (the segment's age).
+    private func runAppender() -> [SealedFile] {
         let window = configuration.groupWindow
         var lastGroup = 0
         var giveWay = GivingWay(enabled: configuration.backgroundNice > 0)
-        // Written to the segment, not yet fsynced: their rows go to the writer at the next sync.
-        var unsynced: [GuestbookRow] = []
-        var lastSync = ContinuousClock.now
         while true {
+            while appenderHeldForTesting.load(ordering: .relaxed), !inbox.withLock({ $0.closed }) {
+                Thread.sleep(forTimeInterval: 0.001)
+            }
             if lastGroup > 0 {
                 // Calls are coming: the flag stays set, so callers do not signal (no futex call on
                 // the serving path while the log keeps up), and the appender drains on its own beat,
@@ -237,72 +281,110 @@ public final class RequestLog: Sendable {
                 if inbox.withLock({ $0.calls.isEmpty && !$0.closed }) {
                     // Wakes for calls, for the next sync when something waits for one, else every 250 ms.
                     let idle = Duration.milliseconds(250)
-                    let nap = unsynced.isEmpty ? idle : min(idle, configuration.syncInterval - (.now - lastSync))
+                    let (waiting, lastSync) = appending.withLock { (!$0.unsynced.isEmpty, $0.lastSync) }
+                    let nap = waiting ? min(idle, configuration.syncInterval - (.now - lastSync)) : idle
                     let woken = appenderWake.wait(timeout: .now() + max(0, nap.seconds)) == .success
                     // The first call of a burst: let the group fill.
                     if woken, window > .zero, !inbox.withLock({ $0.closed }) { Thread.sleep(forTimeInterval: window.seconds) }
                 }
             }
-            let (batch, closed) = inbox.withLock { inbox in
-                defer {
-                    inbox.calls = []
-                    inbox.bytes = 0
-                }
-                return (inbox.calls, inbox.closed)
-            }
-            lastGroup = batch.count
-            if !batch.isEmpty {
-                let rows = batch.map { call in
-                    sequence += 1
-                    return GuestbookRow(id: "\(runID)-\(sequence)", call: call)
-                }
-                do {
-                    try capsule.append(batch, rows: rows) { giveWay.checkpoint() }
-                    unsynced.append(contentsOf: rows)
-                } catch {
-                    // The rows still reach the guestbook (in order, the unsynced ones first); only
-                    // the payloads are missing.
-                    logger.error("could not append to the time capsule", metadata: [
-                        "calls": "\(rows.count)", "error": "\(error)",
-                    ])
-                    handToWriter(unsynced + rows)
-                    unsynced.removeAll(keepingCapacity: true)
-                }
-            }
-            if !unsynced.isEmpty, closed || ContinuousClock.now - lastSync >= configuration.syncInterval {
-                syncCapsule(capsule)
-                lastSync = .now
-                handToWriter(unsynced)
-                unsynced.removeAll(keepingCapacity: true)
-            }
-            do {
-                if let path = try capsule.rotateIfDue() {
-                    sealed.append(SealedFile(path: path, last: sequence))
-                    // Sealing synced the segment: its rows may go before its local copy is judged.
-                    handToWriter(unsynced)
-                    unsynced.removeAll(keepingCapacity: true)
-                }
-            } catch {
-                logger.error("could not seal a time capsule segment (it stays open on disk and is retried at the next start)",
-                             metadata: ["error": "\(error)"])
-            }
-            if !sealed.isEmpty {
-                let durable = firstNotDurable()
-                sealed.removeAll { file in
-                    guard file.last < durable else { return false }
-                    try? FileManager.default.removeItem(atPath: file.path)
-                    return true
-                }
-            }
+            let (taken, closed) = appending.withLock { appendRound(&$0, giveWay: &giveWay) }
+            lastGroup = taken
             if closed { break }
         }
+        return appending.withLock { state in
+            state.finished = true
+            do {
+                if let path = try state.capsule?.seal() { state.sealed.append(SealedFile(path: path, last: state.sequence)) }
+            } catch {
+                logger.error("could not seal the last time capsule segment (it is sealed at the next start)",
+                             metadata: ["error": "\(error)"])
+            }
+            state.capsule = nil  // releases the capsule's lock for the next log on this store
+            return state.sealed
+        }
+    }
+
+    /// The catch-up thread (at the process's own priority): sleeps until a call finds the
+    /// oldest waiting call older than `lag` — the appender, at its lower priority, left behind on
+    /// a saturated machine — then runs the appender's rounds until the queue is fresh again.
+    private func runCatchUp(after lag: Duration) {
+        makeThisThreadBackground(named: "loupe-catchup", nice: 0)
+        var giveWay = GivingWay(enabled: false)
+        while true {
+            catchUpWake.wait()
+            if inbox.withLock({ $0.closed }) { return }
+            counters.add(.catchUps, 1)
+            while true {
+                let (_, closed) = appending.withLock { appendRound(&$0, giveWay: &giveWay) }
+                let caughtUp = inbox.withLock { inbox -> Bool in
+                    let caughtUp = closed || inbox.calls.isEmpty || ContinuousClock.now - inbox.oldest < lag / 2
+                    if caughtUp { inbox.catchingUp = false }
+                    return caughtUp
+                }
+                if caughtUp { break }
+            }
+        }
+    }
+
+    /// One round of the appender: takes what waits in the inbox, appends it to the segment (one
+    /// write), fsyncs when due and hands the synced calls' rows to the writer, rotates the
+    /// segment when due, and forgets sealed segments' copies once their rows are durable.
+    /// Returns how many calls it took and whether the log is closed.
+    private func appendRound(_ state: inout AppenderState, giveWay: inout GivingWay) -> (taken: Int, closed: Bool) {
+        guard !state.finished, let capsule = state.capsule else { return (0, true) }
+        let (batch, closed) = inbox.withLock { inbox in
+            defer {
+                inbox.calls = []
+                inbox.bytes = 0
+            }
+            return (inbox.calls, inbox.closed)
+        }
+        if !batch.isEmpty {
+            let runID = configuration.runID
+            let rows = batch.map { call in
+                state.sequence += 1
+                return GuestbookRow(id: "\(runID)-\(state.sequence)", call: call)
+            }
+            do {
+                try capsule.append(batch, rows: rows) { giveWay.checkpoint() }
+                state.unsynced.append(contentsOf: rows)
+            } catch {
+                // The rows still reach the guestbook (in order, the unsynced ones first); only
+                // the payloads are missing.
+                logger.error("could not append to the time capsule", metadata: [
+                    "calls": "\(rows.count)", "error": "\(error)",
+                ])
+                handToWriter(state.unsynced + rows)
+                state.unsynced.removeAll(keepingCapacity: true)
+            }
+        }
+        if !state.unsynced.isEmpty, closed || ContinuousClock.now - state.lastSync >= configuration.syncInterval {
+            syncCapsule(capsule)
+            state.lastSync = .now
+            handToWriter(state.unsynced)
+            state.unsynced.removeAll(keepingCapacity: true)
+        }
         do {
-            if let path = try capsule.seal() { sealed.append(SealedFile(path: path, last: sequence)) }
+            if let path = try capsule.rotateIfDue() {
+                state.sealed.append(SealedFile(path: path, last: state.sequence))
+                // Sealing synced the segment: its rows may go before its local copy is judged.
+                handToWriter(state.unsynced)
+                state.unsynced.removeAll(keepingCapacity: true)
+            }
         } catch {
-            logger.error("could not seal the last time capsule segment (it is sealed at the next start)",
+            logger.error("could not seal a time capsule segment (it stays open on disk and is retried at the next start)",
                          metadata: ["error": "\(error)"])
         }
-        return sealed
+        if !state.sealed.isEmpty {
+            let durable = firstNotDurable()
+            state.sealed.removeAll { file in
+                guard file.last < durable else { return false }
+                try? FileManager.default.removeItem(atPath: file.path)
+                return true
+            }
+        }
+        return (batch.count, closed)
     }
 
     /// fsyncs the open segment (unless syncs are off); a failure is logged, and the rows still

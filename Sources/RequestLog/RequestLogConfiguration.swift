@@ -62,6 +62,13 @@ public struct RequestLogConfiguration: Sendable {
     /// 0 leaves them as the process is), so on a busy machine serving threads go first, a log
     /// thread waking up never preempts one, and the log catches up after.
     public var backgroundNice: Int32
+    /// The most the appender may fall behind at `backgroundNice`: when the oldest call waiting
+    /// for it is older than this (a saturated machine leaves a nice-10 thread a sliver of a
+    /// core), a thread at the process's own priority appends until the queue is fresh again.
+    /// The log yields to serving, but by no more than this, which bounds what a kill -9 can
+    /// lose and keeps the queue from growing to its byte bound. nil: no bound (the log's
+    /// threads then lag as far as the scheduler leaves them behind).
+    public var maxAppendLag: Duration?
 
     public init(
         capsuleDirectory: String, retention: Duration? = .seconds(30 * 86_400), retentionCheckInterval: Duration = .seconds(600),
@@ -70,8 +77,9 @@ public struct RequestLogConfiguration: Sendable {
         syncInterval: Duration = .milliseconds(100), retryInterval: Duration = .milliseconds(500),
         compressionLevel: Int32 = 1, queueLimitBytes: Int = 1 << 30, shutdownTimeout: Duration = .seconds(5),
         runID: String = RequestLogConfiguration.newRunID(), groupWindow: Duration = .milliseconds(2),
-        backgroundNice: Int32 = 10, startupReplayLimit: Duration = .seconds(5)
+        backgroundNice: Int32 = 10, maxAppendLag: Duration? = .milliseconds(100), startupReplayLimit: Duration = .seconds(5)
     ) {
+        self.maxAppendLag = maxAppendLag
         self.startupReplayLimit = startupReplayLimit
         self.groupWindow = groupWindow
         self.backgroundNice = backgroundNice

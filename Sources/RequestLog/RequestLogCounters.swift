@@ -10,12 +10,13 @@ import Synchronization
 final class RequestLogCounters: Sendable {
     private let queued = Atomic<Int>(0), written = Atomic<Int>(0), spilled = Atomic<Int>(0)
     private let replayed = Atomic<Int>(0), dropped = Atomic<Int>(0), recovered = Atomic<Int>(0)
+    private let catchUps = Atomic<Int>(0)
     private let exported: [Counter]?
     private let pendingGauge: Gauge?
 
     enum Kind: Int, CaseIterable {
-        case queued, written, spilled, replayed, dropped, recovered
-        var metric: String { "\(self)" }
+        case queued, written, spilled, replayed, dropped, recovered, catchUps
+        var metric: String { self == .catchUps ? "catch_ups" : "\(self)" }
         var help: String {
             switch self {
             case .queued: "Calls handed to the request log"
@@ -24,6 +25,7 @@ final class RequestLogCounters: Sendable {
             case .replayed: "Spilled or recovered rows replayed into the guestbook"
             case .dropped: "Calls not recorded because the hand-off queue was over its byte bound"
             case .recovered: "Rows read back from segments left open by a crash"
+            case .catchUps: "Times the low-priority appender fell behind by more than the lag bound and a thread at normal priority caught up"
             }
         }
     }
@@ -58,6 +60,7 @@ final class RequestLogCounters: Sendable {
         case .replayed: body(replayed)
         case .dropped: body(dropped)
         case .recovered: body(recovered)
+        case .catchUps: body(catchUps)
         }
     }
 

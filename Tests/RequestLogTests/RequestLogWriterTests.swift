@@ -93,6 +93,44 @@ extension RequestLogSuites {
             await log.shutdown()
         }
 
+        /// An appender at its low priority left behind (here: held) is caught up by a thread at
+        /// normal priority once the oldest waiting call is older than the lag bound; without the
+        /// bound nothing moves. Either way nothing is lost or written twice.
+        @Test(arguments: [true, false]) func aLaggingAppenderIsCaughtUp(bounded: Bool) async throws {
+            let scratch = try Scratch()
+            defer { scratch.remove() }
+            let book = try #require(try await makeGuestbook(.sqlite, scratch: scratch))
+            let log = try RequestLog(
+                configuration: RequestLogConfiguration(
+                    capsuleDirectory: scratch.capsule, syncAppends: false, backgroundNice: 10,
+                    maxAppendLag: bounded ? .milliseconds(20) : nil),
+                guestbook: book, store: scratch.store)
+            try await log.start()
+            log.appenderHeldForTesting.store(true, ordering: .relaxed)
+            for i in 0..<30 {
+                log.record(try predictCall(i))
+                try await Task.sleep(for: .milliseconds(2))
+            }
+            // The oldest waiting call is now well past 20 ms: the next hand-off calls for help.
+            try await Task.sleep(for: .milliseconds(50))
+            log.record(try predictCall(30))
+            let deadline = ContinuousClock.now + patience
+            while bounded, log.appendedCalls < 30, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+            if bounded {
+                #expect(log.appendedCalls >= 30 && log.catchUps >= 1, "appended \(log.appendedCalls), catch-ups \(log.catchUps)")
+            } else {
+                try await Task.sleep(for: .milliseconds(200))
+                #expect(log.appendedCalls == 0 && log.catchUps == 0)
+            }
+            log.appenderHeldForTesting.store(false, ordering: .relaxed)
+            #expect(await log.flush(timeout: patience))
+            // Each call appended once (the sequence counts appends), each row once.
+            #expect(log.counts.written == 31 && log.appendedCalls == 31)
+            let rows = try await book.rows(GuestbookQuery(limit: 100))
+            #expect(rows.count == 31 && Set(rows.map(\.requestID)).count == 31)
+            await log.shutdown()
+        }
+
         @Test func theAppenderWaitsOnlyAfterASmallGroup() {
             #expect(RequestLog.waitsForMore(afterGroupOf: 0, window: .milliseconds(2)))
             #expect(RequestLog.waitsForMore(afterGroupOf: RequestLog.smallGroup - 1, window: .milliseconds(2)))
