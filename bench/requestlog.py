@@ -179,14 +179,19 @@ def main():
         ("predict", ["--concurrency", "8", "--duration", s]),
     ]
     runs = {m: [dict() for _ in range(args.repeats)] for m in MODES}
+    # How often the log-on server's appender fell more than --log-max-lag-ms behind and its
+    # catch-up thread (normal priority) took over, per phase.
+    catch_ups = {}
     try:
         for kind, options in phases:
+            before = servers["on"].counters().get("catch_ups", 0)
             for round in range(args.repeats):
                 for mode in (MODES if round % 2 == 0 else MODES[::-1]):
                     servers["on"].wait_until_recorded()
                     time.sleep(0.5)
                     runs[mode][round][kind] = bench(loupe, store, "--server", servers[mode].address, *options)
-        servers["on"].wait_until_recorded()
+            servers["on"].wait_until_recorded()
+            catch_ups[kind] = int(servers["on"].counters().get("catch_ups", 0) - before)
     finally:
         exits = {m: servers[m].stop() for m in servers}
     # The log's own view of what it recorded (the log-on server has flushed on SIGTERM).
@@ -265,6 +270,8 @@ def main():
                                  for r in runs[m]) + " ms" for m in MODES))
     if args.repeats < 5:
         print("note: a median of fewer than 5 rounds is a few runs' noise on a virtual machine; try --repeats 8 or more")
+    print("the log's catch-up thread took over (appender > --log-max-lag-ms behind): "
+          + ", ".join(f"{kind} {n} times" for kind, n in catch_ups.items()))
     print(f"guestbook after the runs: {stats['calls']} calls, {stats['errors']} errors, {stats['rowsScored']} rows scored")
     failures = sum(r[k]["failures"] for m in runs for r in runs[m] for k in ("predict", "paced", "batch"))
     bars = [("BatchPredict throughput with the log on >= 90% of off (runs the host left alone)",
@@ -287,7 +294,8 @@ def main():
         json.dump(dict(runs=runs, exits=exits, stalls=stalls, rate=rate, batch_ratio=batch_ratio, p99_ratio=p99_ratio,
                        median_p99_ratio=median_p99_ratio, quiet_runs={m: len(quiet[m]) for m in MODES}, quiet_p99_ratio=quiet_ratio,
                        quiet_batch_runs={m: len(quiet_batch[m]) for m in MODES}, quiet_batch_ratio=quiet_batch_ratio,
-                       saturated_p99_ratio=saturated_ratio, saturated_calls_ratio=cps_ratio, stats=stats), f, indent=2)
+                       saturated_p99_ratio=saturated_ratio, saturated_calls_ratio=cps_ratio, catch_ups=catch_ups,
+                       stats=stats), f, indent=2)
 
 
 if __name__ == "__main__":
