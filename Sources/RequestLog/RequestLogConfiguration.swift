@@ -66,8 +66,8 @@ public struct RequestLogConfiguration: Sendable {
     /// for it is older than this (a saturated machine leaves a nice-10 thread a sliver of a
     /// core), a thread at the process's own priority appends until the queue is fresh again.
     /// The log yields to serving, but by no more than this, which bounds what a kill -9 can
-    /// lose and keeps the queue from growing to its byte bound. nil: no bound (the log's
-    /// threads then lag as far as the scheduler leaves them behind).
+    /// lose while others keep the cores busy. nil: no bound (the log's threads then lag as far
+    /// as the scheduler leaves them behind).
     public var maxAppendLag: Duration?
 
     public init(
