@@ -27,7 +27,7 @@ def steal(burst_ms, period_ms):
         time.sleep((period_ms - burst_ms) / 1000)
 
 
-LOG_THREADS = ("loupe-appender", "loupe-sqlite")
+LOG_THREADS = ("loupe-appender", "loupe-sqlite", "loupe-catchup")
 
 
 def pin(server, log_cpu):
