@@ -9,10 +9,11 @@ Each NAME=ARGS is a server (ARGS added to `loupe serve`; `off` means --no-reques
 is the reference. NAME@PATH runs the loupe binary at PATH (to compare builds: old@/tmp/loupe-old=). Log-on variants each get a copy of bench/out/requestlog-store without its
 guestbook and capsule (run bench/requestlog.py once first: it trains that store). Rounds rotate
 the order; before every run each log-on server finishes recording. Prints per-round p99s and each
-variant's p99 over all its calls against the reference's. --steal runs a SCHED_FIFO spinner on
+variant's p99 over all its calls against the reference's, the host steal its runs drew, and the
+server's CPU and sleeps (voluntary context switches: each a wake-up) per call. --steal runs a SCHED_FIFO spinner on
 core 1 (root), a stand-in for a host that takes a vCPU away (the guest sees this one, though).
 """
-import argparse, os, shutil, sys, tempfile, time
+import argparse, os, re, shutil, statistics, sys, tempfile, time
 
 import requestlog as R
 
@@ -41,6 +42,23 @@ def pin(server, log_cpu):
             os.sched_setaffinity(int(tid), {log_cpu} if name in LOG_THREADS else others)
         except (FileNotFoundError, ProcessLookupError):
             pass  # the thread ended
+
+
+def usage(pid):
+    """The server's CPU seconds and its threads' voluntary context switches (sleeps: each a wake-up
+    later) so far, summed over its threads."""
+    cpu, switches, tick = 0.0, 0, os.sysconf("SC_CLK_TCK")
+    task = f"/proc/{pid}/task"
+    for tid in os.listdir(task):
+        try:
+            with open(f"{task}/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            cpu += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+            with open(f"{task}/{tid}/status") as f:
+                switches += int(re.search(r"^voluntary_ctxt_switches:\s+(\d+)", f.read(), re.M).group(1))
+        except (FileNotFoundError, ProcessLookupError):
+            pass  # the thread ended
+    return cpu, switches
 
 
 def main():
@@ -90,8 +108,18 @@ def main():
                 if args.pin_log:
                     pin(servers[name][0], 1)
                 time.sleep(0.5)
-                runs[name].append(R.bench(args.loupe, base, "--server", servers[name][0].address, "--rate",
-                                          str(args.rate), "--raw", "--connections", "2", "--duration", str(args.seconds)))
+                pid = servers[name][0].process.pid
+                cpu, switches = usage(pid)
+                run = R.bench(args.loupe, base, "--server", servers[name][0].address, "--rate",
+                              str(args.rate), "--raw", "--connections", "2", "--duration", str(args.seconds))
+                for server, logging in servers.values():
+                    if logging:
+                        server.wait_until_recorded()  # its calls' recording counts in its CPU
+                cpu_after, switches_after = usage(pid)
+                calls = run["callsPerSecond"] * args.seconds
+                run["cpuMicrosecondsPerCall"] = 1e6 * (cpu_after - cpu) / calls
+                run["wakeUpsPerCall"] = (switches_after - switches) / calls
+                runs[name].append(run)
             print(f"round {r + 1} p99 ms (host steal): " + ", ".join(
                 f"{n} {runs[n][-1]['p99Microseconds'] / 1000:.2f} ({runs[n][-1]['stealPercent']:.1f}%)" for n in names),
                 flush=True)
@@ -104,7 +132,11 @@ def main():
     reference = R.p99_of_all(runs[names[0]])
     for name in names:
         p99 = R.p99_of_all(runs[name])
-        print(f"{name:12} p99 of all calls {p99 / 1000:.2f} ms, / {names[0]}: {p99 / reference:.2f}")
+        steals = [r["stealPercent"] for r in runs[name]]
+        print(f"{name:12} p99 of all calls {p99 / 1000:.2f} ms, / {names[0]}: {p99 / reference:.2f};"
+              f" host steal median {statistics.median(steals):.2f}%, > {R.QUIET_STEAL}% in {sum(s > R.QUIET_STEAL for s in steals)}"
+              f" of {len(steals)} rounds; CPU {statistics.median(r['cpuMicrosecondsPerCall'] for r in runs[name]):.0f} µs"
+              f" and {statistics.median(r['wakeUpsPerCall'] for r in runs[name]):.2f} sleeps per call (server, median)")
 
 
 if __name__ == "__main__":
