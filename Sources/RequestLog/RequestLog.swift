@@ -264,9 +264,6 @@ public final class RequestLog: Sendable {
         var lastGroup = 0
         var giveWay = GivingWay(enabled: configuration.backgroundNice > 0)
         while true {
-            while appenderHeldForTesting.load(ordering: .relaxed), !inbox.withLock({ $0.closed }) {
-                Thread.sleep(forTimeInterval: 0.001)
-            }
             if lastGroup > 0 {
                 // Calls are coming: the flag stays set, so callers do not signal (no futex call on
                 // the serving path while the log keeps up), and the appender drains on its own beat,
@@ -287,6 +284,10 @@ public final class RequestLog: Sendable {
                     // The first call of a burst: let the group fill.
                     if woken, window > .zero, !inbox.withLock({ $0.closed }) { Thread.sleep(forTimeInterval: window.seconds) }
                 }
+            }
+            // Checked right before the round: an appender woken while held must not append.
+            while appenderHeldForTesting.load(ordering: .relaxed), !inbox.withLock({ $0.closed }) {
+                Thread.sleep(forTimeInterval: 0.001)
             }
             let (taken, closed) = appending.withLock { appendRound(&$0, giveWay: &giveWay) }
             lastGroup = taken

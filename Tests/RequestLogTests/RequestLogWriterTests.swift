@@ -78,18 +78,20 @@ extension RequestLogSuites {
             let book = try #require(try await makeGuestbook(.sqlite, scratch: scratch))
             let log = try RequestLog(
                 configuration: RequestLogConfiguration(
-                    capsuleDirectory: scratch.capsule, syncAppends: false, groupWindow: .milliseconds(50)),
+                    capsuleDirectory: scratch.capsule, syncAppends: false, groupWindow: .milliseconds(50),
+                    backgroundNice: 0),
                 guestbook: book, store: scratch.store)
             try await log.start()
-            // 40 calls 10 ms apart: ~8 groups of ~5. Waking per group would be ~8 signals; only a
-            // pause of the test longer than the 50 ms window lets the appender go idle.
+            // 40 calls 10 ms apart: ~8 groups of ~5. Waking per group would be ~8 signals (9
+            // measured); only a pause of the test longer than the 50 ms window lets the appender go
+            // idle, which a loaded machine (the parallel suites) does now and then: hence 4, not 1.
             for i in 0..<40 {
                 log.record(try predictCall(i))
                 try await Task.sleep(for: .milliseconds(10))
             }
             #expect(await log.flush(timeout: patience))
             #expect(log.counts.written == 40)
-            #expect(log.appenderWakeUps <= 2, "woken \(log.appenderWakeUps) times")
+            #expect(log.appenderWakeUps <= 4, "woken \(log.appenderWakeUps) times")
             await log.shutdown()
         }
 
@@ -105,8 +107,8 @@ extension RequestLogSuites {
                     capsuleDirectory: scratch.capsule, syncAppends: false, backgroundNice: 10,
                     maxAppendLag: bounded ? .milliseconds(20) : nil),
                 guestbook: book, store: scratch.store)
+            log.appenderHeldForTesting.store(true, ordering: .relaxed)  // before its thread starts: no round slips through
             try await log.start()
-            log.appenderHeldForTesting.store(true, ordering: .relaxed)
             for i in 0..<30 {
                 log.record(try predictCall(i))
                 try await Task.sleep(for: .milliseconds(2))
