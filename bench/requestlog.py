@@ -27,7 +27,7 @@ each run notes the steal during it. The paced p99 is that of all a mode's calls 
 (their latency histograms added up: every stall that fell in any round counts, weighted by the
 calls it held), printed over all runs and over the runs in which the host took at most
 QUIET_STEAL. The bars compare every log-on run with the log-off runs the host left alone: the
-log-on server draws more steal than the one with the log off (its threads' wake-ups and CPU;
+log-on server draws more steal than the one with the log off (likely its threads' extra CPU;
 docs/OPERATIONS.md), so no log-on run is left out for its steal, while the reference is the
 server as fast as this machine lets it be. A bar passes on that comparison (with at least
 MIN_QUIET_RUNS quiet log-off runs); it fails when the log costs more than the bar between
