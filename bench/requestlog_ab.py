@@ -112,9 +112,9 @@ def main():
                 cpu, switches = usage(pid)
                 run = R.bench(args.loupe, base, "--server", servers[name][0].address, "--rate",
                               str(args.rate), "--raw", "--connections", "2", "--duration", str(args.seconds))
-                for server, logging in servers.values():
-                    if logging:
-                        server.wait_until_recorded()  # its calls' recording counts in its CPU
+                server, logging = servers[name]
+                if logging:
+                    server.wait_until_recorded()  # its calls' recording counts in its CPU
                 cpu_after, switches_after = usage(pid)
                 calls = run["callsPerSecond"] * args.seconds
                 run["cpuMicrosecondsPerCall"] = 1e6 * (cpu_after - cpu) / calls
