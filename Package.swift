@@ -267,12 +267,17 @@ let package = Package(
         .testTarget(name: "HyperTuningTests", dependencies: ["HyperTuning"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "Catalog", "Retraining", "TreeTraining", "HyperTuning"]),
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling", "Catalog", "Retraining", "TreeTraining"]),
-        .testTarget(name: "LoupeCLITests", dependencies: ["LoupeCLI"]),
+        .testTarget(
+            name: "LoupeCLITests",
+            dependencies: [
+                "LoupeCLI", "GatewayTestKit", "LoupeProtocol", "Zstd", .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
         .testTarget(
             name: "ModelServerTests",
             dependencies: [
                 "Catalog", "DataCleaning", "DiamondSchema", "LoupeClient", "LoupeProtocol", "ModelServer", "TreeTraining",
-                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(

@@ -26,7 +26,7 @@ struct LogsCommand: AsyncParsableCommand {
         @Option(help: "Only calls made for this principal (the partner).")
         var principal: String?
 
-        @Option(help: "Only this method: Health, Predict, BatchPredict, FindSimilar, ListModels, Retrain, GetJob.")
+        @Option(help: "Only this method: Hello (a second one on a connection), Health, Predict, BatchPredict, FindSimilar, ListModels, Retrain, GetJob.")
         var method: String?
 
         @Option(help: "Only this status (OK, INVALID_ARGUMENT, …) or \"error\" for every failed call.")

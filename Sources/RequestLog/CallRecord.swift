@@ -1,5 +1,6 @@
 import Foundation
 import LoupeProtocol
+import NIOCore
 
 /// What a finished call hands to the request log: the frames as they were (payloads are
 /// reference-counted buffers, so this copies nothing), who asked, when, how long it took, and
@@ -41,4 +42,18 @@ public struct CallRecord: Sendable {
 
     /// Bytes this record holds on to (for the queue's memory bound).
     var payloadBytes: Int { (request?.payload.readableBytes ?? 0) + response.payload.readableBytes }
+
+    /// The record with every payload that can carry a credential emptied: a `Hello` request holds
+    /// a bearer token or the internal server secret, and neither may reach the guestbook, the
+    /// payload archive, an export or a backup of the store. The header stays, so the call is
+    /// still recorded (who, when, which status). Applied where the log takes a call in, so
+    /// every caller is covered.
+    var withoutCredentials: CallRecord {
+        guard let request, request.header.methodID == Method.hello.rawValue, request.payload.readableBytes > 0 else {
+            return self
+        }
+        var record = self
+        record.request = Frame(header: request.header, payload: ByteBuffer())
+        return record
+    }
 }

@@ -97,7 +97,7 @@ public struct GuestbookStats: Sendable, Hashable, Codable {
 
 /// Method names the guestbook records (for validating filters).
 public enum LoggedMethods {
-    public static let all = ["Health", "Predict", "BatchPredict", "FindSimilar", "ListModels", "Retrain", "GetJob", "unknown"]
+    public static let all = ["Hello", "Health", "Predict", "BatchPredict", "FindSimilar", "ListModels", "Retrain", "GetJob", "unknown"]
 
     /// The method with this name (any case), or a clear error.
     public static func validate(_ name: String) throws -> String {

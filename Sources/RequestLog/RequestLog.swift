@@ -98,6 +98,7 @@ public final class RequestLog: Sendable {
 
     /// Hands one finished call to the log. Never blocks on the disk or the database.
     public func record(_ call: CallRecord) {
+        let call = call.withoutCredentials
         let (accepted, lagging) = inbox.withLock { [catchUpAfter] inbox -> (Bool, Bool) in
             guard !inbox.closed, inbox.bytes + call.payloadBytes <= configuration.queueLimitBytes else { return (false, false) }
             inbox.calls.append(call)

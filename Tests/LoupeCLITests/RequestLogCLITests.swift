@@ -16,6 +16,12 @@ import Glibc
     final class Serve: @unchecked Sendable {
         let process = Process()
         let port: Int
+        /// What it printed on standard output up to "Stop with Ctrl-C" (ports, the admin token).
+        let banner: String
+        /// Its standard error (the process log).
+        let log: URL
+        /// Its standard output past the banner (read it once the process has exited).
+        let output: FileHandle
 
         init(dir: URL, extra: [String] = []) throws {
             process.executableURL = CLIRunner.binary
@@ -25,12 +31,14 @@ import Glibc
             process.currentDirectoryURL = dir
             let out = Pipe()
             let log = dir.appendingPathComponent("serve-\(UUID().uuidString.prefix(6)).log")
+            self.log = log
             _ = FileManager.default.createFile(atPath: log.path, contents: nil)
             process.standardOutput = out
             process.standardError = try FileHandle(forWritingTo: log)
             try process.run()
             var banner = ""
             let reader = out.fileHandleForReading
+            output = reader
             let deadline = Date().addingTimeInterval(240)
             while !banner.contains("Stop with Ctrl-C"), Date() < deadline, process.isRunning {
                 banner += String(decoding: reader.availableData, as: UTF8.self)
@@ -42,7 +50,11 @@ import Glibc
                 throw CLIError("loupe serve did not start: \(banner)\n\(text.suffix(2000))")
             }
             self.port = port
+            self.banner = banner
         }
+
+        /// The model server's port (behind the gateway), from the banner.
+        var serverPort: Int? { banner.firstMatch(of: /model server on\s+127\.0\.0\.1:(\d+)/).flatMap { Int($0.1) } }
 
         /// Kills the server with SIGKILL and waits for it; returns when the signal was sent.
         func kill9() -> Date {
