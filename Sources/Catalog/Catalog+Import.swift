@@ -46,7 +46,7 @@ extension Catalog {
             importedFrom: library, source: source, target: model.target.name, trees: model.trees.count,
             calibration: "\(rows.count) holdout rows of dataset \(dataset.name) v\(dataset.version) (the rows loupe train holds out)")
         var metrics: [String: Double] = [
-            "trees": Double(model.trees.count), "rmse": holdout.metrics.rmse, "mae": holdout.metrics.mae,
+            "trees": Double(model.trees.count), "holdout_rows": Double(holdout.metrics.rows), "rmse": holdout.metrics.rmse, "mae": holdout.metrics.mae,
             "mape": holdout.metrics.mape, "r2": holdout.metrics.r2,
         ]
         if let ranges = holdout.ranges {

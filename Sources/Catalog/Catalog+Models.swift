@@ -47,6 +47,7 @@ extension Catalog {
         var metrics: [String: Double] = ["trees": Double(trained.model.trees.count),
                                          "train_rows": Double(trained.report.rows.train)]
         if let holdout = trained.report.holdout {
+            metrics["holdout_rows"] = Double(holdout.metrics.rows)
             metrics["rmse"] = holdout.metrics.rmse
             metrics["mae"] = holdout.metrics.mae
             metrics["mape"] = holdout.metrics.mape

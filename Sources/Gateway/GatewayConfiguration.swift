@@ -70,6 +70,14 @@ public struct GatewayConfiguration: Sendable {
     public var maxConnections: Int
     /// Connections that have not finished their handshake; more are refused.
     public var maxUnauthenticatedConnections: Int
+    /// Connections open at once from one client address; more from it are refused.
+    public var maxConnectionsPerAddress: Int
+    /// Connections from one client address that have not finished their handshake; more from it
+    /// are refused. Keeps one client from taking every handshake slot.
+    public var maxUnauthenticatedConnectionsPerAddress: Int
+    /// How long a connection refused by a cap may still ask `Health` (so a health probe is
+    /// answered even when the gateway is full) before it gets RESOURCE_EXHAUSTED and closes.
+    public var refusalGrace: TimeAmount
     /// Calls a connection may have in flight before the gateway stops reading from it.
     public var maxInFlightPerConnection: Int
     /// Reported in `Welcome.limits.max_batch_rows` (the model servers enforce theirs).
@@ -103,6 +111,8 @@ public struct GatewayConfiguration: Sendable {
         backends: [BackendAddress] = [], internalSecret: String, maxFrameSizeBeforeHandshake: Int = 4096,
         maxFrameSize: Int = 8 * 1024 * 1024, handshakeTimeout: TimeAmount = .seconds(5),
         frameDeadline: TimeAmount = .seconds(30), maxConnections: Int = 4096, maxUnauthenticatedConnections: Int = 256,
+        maxConnectionsPerAddress: Int = 1024, maxUnauthenticatedConnectionsPerAddress: Int = 32,
+        refusalGrace: TimeAmount = .seconds(1),
         maxInFlightPerConnection: Int = 64, maxBatchRows: Int = 100_000, idleTimeout: TimeAmount = .seconds(300),
         backendConnectionsPerToken: Int = 4, healthCheckInterval: TimeAmount = .seconds(1),
         healthCheckTimeout: TimeAmount = .seconds(1), tokenRefreshInterval: TimeAmount = .milliseconds(250),
@@ -122,6 +132,9 @@ public struct GatewayConfiguration: Sendable {
         self.frameDeadline = frameDeadline
         self.maxConnections = maxConnections
         self.maxUnauthenticatedConnections = maxUnauthenticatedConnections
+        self.maxConnectionsPerAddress = maxConnectionsPerAddress
+        self.maxUnauthenticatedConnectionsPerAddress = maxUnauthenticatedConnectionsPerAddress
+        self.refusalGrace = refusalGrace
         self.maxInFlightPerConnection = maxInFlightPerConnection
         self.maxBatchRows = maxBatchRows
         self.idleTimeout = idleTimeout

@@ -17,6 +17,11 @@ import TokenStore
 ///   its buckets and quota (RESOURCE_EXHAUSTED with `retry_after_ms`), then forwarded with
 ///   the payload untouched to the healthy backend with the fewest calls in flight.
 /// - Backpressure: with `maxInFlightPerConnection` calls out, the gateway stops reading.
+/// - Caps: a connection over the gateway's or its address's connection caps may only ask
+///   `Health` during `refusalGrace`; anything else, or the grace's end, gets RESOURCE_EXHAUSTED.
+/// - A client that half-closes (FIN after its last request) gets the replies to its calls in
+///   flight, then the connection closes. A call reusing the id of one in flight is a protocol
+///   error: a connection-level INVALID_ARGUMENT, and a close once the others are answered.
 final class GatewayConnectionHandler: ChannelDuplexHandler {
     typealias InboundIn = Frame
     typealias OutboundIn = ByteBuffer
@@ -32,6 +37,8 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
         case awaitingHello
         case authenticating(queued: [(Frame, NIODeadline)])
         case ready(Session)
+        /// Over a connection cap: only Health is answered until the refusal is sent.
+        case refused(ProtocolError)
         case closing
     }
 
@@ -46,8 +53,13 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
     private var inFlight = 0
     private var readPending = false
     private var draining = false
-    private var counted = false
+    /// What the caps said when the connection opened (nil until then, and once released).
+    private var admission: GatewayShared.Admission?
     private var wasAuthenticated = false
+    /// Set when the client closed its side: answer what is in flight, then close.
+    private var inputClosed = false
+    /// Request ids of the calls forwarded and not yet answered.
+    private var inFlightIDs = Set<UInt32>()
     private var remote = "?"
 
     init(shared: GatewayShared, decoder: FrameDecoder) {
@@ -66,10 +78,25 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
 
     func channelActive(context: ChannelHandlerContext) {
         remote = context.remoteAddress?.ipAddress ?? "?"
-        counted = true
-        if let refusal = shared.connectionOpened() {
+        let admission = shared.connectionOpened(from: remote)
+        self.admission = admission
+        switch admission {
+        case .admitted:
+            break
+        case .refused(let refusal), .refusedNow(let refusal):
             shared.audit.record("connection_cap", tokenID: nil, principal: nil, remote: remote, detail: refusal, quiet: true)
-            fail(context, ProtocolError(code: .resourceExhausted, message: refusal, retryAfterMilliseconds: 1000))
+            let error = ProtocolError(code: .resourceExhausted, message: refusal, retryAfterMilliseconds: 1000)
+            guard case .refused = admission else {
+                fail(context, error)
+                return
+            }
+            state = .refused(error)
+            handshakeTimer = context.eventLoop.assumeIsolated().scheduleTask(in: configuration.refusalGrace) {
+                [weak self] in
+                guard let self, let context = self.context else { return }
+                self.fail(context, error)
+            }
+            context.fireChannelActive()
             return
         }
         let timeout = configuration.handshakeTimeout
@@ -83,7 +110,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
                 self.fail(context, ProtocolError(
                     code: .deadlineExceeded,
                     message: "the handshake did not complete within \(timeout.nanoseconds / 1_000_000) ms"))
-            case .ready, .closing:
+            case .ready, .refused, .closing:
                 break
             }
         }
@@ -93,14 +120,19 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
     func channelInactive(context: ChannelHandlerContext) {
         handshakeTimer?.cancel()
         state = .closing
-        if counted {
-            counted = false
-            shared.connectionClosed(authenticated: wasAuthenticated)
+        if let admission {
+            self.admission = nil
+            shared.connectionClosed(from: remote, admission: admission, authenticated: wasAuthenticated)
         }
         context.fireChannelInactive()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, event == .inputClosed {
+            inputClosed = true
+            closeIfInputDone(context)
+            return
+        }
         if event is GatewayDrainEvent {
             draining = true
             if inFlight == 0 { closeAfterWrites(context, draining: true) }
@@ -118,8 +150,13 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
         let failure = (error as? ProtocolError)
             ?? ProtocolError(code: .unavailable, message: "connection error: \(error)")
         if failure.code == .cancelled {
-            state = .closing
-            context.close(promise: nil)
+            // The client closed part-way through a frame; nobody is left to tell, so it is
+            // logged here, and the whole calls before it are still answered.
+            shared.logger.info("a client closed part-way through a frame", metadata: [
+                "status": "\(StatusCode.cancelled)", "remote": "\(remote)", "detail": "\(failure.message)",
+            ])
+            inputClosed = true
+            closeIfInputDone(context)
             return
         }
         if !wasAuthenticated {
@@ -142,10 +179,13 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
         }
     }
 
-    private func callFinished() {
+    private func callFinished(_ request: FrameHeader) {
         inFlight -= 1
+        inFlightIDs.remove(request.requestID)
         shared.metrics.callFinished()
-        if draining && inFlight == 0 {
+        if inputClosed {
+            closeIfInputDone(context)
+        } else if draining && inFlight == 0 {
             closeAfterWrites(context, draining: true)
         } else if readPending && inFlight < configuration.maxInFlightPerConnection && !draining {
             readPending = false
@@ -158,7 +198,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if outputClosed { return }  // answered its last reply; dropped until the client closes
         let frame = unwrapInboundIn(data)
-        guard frame.header.flags == .request else {
+        guard frame.header.flags.subtracting(.compressed) == .request else {
             if !wasAuthenticated {
                 shared.audit.record(
                     "before_handshake", tokenID: nil, principal: nil, remote: remote, detail: "a non-request frame")
@@ -171,6 +211,12 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
         switch state {
         case .closing:
             return
+        case .refused(let error):
+            if frame.header.method == .health, !frame.header.flags.contains(.compressed) {
+                answerHealthLocally(context, frame.header)
+            } else {
+                fail(context, error, replyingTo: frame.header)
+            }
         case .authenticating(var queued):
             guard queued.count < configuration.maxInFlightPerConnection else {
                 fail(context, ProtocolError(code: .resourceExhausted, message: "too many calls sent before the Welcome"))
@@ -179,6 +225,10 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
             queued.append((frame, .now()))
             state = .authenticating(queued: queued)
         case .awaitingHello:
+            if frame.header.flags.contains(.compressed) {
+                fail(context, Self.compressedFrame(frame.header), replyingTo: frame.header)
+                return
+            }
             switch frame.header.method {
             case .hello:
                 handshake(context, frame)
@@ -201,7 +251,11 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
     private func answerHealthLocally(_ context: ChannelHandlerContext, _ header: FrameHeader) {
         var health = Loupe_V1_HealthResponse()
         health.live = true
-        health.ready = shared.backends.anyHealthy
+        // A backend is healthy when its own Health said ready (a model loaded, its store
+        // reachable), so the fields hold for the healthy backends and ready stays their "and".
+        health.modelLoaded = shared.backends.anyHealthy
+        health.storeReachable = shared.backends.anyHealthy
+        health.ready = health.modelLoaded && health.storeReachable
         health.serverVersion = configuration.serverVersion
         health.uptimeMs = UInt64(max(0, (NIODeadline.now() - shared.started).nanoseconds / 1_000_000))
         if !health.ready { health.message = "no healthy model server behind the gateway" }
@@ -279,7 +333,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
             decoder.handshakeCompleted()
             state = .ready(session)
             wasAuthenticated = true
-            shared.connectionAuthenticated()
+            shared.connectionAuthenticated(from: remote)
             shared.logger.debug("handshake accepted", metadata: [
                 "principal": "\(record.name)", "token_id": "\(record.id)", "remote": "\(remote)",
             ])
@@ -291,6 +345,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
                 return
             }
             for (frame, received) in queued { call(context, frame, session: session, received: received) }
+            closeIfInputDone(context)
         }
     }
 
@@ -321,6 +376,14 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
     private func call(_ context: ChannelHandlerContext, _ frame: Frame, session: Session, received: NIODeadline) {
         let header = frame.header
         let method = header.method
+        guard !inFlightIDs.contains(header.requestID) else {
+            duplicateRequestID(context, header)
+            return
+        }
+        if header.flags.contains(.compressed) {
+            reply(context, Self.compressedFrame(header), to: header)
+            return
+        }
         if method == .hello {
             reply(context, ProtocolError(
                 code: .failedPrecondition, message: "the handshake is already done on this connection"), to: header)
@@ -363,6 +426,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
             }
         }
         inFlight += 1
+        inFlightIDs.insert(header.requestID)
         shared.metrics.callStarted()
         forward(frame, session: session, received: received, attempt: 0)
     }
@@ -414,7 +478,9 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
 
     /// A backend answered a call of this connection.
     func backendReplied(_ frame: Frame, request: FrameHeader) {
-        callFinished()
+        // Counted as finished once the reply is written: a close that waits for the calls in
+        // flight (drain, half-close) must find it already queued.
+        defer { callFinished(request) }
         let outcome = frame.header.flags.contains(.error) ? "error" : "ok"
         if case .ready(let session) = state {
             shared.metrics.call(principal: session.principal, method: methodName(request), outcome: outcome)
@@ -435,7 +501,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
 
     /// A backend failed under a call of this connection (it died, or could not be reached).
     func backendFailed(request: FrameHeader, error: ProtocolError, outcome: String = "unavailable") {
-        callFinished()
+        defer { callFinished(request) }
         if case .ready(let session) = state {
             shared.metrics.call(principal: session.principal, method: methodName(request), outcome: outcome)
         }
@@ -452,6 +518,40 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
     /// Answers one call with an error; the connection stays open.
     private func reply(_ context: ChannelHandlerContext, _ error: ProtocolError, to header: FrameHeader) {
         context.writeAndFlush(wrapOutboundOut(ByteBuffer(errorFrameFor: error, replyingTo: header)), promise: nil)
+    }
+
+    /// The answer to a frame with the COMPRESSED flag: version 1 defines no compression.
+    static func compressedFrame(_ header: FrameHeader) -> ProtocolError {
+        ProtocolError(
+            code: .unimplemented,
+            message: "frame \(header) sets COMPRESSED (0x08): protocol version 1 defines no compression; send it uncompressed")
+    }
+
+    /// A call reused the id of one still in flight: a connection-level error, no more reads,
+    /// and a close once the calls in flight are answered.
+    private func duplicateRequestID(_ context: ChannelHandlerContext, _ header: FrameHeader) {
+        shared.logger.info("closing a connection that reused a request id in flight", metadata: [
+            "call": "\(header)", "remote": "\(remote)",
+        ])
+        state = .closing
+        draining = true
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer(errorFrameFor: ProtocolError(
+            code: .invalidArgument,
+            message: "request id \(header.requestID) is already in flight on this connection; ids must be unique among "
+                + "the calls in flight, so this call was not run and the connection closes once the others are answered"),
+            replyingTo: nil)), promise: nil)
+        if inFlight == 0 { closeAfterWrites(context, draining: true) }
+    }
+
+    /// Closes a connection whose client closed its side once nothing is left to answer (no
+    /// call in flight, no handshake under way). The client sends nothing more, so a full close
+    /// cannot reset replies it has not read.
+    private func closeIfInputDone(_ context: ChannelHandlerContext) {
+        guard inputClosed, inFlight == 0 else { return }
+        if case .authenticating = state { return }
+        state = .closing
+        handshakeTimer?.cancel()
+        closeAfterWrites(context)
     }
 
     /// Sends an error (for the call, or connection-level) and closes.

@@ -12,9 +12,22 @@ import Glibc
 public final class RawConnection: @unchecked Sendable {
     private let fd: Int32
 
-    /// Connects to 127.0.0.1:`port`; reads time out after `timeout` seconds.
-    public init(port: Int, timeout: Int = 10) throws {
+    /// Connects to 127.0.0.1:`port` from `source` (another loopback address, e.g. 127.0.0.2,
+    /// stands for a second client machine); reads time out after `timeout` seconds.
+    public init(port: Int, timeout: Int = 10, source: String? = nil) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        if let source {
+            var local = sockaddr_in()
+            local.sin_family = sa_family_t(AF_INET)
+            local.sin_addr.s_addr = inet_addr(source)
+            let bound = withUnsafePointer(to: &local) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard bound == 0 else {
+                close(fd)
+                throw ProtocolError(code: .unavailable, message: "cannot bind to \(source)")
+            }
+        }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -39,6 +52,9 @@ public final class RawConnection: @unchecked Sendable {
 
     /// Sends a buffer's readable bytes.
     public func send(_ buffer: ByteBuffer) { send(Array(buffer.readableBytesView)) }
+
+    /// Closes the sending side (a FIN, as `nc -N` sends after its last request); reading goes on.
+    public func finishSending() { shutdown(fd, Int32(SHUT_WR)) }
 
     /// Everything received until the peer closes (or the read timeout).
     public func readUntilClosed() async -> [UInt8] { await offloaded { $0.readUntilClosedBlocking() } }

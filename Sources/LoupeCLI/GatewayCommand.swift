@@ -26,6 +26,12 @@ struct GatewayOptions: ParsableArguments {
     @Option(help: "Connections still in their handshake at once.")
     var maxUnauthenticated: Int = 256
 
+    @Option(help: "Connections open at once from one client address.")
+    var maxConnectionsPerAddress: Int = 1024
+
+    @Option(help: "Connections still in their handshake at once from one client address.")
+    var maxUnauthenticatedPerAddress: Int = 32
+
     @Option(help: "Milliseconds a connection has to finish its handshake (TLS included).")
     var handshakeTimeoutMs: Int = 5000
 
@@ -49,6 +55,8 @@ struct GatewayOptions: ParsableArguments {
         configuration.allowPlaintext = allowPlaintext
         configuration.maxConnections = maxConnections
         configuration.maxUnauthenticatedConnections = maxUnauthenticated
+        configuration.maxConnectionsPerAddress = maxConnectionsPerAddress
+        configuration.maxUnauthenticatedConnectionsPerAddress = maxUnauthenticatedPerAddress
         configuration.handshakeTimeout = .milliseconds(Int64(handshakeTimeoutMs))
         configuration.healthCheckInterval = .milliseconds(Int64(healthCheckMs))
     }

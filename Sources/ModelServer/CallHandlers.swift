@@ -128,8 +128,9 @@ final class CallHandlers: Sendable {
         if !selector.alias.isEmpty {
             guard let named = ModelAlias(rawValue: selector.alias) else {
                 throw ProtocolError(
-                    code: .invalidArgument,
-                    message: "model alias \"\(selector.alias)\" is not known (production or staging)")
+                    code: .notFound,
+                    message: "model alias \"\(selector.alias)\" is not known (the aliases are "
+                        + ModelAlias.allCases.map(\.rawValue).joined(separator: ", ") + ")")
             }
             alias = named
         }
@@ -369,6 +370,7 @@ final class CallHandlers: Sendable {
         v.dataset = m.dataset.name
         v.datasetVersion = UInt32(m.dataset.version)
         var metrics = Loupe_V1_ModelMetrics()
+        metrics.rows = UInt32(m.metrics["holdout_rows"] ?? 0)
         metrics.rmse = m.metrics["rmse"] ?? 0
         metrics.mae = m.metrics["mae"] ?? 0
         metrics.mape = m.metrics["mape"] ?? 0
@@ -378,7 +380,8 @@ final class CallHandlers: Sendable {
         metrics.level = m.metrics["coverage"] == nil ? 0 : ConformalIntervals.defaultLevel
         v.metrics = metrics
         if case .object(let parameters) = m.hyperparameters {
-            v.parameters = parameters.sorted { $0.key < $1.key }.map { key, value in
+            v.parameters = parameters.map { (key: Self.lightGBMName(of: $0.key), value: $0.value) }
+                .sorted { $0.key < $1.key }.map { key, value in
                 var p = Loupe_V1_Parameter()
                 p.name = key
                 switch value {
@@ -395,9 +398,36 @@ final class CallHandlers: Sendable {
         return v
     }
 
-    func retrain(_ request: Loupe_V1_RetrainRequest, principal: Principal) throws(ProtocolError)
+    /// A stored parameter's name as docs/PROTOCOL.md promises it: LightGBM's name where the
+    /// meaning is LightGBM's (`numLeaves` → `num_leaves`, `rounds` → `num_iterations`), else the
+    /// same words in snake case (`calibrationFraction` → `calibration_fraction`).
+    static func lightGBMName(of key: String) -> String {
+        switch key {
+        case "rounds": return "num_iterations"
+        case "baggingFrequency": return "bagging_freq"
+        case "earlyStoppingRounds": return "early_stopping_round"
+        case "threads": return "num_threads"
+        default:
+            var name = ""
+            for character in key {
+                if character.isUppercase, !name.isEmpty { name.append("_") }
+                name.append(contentsOf: character.lowercased())
+            }
+            return name
+        }
+    }
+
+    func retrain(_ request: Loupe_V1_RetrainRequest, declaredRows: UInt32, principal: Principal) throws(ProtocolError)
         -> Loupe_V1_RetrainResponse
     {
+        // The gateway charges a call's rate and quota by the header's row count without decoding
+        // the payload, so the count must be the rows sent (as for BatchPredict).
+        let sent = request.hasRows ? request.rows.prices.count : 0
+        guard sent == Int(declaredRows) else {
+            throw ProtocolError(
+                code: .invalidArgument,
+                message: "the frame header says \(declaredRows) rows but the request carries \(sent)")
+        }
         var job = RetrainRequest(
             model: request.modelName.isEmpty ? configuration.defaultModel : request.modelName,
             dataset: request.dataset.isEmpty ? Catalog.defaultDataset : request.dataset,

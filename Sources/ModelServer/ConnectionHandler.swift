@@ -15,6 +15,11 @@ import RequestLog
 ///   asking the channel to read, so the client's sends back up in TCP until replies drain.
 /// - Framing errors (oversize length, deadline, garbage) get a connection-level error frame
 ///   and a close. Draining (graceful shutdown) stops reading and closes once in-flight calls
+///   are answered; so does a client that closes its sending side (a half-close, as `nc -N`
+///   does after its last request): its calls in flight are answered first.
+/// - A request id may be reused once its call is answered; a call sent with the id of one
+///   still in flight is a protocol error (replies could no longer be told apart): the
+///   connection gets a connection-level `INVALID_ARGUMENT` and closes once the calls in flight
 ///   are answered.
 final class ConnectionHandler: ChannelDuplexHandler {
     typealias InboundIn = Frame
@@ -42,6 +47,10 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private var lastWrite: EventLoopFuture<Void>?
     /// Set once a draining connection has sent its last reply: input is read and dropped.
     private var outputClosed = false
+    /// Set when the client closed its side (or cut a frame short): answer what is in flight, then close.
+    private var inputClosed = false
+    /// Request ids of the calls running on the worker pool (the others are answered at once).
+    private var inFlightIDs = Set<UInt32>()
 
     init(decoder: FrameDecoder, handlers: CallHandlers, authenticator: any Authenticator, pool: NIOThreadPool,
          logger: Logger) {
@@ -68,6 +77,11 @@ final class ConnectionHandler: ChannelDuplexHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, event == .inputClosed {
+            inputClosed = true
+            closeIfInputDone(context)
+            return
+        }
         if event is DrainEvent {
             draining = true
             if inFlight == 0 { closeAfterWrites(context) }
@@ -82,13 +96,21 @@ final class ConnectionHandler: ChannelDuplexHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        let failure = (error as? ProtocolError)
+            ?? ProtocolError(code: .internalError, message: "connection error: \(error)", cause: nil)
+        if failure.code == .cancelled {
+            // The client closed part-way through a frame: nobody is left to tell, so it is
+            // logged here; the whole calls before it are still answered.
+            logger.info("a client closed part-way through a frame", metadata: [
+                "status": "\(StatusCode.cancelled)", "detail": "\(failure.message)",
+            ])
+            inputClosed = true
+            closeIfInputDone(context)
+            return
+        }
         guard case .closing = state else {
-            let failure = (error as? ProtocolError)
-                ?? ProtocolError(code: .internalError, message: "connection error: \(error)", cause: nil)
-            if failure.code != .cancelled {
-                logger.info("closing a connection after a framing error", metadata: ["error": "\(failure)"])
-                context.writeAndFlush(wrapOutboundOut(Frame(error: failure, replyingTo: nil)), promise: nil)
-            }
+            logger.info("closing a connection after a framing error", metadata: ["error": "\(failure)"])
+            context.writeAndFlush(wrapOutboundOut(Frame(error: failure, replyingTo: nil)), promise: nil)
             state = .closing
             context.close(promise: nil)
             return
@@ -107,10 +129,13 @@ final class ConnectionHandler: ChannelDuplexHandler {
         }
     }
 
-    private func callFinished(context: ChannelHandlerContext) {
+    private func callFinished(context: ChannelHandlerContext, requestID: UInt32) {
         inFlight -= 1
+        inFlightIDs.remove(requestID)
         handlers.metrics.callFinished()
-        if draining && inFlight == 0 {
+        if inputClosed {
+            closeIfInputDone(context)
+        } else if draining && inFlight == 0 {
             closeAfterWrites(context)
         } else if readPending && inFlight < maxInFlight && !draining {
             readPending = false
@@ -123,7 +148,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if outputClosed { return }  // answered its last reply; dropped until the client closes
         let frame = unwrapInboundIn(data)
-        guard frame.header.flags == .request else {
+        guard frame.header.flags.subtracting(.compressed) == .request else {
             fail(context, ProtocolError(
                 code: .invalidArgument,
                 message: "a client may only send request frames (flags 0x01), got \(frame.header.flags)"))
@@ -140,6 +165,10 @@ final class ConnectionHandler: ChannelDuplexHandler {
             queued.append(frame)
             state = .authenticating(queued: queued)
         case .awaitingHello:
+            if frame.header.flags.contains(.compressed) {
+                fail(context, Self.compressedFrame(frame.header), replyingTo: frame.header)
+                return
+            }
             switch frame.header.method {
             case .hello: handshake(context, frame)
             case .health: answer(context, frame, principal: Principal(name: "anonymous", scopes: []))
@@ -214,12 +243,23 @@ final class ConnectionHandler: ChannelDuplexHandler {
                 return
             }
             for frame in queued { answer(context, frame, principal: principal) }
+            closeIfInputDone(context)
         }
     }
 
     private func answer(_ context: ChannelHandlerContext, _ frame: Frame, principal: Principal) {
         let header = frame.header
         let started = NIODeadline.now()
+        guard !inFlightIDs.contains(header.requestID) else {
+            duplicateRequestID(context, header)
+            return
+        }
+        if header.flags.contains(.compressed) {
+            reply(context, Frame(error: Self.compressedFrame(header), replyingTo: header),
+                  method: header.method.map { "\($0)" } ?? "unknown", started: started, request: frame,
+                  principal: principal)
+            return
+        }
         guard let method = header.method else {
             reply(context, Frame(error: ProtocolError(
                 code: .unimplemented, message: "method id \(header.methodID) is not known to this server"),
@@ -250,6 +290,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
             return
         }
         inFlight += 1
+        inFlightIDs.insert(header.requestID)
         handlers.metrics.callStarted()
         let future = pool.runIfActive(eventLoop: context.eventLoop) {
             call.reply(to: header, principal: principal, handlers: handlers)
@@ -262,7 +303,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
                 CallSummary())
             handler.reply(context, answer, method: "\(method)", started: started, deadline: header.deadlineMilliseconds,
                           request: frame, principal: principal, summary: summary)
-            handler.callFinished(context: context)
+            handler.callFinished(context: context, requestID: header.requestID)
         }
     }
 
@@ -297,6 +338,41 @@ final class ConnectionHandler: ChannelDuplexHandler {
         context.read()
         guard let lastWrite else { return halfClose() }
         lastWrite.whenComplete { _ in halfClose() }
+    }
+
+    /// Closes a connection whose client closed its side, once nothing is left to answer: no
+    /// call in flight, no handshake under way (its queued calls are answered when it ends).
+    /// The client sends nothing more, so a full close cannot reset replies it has not read.
+    private func closeIfInputDone(_ context: ChannelHandlerContext) {
+        guard inputClosed, inFlight == 0 else { return }
+        if case .authenticating = state { return }
+        state = .closing
+        let channel = context.channel
+        guard let lastWrite else { return channel.close(promise: nil) }
+        lastWrite.whenComplete { _ in channel.close(promise: nil) }
+    }
+
+    /// A call reused the id of one still in flight: a connection-level error, no more reads,
+    /// and a close once the calls in flight are answered.
+    private func duplicateRequestID(_ context: ChannelHandlerContext, _ header: FrameHeader) {
+        logger.info("closing a connection that reused a request id in flight", metadata: ["call": "\(header)"])
+        let failure = ProtocolError(
+            code: .invalidArgument,
+            message: "request id \(header.requestID) is already in flight on this connection; ids must be unique among "
+                + "the calls in flight, so this call was not run and the connection closes once the others are answered")
+        state = .closing
+        draining = true
+        let written = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(wrapOutboundOut(Frame(error: failure, replyingTo: nil)), promise: written)
+        lastWrite = written.futureResult
+        if inFlight == 0 { closeAfterWrites(context) }
+    }
+
+    /// The answer to a frame with the COMPRESSED flag: version 1 defines no compression.
+    static func compressedFrame(_ header: FrameHeader) -> ProtocolError {
+        ProtocolError(
+            code: .unimplemented,
+            message: "frame \(header) sets COMPRESSED (0x08): protocol version 1 defines no compression; send it uncompressed")
     }
 
     private func fail(_ context: ChannelHandlerContext, _ error: ProtocolError, replyingTo header: FrameHeader? = nil) {

@@ -9,7 +9,7 @@ enum ServerCall: Sendable {
     case batchPredict(Loupe_V1_BatchPredictRequest, rows: UInt32)
     case findSimilar(Loupe_V1_FindSimilarRequest)
     case listModels(Loupe_V1_ListModelsRequest)
-    case retrain(Loupe_V1_RetrainRequest)
+    case retrain(Loupe_V1_RetrainRequest, rows: UInt32)
     case getJob(Loupe_V1_GetJobRequest)
 
     /// Decodes the payload of a request frame for `method` (not Hello, which the connection handles).
@@ -20,7 +20,7 @@ enum ServerCall: Sendable {
         case .batchPredict: self = .batchPredict(try frame.decode(), rows: frame.header.rowCount)
         case .findSimilar: self = .findSimilar(try frame.decode())
         case .listModels: self = .listModels(try frame.decode())
-        case .retrain: self = .retrain(try frame.decode())
+        case .retrain: self = .retrain(try frame.decode(), rows: frame.header.rowCount)
         case .getJob: self = .getJob(try frame.decode())
         case .hello:
             throw ProtocolError(code: .failedPrecondition, message: "the handshake is already done on this connection")
@@ -62,8 +62,10 @@ enum ServerCall: Sendable {
                 return (try Frame(header: header.response(), message: handlers.findSimilar(request)), summary)
             case .listModels(let request):
                 return (try Frame(header: header.response(), message: handlers.listModels(request)), summary)
-            case .retrain(let request):
-                return (try Frame(header: header.response(), message: handlers.retrain(request, principal: principal)), summary)
+            case .retrain(let request, let rows):
+                summary = CallSummary(batchOf: rows)
+                let response = try handlers.retrain(request, declaredRows: rows, principal: principal)
+                return (try Frame(header: header.response(), message: response), summary)
             case .getJob(let request):
                 return (try Frame(header: header.response(), message: handlers.getJob(request)), summary)
             }

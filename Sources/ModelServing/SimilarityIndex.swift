@@ -42,7 +42,8 @@ public struct SimilarityIndex: Sendable {
     /// Number of indexed diamonds.
     public var count: Int { table.count }
 
-    /// Up to `limit` diamonds with the query's grades, nearest carat first (ties: lower carat first).
+    /// Up to `limit` diamonds with the query's grades, nearest carat first; ties in distance
+    /// (the same carat, or as far above as below) lower row first.
     public func nearest(to query: Diamond, limit: Int) -> [Match] {
         guard limit > 0 else { return [] }
         let entries = groups[Self.group(cut: Int(query.cut.rawValue), color: Int(query.color.rawValue),
@@ -55,26 +56,27 @@ public struct SimilarityIndex: Sendable {
             let mid = (lo + hi) / 2
             if entries[mid].carat < query.carat { lo = mid + 1 } else { hi = mid }
         }
+        // Walk outwards in order of distance, then keep walking while the distance ties the
+        // last one taken: the walk meets equal carats below the query in descending row order,
+        // so the tied group is sorted by row before the cut at `limit`.
         var left = lo - 1
         var right = lo
-        var matches: [Match] = []
-        matches.reserveCapacity(min(limit, entries.count))
-        while matches.count < limit && (left >= 0 || right < entries.count) {
-            let takeLeft: Bool
-            if left < 0 {
-                takeLeft = false
-            } else if right >= entries.count {
-                takeLeft = true
-            } else {
-                takeLeft = query.carat - entries[left].carat <= entries[right].carat - query.carat
-            }
-            let entry = takeLeft ? entries[left] : entries[right]
+        var picked: [(distance: Double, row: Int32)] = []
+        picked.reserveCapacity(min(limit, entries.count))
+        while left >= 0 || right < entries.count {
+            let leftDistance = left >= 0 ? query.carat - entries[left].carat : .infinity
+            let rightDistance = right < entries.count ? entries[right].carat - query.carat : .infinity
+            let takeLeft = leftDistance <= rightDistance
+            let distance = takeLeft ? leftDistance : rightDistance
+            if picked.count >= limit, distance > picked[picked.count - 1].distance { break }
+            picked.append((distance, takeLeft ? entries[left].row : entries[right].row))
             if takeLeft { left -= 1 } else { right += 1 }
-            let row = Int(entry.row)
-            matches.append(Match(diamond: table.diamond(at: row), price: table.price[row],
-                                 caratDistance: abs(entry.carat - query.carat), row: row))
         }
-        return matches
+        picked.sort { ($0.distance, $0.row) < ($1.distance, $1.row) }
+        return picked.prefix(limit).map { pick in
+            let row = Int(pick.row)
+            return Match(diamond: table.diamond(at: row), price: table.price[row], caratDistance: pick.distance, row: row)
+        }
     }
 
     private static let groupCount = Cut.allCases.count * Color.allCases.count * Clarity.allCases.count

@@ -101,13 +101,24 @@ import Testing
         #expect(models.models.map(\.version) == [1, 2])
         #expect(models.models[0].aliases == ["production"])
         #expect(models.models[0].dataset == "diamonds" && models.models[0].metrics.rmse > 0)
-        #expect(models.models[0].parameters.contains { $0.name == "numLeaves" && $0.value == "7" })
+        // As documented: holdout rows counted, LightGBM-style parameter names.
+        #expect(models.models[0].metrics.rows > 0)
+        #expect(models.models[0].parameters.contains { $0.name == "num_leaves" && $0.value == "7" })
+        #expect(models.models[0].parameters.contains { $0.name == "num_iterations" && $0.value == "20" })
+        #expect(models.models[0].parameters.contains { $0.name == "learning_rate" })
+        #expect(!models.models[0].parameters.contains { $0.name.contains { $0.isUppercase } })
         var selector = Loupe_V1_ModelSelector()
         selector.version = 2
         let v2 = try await client.predict(sampleDiamond, model: selector)
         #expect(v2.modelVersion == 2)
         selector.version = 9
         await #expect { try await client.predict(sampleDiamond, model: selector) } throws: {
+            ($0 as? ProtocolError)?.code == .notFound
+        }
+        // An unknown alias is NOT_FOUND, like an unknown name or version (docs/PROTOCOL.md).
+        var unknownAlias = Loupe_V1_ModelSelector()
+        unknownAlias.alias = "canary-of-nothing"
+        await #expect { try await client.predict(sampleDiamond, model: unknownAlias) } throws: {
             ($0 as? ProtocolError)?.code == .notFound
         }
 

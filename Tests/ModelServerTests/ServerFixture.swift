@@ -2,6 +2,7 @@ import Catalog
 import DataCleaning
 import DiamondSchema
 import Foundation
+import Logging
 import LoupeClient
 import LoupeProtocol
 import ModelServer
@@ -53,7 +54,8 @@ struct ServerFixture {
     }
 
     static func start(
-        withModel: Bool = true, configure: (inout ModelServerConfiguration) -> Void = { _ in }
+        withModel: Bool = true, logger: Logger = Logger(label: "loupe.server"),
+        configure: (inout ModelServerConfiguration) -> Void = { _ in }
     ) async throws -> ServerFixture {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("loupe-server-\(UUID().uuidString)")
         let catalog = try Catalog.open(at: url.path)
@@ -61,7 +63,8 @@ struct ServerFixture {
         var configuration = ModelServerConfiguration(port: 0, modelPollInterval: .milliseconds(50), metricsPort: 0)
         configure(&configuration)
         let server = ModelServer(
-            configuration: configuration, catalog: catalog, authenticator: StaticSecretAuthenticator(secret: secret))
+            configuration: configuration, catalog: catalog, authenticator: StaticSecretAuthenticator(secret: secret),
+            logger: logger)
         let fixture = ServerFixture(url: url, catalog: catalog, server: server)
         if withModel { try fixture.addModel(promote: true) }
         try await server.start()
@@ -113,6 +116,9 @@ final class RawConnection {
     }
 
     func send(_ buffer: ByteBuffer) { send(Array(buffer.readableBytesView)) }
+
+    /// Closes the sending side (a FIN, as `nc -N` sends after its last request); reading goes on.
+    func finishSending() { shutdown(fd, Int32(SHUT_WR)) }
 
     /// Everything the server sends until it closes (or the 60 s timeout).
     func readUntilClosed() -> [UInt8] {

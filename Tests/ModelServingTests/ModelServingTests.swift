@@ -29,10 +29,18 @@ import TreeTraining
             var probe = query
             probe.carat += Double(rng.below(21)) / 1000 - 0.01
             let found = index.nearest(to: probe, limit: 7)
-            let sameGrades = (0..<table.count).map { table.diamond(at: $0) }
-                .filter { $0.cut == probe.cut && $0.color == probe.color && $0.clarity == probe.clarity }
-            let expected = sameGrades.map { abs($0.carat - probe.carat) }.sorted().prefix(7)
-            #expect(found.map(\.caratDistance) == Array(expected))
+            // The documented order: nearest carat first, ties (many stones share a carat here)
+            // lower row first, on both sides of the query.
+            let expected = (0..<table.count)
+                .filter {
+                    let d = table.diamond(at: $0)
+                    return d.cut == probe.cut && d.color == probe.color && d.clarity == probe.clarity
+                }
+                .map { (distance: abs(table.diamond(at: $0).carat - probe.carat), row: $0) }
+                .sorted { ($0.distance, $0.row) < ($1.distance, $1.row) }
+                .prefix(7)
+            #expect(found.map(\.caratDistance) == expected.map(\.distance))
+            #expect(found.map(\.row) == expected.map(\.row))
             #expect(found.allSatisfy { $0.diamond.cut == probe.cut && $0.diamond.color == probe.color && $0.diamond.clarity == probe.clarity })
         }
     }

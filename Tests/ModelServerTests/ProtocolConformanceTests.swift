@@ -1,0 +1,188 @@
+import DiamondSchema
+import Foundation
+import Logging
+import LoupeProtocol
+import NIOCore
+import Synchronization
+import Testing
+
+/// The model server does what docs/PROTOCOL.md says, in the corners an independent client
+/// found: Retrain's row count, the COMPRESSED flag, half-closed connections, request ids 0 and
+/// reused ids, a frame cut off by the client.
+@Suite(.serialized) struct ProtocolConformanceTests {
+    static func retrainFrame(rows: Int, declared: UInt32, id: UInt32) throws -> ByteBuffer {
+        var request = Loupe_V1_RetrainRequest()
+        if rows > 0 {
+            var labelled = Loupe_V1_LabelledRows()
+            labelled.diamonds = Loupe_V1_DiamondColumns(Array(repeating: sampleDiamond, count: rows))
+            labelled.prices = Array(repeating: 5000, count: rows)
+            request.rows = labelled
+        }
+        request.promotionMargin = 0.5
+        return try ByteBuffer(frameWith: .request(.retrain, requestID: id, rowCount: declared), message: request)
+    }
+
+    static func isError(_ frame: Frame?, _ code: StatusCode) -> Bool {
+        guard let frame, frame.header.flags.contains(.error), let status = try? frame.decode(Loupe_V1_Status.self)
+        else { return false }
+        return StatusCode(wireValue: status.code.rawValue) == code
+    }
+
+    @Test func retrainsHeaderRowCountMustBeTheRowsSent() async throws {
+        let fixture = try await ServerFixture.start()
+        defer { Task { await fixture.stop() } }
+        let raw = try RawConnection(port: fixture.port)
+        _ = try raw.handshake()
+        // The gateway charges the header's count: one that says fewer (or more) rows than sent
+        // is refused before a job starts.
+        for (n, declared) in [UInt32(0), 405, 1].enumerated() {
+            raw.send(try Self.retrainFrame(rows: 400, declared: declared, id: UInt32(10 + n)))
+            let reply = raw.readFrame()
+            #expect(reply?.header.requestID == UInt32(10 + n))
+            #expect(Self.isError(reply, .invalidArgument), "header \(declared) for 400 rows")
+        }
+        raw.send(try Self.retrainFrame(rows: 0, declared: 3, id: 20))
+        #expect(Self.isError(raw.readFrame(), .invalidArgument), "rows declared, none sent")
+        var job = Loupe_V1_GetJobRequest()
+        job.jobID = "job-1"
+        raw.send(try ByteBuffer(frameWith: .request(.getJob, requestID: 21), message: job))
+        #expect(Self.isError(raw.readFrame(), .notFound), "no job was started")
+        // The count that matches is accepted.
+        raw.send(try Self.retrainFrame(rows: 400, declared: 400, id: 22))
+        let started = try #require(raw.readFrame())
+        #expect(!started.header.flags.contains(.error))
+        #expect(try started.decode(Loupe_V1_RetrainResponse.self).jobID == "job-1")
+    }
+
+    @Test func theCompressedFlagIsAnsweredUnimplemented() async throws {
+        let fixture = try await ServerFixture.start()
+        defer { Task { await fixture.stop() } }
+        let raw = try RawConnection(port: fixture.port)
+        _ = try raw.handshake()
+        var request = Loupe_V1_PredictRequest()
+        request.diamond = Loupe_V1_Diamond(sampleDiamond)
+        var compressed = try ByteBuffer(frameWith: .request(.predict, requestID: 7), message: request)
+        compressed.setInteger(UInt8(0x09), at: 5)  // REQUEST | COMPRESSED
+        raw.send(compressed)
+        let reply = try #require(raw.readFrame())
+        #expect(Self.isError(reply, .unimplemented))
+        #expect(reply.header.requestID == 7 && reply.header.methodID == Method.predict.rawValue)
+        // A call error: the connection goes on.
+        raw.send(try ByteBuffer(frameWith: .request(.predict, requestID: 8), message: request))
+        let next = try #require(raw.readFrame())
+        #expect(next.header.requestID == 8 && !next.header.flags.contains(.error))
+
+        // Before the handshake nothing can be decoded: UNIMPLEMENTED and a close.
+        let early = try RawConnection(port: fixture.port)
+        var hello = Loupe_V1_Hello()
+        hello.protocolVersion = 1
+        hello.token = ServerFixture.secret
+        var helloFrame = try ByteBuffer(frameWith: .request(.hello, requestID: 1), message: hello)
+        helloFrame.setInteger(UInt8(0x09), at: 5)
+        early.send(helloFrame)
+        #expect(Self.isError(early.readFrame(), .unimplemented))
+        #expect(early.readUntilClosed().isEmpty)
+    }
+
+    @Test func aHalfClosedConnectionGetsTheRepliesToItsCalls() async throws {
+        // Every batch goes to the worker pool, so it is still running when the FIN arrives.
+        let fixture = try await ServerFixture.start { $0.inlineBatchRows = 0 }
+        defer { Task { await fixture.stop() } }
+        let raw = try RawConnection(port: fixture.port)
+        _ = try raw.handshake()
+        var request = Loupe_V1_BatchPredictRequest()
+        request.rows = Loupe_V1_DiamondColumns(Array(repeating: sampleDiamond, count: 3000))
+        var bytes = try ByteBuffer(frameWith: .request(.batchPredict, requestID: 2, rowCount: 3000), message: request)
+        var predict = Loupe_V1_PredictRequest()
+        predict.diamond = Loupe_V1_Diamond(sampleDiamond)
+        var second = try ByteBuffer(frameWith: .request(.predict, requestID: 3), message: predict)
+        bytes.writeBuffer(&second)
+        raw.send(bytes)
+        raw.finishSending()
+        var replies: [UInt32: Frame] = [:]
+        while let frame = raw.readFrame() { replies[frame.header.requestID] = frame }
+        #expect(replies.keys.sorted() == [2, 3])
+        #expect(replies[2].map { !$0.header.flags.contains(.error) && $0.header.rowCount == 3000 } == true)
+        // And then the server closed: the connection is gone.
+        for _ in 0..<200 where fixture.server.openConnections > 0 { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(fixture.server.openConnections == 0)
+    }
+
+    @Test func requestIDZeroIsAnsweredAndAReusedIDInFlightClosesTheConnection() async throws {
+        let fixture = try await ServerFixture.start { $0.inlineBatchRows = 0 }
+        defer { Task { await fixture.stop() } }
+        let raw = try RawConnection(port: fixture.port)
+        _ = try raw.handshake()
+        // Id 0 is a call like any other; its reply carries the method id (a connection-level
+        // error has method id 0).
+        var predict = Loupe_V1_PredictRequest()
+        predict.diamond = Loupe_V1_Diamond(sampleDiamond)
+        raw.send(try ByteBuffer(frameWith: .request(.predict, requestID: 0), message: predict))
+        let zero = try #require(raw.readFrame())
+        #expect(zero.header.requestID == 0 && zero.header.methodID == Method.predict.rawValue)
+        #expect(!zero.header.flags.contains(.error))
+        // Ids may be reused once answered.
+        raw.send(try ByteBuffer(frameWith: .request(.predict, requestID: 0), message: predict))
+        #expect(raw.readFrame().map { !$0.header.flags.contains(.error) } == true)
+
+        // Two batches under one id, in one write: the second arrives while the first runs.
+        var request = Loupe_V1_BatchPredictRequest()
+        request.rows = Loupe_V1_DiamondColumns(Array(repeating: sampleDiamond, count: 500))
+        var bytes = try ByteBuffer(frameWith: .request(.batchPredict, requestID: 5, rowCount: 500), message: request)
+        var again = try ByteBuffer(frameWith: .request(.batchPredict, requestID: 5, rowCount: 500), message: request)
+        bytes.writeBuffer(&again)
+        raw.send(bytes)
+        var frames: [Frame] = []
+        while let frame = raw.readFrame() { frames.append(frame) }
+        // A connection-level INVALID_ARGUMENT, the first call's answer, then the close.
+        let connectionErrors = frames.filter { $0.header.methodID == Method.noneID }
+        #expect(connectionErrors.count == 1 && Self.isError(connectionErrors.first, .invalidArgument))
+        let answers = frames.filter { $0.header.requestID == 5 }
+        #expect(answers.count == 1 && answers.first.map { !$0.header.flags.contains(.error) } == true)
+    }
+
+    @Test func aFrameCutOffByTheClientIsLoggedAsCancelled() async throws {
+        let lines = LogLines()
+        let fixture = try await ServerFixture.start(logger: lines.logger)
+        defer { Task { await fixture.stop() } }
+        do {
+            let raw = try RawConnection(port: fixture.port)
+            _ = try raw.handshake()
+            var predict = Loupe_V1_PredictRequest()
+            predict.diamond = Loupe_V1_Diamond(sampleDiamond)
+            let frame = try ByteBuffer(frameWith: .request(.predict, requestID: 2), message: predict)
+            raw.send(Array(frame.readableBytesView.prefix(frame.readableBytes - 3)))
+        }  // closed three bytes short
+        for _ in 0..<500 where !lines.contains("CANCELLED") { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(lines.contains("CANCELLED"), "\(lines.all)")
+    }
+}
+
+/// Log lines kept in memory, for tests that check what was logged.
+final class LogLines: Sendable {
+    private let lines = Mutex<[String]>([])
+
+    var logger: Logger {
+        Logger(label: "loupe.server") { _ in Handler(sink: self) }
+    }
+
+    var all: [String] { lines.withLock { $0 } }
+    func contains(_ text: String) -> Bool { lines.withLock { $0.contains { $0.contains(text) } } }
+
+    private struct Handler: LogHandler {
+        let sink: LogLines
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .debug
+
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+
+        func log(event: LogEvent) {
+            let all = metadata.merging(event.metadata ?? [:]) { $1 }
+            let meta = all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+            sink.lines.withLock { $0.append("\(event.level) \(event.message) \(meta)") }
+        }
+    }
+}
