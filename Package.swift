@@ -276,8 +276,8 @@ let package = Package(
         .testTarget(
             name: "ModelServerTests",
             dependencies: [
-                "Catalog", "DataCleaning", "DiamondSchema", "LoupeClient", "LoupeProtocol", "ModelServer", "TreeTraining",
-                .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
+                "Catalog", "DataCleaning", "DiamondSchema", "GatewayTestKit", "LoupeClient", "LoupeProtocol", "ModelServer",
+                "TreeTraining", .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(

@@ -31,28 +31,33 @@ import Testing
             $0.maxUnauthenticatedConnections = 6
             $0.maxUnauthenticatedConnectionsPerAddress = 4
             $0.maxConnectionsPerAddress = 5
-            $0.refusalGrace = .seconds(30)  // the refused sockets below stay open while the test looks
+            // Every socket below stays as it is while the test looks, however slow the machine.
+            $0.refusalGrace = .seconds(120)
+            $0.handshakeTimeout = .seconds(120)
+        }
+        func raw(from source: String? = nil) throws -> RawConnection {
+            try RawConnection(port: fixture.port, timeout: 60, source: source)
         }
         defer { Task { await fixture.stop() } }
         let token = try await fixture.token()
         // An attacker's idle sockets from 127.0.0.1: four are admitted, the rest refused (not
         // counted), so the gateway's six handshake slots are not all taken (without the
         // per-address cap the attacker held all six and the partner below was refused).
-        let idle = try (0..<10).map { _ in try fixture.raw() }
-        #expect(await fixture.eventually { fixture.gateway.connectionCount == 4 })
+        let idle = try (0..<10).map { _ in try raw() }
+        #expect(await fixture.eventually(60) { fixture.gateway.connectionCount == 4 })
         // A partner from another address gets in and is served.
-        let partner = try RawConnection(port: fixture.port, source: "127.0.0.2")
+        let partner = try raw(from: "127.0.0.2")
         #expect(Self.answered(try await partner.handshake(token: token.token.rawValue)))
         partner.send(try Self.predictFrame(id: 2))
         #expect(Self.answered(await partner.readFrame()))
         // From the attacker's address, over its cap: a Health probe is answered…
-        let probe = try fixture.raw()
+        let probe = try raw()
         probe.send(Self.healthFrame())
         let health = try #require(await probe.readFrame())
         let probed = try health.decode(Loupe_V1_HealthResponse.self)
         #expect(Self.answered(health) && probed.live)
         // …and a handshake gets RESOURCE_EXHAUSTED, naming the address's cap.
-        let refused = try fixture.raw()
+        let refused = try raw()
         let refusal = try #require(try await refused.handshake(token: token.token.rawValue))
         #expect(RawConnection.status(refusal) == .resourceExhausted)
         let why = try refusal.decode(Loupe_V1_Status.self)
@@ -62,11 +67,11 @@ import Testing
         // Open connections per address are capped too (five from 127.0.0.2: the partner and four).
         var more: [RawConnection] = []
         for _ in 0..<4 {
-            let connection = try RawConnection(port: fixture.port, source: "127.0.0.2")
+            let connection = try raw(from: "127.0.0.2")
             #expect(Self.answered(try await connection.handshake(token: token.token.rawValue)))
             more.append(connection)
         }
-        let sixth = try RawConnection(port: fixture.port, source: "127.0.0.2")
+        let sixth = try raw(from: "127.0.0.2")
         #expect(RawConnection.status(try await sixth.handshake(token: token.token.rawValue)) == .resourceExhausted)
         #expect(more.count == 4)
     }
@@ -75,10 +80,11 @@ import Testing
         let fixture = try await GatewayFixture.start {
             $0.maxUnauthenticatedConnectionsPerAddress = 1
             $0.refusalGrace = .milliseconds(200)
+            $0.handshakeTimeout = .seconds(120)  // the first socket keeps its slot however slow the machine
         }
         defer { Task { await fixture.stop() } }
         let first = try fixture.raw()
-        #expect(await fixture.eventually { fixture.gateway.connectionCount == 1 })
+        #expect(await fixture.eventually(60) { fixture.gateway.connectionCount == 1 })
         let second = try fixture.raw()
         #expect(RawConnection.status(await second.readFrame()) == .resourceExhausted)
         #expect(await second.readUntilClosed().isEmpty)

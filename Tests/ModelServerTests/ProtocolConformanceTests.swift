@@ -1,5 +1,6 @@
 import DiamondSchema
 import Foundation
+import GatewayTestKit
 import Logging
 import LoupeProtocol
 import NIOCore
@@ -9,7 +10,19 @@ import Testing
 /// The model server does what docs/PROTOCOL.md says, in the corners an independent client
 /// found: Retrain's row count, the COMPRESSED flag, half-closed connections, request ids 0 and
 /// reused ids, a frame cut off by the client.
+///
+/// Its sockets read on dispatch threads (`GatewayTestKit.RawConnection`): a blocking read on one
+/// of the two cooperative threads would starve the server's own handshake tasks, and every
+/// other suite's, until it timed out.
 @Suite(.serialized) struct ProtocolConformanceTests {
+    typealias Socket = GatewayTestKit.RawConnection
+
+    static func connect(_ fixture: ServerFixture) async throws -> Socket {
+        let socket = try Socket(port: fixture.port, timeout: 60)
+        _ = try await socket.handshake(token: ServerFixture.secret)
+        return socket
+    }
+
     static func retrainFrame(rows: Int, declared: UInt32, id: UInt32) throws -> ByteBuffer {
         var request = Loupe_V1_RetrainRequest()
         if rows > 0 {
@@ -31,25 +44,24 @@ import Testing
     @Test func retrainsHeaderRowCountMustBeTheRowsSent() async throws {
         let fixture = try await ServerFixture.start()
         defer { Task { await fixture.stop() } }
-        let raw = try RawConnection(port: fixture.port)
-        _ = try raw.handshake()
+        let raw = try await Self.connect(fixture)
         // The gateway charges the header's count: one that says fewer (or more) rows than sent
         // is refused before a job starts.
         for (n, declared) in [UInt32(0), 405, 1].enumerated() {
             raw.send(try Self.retrainFrame(rows: 400, declared: declared, id: UInt32(10 + n)))
-            let reply = raw.readFrame()
+            let reply = await raw.readFrame()
             #expect(reply?.header.requestID == UInt32(10 + n))
             #expect(Self.isError(reply, .invalidArgument), "header \(declared) for 400 rows")
         }
         raw.send(try Self.retrainFrame(rows: 0, declared: 3, id: 20))
-        #expect(Self.isError(raw.readFrame(), .invalidArgument), "rows declared, none sent")
+        #expect(Self.isError(await raw.readFrame(), .invalidArgument), "rows declared, none sent")
         var job = Loupe_V1_GetJobRequest()
         job.jobID = "job-1"
         raw.send(try ByteBuffer(frameWith: .request(.getJob, requestID: 21), message: job))
-        #expect(Self.isError(raw.readFrame(), .notFound), "no job was started")
+        #expect(Self.isError(await raw.readFrame(), .notFound), "no job was started")
         // The count that matches is accepted.
         raw.send(try Self.retrainFrame(rows: 400, declared: 400, id: 22))
-        let started = try #require(raw.readFrame())
+        let started = try #require(await raw.readFrame())
         #expect(!started.header.flags.contains(.error))
         #expect(try started.decode(Loupe_V1_RetrainResponse.self).jobID == "job-1")
     }
@@ -57,39 +69,37 @@ import Testing
     @Test func theCompressedFlagIsAnsweredUnimplemented() async throws {
         let fixture = try await ServerFixture.start()
         defer { Task { await fixture.stop() } }
-        let raw = try RawConnection(port: fixture.port)
-        _ = try raw.handshake()
+        let raw = try await Self.connect(fixture)
         var request = Loupe_V1_PredictRequest()
         request.diamond = Loupe_V1_Diamond(sampleDiamond)
         var compressed = try ByteBuffer(frameWith: .request(.predict, requestID: 7), message: request)
         compressed.setInteger(UInt8(0x09), at: 5)  // REQUEST | COMPRESSED
         raw.send(compressed)
-        let reply = try #require(raw.readFrame())
+        let reply = try #require(await raw.readFrame())
         #expect(Self.isError(reply, .unimplemented))
         #expect(reply.header.requestID == 7 && reply.header.methodID == Method.predict.rawValue)
         // A call error: the connection goes on.
         raw.send(try ByteBuffer(frameWith: .request(.predict, requestID: 8), message: request))
-        let next = try #require(raw.readFrame())
+        let next = try #require(await raw.readFrame())
         #expect(next.header.requestID == 8 && !next.header.flags.contains(.error))
 
         // Before the handshake nothing can be decoded: UNIMPLEMENTED and a close.
-        let early = try RawConnection(port: fixture.port)
+        let early = try Socket(port: fixture.port, timeout: 60)
         var hello = Loupe_V1_Hello()
         hello.protocolVersion = 1
         hello.token = ServerFixture.secret
         var helloFrame = try ByteBuffer(frameWith: .request(.hello, requestID: 1), message: hello)
         helloFrame.setInteger(UInt8(0x09), at: 5)
         early.send(helloFrame)
-        #expect(Self.isError(early.readFrame(), .unimplemented))
-        #expect(early.readUntilClosed().isEmpty)
+        #expect(Self.isError(await early.readFrame(), .unimplemented))
+        #expect(await early.readUntilClosed().isEmpty)
     }
 
     @Test func aHalfClosedConnectionGetsTheRepliesToItsCalls() async throws {
         // Every batch goes to the worker pool, so it is still running when the FIN arrives.
         let fixture = try await ServerFixture.start { $0.inlineBatchRows = 0 }
         defer { Task { await fixture.stop() } }
-        let raw = try RawConnection(port: fixture.port)
-        _ = try raw.handshake()
+        let raw = try await Self.connect(fixture)
         var request = Loupe_V1_BatchPredictRequest()
         request.rows = Loupe_V1_DiamondColumns(Array(repeating: sampleDiamond, count: 3000))
         var bytes = try ByteBuffer(frameWith: .request(.batchPredict, requestID: 2, rowCount: 3000), message: request)
@@ -100,7 +110,7 @@ import Testing
         raw.send(bytes)
         raw.finishSending()
         var replies: [UInt32: Frame] = [:]
-        while let frame = raw.readFrame() { replies[frame.header.requestID] = frame }
+        while let frame = await raw.readFrame() { replies[frame.header.requestID] = frame }
         #expect(replies.keys.sorted() == [2, 3])
         #expect(replies[2].map { !$0.header.flags.contains(.error) && $0.header.rowCount == 3000 } == true)
         // And then the server closed: the connection is gone.
@@ -111,29 +121,30 @@ import Testing
     @Test func requestIDZeroIsAnsweredAndAReusedIDInFlightClosesTheConnection() async throws {
         let fixture = try await ServerFixture.start { $0.inlineBatchRows = 0 }
         defer { Task { await fixture.stop() } }
-        let raw = try RawConnection(port: fixture.port)
-        _ = try raw.handshake()
+        let raw = try await Self.connect(fixture)
         // Id 0 is a call like any other; its reply carries the method id (a connection-level
         // error has method id 0).
         var predict = Loupe_V1_PredictRequest()
         predict.diamond = Loupe_V1_Diamond(sampleDiamond)
         raw.send(try ByteBuffer(frameWith: .request(.predict, requestID: 0), message: predict))
-        let zero = try #require(raw.readFrame())
+        let zero = try #require(await raw.readFrame())
         #expect(zero.header.requestID == 0 && zero.header.methodID == Method.predict.rawValue)
         #expect(!zero.header.flags.contains(.error))
         // Ids may be reused once answered.
         raw.send(try ByteBuffer(frameWith: .request(.predict, requestID: 0), message: predict))
-        #expect(raw.readFrame().map { !$0.header.flags.contains(.error) } == true)
+        #expect(await raw.readFrame().map { !$0.header.flags.contains(.error) } == true)
 
-        // Two batches under one id, in one write: the second arrives while the first runs.
+        // Two one-row batches under one id (each goes to the worker pool), small enough to
+        // arrive in one write and one read: the server decodes the second before the first's
+        // answer can come back to the event loop, so the first is in flight whatever the load.
         var request = Loupe_V1_BatchPredictRequest()
-        request.rows = Loupe_V1_DiamondColumns(Array(repeating: sampleDiamond, count: 500))
-        var bytes = try ByteBuffer(frameWith: .request(.batchPredict, requestID: 5, rowCount: 500), message: request)
-        var again = try ByteBuffer(frameWith: .request(.batchPredict, requestID: 5, rowCount: 500), message: request)
+        request.rows = Loupe_V1_DiamondColumns([sampleDiamond])
+        var bytes = try ByteBuffer(frameWith: .request(.batchPredict, requestID: 5, rowCount: 1), message: request)
+        var again = try ByteBuffer(frameWith: .request(.batchPredict, requestID: 5, rowCount: 1), message: request)
         bytes.writeBuffer(&again)
         raw.send(bytes)
         var frames: [Frame] = []
-        while let frame = raw.readFrame() { frames.append(frame) }
+        while let frame = await raw.readFrame() { frames.append(frame) }
         // A connection-level INVALID_ARGUMENT, the first call's answer, then the close.
         let connectionErrors = frames.filter { $0.header.methodID == Method.noneID }
         #expect(connectionErrors.count == 1 && Self.isError(connectionErrors.first, .invalidArgument))
@@ -146,8 +157,7 @@ import Testing
         let fixture = try await ServerFixture.start(logger: lines.logger)
         defer { Task { await fixture.stop() } }
         do {
-            let raw = try RawConnection(port: fixture.port)
-            _ = try raw.handshake()
+            let raw = try await Self.connect(fixture)
             var predict = Loupe_V1_PredictRequest()
             predict.diamond = Loupe_V1_Diamond(sampleDiamond)
             let frame = try ByteBuffer(frameWith: .request(.predict, requestID: 2), message: predict)
