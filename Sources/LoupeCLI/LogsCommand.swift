@@ -53,7 +53,7 @@ struct LogsCommand: AsyncParsableCommand {
 
         @OptionGroup var filter: Filter
 
-        @Option(help: "At most this many calls.")
+        @Option(parsing: .unconditional, help: "At most this many calls.")
         var limit: Int = 50
 
         @Flag(help: "Print JSON.")

@@ -35,7 +35,7 @@ struct StoreCommand: ParsableCommand {
             commandName: "gc",
             abstract: "Remove blobs nothing references and older than the grace period (dry run unless --apply).")
 
-        @Option(help: "Keep unreferenced blobs younger than this many hours.")
+        @Option(parsing: .unconditional, help: "Keep unreferenced blobs younger than this many hours.")
         var graceHours: Double = 24
 
         @Flag(help: "Really delete (the default only lists what would go).")

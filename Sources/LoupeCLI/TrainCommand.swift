@@ -42,7 +42,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Labelled data to evaluate the model on after training (CSV).")
     var test: String?
 
-    @Option(help: "Coverage level of the price ranges in the evaluation.")
+    @Option(parsing: .unconditional, help: "Coverage level of the price ranges in the evaluation.")
     var level: Double = ConformalIntervals.defaultLevel
 
     @Flag(help: "Print the summary as JSON on stdout.")
