@@ -5,7 +5,8 @@ import Testing
 import Glibc
 #endif
 
-/// What an operator types and reads: ports checked and named, negative numbers taken as values.
+/// What an operator types and reads: ports checked and named, negative numbers taken as values,
+/// read-only commands that write nothing.
 @Suite(.serialized) struct OperatorInputTests {
     static let training = ["--rounds", "20", "--num-leaves", "7", "--early-stopping", "0", "--threads", "1"]
 
@@ -65,6 +66,41 @@ import Glibc
         #expect(gateway.stderr.contains("--max-connections must be at least 1, got -5"), "\(gateway.stderr)")
     }
 
+    /// `models list/show`, `store verify/du` and `status` only read: run as a user who cannot
+    /// write the store (root, as in CI, writes anyway: then as nobody through setpriv), they
+    /// work, and the store is byte for byte, entry for entry, as it was.
+    @Test func readOnlyCommandsWorkOnAStoreTheUserCannotWrite() async throws {
+        let dir = try CLIRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try sampleCSV(rows: 400).write(to: dir.appendingPathComponent("a.csv"), atomically: true, encoding: .utf8)
+        #expect(try await CLIRunner.run(["ingest", "a.csv", "--store", "s"], in: dir).status == 0)
+        let train = try await CLIRunner.run(["train", "--promote", "--quiet", "--store", "s"] + Self.training, in: dir)
+        #expect(train.status == 0, "\(train.stderr)")
+        let store = dir.appendingPathComponent("s").path
+        let setpriv = URL(fileURLWithPath: "/usr/bin/setpriv")
+        let asOther = getuid() == 0 && FileManager.default.isExecutableFile(atPath: setpriv.path)
+        if !asOther { try chmodTree(store, writable: false) }
+        let before = try snapshot(store)
+        for command in [["models", "list"], ["models", "list", "--json"], ["models", "show", "diamonds@production"],
+                        ["store", "verify"], ["store", "du"], ["status", "--json"]] {
+            let arguments = command + ["--store", "s"]
+            let result = try await CLIRunner.offPool {
+                asOther
+                    ? try CLIRunner.runBlocking(
+                        ["--reuid=65534", "--regid=65534", "--clear-groups", "--", CLIRunner.binary.path] + arguments,
+                        in: dir, executable: setpriv)
+                    : try CLIRunner.runBlocking(arguments, in: dir)
+            }
+            #expect(result.status == 0, "\(command): \(result.stderr)")
+            #expect(try snapshot(store) == before, "\(command) changed the store")
+        }
+        if !asOther { try chmodTree(store, writable: true) }
+        // The snapshot sees what a write session leaves (tmp/ changed): the check can fail.
+        let writable = try snapshot(store)
+        #expect(try await CLIRunner.run(["models", "promote", "1", "--store", "s"], in: dir).status == 0)
+        #expect(try snapshot(store) != writable)
+    }
+
     /// A socket listening on a free loopback port, as another program holding it would.
     private func listeningSocket() throws -> (Int32, Int) {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -80,5 +116,26 @@ import Glibc
         }
         guard ok else { throw CocoaError(.fileWriteUnknown) }
         return (fd, Int(UInt16(bigEndian: address.sin_port)))
+    }
+
+    /// Every entry under `root` with what a write would change: kind, size, mode, mtime, inode.
+    private func snapshot(_ root: String) throws -> [String: String] {
+        var entries: [String: String] = [:]
+        for path in [""] + (FileManager.default.subpaths(atPath: root) ?? []) {
+            var info = stat()
+            guard lstat(root + "/" + path, &info) == 0 else { continue }
+            entries[path] = "\(info.st_mode) \(info.st_size) \(info.st_ino) \(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)"
+        }
+        return entries
+    }
+
+    private func chmodTree(_ root: String, writable: Bool) throws {
+        for path in [""] + (FileManager.default.subpaths(atPath: root) ?? []) {
+            let full = root + "/" + path
+            var info = stat()
+            guard lstat(full, &info) == 0 else { continue }
+            let mode = info.st_mode & 0o7777
+            chmod(full, writable ? mode | 0o200 : mode & ~0o222)
+        }
     }
 }
