@@ -171,6 +171,8 @@ struct TrainSummary: Encodable {
 func encodeJSON(_ value: some Encodable) -> String {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    // As the store's manifests: ISO 8601 UTC, not Foundation's default seconds since 2001.
+    encoder.dateEncodingStrategy = .iso8601
     encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
     return String(decoding: (try? encoder.encode(value)) ?? Data(), as: UTF8.self)
 }

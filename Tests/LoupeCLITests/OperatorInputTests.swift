@@ -6,7 +6,7 @@ import Glibc
 #endif
 
 /// What an operator types and reads: ports checked and named, negative numbers taken as values,
-/// read-only commands that write nothing.
+/// read-only commands that write nothing, dates with their zone.
 @Suite(.serialized) struct OperatorInputTests {
     static let training = ["--rounds", "20", "--num-leaves", "7", "--early-stopping", "0", "--threads", "1"]
 
@@ -99,6 +99,20 @@ import Glibc
         let writable = try snapshot(store)
         #expect(try await CLIRunner.run(["models", "promote", "1", "--store", "s"], in: dir).status == 0)
         #expect(try snapshot(store) != writable)
+    }
+
+    @Test func jsonDatesAreISO8601UTC() async throws {
+        let dir = try CLIRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try sampleCSV(rows: 400).write(to: dir.appendingPathComponent("a.csv"), atomically: true, encoding: .utf8)
+        #expect(try await CLIRunner.run(["ingest", "a.csv"], in: dir).status == 0)
+        #expect(try await CLIRunner.run(["train", "--promote", "--quiet"] + Self.training, in: dir).status == 0)
+        let iso = /"created" : "20\d\d-\d\d-\d\dT\d\d:\d\d:\d\dZ"/
+        let show = try await CLIRunner.run(["models", "show"], in: dir)
+        #expect(show.stdout.contains(iso), "\(show.stdout)")
+        let list = try await CLIRunner.run(["models", "list", "--json"], in: dir)
+        #expect(list.stdout.contains(iso), "\(list.stdout)")
+        #expect(!list.stdout.contains(/"created" : \d/))
     }
 
     /// A socket listening on a free loopback port, as another program holding it would.
