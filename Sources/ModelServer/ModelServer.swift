@@ -60,7 +60,8 @@ public final class ModelServer: Service, Sendable {
         self.logger = logger
         let registry = ModelRegistry()
         self.registry = registry
-        let loader = ModelLoader(catalog: catalog, registry: registry, defaultModel: configuration.defaultModel, logger: logger)
+        let loader = ModelLoader(
+            catalog: catalog, registry: registry, defaultModel: configuration.defaultModel, logger: logger, metrics: metrics)
         self.loader = loader
         let jobs = JobManager(pipeline: RetrainPipeline(catalog: catalog) { manifest, _ in
             // Swap in the promoted version now rather than at the next poll.
