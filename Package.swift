@@ -156,12 +156,18 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // What every Loupe process exports: process_* (from /proc) and loupe_build_info.
+        .target(
+            name: "LoupeMetrics",
+            dependencies: [.product(name: "Prometheus", package: "swift-prometheus")],
+            swiftSettings: strict
+        ),
         // The model server: connections, handshake, calls, hot swap, metrics, graceful shutdown.
         .target(
             name: "ModelServer",
             dependencies: [
-                "ArtifactStore", "Catalog", "DiamondSchema", "HyperTuning", "LoupeProtocol", "ModelServing",
-                "Reports", "RequestLog", "Retraining", "Scheduling", "TreeExplain", "TreeModel", "TreeTraining",
+                "ArtifactStore", "Catalog", "DiamondSchema", "HyperTuning", "LoupeMetrics", "LoupeProtocol",
+                "ModelServing", "Reports", "RequestLog", "Retraining", "Scheduling", "TreeExplain", "TreeModel", "TreeTraining",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -197,7 +203,7 @@ let package = Package(
         .target(
             name: "Gateway",
             dependencies: [
-                "LoupeProtocol", "TokenStore",
+                "LoupeMetrics", "LoupeProtocol", "TokenStore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -66,27 +66,44 @@ public final class ArtifactStore: Sendable {
         try ArtifactStore(backend: LocalDirectoryBackend(root: path), configuration: configuration)
     }
 
+    /// Opens the existing store at `path` for reading only: nothing is created, locked for
+    /// writing or swept, so it works on a store the user cannot write (a backup, another user's
+    /// store, a read-only mount). Every write throws `readOnly`.
+    public static func openReadOnly(at path: String, configuration: Configuration = Configuration()) throws -> ArtifactStore {
+        try ArtifactStore(backend: LocalDirectoryBackend(root: path, readOnly: true), configuration: configuration, readOnly: true)
+    }
+
     /// Opens the store directory at `url` (a file URL).
     public static func open(at url: URL, configuration: Configuration = Configuration()) throws -> ArtifactStore {
         try open(at: url.path, configuration: configuration)
     }
 
-    /// Opens a store on any backend; checks (or writes) the format marker.
-    public init(backend: any ArtifactBackend, configuration: Configuration = Configuration()) throws {
+    /// Opens a store on any backend; checks (or, unless `readOnly`, writes) the format marker.
+    public init(backend: any ArtifactBackend, configuration: Configuration = Configuration(), readOnly: Bool = false) throws {
         self.backend = backend
         self.configuration = configuration
+        if readOnly {
+            guard let bytes = try backend.readDocument(StoreMarker.key) else {
+                throw StoreError(.notFound, "no store in \(backend) (no \(StoreMarker.key))")
+            }
+            try Self.check(try ManifestCoding.decode(StoreMarker.self, from: bytes, key: StoreMarker.key), in: backend)
+            return
+        }
         try backend.withExclusiveLock {
             if let bytes = try backend.readDocument(StoreMarker.key) {
-                let marker = try ManifestCoding.decode(StoreMarker.self, from: bytes, key: StoreMarker.key)
-                guard marker.format == ArtifactStore.formatVersion else {
-                    throw StoreError(
-                        .unsupportedFormat,
-                        "\(backend) holds store format \(marker.format); this build reads format \(ArtifactStore.formatVersion)")
-                }
+                try Self.check(try ManifestCoding.decode(StoreMarker.self, from: bytes, key: StoreMarker.key), in: backend)
             } else {
                 let marker = StoreMarker(format: ArtifactStore.formatVersion, kind: StoreMarker.expectedKind)
                 try backend.replaceDocument(StoreMarker.key, with: try ManifestCoding.encode(marker))
             }
+        }
+    }
+
+    private static func check(_ marker: StoreMarker, in backend: any ArtifactBackend) throws {
+        guard marker.format == ArtifactStore.formatVersion else {
+            throw StoreError(
+                .unsupportedFormat,
+                "\(backend) holds store format \(marker.format); this build reads format \(ArtifactStore.formatVersion)")
         }
     }
 

@@ -19,18 +19,28 @@ public final class LocalDirectoryBackend: ArtifactBackend {
     /// The store directory (absolute).
     public let root: String
     let files: any FileLayer
-    private let session: UploadSession
+    /// This instance's temp directory; nil when opened read-only.
+    private let session: UploadSession?
 
     /// Opens (creating if needed) the store directory at `root`, sweeping dead writers' temp files.
-    public convenience init(root: String) throws {
-        try self.init(root: root, files: PosixFileLayer())
+    /// With `readOnly`, opens an existing directory and writes nothing: no session, no sweep,
+    /// and every write throws `readOnly`.
+    public convenience init(root: String, readOnly: Bool = false) throws {
+        try self.init(root: root, files: PosixFileLayer(), readOnly: readOnly)
     }
 
-    init(root: String, files: any FileLayer) throws {
+    init(root: String, files: any FileLayer, readOnly: Bool = false) throws {
         var absolute = root.hasPrefix("/") ? root : FileManager.default.currentDirectoryPath + "/" + root
         while absolute.count > 1 && absolute.hasSuffix("/") { absolute.removeLast() }
         self.root = absolute
         self.files = files
+        if readOnly {
+            guard try Self.mapErrors("opening the store at \(absolute)", { try files.status(absolute) })?.isDirectory == true else {
+                throw StoreError(.notFound, "no store at \(absolute)")
+            }
+            session = nil
+            return
+        }
         try Self.createLayout(root: absolute, files: files)
         self.session = try Self.withLock(root: absolute, files: files) {
             let session = try UploadSession.start(root: absolute, files: files)
@@ -56,7 +66,7 @@ public final class LocalDirectoryBackend: ArtifactBackend {
     // MARK: Blobs
 
     public func stageBlob() throws -> any BlobUpload {
-        let temp = session.newTempPath(suffix: ".blob")
+        let temp = try writableSession().newTempPath(suffix: ".blob")
         let fd = try mapErrors("creating a temporary blob file") { try files.createFile(temp) }
         return LocalBlobUpload(backend: self, fd: fd, tempPath: temp)
     }
@@ -78,7 +88,8 @@ public final class LocalDirectoryBackend: ArtifactBackend {
     }
 
     public func confirmBlob(_ digest: BlobDigest) throws -> Bool {
-        try mapErrors("confirming blob \(digest)") {
+        _ = try writableSession()
+        return try mapErrors("confirming blob \(digest)") {
             let path = blobPath(digest)
             guard try files.status(path) != nil else { return false }
             do {
@@ -110,6 +121,7 @@ public final class LocalDirectoryBackend: ArtifactBackend {
     }
 
     public func deleteBlob(_ digest: BlobDigest) throws {
+        _ = try writableSession()
         do {
             try files.removeFile(blobPath(digest))
         } catch let error as SystemCallError where error.isNotFound {
@@ -162,6 +174,7 @@ public final class LocalDirectoryBackend: ArtifactBackend {
     }
 
     public func replaceDocument(_ key: String, with bytes: [UInt8]) throws {
+        _ = try writableSession()
         let destination = path(key)
         let parent = String(destination[..<destination.lastIndex(of: "/")!])
         try mapErrors("writing \(key)") {
@@ -190,7 +203,7 @@ public final class LocalDirectoryBackend: ArtifactBackend {
 
     /// Temp file in this session → write → fsync → rename to `destination` → fsync `directory`.
     private func writeAtomically(_ bytes: [UInt8], to destination: String, directory: String) throws {
-        let temp = session.newTempPath(suffix: ".json")
+        let temp = try writableSession().newTempPath(suffix: ".json")
         let fd = try files.createFile(temp)
         var open = true
         do {
@@ -233,16 +246,25 @@ public final class LocalDirectoryBackend: ArtifactBackend {
     // MARK: Lock and housekeeping
 
     public func withExclusiveLock<T>(_ body: () throws -> T) throws -> T {
-        try Self.withLock(root: root, files: files, body)
+        _ = try writableSession()
+        return try Self.withLock(root: root, files: files, body)
     }
 
     public func abandonedUploads() throws -> [String] {
         // Under the lock: a session being created holds it, and must not see its lock probed.
-        try withExclusiveLock {
+        // Read-only, the lock is taken through a descriptor opened for reading (flock needs no
+        // write permission); a store without a lock file has had no writer to leave anything.
+        try Self.withLock(root: root, files: files, readOnly: session == nil) {
             try mapErrors("listing temporary files") {
-                try Self.sweep(root: root, files: files, keeping: session.id, remove: false)
+                try Self.sweep(root: root, files: files, keeping: session?.id ?? "", remove: false)
             }
-        }
+        } ?? []
+    }
+
+    /// The session writes go through, or `readOnly` when there is none.
+    private func writableSession() throws -> UploadSession {
+        guard let session else { throw StoreError(.readOnly, "\(self) is open read-only") }
+        return session
     }
 
     /// Removes (or, with `remove == false`, lists) temp files of sessions whose writer is gone.
@@ -297,6 +319,24 @@ public final class LocalDirectoryBackend: ArtifactBackend {
         // A fresh descriptor per acquisition: flock conflicts between open file descriptions, so
         // this excludes other threads of this process as well as other processes.
         let fd = try mapErrors("opening the store lock") { try files.openForLocking(lockPath) }
+        defer { files.close(fd) }
+        _ = try mapErrors("taking the store lock") { try files.lockExclusive(fd, wait: true, path: lockPath) }
+        return try body()
+    }
+
+    /// `withLock`, or with `readOnly` the same through a descriptor opened for reading (nil,
+    /// without running `body`, when the lock file does not exist).
+    static func withLock<T>(root: String, files: any FileLayer, readOnly: Bool, _ body: () throws -> T) throws -> T? {
+        guard readOnly else { return try withLock(root: root, files: files, body) }
+        let lockPath = root + "/lock"
+        let fd: FileDescriptor
+        do {
+            fd = try files.openForReading(lockPath)
+        } catch let error as SystemCallError where error.isNotFound {
+            return nil
+        } catch {
+            throw convert(error, "opening the store lock")
+        }
         defer { files.close(fd) }
         _ = try mapErrors("taking the store lock") { try files.lockExclusive(fd, wait: true, path: lockPath) }
         return try body()

@@ -22,6 +22,8 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         public static let noRollbackTarget = Code(name: "no rollback target")
         /// The directory holds a store in a format this build does not understand.
         public static let unsupportedFormat = Code(name: "unsupported format")
+        /// A write to a store opened read-only (`ArtifactStore.openReadOnly`).
+        public static let readOnly = Code(name: "read-only")
 
         public var description: String { name }
     }

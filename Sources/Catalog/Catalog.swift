@@ -23,6 +23,11 @@ public struct Catalog: Sendable {
     public static func open(at path: String) throws -> Catalog {
         Catalog(store: try ArtifactStore.open(at: path))
     }
+
+    /// Opens the existing store at `path` for reading only (`ArtifactStore.openReadOnly`).
+    public static func openReadOnly(at path: String) throws -> Catalog {
+        Catalog(store: try ArtifactStore.openReadOnly(at: path))
+    }
 }
 
 /// Where a model comes from: a version or alias of a named model in the store.

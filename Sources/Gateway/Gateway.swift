@@ -77,6 +77,13 @@ public final class Gateway: Service, Sendable {
                 "refusing plaintext on \(configuration.host): tokens would cross the network in clear; give a TLS "
                     + "certificate and key, or allow plaintext explicitly")
         }
+        // A port past 65535 would be truncated to 16 bits by the socket layer (70000 → 4464).
+        let ports: [(Int?, String)] = [
+            (configuration.port, "the gateway"), (configuration.metricsPort, "the gateway's metrics endpoint"),
+        ]
+        for case let (port?, component) in ports where !(0...65535).contains(port) {
+            throw GatewayError("\(component): port \(port) is out of range (1-65535, or 0 for any free port)")
+        }
         let sslContext = try configuration.tls.map(Self.sslContext)
         if await !shared.authority.refresh() {
             logger.error("the token store did not answer at start; partners get UNAVAILABLE until it does")
@@ -89,38 +96,49 @@ public final class Gateway: Service, Sendable {
             maxFrameSizeBeforeHandshake: configuration.maxFrameSizeBeforeHandshake,
             maxFrameSize: configuration.maxFrameSize, frameDeadlineBeforeHandshake: configuration.handshakeTimeout,
             frameDeadline: configuration.frameDeadline)
-        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .serverChannelOption(.backlog, value: 256)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.maxMessagesPerRead, value: 16)
-            // A client that half-closes after its last request still gets its replies.
-            .childChannelOption(.allowRemoteHalfClosure, value: true)
-            .childChannelInitializer { [weak self] channel in
-                self?.track(channel)
-                return channel.eventLoop.makeCompletedFuture {
-                    let sync = channel.pipeline.syncOperations
-                    if let sslContext { try sync.addHandler(NIOSSLServerHandler(context: sslContext)) }
-                    let decoder = FrameDecoder(limits: limits)
-                    try sync.addHandler(IdleStateHandler(readTimeout: configuration.idleTimeout))
-                    try sync.addHandler(ByteToMessageHandler(decoder))
-                    try sync.addHandler(GatewayConnectionHandler(shared: shared, decoder: decoder))
+        let channel: any Channel
+        do {
+            channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .serverChannelOption(.backlog, value: 256)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                .childChannelOption(.maxMessagesPerRead, value: 16)
+                // A client that half-closes after its last request still gets its replies.
+                .childChannelOption(.allowRemoteHalfClosure, value: true)
+                .childChannelInitializer { [weak self] channel in
+                    self?.track(channel)
+                    return channel.eventLoop.makeCompletedFuture {
+                        let sync = channel.pipeline.syncOperations
+                        if let sslContext { try sync.addHandler(NIOSSLServerHandler(context: sslContext)) }
+                        let decoder = FrameDecoder(limits: limits)
+                        try sync.addHandler(IdleStateHandler(readTimeout: configuration.idleTimeout))
+                        try sync.addHandler(ByteToMessageHandler(decoder))
+                        try sync.addHandler(GatewayConnectionHandler(shared: shared, decoder: decoder))
+                    }
                 }
-            }
-            .bind(host: configuration.host, port: configuration.port).get()
+                .bind(host: configuration.host, port: configuration.port).get()
+        } catch {
+            throw GatewayError("the gateway cannot listen on \(configuration.host):\(configuration.port)", cause: error)
+        }
         var metricsChannel: (any Channel)?
         if let metricsPort = configuration.metricsPort {
             let metrics = metrics
-            metricsChannel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                .childChannelInitializer { channel in
-                    channel.pipeline.configureHTTPServerPipeline().flatMapThrowing {
-                        try channel.pipeline.syncOperations.addHandler(GatewayHTTPHandler(metrics: metrics) {
-                            shared.backends.anyHealthy && shared.authority.isFresh
-                        })
+            do {
+                metricsChannel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                    .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                    .childChannelInitializer { channel in
+                        channel.pipeline.configureHTTPServerPipeline().flatMapThrowing {
+                            try channel.pipeline.syncOperations.addHandler(GatewayHTTPHandler(metrics: metrics) {
+                                shared.backends.anyHealthy && shared.authority.isFresh
+                            })
+                        }
                     }
-                }
-                .bind(host: configuration.host, port: metricsPort).get()
+                    .bind(host: configuration.host, port: metricsPort).get()
+            } catch {
+                try? await channel.close()
+                throw GatewayError(
+                    "the gateway's metrics endpoint cannot listen on \(configuration.host):\(metricsPort)", cause: error)
+            }
         }
         let authority = shared.authority
         var tasks = [Task { await authority.run() }]

@@ -1,4 +1,4 @@
-import CoreMetrics
+import LoupeMetrics
 import Prometheus
 import Synchronization
 
@@ -14,24 +14,35 @@ import Synchronization
 ///   `oversize_frame`, `handshake_timeout`, `connection_cap`, …); principal `-` when unknown;
 /// - `loupe_gateway_backend_healthy{backend}` (1/0), `loupe_gateway_backend_in_flight{backend}`;
 /// - `loupe_gateway_calls_in_flight`, `loupe_gateway_connections`,
-///   `loupe_gateway_unauthenticated_connections`.
+///   `loupe_gateway_unauthenticated_connections`;
+/// - the process families and `loupe_build_info` (`ProcessMetrics`).
+///
+/// Families are made on the registry directly, each with its HELP text.
 public final class GatewayMetrics: Sendable {
     /// The registry the metrics live in.
     public let registry: PrometheusCollectorRegistry
-    private let factory: PrometheusMetricsFactory
-    private let counters = Mutex<[String: CoreMetrics.Counter]>([:])
-    private let gauges = Mutex<[String: CoreMetrics.Gauge]>([:])
-    private let inFlight: CoreMetrics.Meter
-    private let connections: CoreMetrics.Meter
-    private let unauthenticated: CoreMetrics.Meter
+    private let process: ProcessMetrics
+    private let counters = Mutex<[String: Counter]>([:])
+    private let gauges = Mutex<[String: Gauge]>([:])
+    private let inFlight: Gauge
+    private let connections: Gauge
+    private let unauthenticated: Gauge
+
+    static let help = [
+        "loupe_gateway_calls_total": "Calls answered through the gateway, by principal, method and outcome.",
+        "loupe_gateway_rejections_total": "Handshakes and calls the gateway refused, by reason and principal.",
+        "loupe_gateway_backend_healthy": "Whether the backend answered its last health check ready (1) or not (0).",
+        "loupe_gateway_backend_in_flight": "Calls forwarded to the backend and not answered yet.",
+    ]
 
     /// Metrics in `registry` (a new one by default).
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
-        factory = PrometheusMetricsFactory(registry: registry)
-        inFlight = CoreMetrics.Meter(label: "loupe_gateway_calls_in_flight", factory: factory)
-        connections = CoreMetrics.Meter(label: "loupe_gateway_connections", factory: factory)
-        unauthenticated = CoreMetrics.Meter(label: "loupe_gateway_unauthenticated_connections", factory: factory)
+        process = ProcessMetrics.shared(in: registry)
+        inFlight = registry.makeGauge(name: "loupe_gateway_calls_in_flight", help: "Calls forwarded and not answered yet.")
+        connections = registry.makeGauge(name: "loupe_gateway_connections", help: "Partner connections open now.")
+        unauthenticated = registry.makeGauge(
+            name: "loupe_gateway_unauthenticated_connections", help: "Connections open now that have not finished their handshake.")
     }
 
     func call(principal: String, method: String, outcome: String) {
@@ -41,15 +52,15 @@ public final class GatewayMetrics: Sendable {
 
     func rejected(_ reason: String, principal: String?, count: Int = 1) {
         counter("loupe_gateway_rejections_total", [("reason", reason), ("principal", principal ?? "-")])
-            .increment(by: count)
+            .increment(by: Int64(count))
     }
 
     func backend(_ name: String, healthy: Bool) {
-        gauge("loupe_gateway_backend_healthy", name).record(healthy ? 1 : 0)
+        gauge("loupe_gateway_backend_healthy", name).set(Int64(healthy ? 1 : 0))
     }
 
     func backend(_ name: String, inFlight: Int) {
-        gauge("loupe_gateway_backend_in_flight", name).record(inFlight)
+        gauge("loupe_gateway_backend_in_flight", name).set(Int64(inFlight))
     }
 
     func callStarted() { inFlight.increment() }
@@ -64,24 +75,27 @@ public final class GatewayMetrics: Sendable {
         if !wasAuthenticated { unauthenticated.decrement() }
     }
 
-    /// The Prometheus text exposition.
-    public func exposition() -> String { registry.emitToString() }
+    /// The Prometheus text exposition (the process figures read now).
+    public func exposition() -> String {
+        process.update()
+        return registry.emitToString()
+    }
 
-    private func counter(_ label: String, _ dimensions: [(String, String)]) -> CoreMetrics.Counter {
+    private func counter(_ label: String, _ dimensions: [(String, String)]) -> Counter {
         let key = label + dimensions.map { "|\($0.1)" }.joined()
         return counters.withLock { counters in
             if let c = counters[key] { return c }
-            let c = CoreMetrics.Counter(label: label, dimensions: dimensions, factory: factory)
+            let c = registry.makeCounter(name: label, labels: dimensions, help: Self.help[label] ?? "")
             counters[key] = c
             return c
         }
     }
 
-    private func gauge(_ label: String, _ backend: String) -> CoreMetrics.Gauge {
+    private func gauge(_ label: String, _ backend: String) -> Gauge {
         let key = label + "|" + backend
         return gauges.withLock { gauges in
             if let g = gauges[key] { return g }
-            let g = CoreMetrics.Gauge(label: label, dimensions: [("backend", backend)], factory: factory)
+            let g = registry.makeGauge(name: label, labels: [("backend", backend)], help: Self.help[label] ?? "")
             gauges[key] = g
             return g
         }

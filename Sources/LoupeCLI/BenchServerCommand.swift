@@ -29,19 +29,19 @@ struct BenchServerCommand: AsyncParsableCommand {
     @OptionGroup var storeOptions: StoreOptions
     @OptionGroup var serverOptions: ServerOptions
 
-    @Option(help: "Rows per call: 0 calls Predict, N > 0 calls BatchPredict with N rows.")
+    @Option(parsing: .unconditional, help: "Rows per call: 0 calls Predict, N > 0 calls BatchPredict with N rows.")
     var batch: Int = 0
 
-    @Option(help: "Seconds to run.")
+    @Option(parsing: .unconditional, help: "Seconds to run.")
     var duration: Double = 5
 
-    @Option(help: "Connections.")
+    @Option(parsing: .unconditional, help: "Connections.")
     var connections: Int = 1
 
-    @Option(help: "Calls in flight per connection (closed loop).")
+    @Option(parsing: .unconditional, help: "Calls in flight per connection (closed loop).")
     var concurrency: Int = 1
 
-    @Option(help: "Open loop: calls per second in total.")
+    @Option(parsing: .unconditional, help: "Open loop: calls per second in total.")
     var rate: Double?
 
     @Flag(help: "Score the same rows in this process instead (no network): the in-process baseline.")

@@ -30,10 +30,10 @@ struct CleanCommand: ParsableCommand {
     @Flag(help: "Keep exact duplicate rows instead of quarantining them.")
     var keepDuplicates = false
 
-    @Option(help: "How far the stated depth may be from 100·2z/(x+y), in percentage points.")
+    @Option(parsing: .unconditional, help: "How far the stated depth may be from 100·2z/(x+y), in percentage points.")
     var depthTolerance: Double = ValidationRanges.standard.depthTolerance
 
-    @Option(help: "Failing rows shown per rule in the report.")
+    @Option(parsing: .unconditional, help: "Failing rows shown per rule in the report.")
     var samples: Int = 5
 
     func run() throws {

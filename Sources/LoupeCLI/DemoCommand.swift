@@ -9,7 +9,7 @@ struct DemoCommand: ParsableCommand {
         commandName: "demo",
         abstract: "Train a model on the bundled data, register and promote it in the store, and price an example diamond.")
 
-    @Option(help: "Worker threads (0: every core).")
+    @Option(parsing: .unconditional, help: "Worker threads (0: every core).")
     var threads: Int = 0
 
     @OptionGroup var storeOptions: StoreOptions

@@ -16,7 +16,7 @@ struct EvaluateCommand: ParsableCommand {
     @Argument(help: "Labelled data (CSV with a price column). It is cleaned first.")
     var data: String
 
-    @Option(help: "Coverage level of the price ranges.")
+    @Option(parsing: .unconditional, help: "Coverage level of the price ranges.")
     var level: Double = ConformalIntervals.defaultLevel
 
     @Flag(help: "Print JSON.")

@@ -20,22 +20,22 @@ struct GatewayOptions: ParsableArguments {
     @Flag(help: "Allow plaintext on a non-loopback address (tokens would cross the network in clear).")
     var allowPlaintext = false
 
-    @Option(help: "Connections open at once.")
+    @Option(parsing: .unconditional, help: "Connections open at once.")
     var maxConnections: Int = 4096
 
-    @Option(help: "Connections still in their handshake at once.")
+    @Option(parsing: .unconditional, help: "Connections still in their handshake at once.")
     var maxUnauthenticated: Int = 256
 
-    @Option(help: "Connections open at once from one client address.")
+    @Option(parsing: .unconditional, help: "Connections open at once from one client address.")
     var maxConnectionsPerAddress: Int = 1024
 
-    @Option(help: "Connections still in their handshake at once from one client address.")
+    @Option(parsing: .unconditional, help: "Connections still in their handshake at once from one client address.")
     var maxUnauthenticatedPerAddress: Int = 32
 
-    @Option(help: "Milliseconds a connection has to finish its handshake (TLS included).")
+    @Option(parsing: .unconditional, help: "Milliseconds a connection has to finish its handshake (TLS included).")
     var handshakeTimeoutMs: Int = 5000
 
-    @Option(help: "Milliseconds between health checks of each backend.")
+    @Option(parsing: .unconditional, help: "Milliseconds between health checks of each backend.")
     var healthCheckMs: Int = 1000
 
     func tls() throws -> GatewayTLSConfiguration? {
@@ -60,6 +60,17 @@ struct GatewayOptions: ParsableArguments {
         configuration.handshakeTimeout = .milliseconds(Int64(handshakeTimeoutMs))
         configuration.healthCheckInterval = .milliseconds(Int64(healthCheckMs))
     }
+
+    func validate() throws {
+        for (value, option) in [
+            (maxConnections, "--max-connections"), (maxUnauthenticated, "--max-unauthenticated"),
+            (maxConnectionsPerAddress, "--max-connections-per-address"),
+            (maxUnauthenticatedPerAddress, "--max-unauthenticated-per-address"),
+            (handshakeTimeoutMs, "--handshake-timeout-ms"), (healthCheckMs, "--health-check-ms"),
+        ] where value < 1 {
+            throw ValidationError("\(option) must be at least 1, got \(value)")
+        }
+    }
 }
 
 struct GatewayCommand: AsyncParsableCommand {
@@ -80,10 +91,10 @@ struct GatewayCommand: AsyncParsableCommand {
     @Option(help: "Address of the public port (any non-loopback address needs TLS).")
     var host: String = "127.0.0.1"
 
-    @Option(help: "The public port (0: any free port).")
+    @Option(parsing: .unconditional, help: "The public port (0: any free port).")
     var port: Int = 7070
 
-    @Option(help: "Port of /metrics and /healthz (0: off).")
+    @Option(parsing: .unconditional, help: "Port of /metrics and /healthz (0: off).")
     var metricsPort: Int = 9092
 
     @Option(help: "File holding the backends' internal secret (default: $LOUPE_INTERNAL_SECRET, else <store>/server.secret).")
@@ -97,6 +108,8 @@ struct GatewayCommand: AsyncParsableCommand {
     var verbose = false
 
     func validate() throws {
+        try validatePort(port, option: "--port")
+        try validatePort(metricsPort, option: "--metrics-port")
         guard !backends.isEmpty else { throw ValidationError("give at least one --backend HOST:PORT") }
         for backend in backends where BackendAddress(parsing: backend) == nil {
             throw ValidationError("--backend must be HOST:PORT, got \"\(backend)\"")

@@ -53,7 +53,7 @@ struct LogsCommand: AsyncParsableCommand {
 
         @OptionGroup var filter: Filter
 
-        @Option(help: "At most this many calls.")
+        @Option(parsing: .unconditional, help: "At most this many calls.")
         var limit: Int = 50
 
         @Flag(help: "Print JSON.")
@@ -197,7 +197,7 @@ struct RowListing: Encodable {
         var c = encoder.container(keyedBy: Key.self)
         let r = row
         try c.encode(r.id, forKey: Key("id"))
-        try c.encode(timestampMillis(r.at), forKey: Key("time"))
+        try c.encode(isoTimestampMillis(r.at), forKey: Key("time"))
         try c.encode(r.requestID, forKey: Key("request_id"))
         try c.encode(r.principal, forKey: Key("principal"))
         try c.encodeIfPresent(r.tokenID, forKey: Key("token_id"))
@@ -290,6 +290,13 @@ func timestampMillis(_ date: Date) -> String {
     formatter.locale = Locale(identifier: "en_US_POSIX")
     formatter.timeZone = TimeZone(identifier: "UTC")
     formatter.dateFormat = "yyyy-MM-dd HH:mm:ss.SSS"
+    return formatter.string(from: date)
+}
+
+/// "2026-11-27T08:00:01.234Z": for JSON, where a reader must not have to guess the zone.
+func isoTimestampMillis(_ date: Date) -> String {
+    let formatter = ISO8601DateFormatter()
+    formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
     return formatter.string(from: date)
 }
 

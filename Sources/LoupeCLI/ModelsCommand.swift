@@ -45,7 +45,7 @@ struct ModelsCommand: AsyncParsableCommand {
                 }
                 return
             }
-            let catalog = try storeOptions.catalog()
+            let catalog = try storeOptions.readOnlyCatalog()
             let (versions, aliases) = try oneLine("model \(model)") {
                 (try catalog.store.models(name: model), try catalog.store.aliases(name: model))
             }
@@ -80,7 +80,7 @@ struct ModelsCommand: AsyncParsableCommand {
         @OptionGroup var storeOptions: StoreOptions
 
         func run() throws {
-            let catalog = try storeOptions.catalog()
+            let catalog = try storeOptions.readOnlyCatalog()
             let spec = try parseSpec(spec)
             let manifest = try oneLine("model \(spec)") { try catalog.manifest(for: spec) }
             print(encodeJSON(manifest))

@@ -24,15 +24,15 @@ struct PredictCommand: AsyncParsableCommand {
 
     @OptionGroup var serverOptions: ServerOptions
 
-    @Option(help: "Weight in carats.") var carat: Double?
+    @Option(parsing: .unconditional, help: "Weight in carats.") var carat: Double?
     @Option(help: "Cut: \(Cut.levelList).") var cut: String?
     @Option(help: "Color: \(Color.levelList).") var color: String?
     @Option(help: "Clarity: \(Clarity.levelList).") var clarity: String?
-    @Option(help: "Total depth percentage.") var depth: Double?
-    @Option(help: "Table percentage.") var table: Double?
-    @Option(help: "Length in mm.") var x: Double?
-    @Option(help: "Width in mm.") var y: Double?
-    @Option(help: "Depth in mm.") var z: Double?
+    @Option(parsing: .unconditional, help: "Total depth percentage.") var depth: Double?
+    @Option(parsing: .unconditional, help: "Table percentage.") var table: Double?
+    @Option(parsing: .unconditional, help: "Length in mm.") var x: Double?
+    @Option(parsing: .unconditional, help: "Width in mm.") var y: Double?
+    @Option(parsing: .unconditional, help: "Depth in mm.") var z: Double?
 
     @Option(help: "Price every row of this CSV (a price column, if present, is ignored).")
     var csv: String?
@@ -40,7 +40,7 @@ struct PredictCommand: AsyncParsableCommand {
     @Option(name: .shortAndLong, help: "With --csv: write the predictions here instead of stdout.")
     var out: String?
 
-    @Option(help: "Coverage level of the range.")
+    @Option(parsing: .unconditional, help: "Coverage level of the range.")
     var level: Double = ConformalIntervals.defaultLevel
 
     @Flag(help: "Print JSON (single diamond).")

@@ -58,25 +58,25 @@ struct ServeRequestLogOptions: ParsableArguments {
     @Option(help: "Remove guestbook rows older than this (e.g. 30d, 12h); \"forever\" keeps them.")
     var logRetention: String = "30d"
 
-    @Option(help: "Seal a time capsule segment into the store once it holds this many MiB…")
+    @Option(parsing: .unconditional, help: "Seal a time capsule segment into the store once it holds this many MiB…")
     var logSegmentMB: Int = 64
 
     @Option(help: "…or once it has been open this long (e.g. 1h, 10m).")
     var logSegmentAge: String = "1h"
 
-    @Option(help: "While calls come, the appender records what arrived every this many milliseconds, as one group (at once after a group of 16 or more); 0: never wait.")
+    @Option(parsing: .unconditional, help: "While calls come, the appender records what arrived every this many milliseconds, as one group (at once after a group of 16 or more); 0: never wait.")
     var logGroupMs: Int = 2
 
-    @Option(help: "Milliseconds between guestbook commits when fewer than a batch (1,000 rows) wait (the calls are in the capsule meanwhile; this is how late `logs query` may see them).")
+    @Option(parsing: .unconditional, help: "Milliseconds between guestbook commits when fewer than a batch (1,000 rows) wait (the calls are in the capsule meanwhile; this is how late `logs query` may see them).")
     var logCommitMs: Int = 250
 
-    @Option(help: "Milliseconds between fsyncs of the time capsule segment (0: after every group); a call's guestbook row waits for it, and a power loss can lose this long's calls.")
+    @Option(parsing: .unconditional, help: "Milliseconds between fsyncs of the time capsule segment (0: after every group); a call's guestbook row waits for it, and a power loss can lose this long's calls.")
     var logSyncMs: Int = 100
 
-    @Option(help: "Nice value of the log's appender and SQLite writer threads, which also run as SCHED_BATCH (0 to 19; 0 leaves them as the process is; Linux).")
+    @Option(parsing: .unconditional, help: "Nice value of the log's appender and SQLite writer threads, which also run as SCHED_BATCH (0 to 19; 0 leaves them as the process is; Linux).")
     var logNice: Int32 = 10
 
-    @Option(help: "The most the appender at --log-nice may fall behind, in milliseconds: past it a thread at normal priority appends until the queue is fresh again (bounds what a kill -9 can lose on a saturated machine; 0: no bound).")
+    @Option(parsing: .unconditional, help: "The most the appender at --log-nice may fall behind, in milliseconds: past it a thread at normal priority appends until the queue is fresh again (bounds what a kill -9 can lose on a saturated machine; 0: no bound).")
     var logMaxLagMs: Int = 100
 
     /// The configured log for `store`, or nil with --no-request-log.

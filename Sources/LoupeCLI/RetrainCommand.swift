@@ -27,16 +27,16 @@ struct RetrainCommand: AsyncParsableCommand {
     @Option(help: "Labelled rows (CSV) to append to the dataset first.")
     var newRows: String?
 
-    @Option(help: "Required relative RMSE improvement over production (0.01 = 1%).")
+    @Option(parsing: .unconditional, help: "Required relative RMSE improvement over production (0.01 = 1%).")
     var margin: Double = 0.01
 
-    @Option(help: "Fraction of the data held out to compare challenger and champion.")
+    @Option(parsing: .unconditional, help: "Fraction of the data held out to compare challenger and champion.")
     var holdout: Double = 0.1
 
     @Flag(help: "Train with the default parameters instead of production's.")
     var defaults = false
 
-    @Option(help: "Worker threads (0: every core).")
+    @Option(parsing: .unconditional, help: "Worker threads (0: every core).")
     var threads: Int = 0
 
     @Flag(help: "Print the outcome as JSON.")

@@ -33,28 +33,28 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Address of the gateway's public port (any non-loopback address needs TLS).")
     var host: String = "127.0.0.1"
 
-    @Option(help: "Port of the gateway, where partners connect (0: any free port).")
+    @Option(parsing: .unconditional, help: "Port of the gateway, where partners connect (0: any free port).")
     var port: Int = 7070
 
-    @Option(help: "Port of the model server on 127.0.0.1, for the gateway and local tools (0: any free port).")
+    @Option(parsing: .unconditional, help: "Port of the model server on 127.0.0.1, for the gateway and local tools (0: any free port).")
     var serverPort: Int = 7071
 
-    @Option(help: "Port of the HTTP metrics endpoint (/metrics, /healthz); 0 turns it off.")
+    @Option(parsing: .unconditional, help: "Port of the HTTP metrics endpoint (/metrics, /healthz); 0 turns it off.")
     var metricsPort: Int = 9091
 
-    @Option(help: "Rows per BatchPredict call.")
+    @Option(parsing: .unconditional, help: "Rows per BatchPredict call.")
     var maxBatchRows: Int = ModelServerConfiguration().maxBatchRows
 
-    @Option(help: "Calls in flight per connection before the server stops reading from it.")
+    @Option(parsing: .unconditional, help: "Calls in flight per connection before the server stops reading from it.")
     var maxInFlight: Int = ModelServerConfiguration().maxInFlightPerConnection
 
-    @Option(help: "Largest frame after the handshake, in bytes.")
+    @Option(parsing: .unconditional, help: "Largest frame after the handshake, in bytes.")
     var maxFrameSize: Int = FrameLimits.standard.maxFrameSize
 
     @Option(help: "Retrain on a timer: every this long (e.g. 24h, 30m); off by default.")
     var retrainEvery: String?
 
-    @Option(help: "Retrain when recent inputs drift: the population stability index above which a feature counts as drifted (0: off).")
+    @Option(parsing: .unconditional, help: "Retrain when recent inputs drift: the population stability index above which a feature counts as drifted (0: off).")
     var driftThreshold: Double = 0.2
 
     @Flag(help: "Do not watch <store>/inbox for new labelled CSV files.")
@@ -79,6 +79,18 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Flag(help: "Log every call at debug level.")
     var verbose = false
+
+    func validate() throws {
+        try validatePort(port, option: "--port")
+        try validatePort(serverPort, option: "--server-port")
+        try validatePort(metricsPort, option: "--metrics-port")
+        for (value, option) in [
+            (maxBatchRows, "--max-batch-rows"), (maxInFlight, "--max-in-flight"), (maxFrameSize, "--max-frame-size"),
+        ] where value < 1 {
+            throw ValidationError("\(option) must be at least 1, got \(value)")
+        }
+        guard driftThreshold >= 0 else { throw ValidationError("--drift-threshold must be >= 0 (0: off), got \(driftThreshold)") }
+    }
 
     func run() async throws {
         LoggingSystem.bootstrap { label in

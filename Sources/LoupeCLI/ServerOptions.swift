@@ -55,6 +55,14 @@ enum ServerSecret {
     }
 }
 
+/// A port option: 0...65535, 0 meaning any free port (or off, for a metrics port). The socket
+/// layer would otherwise truncate a larger number to 16 bits and bind another port.
+func validatePort(_ port: Int, option: String) throws {
+    guard (0...65535).contains(port) else {
+        throw ValidationError("\(option) must be a port number, 1-65535 (0: any free port), got \(port)")
+    }
+}
+
 extension ProtocolError {
     var oneLine: String { "\(code): \(message)" }
 }

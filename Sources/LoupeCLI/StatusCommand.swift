@@ -15,7 +15,7 @@ struct StatusCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let catalog = try storeOptions.catalog()
+        let catalog = try storeOptions.readOnlyCatalog()
         let production = try? catalog.store.model(name: Catalog.defaultModel, alias: .production)
         let scheduler = try oneLine("store \(storeOptions.path)") { try catalog.schedulerStatus() }
         if json {

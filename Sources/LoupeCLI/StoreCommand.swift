@@ -14,7 +14,7 @@ struct StoreCommand: ParsableCommand {
         @OptionGroup var storeOptions: StoreOptions
 
         func run() throws {
-            let catalog = try storeOptions.catalog()
+            let catalog = try storeOptions.readOnlyCatalog()
             let report = try oneLine("store \(storeOptions.path)") { try catalog.store.verify() }
             print("checked \(report.blobsChecked) blobs and \(report.documentsChecked) manifests: "
                 + (report.ok ? "ok" : "PROBLEMS FOUND"))
@@ -35,7 +35,7 @@ struct StoreCommand: ParsableCommand {
             commandName: "gc",
             abstract: "Remove blobs nothing references and older than the grace period (dry run unless --apply).")
 
-        @Option(help: "Keep unreferenced blobs younger than this many hours.")
+        @Option(parsing: .unconditional, help: "Keep unreferenced blobs younger than this many hours.")
         var graceHours: Double = 24
 
         @Flag(help: "Really delete (the default only lists what would go).")
@@ -64,7 +64,7 @@ struct StoreCommand: ParsableCommand {
         @OptionGroup var storeOptions: StoreOptions
 
         func run() throws {
-            let catalog = try storeOptions.catalog()
+            let catalog = try storeOptions.readOnlyCatalog()
             let report = try oneLine("store \(storeOptions.path)") { try catalog.store.du() }
             print(pad("kind", 10) + pad("blobs", 7) + pad("raw bytes", 14) + pad("stored bytes", 14) + "ratio")
             for (name, blobs) in [("datasets", report.datasets), ("models", report.models), ("other", report.other),

@@ -15,6 +15,11 @@ struct StoreOptions: ParsableArguments {
     func catalog() throws -> Catalog {
         try oneLine("store \(path)") { try Catalog.open(at: path) }
     }
+
+    /// For commands that only read: works on a store the user cannot write, and never creates one.
+    func readOnlyCatalog() throws -> Catalog {
+        try oneLine("store \(path)") { try Catalog.openReadOnly(at: path) }
+    }
 }
 
 /// A model named on the command line: a model file, or a model in the store

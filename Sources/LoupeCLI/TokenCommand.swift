@@ -46,19 +46,19 @@ struct TokenCommand: AsyncParsableCommand {
         @Option(name: .customLong("scope"), help: "A scope: predict, models:read or admin (repeat for several).")
         var scopes: [String] = ["predict"]
 
-        @Option(help: "Calls per second (0: unlimited).")
+        @Option(parsing: .unconditional, help: "Calls per second (0: unlimited).")
         var callsPerSecond: Double = RateLimits().callsPerSecond
 
-        @Option(help: "Calls allowed at once before the rate applies (default: 2 s of calls).")
+        @Option(parsing: .unconditional, help: "Calls allowed at once before the rate applies (default: 2 s of calls).")
         var callBurst: Double?
 
-        @Option(help: "Rows per second; a BatchPredict counts its rows, other calls 1 (0: unlimited).")
+        @Option(parsing: .unconditional, help: "Rows per second; a BatchPredict counts its rows, other calls 1 (0: unlimited).")
         var rowsPerSecond: Double = RateLimits().rowsPerSecond
 
-        @Option(help: "Rows allowed at once, also the largest call (default: 2 s of rows).")
+        @Option(parsing: .unconditional, help: "Rows allowed at once, also the largest call (default: 2 s of rows).")
         var rowBurst: Double?
 
-        @Option(help: "Rows per UTC day (default: no quota).")
+        @Option(parsing: .unconditional, help: "Rows per UTC day (default: no quota).")
         var dailyQuota: Int64?
 
         @Option(help: "Expire after this long: 90d, 12h, 30m, 45s (default: never).")
@@ -209,7 +209,7 @@ struct TokenCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Refused and failed attempts the gateways recorded, newest first.")
 
-        @Option(help: "How many.")
+        @Option(parsing: .unconditional, help: "How many.")
         var limit: Int = 50
 
         @OptionGroup var storeOptions: StoreOptions

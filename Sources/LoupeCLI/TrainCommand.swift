@@ -42,7 +42,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Labelled data to evaluate the model on after training (CSV).")
     var test: String?
 
-    @Option(help: "Coverage level of the price ranges in the evaluation.")
+    @Option(parsing: .unconditional, help: "Coverage level of the price ranges in the evaluation.")
     var level: Double = ConformalIntervals.defaultLevel
 
     @Flag(help: "Print the summary as JSON on stdout.")
@@ -171,6 +171,8 @@ struct TrainSummary: Encodable {
 func encodeJSON(_ value: some Encodable) -> String {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    // As the store's manifests: ISO 8601 UTC, not Foundation's default seconds since 2001.
+    encoder.dateEncodingStrategy = .iso8601
     encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
     return String(decoding: (try? encoder.encode(value)) ?? Data(), as: UTF8.self)
 }

@@ -4,41 +4,41 @@ import TreeTraining
 
 /// The trainer's parameters as command-line options; defaults are `TrainingConfiguration`'s.
 struct TrainingOptions: ParsableArguments {
-    @Option(help: "Maximum boosting rounds.")
+    @Option(parsing: .unconditional, help: "Maximum boosting rounds.")
     var rounds: Int = TrainingConfiguration().rounds
-    @Option(help: "Shrinkage of each tree.")
+    @Option(parsing: .unconditional, help: "Shrinkage of each tree.")
     var learningRate: Double = TrainingConfiguration().learningRate
-    @Option(help: "Maximum leaves per tree.")
+    @Option(parsing: .unconditional, help: "Maximum leaves per tree.")
     var numLeaves: Int = TrainingConfiguration().numLeaves
-    @Option(help: "Maximum tree depth (0: no limit).")
+    @Option(parsing: .unconditional, help: "Maximum tree depth (0: no limit).")
     var maxDepth: Int = TrainingConfiguration().maxDepth
-    @Option(help: "Minimum training rows per leaf.")
+    @Option(parsing: .unconditional, help: "Minimum training rows per leaf.")
     var minDataInLeaf: Int = TrainingConfiguration().minDataInLeaf
-    @Option(help: "Minimum sum of hessians per leaf (rows, for L2 loss).")
+    @Option(parsing: .unconditional, help: "Minimum sum of hessians per leaf (rows, for L2 loss).")
     var minSumHessianInLeaf: Double = TrainingConfiguration().minSumHessianInLeaf
-    @Option(help: "L2 regularisation of leaf values.")
+    @Option(parsing: .unconditional, help: "L2 regularisation of leaf values.")
     var lambdaL2: Double = TrainingConfiguration().lambdaL2
-    @Option(help: "Minimum loss reduction to split.")
+    @Option(parsing: .unconditional, help: "Minimum loss reduction to split.")
     var minGainToSplit: Double = TrainingConfiguration().minGainToSplit
-    @Option(help: "Fraction of features sampled per tree.")
+    @Option(parsing: .unconditional, help: "Fraction of features sampled per tree.")
     var featureFraction: Double = TrainingConfiguration().featureFraction
-    @Option(help: "Fraction of rows sampled per tree (1: all).")
+    @Option(parsing: .unconditional, help: "Fraction of rows sampled per tree (1: all).")
     var baggingFraction: Double = TrainingConfiguration().baggingFraction
-    @Option(help: "Resample rows every this many rounds.")
+    @Option(parsing: .unconditional, help: "Resample rows every this many rounds.")
     var baggingFreq: Int = TrainingConfiguration().baggingFrequency
-    @Option(help: "Maximum bins per feature (2...255).")
+    @Option(parsing: .unconditional, help: "Maximum bins per feature (2...255).")
     var maxBin: Int = TrainingConfiguration().maxBin
-    @Option(help: "Stop after this many rounds without validation improvement (0: off, no validation split).")
+    @Option(parsing: .unconditional, help: "Stop after this many rounds without validation improvement (0: off, no validation split).")
     var earlyStopping: Int = TrainingConfiguration().earlyStoppingRounds
-    @Option(help: "Fraction held out for early stopping.")
+    @Option(parsing: .unconditional, help: "Fraction held out for early stopping.")
     var validationFraction: Double = TrainingConfiguration().validationFraction
-    @Option(help: "Fraction held out to calibrate price ranges (0: no ranges).")
+    @Option(parsing: .unconditional, help: "Fraction held out to calibrate price ranges (0: no ranges).")
     var calibrationFraction: Double = TrainingConfiguration().calibrationFraction
     @Option(help: "What the trees fit: log-price or price.")
     var target: String = TrainingConfiguration().target.name
-    @Option(help: "Seed of every random choice.")
+    @Option(parsing: .unconditional, help: "Seed of every random choice.")
     var seed: UInt64 = TrainingConfiguration().seed
-    @Option(help: "Worker threads (0: every core).")
+    @Option(parsing: .unconditional, help: "Worker threads (0: every core).")
     var threads: Int = TrainingConfiguration().threads
 
     func configuration() throws -> TrainingConfiguration {

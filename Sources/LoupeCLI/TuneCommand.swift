@@ -26,16 +26,16 @@ struct TuneCommand: ParsableCommand {
     @Option(parsing: .singleValue, help: "Trials (e.g. 60) and/or wall time (e.g. 5m). Default: 40 trials within 2m.")
     var budget: [String] = []
 
-    @Option(help: "k-fold cross-validation instead of one holdout (k ≥ 2; disables pruning).")
+    @Option(parsing: .unconditional, help: "k-fold cross-validation instead of one holdout (k ≥ 2; disables pruning).")
     var folds: Int = 1
 
-    @Option(help: "Random trials before model-based proposals.")
+    @Option(parsing: .unconditional, help: "Random trials before model-based proposals.")
     var startupTrials: Int = TuningConfiguration().startupTrials
 
-    @Option(help: "Seed of the proposals, the split and the trials.")
+    @Option(parsing: .unconditional, help: "Seed of the proposals, the split and the trials.")
     var seed: UInt64 = 42
 
-    @Option(help: "Threads for the whole run (0: every core).")
+    @Option(parsing: .unconditional, help: "Threads for the whole run (0: every core).")
     var threads: Int = 0
 
     @Option(help: "Continue a saved run (its id).")

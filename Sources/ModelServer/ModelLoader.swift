@@ -14,22 +14,31 @@ final class ModelLoader: Sendable {
     private let cacheOrder = Mutex<[String]>([])
     private let cacheSize = 4
     private let logger: Logger
+    private let metrics: ServerMetrics?
 
-    init(catalog: Catalog, registry: ModelRegistry, defaultModel: String, logger: Logger) {
+    init(catalog: Catalog, registry: ModelRegistry, defaultModel: String, logger: Logger, metrics: ServerMetrics? = nil) {
         self.catalog = catalog
         self.registry = registry
         self.defaultModel = defaultModel
         self.logger = logger
+        self.metrics = metrics
     }
 
-    /// Loads a version: its ensemble and the dataset it was trained on.
+    /// Loads a version: its ensemble and the dataset it was trained on. A failure (a blob
+    /// missing or corrupt, a model that does not decode) is counted: the server keeps serving
+    /// the model it has, so the counter is how an operator learns of it.
     func load(_ manifest: ModelManifest) throws -> ServingModel {
-        let ensemble = try catalog.ensemble(of: manifest)
-        let dataset = try catalog.store.dataset(name: manifest.dataset.name, version: manifest.dataset.version)
-        let table = try catalog.table(of: dataset)
-        return ServingModel(
-            name: manifest.name, version: manifest.version, ensemble: ensemble, trainingData: table,
-            datasetName: dataset.name, datasetVersion: dataset.version)
+        do {
+            let ensemble = try catalog.ensemble(of: manifest)
+            let dataset = try catalog.store.dataset(name: manifest.dataset.name, version: manifest.dataset.version)
+            let table = try catalog.table(of: dataset)
+            return ServingModel(
+                name: manifest.name, version: manifest.version, ensemble: ensemble, trainingData: table,
+                datasetName: dataset.name, datasetVersion: dataset.version)
+        } catch {
+            metrics?.modelLoadFailed()
+            throw error
+        }
     }
 
     /// Makes the default model's production version (else its newest) current if it is not

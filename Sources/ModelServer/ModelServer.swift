@@ -60,7 +60,8 @@ public final class ModelServer: Service, Sendable {
         self.logger = logger
         let registry = ModelRegistry()
         self.registry = registry
-        let loader = ModelLoader(catalog: catalog, registry: registry, defaultModel: configuration.defaultModel, logger: logger)
+        let loader = ModelLoader(
+            catalog: catalog, registry: registry, defaultModel: configuration.defaultModel, logger: logger, metrics: metrics)
         self.loader = loader
         let jobs = JobManager(pipeline: RetrainPipeline(catalog: catalog) { manifest, _ in
             // Swap in the promoted version now rather than at the next poll.
@@ -92,6 +93,10 @@ public final class ModelServer: Service, Sendable {
 
     /// Loads the production model (if there is one) and starts listening.
     public func start() async throws {
+        try ListenError.checkRange(configuration.port, component: "the model server", host: configuration.host)
+        if let metricsPort = configuration.metricsPort {
+            try ListenError.checkRange(metricsPort, component: "the model server's metrics endpoint", host: configuration.host)
+        }
         if try loader.refreshProduction(), let model = registry.model { metrics.modelSwapped(to: model.version) }
         try await requestLog?.start()
         if registry.model == nil {
@@ -125,21 +130,35 @@ public final class ModelServer: Service, Sendable {
                         logger: logger))
                 }
             }
-        let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
+        let channel: any Channel
+        do {
+            channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
+        } catch {
+            try? await pool.shutdownGracefully()
+            throw ListenError(component: "the model server", host: configuration.host, port: configuration.port, cause: error)
+        }
         var metricsChannel: (any Channel)?
         if let metricsPort = configuration.metricsPort {
             let metrics = metrics
-            metricsChannel = try await ServerBootstrap(group: group)
-                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                .childChannelInitializer { channel in
-                    channel.pipeline.configureHTTPServerPipeline().flatMapThrowing {
-                        try channel.pipeline.syncOperations.addHandler(
-                            MetricsHTTPHandler(metrics: metrics, health: { Self.healthJSON(handlers.health()) },
-                                               report: { Self.reportPage(catalog: handlers.loader.catalog,
-                                                                         model: configuration.defaultModel, version: $0) }))
+            do {
+                metricsChannel = try await ServerBootstrap(group: group)
+                    .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                    .childChannelInitializer { channel in
+                        channel.pipeline.configureHTTPServerPipeline().flatMapThrowing {
+                            try channel.pipeline.syncOperations.addHandler(
+                                MetricsHTTPHandler(metrics: metrics, health: { Self.healthJSON(handlers.health()) },
+                                                   report: { Self.reportPage(catalog: handlers.loader.catalog,
+                                                                             model: configuration.defaultModel, version: $0) }))
+                        }
                     }
-                }
-                .bind(host: configuration.host, port: metricsPort).get()
+                    .bind(host: configuration.host, port: metricsPort).get()
+            } catch {
+                try? await channel.close()
+                try? await pool.shutdownGracefully()
+                throw ListenError(
+                    component: "the model server's metrics endpoint", host: configuration.host, port: metricsPort,
+                    cause: error)
+            }
         }
         let poller = Task { [weak self] in
             while !Task.isCancelled {

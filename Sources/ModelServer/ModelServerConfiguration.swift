@@ -1,3 +1,4 @@
+import LoupeMetrics
 import LoupeProtocol
 import NIOCore
 
@@ -63,5 +64,5 @@ public struct ModelServerConfiguration: Sendable {
 
 /// The version string servers and clients report.
 public enum LoupeVersion {
-    public static let current = "loupe 0.4.0"
+    public static let current = "loupe \(LoupeBuild.version)"
 }

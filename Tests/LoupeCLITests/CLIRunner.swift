@@ -28,8 +28,8 @@ struct CLIRunner {
 
     /// Runs `loupe` on a thread of its own and waits without holding one of the test process's
     /// cooperative threads (two on a 2-core machine): suites that run beside it keep theirs.
-    static func run(_ arguments: [String], in directory: URL? = nil) async throws -> Output {
-        try await offPool { try runBlocking(arguments, in: directory) }
+    static func run(_ arguments: [String], in directory: URL? = nil, timeout: TimeInterval? = nil) async throws -> Output {
+        try await offPool { try runBlocking(arguments, in: directory, timeout: timeout) }
     }
 
     /// Runs blocking work (waiting on a child process, reading its pipe) on a thread of its own.
@@ -39,9 +39,12 @@ struct CLIRunner {
         }
     }
 
-    static func runBlocking(_ arguments: [String], in directory: URL? = nil) throws -> Output {
+    /// With `timeout`, a command still running after that many seconds is terminated (a server
+    /// that should have refused to start).
+    static func runBlocking(_ arguments: [String], in directory: URL? = nil, timeout: TimeInterval? = nil,
+                            executable: URL = binary) throws -> Output {
         let process = Process()
-        process.executableURL = binary
+        process.executableURL = executable
         process.arguments = arguments
         if let directory { process.currentDirectoryURL = directory }
         let out = Pipe()
@@ -49,6 +52,9 @@ struct CLIRunner {
         process.standardOutput = out
         process.standardError = err
         try process.run()
+        if let timeout {
+            DispatchQueue.global().asyncAfter(deadline: .now() + timeout) { if process.isRunning { process.terminate() } }
+        }
         // Read both pipes before waiting, so a large output cannot block the child.
         let outData = out.fileHandleForReading.readDataToEndOfFile()
         let errData = err.fileHandleForReading.readDataToEndOfFile()

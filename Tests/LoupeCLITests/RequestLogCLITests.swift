@@ -179,11 +179,14 @@ import Glibc
         let rows = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]])
         #expect(rows.count == 1)
         #expect(rows.first?["price"] as? Double == reply.price && rows.first?["model_version"] as? Int == 1)
+        // Times carry their zone: ISO 8601 UTC, as in the export.
+        #expect((rows.first?["time"] as? String)?.wholeMatch(of: /20\d\d-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z/) != nil, "\(json.stdout)")
         let stats = try await cli(["logs", "stats", "--principal", "acme"], in: dir)
         #expect(stats.stdout.contains("calls 2, errors 1 (50.00%), rows scored 1"), "\(stats.stdout)")
         let window = try await cli(["logs", "export", "--from", "1h", "--to", "now"], in: dir)
         #expect(window.status == 0, "\(window.stderr)")
         #expect(window.stdout.contains("\"principal\":\"acme\"") && window.stdout.contains("\"carat\":1.01"))
+        #expect(window.stdout.contains(/"time":"20\d\d-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"/), "\(window.stdout.prefix(400))")
         // After a graceful stop every segment is sealed and whole.
         let export = try await cli(["logs", "export", "--raw"], in: dir)
         #expect(export.status == 0, "\(export.stderr)")
