@@ -2,7 +2,7 @@ import LoupeMetrics
 import Prometheus
 import Synchronization
 
-/// The gateway's metrics (swift-metrics over a Prometheus registry, which `loupe serve` shares
+/// The gateway's metrics, made with their HELP text on a Prometheus registry (which `loupe serve` shares
 /// with its model server so one `/metrics` shows both):
 ///
 /// - `loupe_gateway_calls_total{principal,method,outcome}`: calls answered (outcome `ok`,
@@ -39,10 +39,13 @@ public final class GatewayMetrics: Sendable {
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
         process = ProcessMetrics.shared(in: registry)
-        inFlight = registry.makeGauge(name: "loupe_gateway_calls_in_flight", help: "Calls forwarded and not answered yet.")
-        connections = registry.makeGauge(name: "loupe_gateway_connections", help: "Partner connections open now.")
+        inFlight = registry.makeGauge(
+            descriptor: .named("loupe_gateway_calls_in_flight", help: "Calls forwarded and not answered yet."))
+        connections = registry.makeGauge(
+            descriptor: .named("loupe_gateway_connections", help: "Partner connections open now."))
         unauthenticated = registry.makeGauge(
-            name: "loupe_gateway_unauthenticated_connections", help: "Connections open now that have not finished their handshake.")
+            descriptor: .named("loupe_gateway_unauthenticated_connections",
+                help: "Connections open now that have not finished their handshake."))
     }
 
     func call(principal: String, method: String, outcome: String) {
@@ -85,7 +88,7 @@ public final class GatewayMetrics: Sendable {
         let key = label + dimensions.map { "|\($0.1)" }.joined()
         return counters.withLock { counters in
             if let c = counters[key] { return c }
-            let c = registry.makeCounter(name: label, labels: dimensions, help: Self.help[label] ?? "")
+            let c = registry.makeCounter(descriptor: .named(label, help: Self.help[label] ?? ""), labels: dimensions)
             counters[key] = c
             return c
         }
@@ -95,7 +98,8 @@ public final class GatewayMetrics: Sendable {
         let key = label + "|" + backend
         return gauges.withLock { gauges in
             if let g = gauges[key] { return g }
-            let g = registry.makeGauge(name: label, labels: [("backend", backend)], help: Self.help[label] ?? "")
+            let g = registry.makeGauge(
+                descriptor: .named(label, help: Self.help[label] ?? ""), labels: [("backend", backend)])
             gauges[key] = g
             return g
         }

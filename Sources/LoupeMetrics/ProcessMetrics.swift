@@ -26,7 +26,9 @@ public final class ProcessMetrics: Sendable {
 
     /// The process metrics of `registry`, made on first use. (An instance holds its registry,
     /// so a live one's identifier cannot belong to another registry.)
-    public static func shared(in registry: PrometheusCollectorRegistry, version: String = LoupeBuild.version) -> ProcessMetrics {
+    public static func shared(
+        in registry: PrometheusCollectorRegistry, version: String = LoupeBuild.version
+    ) -> ProcessMetrics {
         instances.withLock { instances in
             let id = ObjectIdentifier(registry)
             if let existing = instances[id]?.value, existing.registry === registry { return existing }
@@ -39,17 +41,23 @@ public final class ProcessMetrics: Sendable {
 
     private init(registry: PrometheusCollectorRegistry, version: String) {
         self.registry = registry
-        cpu = registry.makeCounter(name: "process_cpu_seconds_total", help: "Total user and system CPU time spent in seconds.")
-        resident = registry.makeGauge(name: "process_resident_memory_bytes", help: "Resident memory size in bytes.")
-        virtual = registry.makeGauge(name: "process_virtual_memory_bytes", help: "Virtual memory size in bytes.")
-        openFDs = registry.makeGauge(name: "process_open_fds", help: "Number of open file descriptors.")
-        maxFDs = registry.makeGauge(name: "process_max_fds", help: "Maximum number of open file descriptors.")
+        cpu = registry.makeCounter(
+            descriptor: .named("process_cpu_seconds_total", help: "Total user and system CPU time spent in seconds."))
+        resident = registry.makeGauge(
+            descriptor: .named("process_resident_memory_bytes", help: "Resident memory size in bytes."))
+        virtual = registry.makeGauge(
+            descriptor: .named("process_virtual_memory_bytes", help: "Virtual memory size in bytes."))
+        openFDs = registry.makeGauge(descriptor: .named("process_open_fds", help: "Number of open file descriptors."))
+        maxFDs = registry.makeGauge(
+            descriptor: .named("process_max_fds", help: "Maximum number of open file descriptors."))
         startTime = registry.makeGauge(
-            name: "process_start_time_seconds", help: "Start time of the process since unix epoch in seconds.")
-        threads = registry.makeGauge(name: "process_threads", help: "Number of OS threads in the process.")
+            descriptor: .named("process_start_time_seconds",
+                help: "Start time of the process since unix epoch in seconds."))
+        threads = registry.makeGauge(
+            descriptor: .named("process_threads", help: "Number of OS threads in the process."))
         registry.makeGauge(
-            name: "loupe_build_info", labels: [("version", version)],
-            help: "Always 1; the version of Loupe this process runs is in the label."
+            descriptor: .named("loupe_build_info", help: "Always 1; the version of Loupe this process runs is in the label."),
+            labels: [("version", version)]
         ).set(Int64(1))
         update()
     }

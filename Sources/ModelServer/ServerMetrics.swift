@@ -30,14 +30,17 @@ public final class ServerMetrics: Sendable {
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
         process = ProcessMetrics.shared(in: registry)
-        rows = registry.makeCounter(name: "loupe_rows_scored_total", help: "Diamonds priced (Predict 1, BatchPredict its rows).")
-        inFlight = registry.makeGauge(name: "loupe_calls_in_flight", help: "Calls being answered now.")
-        connections = registry.makeGauge(name: "loupe_connections", help: "Client connections open now.")
-        modelVersion = registry.makeGauge(name: "loupe_model_version", help: "Version of the model being served.")
-        swaps = registry.makeCounter(name: "loupe_model_swaps_total", help: "Times a model version was swapped in.")
+        rows = registry.makeCounter(
+            descriptor: .named("loupe_rows_scored_total", help: "Diamonds priced (Predict 1, BatchPredict its rows)."))
+        inFlight = registry.makeGauge(descriptor: .named("loupe_calls_in_flight", help: "Calls being answered now."))
+        connections = registry.makeGauge(descriptor: .named("loupe_connections", help: "Client connections open now."))
+        modelVersion = registry.makeGauge(
+            descriptor: .named("loupe_model_version", help: "Version of the model being served."))
+        swaps = registry.makeCounter(
+            descriptor: .named("loupe_model_swaps_total", help: "Times a model version was swapped in."))
         loadFailures = registry.makeCounter(
-            name: "loupe_model_load_failures_total",
-            help: "Times a model version could not be loaded from the store (missing, corrupt or undecodable).")
+            descriptor: .named("loupe_model_load_failures_total",
+                help: "Times a model version could not be loaded from the store (missing, corrupt or undecodable)."))
     }
 
     /// A finished call: counted by method and status, timed by method.
@@ -47,8 +50,8 @@ public final class ServerMetrics: Sendable {
         let counter = counters.withLock { counters in
             if let c = counters[key] { return c }
             let c = registry.makeCounter(
-                name: "loupe_calls_total", labels: [("method", method), ("status", status.description)],
-                help: "Calls answered, by method and status.")
+                descriptor: .named("loupe_calls_total", help: "Calls answered, by method and status."),
+                labels: [("method", method), ("status", status.description)])
             counters[key] = c
             return c
         }
@@ -56,8 +59,8 @@ public final class ServerMetrics: Sendable {
         let timer = timers.withLock { timers in
             if let t = timers[method] { return t }
             let t = registry.makeDurationHistogram(
-                name: "loupe_call_duration_seconds", labels: [("method", method)], buckets: Self.durationBuckets,
-                help: "Time from a call's request to its reply, by method.")
+                descriptor: .named("loupe_call_duration_seconds", help: "Time from a call's request to its reply, by method."),
+                labels: [("method", method)], buckets: Self.durationBuckets)
             timers[method] = t
             return t
         }
@@ -79,22 +82,24 @@ public final class ServerMetrics: Sendable {
     /// run's outcome (1 promoted, 0 kept, -1 failed), the drift index per feature.
     func scheduler(_ status: SchedulerStatus) {
         registry.makeGauge(
-            name: "loupe_scheduler_consecutive_failures", help: "Scheduled retrains that failed in a row."
-        ).set(Int64(status.consecutiveFailures))
+            descriptor: .named("loupe_scheduler_consecutive_failures",
+                help: "Scheduled retrains that failed in a row.")).set(Int64(status.consecutiveFailures))
         if let next = status.nextIntervalRun {
             registry.makeGauge(
-                name: "loupe_scheduler_next_run_timestamp_seconds", help: "When the next interval retrain is due (Unix time)."
-            ).set(next.timeIntervalSince1970)
+                descriptor: .named("loupe_scheduler_next_run_timestamp_seconds",
+                    help: "When the next interval retrain is due (Unix time).")).set(next.timeIntervalSince1970)
         }
         if let last = status.lastRun, last.finished != nil {
             registry.makeGauge(
-                name: "loupe_scheduler_last_run_outcome", help: "The last scheduled retrain: 1 promoted, 0 kept production, -1 failed."
+                descriptor: .named("loupe_scheduler_last_run_outcome",
+                    help: "The last scheduled retrain: 1 promoted, 0 kept production, -1 failed.")
             ).set(Int64(last.error != nil ? -1 : (last.promoted == true ? 1 : 0)))
         }
         for (feature, psi) in status.drift {
             registry.makeGauge(
-                name: "loupe_drift_psi", labels: [("feature", feature)],
-                help: "Population stability index of recent inputs against the training data, by feature."
+                descriptor: .named("loupe_drift_psi",
+                    help: "Population stability index of recent inputs against the training data, by feature."),
+                labels: [("feature", feature)]
             ).set(psi)
         }
     }
