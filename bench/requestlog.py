@@ -9,7 +9,7 @@
     of ~10 MB of payload).                                    bar: throughput on >= 90% of off
   * Predict, 8 concurrent callers, closed loop: the most the server can do. Printed with its
     p99 ratio, which is not the bar: at saturation a closed loop's latency is calls in flight /
-    throughput, so it measures what recording costs in CPU (docs/OPERATIONS.md), not how long
+    throughput, so it measures what recording costs in CPU (bench/RESULTS.md), not how long
     a call waits for the log.
 
 It builds Loupe in release mode (unless --loupe), trains the first model into a store of its
@@ -28,7 +28,7 @@ each run notes the steal during it. The paced p99 is that of all a mode's calls 
 calls it held), printed over all runs and over the runs in which the host took at most
 QUIET_STEAL. The bars compare every log-on run with the log-off runs the host left alone: the
 log-on server draws more steal than the one with the log off (likely its threads' extra CPU;
-docs/OPERATIONS.md), so no log-on run is left out for its steal, while the reference is the
+bench/RESULTS.md), so no log-on run is left out for its steal, while the reference is the
 server as fast as this machine lets it be. A bar passes on that comparison (with at least
 MIN_QUIET_RUNS quiet log-off runs); it fails when the log costs more than the bar between
 quiet runs of both modes, or when the host left every log-off run alone (so the log-on runs'
