@@ -36,7 +36,7 @@ public final class LocalDirectoryBackend: ArtifactBackend {
         self.files = files
         if readOnly {
             guard try Self.mapErrors("opening the store at \(absolute)", { try files.status(absolute) })?.isDirectory == true else {
-                throw StoreError(.notFound, "no store at \(absolute)")
+                throw StoreError(.notFound, "no store at \(absolute) (a command that writes creates one: loupe ingest, train or serve)")
             }
             session = nil
             return
