@@ -135,8 +135,9 @@ let package = Package(
         .target(
             name: "Scheduling",
             dependencies: [
-                "ArtifactStore", "Catalog", "DataCleaning", "DiamondSchema", "Retraining",
+                "ArtifactStore", "Catalog", "DataCleaning", "DiamondSchema", "LoupeMetrics", "RequestLog", "Retraining",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: strict
         ),
@@ -165,14 +166,22 @@ let package = Package(
         .target(
             name: "ModelServer",
             dependencies: [
-                "ArtifactStore", "Catalog", "DiamondSchema", "HyperTuning", "LoupeMetrics", "LoupeProtocol",
-                "ModelServing", "Reports", "RequestLog", "Retraining", "Scheduling", "TreeExplain", "TreeModel", "TreeTraining",
+                "ArtifactStore", "Catalog", "DiamondSchema", "LoupeMetrics", "LoupeProtocol", "ModelServing", "RequestLog",
+                "TreeExplain", "TreeModel", "TreeTraining",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        // The Retrain and GetJob calls over the retraining job runner (what `ModelServer(jobs:)` takes).
+        .target(
+            name: "RetrainService",
+            dependencies: [
+                "ArtifactStore", "Catalog", "DiamondSchema", "HyperTuning", "LoupeProtocol", "ModelServer", "Retraining",
             ],
             swiftSettings: strict
         ),
@@ -239,7 +248,7 @@ let package = Package(
             dependencies: [
                 "ArtifactStore", "BundledData", "Catalog", "DataCleaning", "DiamondSchema", "Gateway", "HyperTuning",
                 "LoupeClient", "LoupeProtocol", "ModelImport", "ModelServer", "ModelServing", "Reports", "RequestLog",
-                "Retraining", "Scheduling", "TokenStore", "TreeExplain", "TreeInference", "TreeModel",
+                "RetrainService", "Retraining", "Scheduling", "TokenStore", "TreeExplain", "TreeInference", "TreeModel",
                 "TreeTraining",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -280,14 +289,15 @@ let package = Package(
             name: "ModelServerTests",
             dependencies: [
                 "Catalog", "DataCleaning", "DiamondSchema", "GatewayTestKit", "LoupeClient", "LoupeProtocol", "ModelServer",
-                "TreeTraining", .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
+                "Reports", "RetrainService", "TreeTraining", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(
             name: "RequestLogTests",
             dependencies: [
                 "ArtifactStore", "Catalog", "DiamondSchema", "GatewayTestKit", "LoupeClient", "LoupeProtocol", "ModelServer",
-                "RequestLog", "TreeTraining",
+                "RequestLog", "RetrainService", "Scheduling", "TreeTraining",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -302,7 +312,7 @@ let package = Package(
             name: "GatewayTests",
             dependencies: [
                 "Catalog", "DiamondSchema", "Gateway", "GatewayTestKit", "LoupeClient", "LoupeProtocol", "ModelServer",
-                "TokenStore", "TreeTraining",
+                "RetrainService", "TokenStore", "TreeTraining",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -5,6 +5,8 @@ import Logging
 import LoupeProtocol
 import Gateway
 import ModelServer
+import Reports
+import RetrainService
 import NIOCore
 import Scheduling
 import ServiceLifecycle
@@ -125,12 +127,29 @@ struct ServeCommand: AsyncParsableCommand {
         schedule.inbox = !noInbox
         schedule.driftThreshold = driftThreshold > 0 ? driftThreshold : nil
         schedule.minimumGap = try parseDuration(retrainGap, option: "--retrain-gap")
+        // The process is assembled here: one job runner for the Retrain calls and the scheduler,
+        // the scheduler's drift inputs (the guestbook when the log is on, else what the server
+        // scores), report pages, then the server that takes them.
+        let retrain = RetrainService(catalog: catalog, defaultModel: serverConfiguration.defaultModel)
+        let scheduler = Scheduler(
+            configuration: schedule, catalog: catalog, jobs: retrain.jobs, inboxDirectory: storeOptions.path + "/inbox",
+            inputs: requestLog.map { GuestbookDriftInputs(log: $0) }, logger: logger,
+            onStatus: SchedulerMetrics(registry: metrics.registry).update)
+        let window = scheduler.window
+        let reports = ModelReportPage(catalog: catalog)
         let server = ModelServer(
             configuration: serverConfiguration, catalog: catalog,
-            authenticator: GatewayTrustingAuthenticator(internalSecret: secret), metrics: metrics, scheduler: schedule,
-            inboxDirectory: storeOptions.path + "/inbox", requestLog: requestLog, logger: logger)
+            authenticator: GatewayTrustingAuthenticator(internalSecret: secret), metrics: metrics, jobs: retrain,
+            inputs: requestLog == nil ? ScoredInputs(diamond: window.add, columns: window.add(columns:)) : nil,
+            reportPage: { reports.page(model: serverConfiguration.defaultModel, version: $0) },
+            requestLog: requestLog, logger: logger)
+        retrain.whenPromoted { manifest in
+            server.reloadProduction()
+            _ = try? reports.page(for: manifest)
+        }
         // The server must listen before the gateway probes it.
         try await server.start()
+        scheduler.start()
         guard let boundServer = server.port else { throw CLIError("the model server did not start") }
         // In one process the gateway hands calls to the server directly (no socket); with
         // --gateway-via-loopback it connects to the server's port as `loupe gateway` would.
@@ -147,11 +166,12 @@ struct ServeCommand: AsyncParsableCommand {
         do {
             try await gateway.start()
         } catch {
+            scheduler.stop()
             await server.shutdown()
             throw CLIError("\(error)")
         }
         let group = ServiceGroup(configuration: .init(
-            services: [StartedService(server.shutdown), StartedService(gateway.shutdown)],
+            services: [StartedService(server.shutdown), StartedService(gateway.shutdown), StartedService(scheduler.stop)],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         async let serving: Void = group.run()
         if let bound = gateway.port {

@@ -2,13 +2,10 @@ import ArtifactStore
 import Catalog
 import DiamondSchema
 import Foundation
-import HyperTuning
 import LoupeProtocol
 import ModelServing
 import NIOCore
 import RequestLog
-import Retraining
-import Scheduling
 import TreeExplain
 import TreeModel
 import TreeTraining
@@ -20,21 +17,22 @@ import TreeTraining
 final class CallHandlers: Sendable {
     let configuration: ModelServerConfiguration
     let loader: ModelLoader
-    let jobs: JobManager
+    /// Answers Retrain and GetJob, when this server runs retraining jobs.
+    let jobs: (any RetrainJobs)?
     let metrics: ServerMetrics
-    /// Recent inputs for the drift trigger, when a scheduler runs without the request log.
-    let window: DriftWindow?
+    /// Sees every diamond priced (the drift trigger's recent inputs when the request log is off).
+    let inputs: ScoredInputs?
     /// Where every finished call is recorded, when the log is on.
     let requestLog: RequestLog?
     let started = Date()
 
-    init(configuration: ModelServerConfiguration, loader: ModelLoader, jobs: JobManager, metrics: ServerMetrics,
-         window: DriftWindow? = nil, requestLog: RequestLog? = nil) {
+    init(configuration: ModelServerConfiguration, loader: ModelLoader, jobs: (any RetrainJobs)?, metrics: ServerMetrics,
+         inputs: ScoredInputs? = nil, requestLog: RequestLog? = nil) {
         self.configuration = configuration
         self.loader = loader
         self.jobs = jobs
         self.metrics = metrics
-        self.window = window
+        self.inputs = inputs
         self.requestLog = requestLog
     }
 
@@ -196,7 +194,7 @@ final class CallHandlers: Sendable {
                 fieldViolations: violations.map { violation("diamond.\($0.field)", $0.message) })
         case .success(let estimate):
             metrics.rowsScored(1)
-            window?.add(diamond)
+            inputs?.diamond(diamond)
             var response = Loupe_V1_PredictResponse()
             response.price = estimate.price
             response.low = estimate.low
@@ -253,7 +251,7 @@ final class CallHandlers: Sendable {
         let columns = request.rows.featureColumns()
         let result = model.predictBatch(columns: columns, level: level, explain: request.explain)
         metrics.rowsScored(result.rows.count)
-        window?.add(columns: columns)
+        inputs?.columns(columns)
         var response = Loupe_V1_BatchPredictResponse()
         response.level = level
         response.modelName = model.name
@@ -342,6 +340,24 @@ final class CallHandlers: Sendable {
 
     // MARK: Models and jobs
 
+    /// Retrain and GetJob go to the job runner the process gave this server.
+    func retrain(_ request: Loupe_V1_RetrainRequest, declaredRows: UInt32, principal: Principal) throws(ProtocolError)
+        -> Loupe_V1_RetrainResponse
+    {
+        try runner().retrain(request, declaredRows: declaredRows, requestedBy: principal.name)
+    }
+
+    func getJob(_ request: Loupe_V1_GetJobRequest) throws(ProtocolError) -> Loupe_V1_GetJobResponse {
+        try runner().job(request)
+    }
+
+    private func runner() throws(ProtocolError) -> any RetrainJobs {
+        guard let jobs else {
+            throw ProtocolError(code: .unimplemented, message: "this model server runs no retraining jobs")
+        }
+        return jobs
+    }
+
     func listModels(_ request: Loupe_V1_ListModelsRequest) throws(ProtocolError) -> Loupe_V1_ListModelsResponse {
         do {
             let store = loader.catalog.store
@@ -350,7 +366,7 @@ final class CallHandlers: Sendable {
             for name in names {
                 let aliases = try store.aliases(name: name)
                 for manifest in try store.models(name: name) {
-                    response.models.append(Self.modelVersion(manifest, aliases: aliases))
+                    response.models.append(Loupe_V1_ModelVersion(manifest, aliases: aliases))
                 }
             }
             return response
@@ -359,188 +375,6 @@ final class CallHandlers: Sendable {
         } catch {
             throw ProtocolError(code: .internalError, message: "reading the store failed: \(error)", cause: error)
         }
-    }
-
-    static func modelVersion(_ m: ModelManifest, aliases: AliasRecord) -> Loupe_V1_ModelVersion {
-        var v = Loupe_V1_ModelVersion()
-        v.name = m.name
-        v.version = UInt32(m.version)
-        v.aliases = ModelAlias.allCases.filter { aliases[$0] == m.version }.map(\.rawValue)
-        v.createdUnixMs = Int64(m.created.timeIntervalSince1970 * 1000)
-        v.dataset = m.dataset.name
-        v.datasetVersion = UInt32(m.dataset.version)
-        var metrics = Loupe_V1_ModelMetrics()
-        metrics.rows = UInt32(m.metrics["holdout_rows"] ?? 0)
-        metrics.rmse = m.metrics["rmse"] ?? 0
-        metrics.mae = m.metrics["mae"] ?? 0
-        metrics.mape = m.metrics["mape"] ?? 0
-        metrics.r2 = m.metrics["r2"] ?? 0
-        metrics.coverage = m.metrics["coverage"] ?? 0
-        metrics.medianWidth = m.metrics["median_relative_width"] ?? 0
-        metrics.level = m.metrics["coverage"] == nil ? 0 : ConformalIntervals.defaultLevel
-        v.metrics = metrics
-        if case .object(let parameters) = m.hyperparameters {
-            v.parameters = parameters.map { (key: Self.lightGBMName(of: $0.key), value: $0.value) }
-                .sorted { $0.key < $1.key }.map { key, value in
-                var p = Loupe_V1_Parameter()
-                p.name = key
-                switch value {
-                case .number(let n): p.value = n == n.rounded() && abs(n) < 1e15 ? String(Int64(n)) : String(n)
-                case .string(let s): p.value = s
-                case .bool(let b): p.value = String(b)
-                default: p.value = "\(value)"
-                }
-                return p
-            }
-        }
-        v.treeCount = UInt32(m.metrics["trees"] ?? 0)
-        v.digest = m.modelBlob.description
-        return v
-    }
-
-    /// A stored parameter's name as docs/PROTOCOL.md promises it: LightGBM's name where the
-    /// meaning is LightGBM's (`numLeaves` → `num_leaves`, `rounds` → `num_iterations`), else the
-    /// same words in snake case (`calibrationFraction` → `calibration_fraction`).
-    static func lightGBMName(of key: String) -> String {
-        switch key {
-        case "rounds": return "num_iterations"
-        case "baggingFrequency": return "bagging_freq"
-        case "earlyStoppingRounds": return "early_stopping_round"
-        case "threads": return "num_threads"
-        default:
-            var name = ""
-            for character in key {
-                if character.isUppercase, !name.isEmpty { name.append("_") }
-                name.append(contentsOf: character.lowercased())
-            }
-            return name
-        }
-    }
-
-    func retrain(_ request: Loupe_V1_RetrainRequest, declaredRows: UInt32, principal: Principal) throws(ProtocolError)
-        -> Loupe_V1_RetrainResponse
-    {
-        // The gateway charges a call's rate and quota by the header's row count without decoding
-        // the payload, so the count must be the rows sent (as for BatchPredict).
-        let sent = request.hasRows ? request.rows.prices.count : 0
-        guard sent == Int(declaredRows) else {
-            throw ProtocolError(
-                code: .invalidArgument,
-                message: "the frame header says \(declaredRows) rows but the request carries \(sent)")
-        }
-        var job = RetrainRequest(
-            model: request.modelName.isEmpty ? configuration.defaultModel : request.modelName,
-            dataset: request.dataset.isEmpty ? Catalog.defaultDataset : request.dataset,
-            requestedBy: principal.name)
-        if request.promotionMargin != 0 {
-            guard request.promotionMargin > 0, request.promotionMargin < 1 else {
-                throw ProtocolError(
-                    code: .invalidArgument, message: "promotion_margin must be in [0, 1), got \(request.promotionMargin)")
-            }
-            job.promotionMargin = request.promotionMargin
-        }
-        if request.datasetVersion != 0 {
-            let newest = (try? loader.catalog.store.latestDataset(name: job.dataset))?.version
-            guard Int(request.datasetVersion) == newest else {
-                throw ProtocolError(
-                    code: .invalidArgument,
-                    message: "retraining uses the newest version of dataset \(job.dataset) (\(newest.map(String.init) ?? "none")); "
-                        + "dataset_version \(request.datasetVersion) cannot be chosen")
-            }
-        }
-        if request.hasRows {
-            job.newRowsCSV = try Self.csv(request.rows)
-        }
-        switch request.parameters {
-        case .tune(let budget):
-            guard budget.maxTrials > 0 || budget.maxSeconds > 0 else {
-                throw ProtocolError(code: .invalidArgument, message: "a tuning budget needs max_trials or max_seconds")
-            }
-            var tuning = TuningConfiguration()
-            tuning.maxTrials = budget.maxTrials > 0 ? Int(budget.maxTrials) : 100_000
-            tuning.timeBudgetSeconds = budget.maxSeconds > 0 ? Double(budget.maxSeconds) : nil
-            job.tuning = tuning
-        case .reuse(let reuse):
-            if reuse.version != 0 {
-                do {
-                    let manifest = try loader.catalog.store.model(name: job.model, version: Int(reuse.version))
-                    job.configuration = RetrainPipeline.configuration(from: manifest)
-                } catch {
-                    throw ProtocolError(code: .notFound, message: "no model \(job.model) version \(reuse.version) to reuse")
-                }
-            }
-        case nil:
-            break
-        }
-        var response = Loupe_V1_RetrainResponse()
-        response.jobID = jobs.start(job)
-        return response
-    }
-
-    func getJob(_ request: Loupe_V1_GetJobRequest) throws(ProtocolError) -> Loupe_V1_GetJobResponse {
-        guard let status = jobs.status(request.jobID) else {
-            throw ProtocolError(code: .notFound, message: "no job \"\(request.jobID)\" (jobs are kept while the server runs)")
-        }
-        var job = Loupe_V1_Job()
-        job.jobID = status.id
-        job.stage = Self.stage(status.stage)
-        job.percent = status.percent
-        job.etaMs = UInt64(max(0, (status.etaSeconds ?? 0) * 1000))
-        job.message = status.message
-        job.startedUnixMs = Int64(status.started.timeIntervalSince1970 * 1000)
-        job.finishedUnixMs = Int64((status.finished?.timeIntervalSince1970 ?? 0) * 1000)
-        if status.isFinished {
-            var result = Loupe_V1_JobResult()
-            if let outcome = status.outcome {
-                result.promoted = outcome.promoted
-                result.decision = outcome.reason
-                let store = loader.catalog.store
-                if let manifest = try? store.model(name: outcome.modelName, version: outcome.challengerVersion),
-                    let aliases = try? store.aliases(name: outcome.modelName)
-                {
-                    result.model = Self.modelVersion(manifest, aliases: aliases)
-                }
-            }
-            if let error = status.error {
-                result.error = ProtocolError(code: .internalError, message: error).status
-            }
-            job.result = result
-        }
-        var response = Loupe_V1_GetJobResponse()
-        response.job = job
-        return response
-    }
-
-    static func stage(_ stage: JobStage) -> Loupe_V1_JobStage {
-        switch stage {
-        case .queued: .queued
-        case .preparingData: .cleaning
-        case .tuning: .tuning
-        case .training: .training
-        case .evaluating: .evaluating
-        case .registering: .registering
-        case .swapping: .promoting
-        case .done: .succeeded
-        case .failed: .failed
-        }
-    }
-
-    /// Labelled rows as CSV for the cleaning pipeline (so they pass the same rules as a file).
-    static func csv(_ rows: Loupe_V1_LabelledRows) throws(ProtocolError) -> [UInt8] {
-        guard let count = rows.diamonds.rowCount, count == rows.prices.count else {
-            throw ProtocolError(code: .invalidArgument, message: "the extra rows' columns and prices differ in length")
-        }
-        let columns = rows.diamonds.featureColumns()
-        var text = "carat,cut,color,clarity,depth,table,price,x,y,z\n"
-        func grade<G: Grade>(_ v: Double, _: G.Type) -> String {
-            v.isNaN ? "" : G(rawValue: UInt8(v)).map(\.label) ?? ""
-        }
-        for r in 0..<count {
-            text += "\(columns[0][r]),\(grade(columns[1][r], Cut.self)),\(grade(columns[2][r], Color.self)),"
-                + "\(grade(columns[3][r], Clarity.self)),\(columns[4][r]),\(columns[5][r]),\(rows.prices[r]),"
-                + "\(columns[6][r]),\(columns[7][r]),\(columns[8][r])\n"
-        }
-        return Array(text.utf8)
     }
 
     private func describe(_ s: Loupe_V1_ModelSelector) -> String {

@@ -6,15 +6,14 @@ import ModelServing
 import NIOCore
 import NIOHTTP1
 import NIOPosix
-import Reports
 import RequestLog
-import Retraining
-import Scheduling
 import ServiceLifecycle
 import Synchronization
 
 /// The model server: binary-protocol calls on one port, metrics on another, the production
-/// model hot-swapped when it changes, retraining jobs in the background.
+/// model hot-swapped when it changes. What runs beside it — retraining jobs, the scheduler,
+/// report pages — is the process's to assemble (the `loupe` command does): the server takes
+/// them as `RetrainJobs`, `ScoredInputs` and a report closure.
 ///
 /// Use it as a `Service` in a `ServiceGroup` (`run()` serves until graceful shutdown), or drive
 /// it directly with `start()` and `shutdown()` (tests, embedding).
@@ -26,9 +25,6 @@ public final class ModelServer: Service, Sendable {
     public let catalog: Catalog
     public let registry: ModelRegistry
     public let metrics: ServerMetrics
-    public let jobs: JobManager
-    /// The retraining scheduler, when the server runs one.
-    public let scheduler: Scheduler?
     /// Where every call is recorded, when the log is on. The server starts it before listening
     /// and flushes it after the last call is answered.
     public let requestLog: RequestLog?
@@ -46,10 +42,15 @@ public final class ModelServer: Service, Sendable {
         var poller: Task<Void, Never>
     }
 
+    private let reportPage: @Sendable (String) -> String?
+
+    /// A server over `catalog`'s models. `jobs` answers Retrain and GetJob (nil: UNIMPLEMENTED);
+    /// `inputs` sees every diamond priced; `reportPage` renders `/report/VERSION` on the metrics
+    /// port ("" = production; nil = not found); `requestLog` records every call.
     public init(
         configuration: ModelServerConfiguration = ModelServerConfiguration(), catalog: Catalog,
-        authenticator: any Authenticator, metrics: ServerMetrics = ServerMetrics(),
-        scheduler schedule: SchedulerConfiguration? = nil, inboxDirectory: String? = nil,
+        authenticator: any Authenticator, metrics: ServerMetrics = ServerMetrics(), jobs: (any RetrainJobs)? = nil,
+        inputs: ScoredInputs? = nil, reportPage: @escaping @Sendable (String) -> String? = { _ in nil },
         requestLog: RequestLog? = nil, logger: Logger = Logger(label: "loupe.server")
     ) {
         self.requestLog = requestLog
@@ -63,24 +64,19 @@ public final class ModelServer: Service, Sendable {
         let loader = ModelLoader(
             catalog: catalog, registry: registry, defaultModel: configuration.defaultModel, logger: logger, metrics: metrics)
         self.loader = loader
-        let jobs = JobManager(pipeline: RetrainPipeline(catalog: catalog) { manifest, _ in
-            // Swap in the promoted version now rather than at the next poll.
-            if (try? loader.refreshProduction()) == true { metrics.modelSwapped(to: manifest.version) }
-            _ = try? ModelReportPage(catalog: catalog).page(for: manifest)
-        })
-        self.jobs = jobs
-        // With the request log on, drift reads recent Predict inputs from the guestbook; the
-        // in-memory window is the fallback when it is off.
-        let scheduler = schedule.map {
-            Scheduler(
-                configuration: $0, catalog: catalog, jobs: jobs, inboxDirectory: inboxDirectory,
-                inputs: requestLog.map { GuestbookDriftInputs(log: $0) }, logger: logger,
-                onStatus: { metrics.scheduler($0) })
-        }
-        self.scheduler = scheduler
+        self.reportPage = reportPage
         handlers = CallHandlers(
-            configuration: configuration, loader: loader, jobs: jobs, metrics: metrics,
-            window: requestLog == nil ? scheduler?.window : nil, requestLog: requestLog)
+            configuration: configuration, loader: loader, jobs: jobs, metrics: metrics, inputs: inputs,
+            requestLog: requestLog)
+    }
+
+    /// Swaps in the production version now if it changed, rather than at the next poll (a job
+    /// that just promoted one calls this). Returns whether a new version is served.
+    @discardableResult
+    public func reloadProduction() -> Bool {
+        guard (try? loader.refreshProduction()) == true, let model = registry.model else { return false }
+        metrics.modelSwapped(to: model.version)
+        return true
     }
 
     /// The port the server listens on, once started.
@@ -140,6 +136,7 @@ public final class ModelServer: Service, Sendable {
         var metricsChannel: (any Channel)?
         if let metricsPort = configuration.metricsPort {
             let metrics = metrics
+            let reportPage = reportPage
             do {
                 metricsChannel = try await ServerBootstrap(group: group)
                     .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -147,8 +144,7 @@ public final class ModelServer: Service, Sendable {
                         channel.pipeline.configureHTTPServerPipeline().flatMapThrowing {
                             try channel.pipeline.syncOperations.addHandler(
                                 MetricsHTTPHandler(metrics: metrics, health: { Self.healthJSON(handlers.health()) },
-                                                   report: { Self.reportPage(catalog: handlers.loader.catalog,
-                                                                             model: configuration.defaultModel, version: $0) }))
+                                                   report: reportPage))
                         }
                     }
                     .bind(host: configuration.host, port: metricsPort).get()
@@ -174,7 +170,6 @@ public final class ModelServer: Service, Sendable {
             }
         }
         running.withLock { $0 = Running(channel: channel, metricsChannel: metricsChannel, pool: pool, poller: poller) }
-        scheduler?.start()
         logger.info("listening", metadata: [
             "address": "\(channel.localAddress.map { "\($0)" } ?? "?")",
             "metrics": "\(metricsChannel?.localAddress.map { "\($0)" } ?? "off")",
@@ -188,7 +183,6 @@ public final class ModelServer: Service, Sendable {
             return current
         }) else { return }
         run.poller.cancel()
-        scheduler?.stop()
         try? await run.channel.close()
         try? await run.metricsChannel?.close()
         let open = connections.withLock { Array($0.values) }
@@ -221,13 +215,6 @@ public final class ModelServer: Service, Sendable {
         channel.closeFuture.whenComplete { [weak self] _ in
             self?.connections.withLock { _ = $0.removeValue(forKey: id) }
         }
-    }
-
-    /// The report page of `model` at `version` ("" = production, else newest).
-    static func reportPage(catalog: Catalog, model: String, version: String) -> String? {
-        let spec = version.isEmpty ? ModelSpec(name: model) : Int(version).map { ModelSpec(name: model, selector: .version($0)) }
-        guard let spec, let manifest = try? catalog.manifest(for: spec) else { return nil }
-        return try? ModelReportPage(catalog: catalog).page(for: manifest)
     }
 
     static func healthJSON(_ h: Loupe_V1_HealthResponse) -> (ready: Bool, json: String) {

@@ -34,6 +34,14 @@ public struct ModelReportPage: Sendable {
         return html
     }
 
+    /// The page of `model` at `version` as a URL names it ("" = production, else newest; a
+    /// number = that version); nil when there is no such version or it cannot be rendered.
+    public func page(model: String, version: String) -> String? {
+        let spec = version.isEmpty ? ModelSpec(name: model) : Int(version).map { ModelSpec(name: model, selector: .version($0)) }
+        guard let spec, let manifest = try? catalog.manifest(for: spec) else { return nil }
+        return try? page(for: manifest)
+    }
+
     /// Renders the page (without storing it).
     public func render(_ m: ModelManifest) throws -> String {
         let decoder = JSONDecoder()

@@ -10,6 +10,7 @@ import NIOSSL
 import Testing
 import TokenStore
 import TreeTraining
+import RetrainService
 
 /// The gateway in front of a real model server that trusts it through the internal secret.
 @Suite(.serialized) struct GatewayEndToEndTests {
@@ -42,7 +43,8 @@ import TreeTraining
         _ = try catalog.store.promote(name: manifest.name, version: manifest.version)
         let server = ModelServer(
             configuration: ModelServerConfiguration(port: 0, metricsPort: nil), catalog: catalog,
-            authenticator: GatewayTrustingAuthenticator(internalSecret: GatewayFixture.internalSecret))
+            authenticator: GatewayTrustingAuthenticator(internalSecret: GatewayFixture.internalSecret),
+            jobs: RetrainService(catalog: catalog))
         try await server.start()
         defer { Task { await server.shutdown() } }
 

@@ -333,6 +333,15 @@ import Testing
         let metricsHTTP = try RawConnection(port: port)
         metricsHTTP.send(Array("GET /metrics HTTP/1.0\r\n\r\n".utf8))
         #expect(String(decoding: metricsHTTP.readUntilClosed(), as: UTF8.self).contains("loupe_rows_scored_total"))
+        // The report pages the process handed the server: production's, and 404 for a version
+        // that does not exist.
+        let report = try RawConnection(port: port)
+        report.send(Array("GET /report HTTP/1.0\r\n\r\n".utf8))
+        let page = String(decoding: report.readUntilClosed(), as: UTF8.self)
+        #expect(page.hasPrefix("HTTP/1.0 200") && page.contains("<html"))
+        let missing = try RawConnection(port: port)
+        missing.send(Array("GET /report/99 HTTP/1.0\r\n\r\n".utf8))
+        #expect(String(decoding: missing.readUntilClosed(), as: UTF8.self).hasPrefix("HTTP/1.0 404"))
     }
 }
 

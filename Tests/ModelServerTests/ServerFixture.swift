@@ -11,6 +11,8 @@ import TreeTraining
 
 #if canImport(Glibc)
 import Glibc
+import Reports
+import RetrainService
 #endif
 
 /// A store with a small promoted model, and a server on a free port.
@@ -62,9 +64,14 @@ struct ServerFixture {
         try catalog.ingest(csv: csv(rows: 600), dataset: "diamonds", source: "test")
         var configuration = ModelServerConfiguration(port: 0, modelPollInterval: .milliseconds(50), metricsPort: 0)
         configure(&configuration)
+        // Assembled as `loupe serve` does: Retrain and GetJob on a job runner whose promotions the
+        // server swaps in at once.
+        let retrain = RetrainService(catalog: catalog)
         let server = ModelServer(
             configuration: configuration, catalog: catalog, authenticator: StaticSecretAuthenticator(secret: secret),
+            jobs: retrain, reportPage: { ModelReportPage(catalog: catalog).page(model: "diamonds", version: $0) },
             logger: logger)
+        retrain.whenPromoted { _ in server.reloadProduction() }
         let fixture = ServerFixture(url: url, catalog: catalog, server: server)
         if withModel { try fixture.addModel(promote: true) }
         try await server.start()

@@ -1,5 +1,5 @@
 import Foundation
-@testable import ModelServer
+import Scheduling
 import RequestLog
 import Testing
 

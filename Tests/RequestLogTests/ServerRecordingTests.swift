@@ -10,6 +10,7 @@ import NIOPosix
 import RequestLog
 import Testing
 import TreeTraining
+import RetrainService
 
 /// A model server with the request log on: a store with a small promoted model, a guestbook of
 /// `engine`, a server on a free port.
@@ -43,7 +44,7 @@ struct LoggedServer {
         let server = ModelServer(
             configuration: ModelServerConfiguration(port: 0, modelPollInterval: .milliseconds(50), metricsPort: nil),
             catalog: catalog, authenticator: GatewayTrustingAuthenticator(internalSecret: secret), metrics: metrics,
-            requestLog: log)
+            jobs: RetrainService(catalog: catalog), requestLog: log)
         try await server.start()
         return LoggedServer(scratch: scratch, catalog: catalog, server: server, log: log)
     }

@@ -1,14 +1,13 @@
 import DiamondSchema
 import Foundation
 import RequestLog
-import Scheduling
 import Synchronization
 
 /// The drift trigger's recent inputs read from the request log's guestbook (successful Predict
 /// calls since the last retrain, newest first, up to `capacity`). The scheduler asks on every
 /// round and must not wait for a database: each ask returns the cached rows and starts a
 /// refresh in the background, so the trigger sees the guestbook as of the previous round.
-final class GuestbookDriftInputs: DriftInputSource {
+public final class GuestbookDriftInputs: DriftInputSource {
     let log: RequestLog
     let capacity: Int
     private let state: Mutex<State>
@@ -19,20 +18,20 @@ final class GuestbookDriftInputs: DriftInputSource {
         var refreshing = false
     }
 
-    init(log: RequestLog, capacity: Int = 10_000) {
+    public init(log: RequestLog, capacity: Int = 10_000) {
         self.log = log
         self.capacity = capacity
         state = Mutex(State())
     }
 
-    var count: Int {
+    public var count: Int {
         refresh()
         return state.withLock { $0.columns[0].count }
     }
 
-    func snapshot() -> [[Double]] { state.withLock { $0.columns } }
+    public func snapshot() -> [[Double]] { state.withLock { $0.columns } }
 
-    func clear() {
+    public func clear() {
         state.withLock {
             $0.columns = Array(repeating: [], count: Feature.count)
             $0.since = Date()
