@@ -125,6 +125,18 @@ let package = Package(
             path: "Fuzz/FrameDecoderFuzz",
             swiftSettings: strict
         ),
+        // What the model server's and the gateway's connections share: the connection state
+        // machine, closing after pending writes, the drain of open connections, Welcome/Limits,
+        // the HTTP status endpoint (metrics, healthz, report).
+        .target(
+            name: "LoupeConnection",
+            dependencies: [
+                "LoupeProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         // Training report pages: self-contained HTML with SVG charts.
         .target(
             name: "Reports",
@@ -166,8 +178,8 @@ let package = Package(
         .target(
             name: "ModelServer",
             dependencies: [
-                "ArtifactStore", "Catalog", "DiamondSchema", "LoupeMetrics", "LoupeProtocol", "ModelServing", "RequestLog",
-                "TreeExplain", "TreeModel", "TreeTraining",
+                "ArtifactStore", "Catalog", "DiamondSchema", "LoupeConnection", "LoupeMetrics", "LoupeProtocol",
+                "ModelServing", "RequestLog", "TreeExplain", "TreeModel", "TreeTraining",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -210,7 +222,7 @@ let package = Package(
         .target(
             name: "Gateway",
             dependencies: [
-                "LoupeMetrics", "LoupeProtocol", "TokenStore",
+                "LoupeConnection", "LoupeMetrics", "LoupeProtocol", "TokenStore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -317,6 +329,14 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "LoupeConnectionTests",
+            dependencies: [
+                "LoupeConnection", "LoupeProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),
         .testTarget(

@@ -1,4 +1,5 @@
 import Logging
+import LoupeConnection
 import LoupeProtocol
 import NIOCore
 import NIOHTTP1
@@ -25,7 +26,7 @@ public final class Gateway: Service, Sendable {
     private let checkers: [HealthChecker]
     private let logger: Logger
     private let running = Mutex<Running?>(nil)
-    private let connections = Mutex<[ObjectIdentifier: any Channel]>([:])
+    private let connections = OpenConnections()
 
     private struct Running: @unchecked Sendable {
         var channel: any Channel
@@ -105,8 +106,8 @@ public final class Gateway: Service, Sendable {
                 .childChannelOption(.maxMessagesPerRead, value: 16)
                 // A client that half-closes after its last request still gets its replies.
                 .childChannelOption(.allowRemoteHalfClosure, value: true)
-                .childChannelInitializer { [weak self] channel in
-                    self?.track(channel)
+                .childChannelInitializer { [connections] channel in
+                    connections.track(channel)
                     return channel.eventLoop.makeCompletedFuture {
                         let sync = channel.pipeline.syncOperations
                         if let sslContext { try sync.addHandler(NIOSSLServerHandler(context: sslContext)) }
@@ -128,9 +129,13 @@ public final class Gateway: Service, Sendable {
                     .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                     .childChannelInitializer { channel in
                         channel.pipeline.configureHTTPServerPipeline().flatMapThrowing {
-                            try channel.pipeline.syncOperations.addHandler(GatewayHTTPHandler(metrics: metrics) {
-                                shared.backends.anyHealthy && shared.authority.isFresh
-                            })
+                            try channel.pipeline.syncOperations.addHandler(StatusHTTPHandler(
+                                metrics: metrics.exposition,
+                                health: {
+                                    let ready = shared.backends.anyHealthy && shared.authority.isFresh
+                                    return .init(
+                                        ready: ready, contentType: "text/plain", body: ready ? "ready\n" : "not ready\n")
+                                }))
                         }
                     }
                     .bind(host: configuration.host, port: metricsPort).get()
@@ -159,15 +164,7 @@ public final class Gateway: Service, Sendable {
         }) else { return }
         try? await run.channel.close()
         try? await run.metricsChannel?.close()
-        let open = connections.withLock { Array($0.values) }
-        for channel in open { channel.pipeline.fireUserInboundEventTriggered(GatewayDrainEvent()) }
-        let grace = configuration.shutdownGracePeriod
-        let forceClose = Task {
-            try await Task.sleep(nanoseconds: UInt64(max(0, grace.nanoseconds)))
-            for channel in open { channel.close(promise: nil) }
-        }
-        for channel in open { try? await channel.closeFuture.get() }
-        forceClose.cancel()
+        await connections.drain(grace: configuration.shutdownGracePeriod)
         for task in run.tasks { task.cancel() }
         for task in run.tasks { await task.value }
         await shared.authority.refresh()
@@ -190,14 +187,6 @@ public final class Gateway: Service, Sendable {
         for checker in checkers { await checker.check() }
     }
 
-    private func track(_ channel: any Channel) {
-        let id = ObjectIdentifier(channel)
-        connections.withLock { $0[id] = channel }
-        channel.closeFuture.whenComplete { [weak self] _ in
-            self?.connections.withLock { _ = $0.removeValue(forKey: id) }
-        }
-    }
-
     static func sslContext(_ tls: GatewayTLSConfiguration) throws -> NIOSSLContext {
         do {
             let chain = try NIOSSLCertificate.fromPEMFile(tls.certificatePath)
@@ -214,54 +203,5 @@ public final class Gateway: Service, Sendable {
             throw GatewayError(
                 "cannot load the TLS certificate \(tls.certificatePath) and key \(tls.privateKeyPath)", cause: error)
         }
-    }
-}
-
-/// `GET /metrics` (Prometheus text) and `GET /healthz` (200 when a backend is healthy and the
-/// token store is fresh, else 503).
-final class GatewayHTTPHandler: ChannelInboundHandler {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundOut = HTTPServerResponsePart
-
-    private let metrics: GatewayMetrics
-    private let ready: @Sendable () -> Bool
-    private var head: HTTPRequestHead?
-
-    init(metrics: GatewayMetrics, ready: @escaping @Sendable () -> Bool) {
-        self.metrics = metrics
-        self.ready = ready
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head(let head): self.head = head
-        case .body: break
-        case .end:
-            guard let head else { return }
-            self.head = nil
-            let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
-            switch (head.method, path) {
-            case (.GET, "/metrics"): respond(context, head, .ok, metrics.exposition())
-            case (.GET, "/healthz"):
-                let ok = ready()
-                respond(context, head, ok ? .ok : .serviceUnavailable, ok ? "ready\n" : "not ready\n")
-            default: respond(context, head, .notFound, "not found: try /metrics or /healthz\n")
-            }
-        }
-    }
-
-    private func respond(_ context: ChannelHandlerContext, _ request: HTTPRequestHead, _ status: HTTPResponseStatus,
-                         _ body: String) {
-        var buffer = context.channel.allocator.buffer(capacity: body.utf8.count)
-        buffer.writeString(body)
-        var headers = HTTPHeaders()
-        headers.add(name: "Content-Type", value: "text/plain; version=0.0.4")
-        headers.add(name: "Content-Length", value: "\(buffer.readableBytes)")
-        headers.add(name: "Connection", value: "close")
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: request.version, status: status, headers: headers))),
-                      promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
-        let channel = context.channel
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
     }
 }

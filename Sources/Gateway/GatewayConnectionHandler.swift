@@ -1,70 +1,55 @@
 import Foundation
 import Logging
+import LoupeConnection
 import LoupeProtocol
 import NIOCore
 import TokenStore
 
-/// One partner connection through the gateway.
+/// One partner connection through the gateway. The connection's life (handshake, queueing,
+/// backpressure, drain, half-close, reused ids, the refused state) is `ConnectionStateMachine`'s;
+/// this handler keeps the gateway's policy:
 ///
-/// - Before the handshake: only `Hello` and `Health` (answered by the gateway itself); any
-///   other call gets UNAUTHENTICATED and a close. Small frames only, and the whole handshake
-///   must finish within `handshakeTimeout`. Nothing reaches a backend.
+/// - Caps: a connection over the gateway's or its address's connection caps is refused; it may
+///   only ask `Health` during `refusalGrace`, then gets RESOURCE_EXHAUSTED.
+/// - Before the handshake: Health is answered by the gateway itself; small frames only, and the
+///   whole handshake must finish within `handshakeTimeout`. Nothing reaches a backend.
 /// - The handshake: the token is checked (`TokenAuthority`); a refusal is answered and the
-///   connection closed; an accepted token gets a `Welcome` from the gateway with its
-///   principal, scopes and limits.
-/// - Calls: checked against the token's scopes (PERMISSION_DENIED), its validity (a revoked
-///   or expired token closes the connection), the token store's freshness (UNAVAILABLE) and
-///   its buckets and quota (RESOURCE_EXHAUSTED with `retry_after_ms`), then forwarded with
-///   the payload untouched to the healthy backend with the fewest calls in flight.
-/// - Backpressure: with `maxInFlightPerConnection` calls out, the gateway stops reading.
-/// - Caps: a connection over the gateway's or its address's connection caps may only ask
-///   `Health` during `refusalGrace`; anything else, or the grace's end, gets RESOURCE_EXHAUSTED.
-/// - A client that half-closes (FIN after its last request) gets the replies to its calls in
-///   flight, then the connection closes. A call reusing the id of one in flight is a protocol
-///   error: a connection-level INVALID_ARGUMENT, and a close once the others are answered.
+///   connection closed; an accepted token gets a `Welcome` from the gateway with its principal,
+///   scopes and limits.
+/// - Calls: checked against the token's scopes (PERMISSION_DENIED), its validity (a revoked or
+///   expired token closes the connection), the token store's freshness (UNAVAILABLE) and its
+///   buckets and quota (RESOURCE_EXHAUSTED with `retry_after_ms`), then forwarded with the
+///   payload untouched to the healthy backend with the fewest calls in flight.
+/// - Every refusal is audited (`AuditLog`) by reason, never with a secret.
 final class GatewayConnectionHandler: ChannelDuplexHandler {
     typealias InboundIn = Frame
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    private struct Session {
+    struct Session {
         let token: TokenState
         let principal: String
         let actingFor: Loupe_V1_ActingFor
     }
 
-    private enum State {
-        case awaitingHello
-        case authenticating(queued: [(Frame, NIODeadline)])
-        case ready(Session)
-        /// Over a connection cap: only Health is answered until the refusal is sent.
-        case refused(ProtocolError)
-        case closing
-    }
-
     private let shared: GatewayShared
     private let decoder: FrameDecoder
-    /// Set once a draining connection has sent its last reply: input is read and dropped.
-    private var outputClosed = false
+    private var connection: ConnectionStateMachine<Session>
+    private var pendingClose = PendingClose()
+    /// The partner once the handshake succeeded (for metrics and rerouting after it stops
+    /// taking calls).
+    private var session: Session?
     private var pools: BackendPools!
     private var context: ChannelHandlerContext!
-    private var state = State.awaitingHello
     private var handshakeTimer: Scheduled<Void>?
-    private var inFlight = 0
-    private var readPending = false
-    private var draining = false
     /// What the caps said when the connection opened (nil until then, and once released).
     private var admission: GatewayShared.Admission?
-    private var wasAuthenticated = false
-    /// Set when the client closed its side: answer what is in flight, then close.
-    private var inputClosed = false
-    /// Request ids of the calls forwarded and not yet answered.
-    private var inFlightIDs = Set<UInt32>()
     private var remote = "?"
 
     init(shared: GatewayShared, decoder: FrameDecoder) {
         self.shared = shared
         self.decoder = decoder
+        connection = ConnectionStateMachine(maxInFlight: shared.configuration.maxInFlightPerConnection)
     }
 
     private var configuration: GatewayConfiguration { shared.configuration }
@@ -82,7 +67,16 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
         self.admission = admission
         switch admission {
         case .admitted:
-            break
+            let timeout = configuration.handshakeTimeout
+            handshakeTimer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [weak self] in
+                guard let self, let context = self.context, self.session == nil else { return }
+                self.shared.audit.record(
+                    "handshake_timeout", tokenID: nil, principal: nil, remote: self.remote,
+                    detail: "no completed handshake within \(timeout.nanoseconds / 1_000_000) ms")
+                self.fail(context, ProtocolError(
+                    code: .deadlineExceeded,
+                    message: "the handshake did not complete within \(timeout.nanoseconds / 1_000_000) ms"))
+            }
         case .refused(let refusal), .refusedNow(let refusal):
             shared.audit.record("connection_cap", tokenID: nil, principal: nil, remote: remote, detail: refusal, quiet: true)
             let error = ProtocolError(code: .resourceExhausted, message: refusal, retryAfterMilliseconds: 1000)
@@ -90,28 +84,11 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
                 fail(context, error)
                 return
             }
-            state = .refused(error)
+            connection.refuse(error)
             handshakeTimer = context.eventLoop.assumeIsolated().scheduleTask(in: configuration.refusalGrace) {
                 [weak self] in
                 guard let self, let context = self.context else { return }
                 self.fail(context, error)
-            }
-            context.fireChannelActive()
-            return
-        }
-        let timeout = configuration.handshakeTimeout
-        handshakeTimer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [weak self] in
-            guard let self, let context = self.context else { return }
-            switch self.state {
-            case .awaitingHello, .authenticating:
-                self.shared.audit.record(
-                    "handshake_timeout", tokenID: nil, principal: nil, remote: self.remote,
-                    detail: "no completed handshake within \(timeout.nanoseconds / 1_000_000) ms")
-                self.fail(context, ProtocolError(
-                    code: .deadlineExceeded,
-                    message: "the handshake did not complete within \(timeout.nanoseconds / 1_000_000) ms"))
-            case .ready, .refused, .closing:
-                break
             }
         }
         context.fireChannelActive()
@@ -119,26 +96,24 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         handshakeTimer?.cancel()
-        state = .closing
+        connection.closed()
         if let admission {
             self.admission = nil
-            shared.connectionClosed(from: remote, admission: admission, authenticated: wasAuthenticated)
+            shared.connectionClosed(from: remote, admission: admission, authenticated: session != nil)
         }
         context.fireChannelInactive()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let event = event as? ChannelEvent, event == .inputClosed {
-            inputClosed = true
-            closeIfInputDone(context)
+            if let close = connection.inputEnded() { closeAfterWrites(close) }
             return
         }
-        if event is GatewayDrainEvent {
-            draining = true
-            if inFlight == 0 { closeAfterWrites(context, draining: true) }
+        if event is DrainEvent {
+            if let close = connection.drain() { closeAfterWrites(close) }
             return
         }
-        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read, inFlight == 0 {
+        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read, connection.isIdle {
             context.close(promise: nil)
             return
         }
@@ -146,7 +121,6 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if case .closing = state { return }
         let failure = (error as? ProtocolError)
             ?? ProtocolError(code: .unavailable, message: "connection error: \(error)")
         if failure.code == .cancelled {
@@ -155,11 +129,10 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
             shared.logger.info("a client closed part-way through a frame", metadata: [
                 "status": "\(StatusCode.cancelled)", "remote": "\(remote)", "detail": "\(failure.message)",
             ])
-            inputClosed = true
-            closeIfInputDone(context)
+            if let close = connection.inputEnded() { closeAfterWrites(close) }
             return
         }
-        if !wasAuthenticated {
+        if session == nil {
             let reason = failure.code == .resourceExhausted ? "oversize_frame"
                 : failure.code == .deadlineExceeded ? "handshake_timeout" : "framing_error"
             shared.audit.record(reason, tokenID: nil, principal: nil, remote: remote, detail: failure.message, quiet: true)
@@ -167,84 +140,49 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
         fail(context, failure)
     }
 
-    // MARK: Backpressure
-
     func read(context: ChannelHandlerContext) {
-        if outputClosed {
-            context.read()
-        } else if inFlight >= configuration.maxInFlightPerConnection || draining {
-            readPending = true
-        } else {
-            context.read()
-        }
-    }
-
-    private func callFinished(_ request: FrameHeader) {
-        inFlight -= 1
-        inFlightIDs.remove(request.requestID)
-        shared.metrics.callFinished()
-        if inputClosed {
-            closeIfInputDone(context)
-        } else if draining && inFlight == 0 {
-            closeAfterWrites(context, draining: true)
-        } else if readPending && inFlight < configuration.maxInFlightPerConnection && !draining {
-            readPending = false
-            context.read()
-        }
+        if connection.shouldRead() { context.read() }
     }
 
     // MARK: Frames from the client
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if outputClosed { return }  // answered its last reply; dropped until the client closes
-        let frame = unwrapInboundIn(data)
-        guard frame.header.flags.subtracting(.compressed) == .request else {
-            if !wasAuthenticated {
-                shared.audit.record(
-                    "before_handshake", tokenID: nil, principal: nil, remote: remote, detail: "a non-request frame")
-            }
-            fail(context, ProtocolError(
-                code: .invalidArgument,
-                message: "a client may only send request frames (flags 0x01), got \(frame.header.flags)"))
-            return
-        }
-        switch state {
-        case .closing:
-            return
-        case .refused(let error):
-            if frame.header.method == .health, !frame.header.flags.contains(.compressed) {
-                answerHealthLocally(context, frame.header)
-            } else {
-                fail(context, error, replyingTo: frame.header)
-            }
-        case .authenticating(var queued):
-            guard queued.count < configuration.maxInFlightPerConnection else {
-                fail(context, ProtocolError(code: .resourceExhausted, message: "too many calls sent before the Welcome"))
-                return
-            }
-            queued.append((frame, .now()))
-            state = .authenticating(queued: queued)
-        case .awaitingHello:
-            if frame.header.flags.contains(.compressed) {
-                fail(context, Self.compressedFrame(frame.header), replyingTo: frame.header)
-                return
-            }
-            switch frame.header.method {
-            case .hello:
-                handshake(context, frame)
-            case .health:
-                answerHealthLocally(context, frame.header)
-            default:
+        act(on: connection.received(unwrapInboundIn(data)), context)
+    }
+
+    private func act(on action: ConnectionStateMachine<Session>.FrameAction, _ context: ChannelHandlerContext) {
+        switch action {
+        case .drop, .queued:
+            break
+        case .fail(let error, let header, let reason):
+            switch reason {
+            case .notARequest:
+                if session == nil {
+                    shared.audit.record(
+                        "before_handshake", tokenID: nil, principal: nil, remote: remote, detail: "a non-request frame")
+                }
+            case .beforeHandshake:
                 shared.audit.record(
                     "before_handshake", tokenID: nil, principal: nil, remote: remote,
-                    detail: "method \(frame.header.methodID) before Hello")
-                fail(context, ProtocolError(
-                    code: .unauthenticated,
-                    message: "the first call on a connection must be Hello (method 1) with a token; got method "
-                        + "\(frame.header.methodID)"), replyingTo: frame.header)
+                    detail: "method \(header?.methodID ?? 0) before Hello")
+            case .compressedBeforeHandshake, .tooManyQueued, .overCapacity:
+                break
             }
-        case .ready(let session):
-            call(context, frame, session: session, received: .now())
+            sendFailure(context, error, replyingTo: header)
+        case .handshake(let frame):
+            handshake(context, frame)
+        case .health(let frame):
+            answerHealthLocally(context, frame.header)
+        case .call(let frame, let session, let received):
+            call(context, frame, session: session, received: received)
+        case .reject(let error, let frame, _):
+            reply(context, error, to: frame.header)
+        case .violation(let error, let closeNow):
+            shared.logger.info("closing a connection that broke the protocol", metadata: [
+                "error": "\(error.message)", "remote": "\(remote)",
+            ])
+            send(context, ByteBuffer(errorFrameFor: error, replyingTo: nil))
+            if closeNow { closeAfterWrites(.output) }
         }
     }
 
@@ -259,9 +197,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
         health.serverVersion = configuration.serverVersion
         health.uptimeMs = UInt64(max(0, (NIODeadline.now() - shared.started).nanoseconds / 1_000_000))
         if !health.ready { health.message = "no healthy model server behind the gateway" }
-        if let bytes = try? ByteBuffer(frameWith: header.response(), message: health) {
-            context.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
-        }
+        if let bytes = try? ByteBuffer(frameWith: header.response(), message: health) { send(context, bytes) }
     }
 
     // MARK: Handshake
@@ -272,14 +208,16 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
             hello = try frame.decode()
         } catch {
             shared.audit.record("malformed_hello", tokenID: nil, principal: nil, remote: remote, detail: error.message)
-            fail(context, error, replyingTo: frame.header)
+            connection.handshakeFailed()
+            sendFailure(context, error, replyingTo: frame.header)
             return
         }
         guard hello.protocolVersion == UInt32(FrameHeader.currentVersion) else {
             shared.audit.record(
                 "unsupported_version", tokenID: nil, principal: nil, remote: remote,
                 detail: "protocol version \(hello.protocolVersion)")
-            fail(context, ProtocolError(
+            connection.handshakeFailed()
+            sendFailure(context, ProtocolError(
                 code: .unimplemented,
                 message: "protocol version \(hello.protocolVersion) is not spoken here; this gateway speaks 1"),
                  replyingTo: frame.header)
@@ -289,11 +227,11 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
             shared.audit.record(
                 "acting_for_from_client", tokenID: nil, principal: nil, remote: remote,
                 detail: "a partner Hello carried acting_for")
-            fail(context, ProtocolError(code: .unauthenticated, message: "acting_for is not accepted from clients"),
+            connection.handshakeFailed()
+            sendFailure(context, ProtocolError(code: .unauthenticated, message: "acting_for is not accepted from clients"),
                  replyingTo: frame.header)
             return
         }
-        state = .authenticating(queued: [])
         let authority = shared.authority
         let token = hello.token
         if let verdict = authority.authenticateFromCache(token) {
@@ -314,13 +252,14 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
     private func handshakeFinished(
         _ header: FrameHeader, clientName: String, _ result: Result<TokenState, TokenAuthority.Refusal>
     ) {
-        guard case .authenticating(let queued) = state else { return }
+        guard connection.isAuthenticating else { return }
         switch result {
         case .failure(let refusal):
             shared.audit.record(
                 refusal.reason, tokenID: refusal.tokenID, principal: refusal.principal, remote: remote,
-                detail: "handshake refused (client \(clientName.prefix(80)))")
-            fail(context, refusal.error, replyingTo: header)
+                detail: "handshake refused (client \(clientName.prefix(80))))")
+            connection.handshakeFailed()
+            sendFailure(context, refusal.error, replyingTo: header)
         case .success(let token):
             handshakeTimer?.cancel()
             handshakeTimer = nil
@@ -330,45 +269,36 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
             actingFor.scopes = record.scopes
             actingFor.tokenID = record.id
             let session = Session(token: token, principal: record.name, actingFor: actingFor)
+            self.session = session
             decoder.handshakeCompleted()
-            state = .ready(session)
-            wasAuthenticated = true
             shared.connectionAuthenticated(from: remote)
             shared.logger.debug("handshake accepted", metadata: [
                 "principal": "\(record.name)", "token_id": "\(record.id)", "remote": "\(remote)",
             ])
+            let (queued, close) = connection.handshakeSucceeded(session)
             do {
-                context.writeAndFlush(
-                    wrapOutboundOut(try ByteBuffer(frameWith: header.response(), message: welcome(record))), promise: nil)
+                send(context, try ByteBuffer(frameWith: header.response(), message: welcome(record)))
             } catch {
                 fail(context, error, replyingTo: header)
                 return
             }
-            for (frame, received) in queued { call(context, frame, session: session, received: received) }
-            closeIfInputDone(context)
+            for action in queued { act(on: action, context) }
+            if let close { closeAfterWrites(close) }
         }
     }
 
     private func welcome(_ record: TokenRecord) -> Loupe_V1_Welcome {
-        var welcome = Loupe_V1_Welcome()
-        welcome.principal = record.name
-        welcome.scopes = record.scopes.sorted()
-        welcome.serverVersion = configuration.serverVersion
-        welcome.protocolVersion = UInt32(FrameHeader.currentVersion)
-        var limits = Loupe_V1_Limits()
-        limits.maxFrameSize = UInt32(clamping: configuration.maxFrameSize)
-        limits.maxBatchRows = UInt32(clamping: configuration.maxBatchRows)
-        limits.frameDeadlineMs = UInt32(clamping: configuration.frameDeadline.nanoseconds / 1_000_000)
-        limits.maxInFlight = UInt32(clamping: configuration.maxInFlightPerConnection)
-        limits.maxSimilar = 100
+        var limits = Loupe_V1_Limits(
+            maxFrameSize: configuration.maxFrameSize, frameDeadline: configuration.frameDeadline,
+            maxBatchRows: configuration.maxBatchRows, maxInFlight: configuration.maxInFlightPerConnection, maxSimilar: 100)
         let l = record.limits
         limits.rowsPerSecond = UInt32(clamping: Int64(l.rowsPerSecond.rounded(.up)))
         limits.callsPerSecond = UInt32(clamping: Int64(l.callsPerSecond.rounded(.up)))
         limits.callBurst = l.callsPerSecond > 0 ? UInt32(clamping: Int64(l.callBurst.rounded(.down))) : 0
         limits.rowBurst = l.rowsPerSecond > 0 ? UInt32(clamping: Int64(l.rowBurst.rounded(.down))) : 0
         limits.dailyRowQuota = UInt64(max(0, l.dailyRowQuota ?? 0))
-        welcome.limits = limits
-        return welcome
+        return Loupe_V1_Welcome(
+            principal: record.name, scopes: record.scopes, serverVersion: configuration.serverVersion, limits: limits)
     }
 
     // MARK: Calls
@@ -376,14 +306,6 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
     private func call(_ context: ChannelHandlerContext, _ frame: Frame, session: Session, received: NIODeadline) {
         let header = frame.header
         let method = header.method
-        guard !inFlightIDs.contains(header.requestID) else {
-            duplicateRequestID(context, header)
-            return
-        }
-        if header.flags.contains(.compressed) {
-            reply(context, Self.compressedFrame(header), to: header)
-            return
-        }
         if method == .hello {
             reply(context, ProtocolError(
                 code: .failedPrecondition, message: "the handshake is already done on this connection"), to: header)
@@ -425,8 +347,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
                 return
             }
         }
-        inFlight += 1
-        inFlightIDs.insert(header.requestID)
+        connection.callStarted(header)
         shared.metrics.callStarted()
         forward(frame, session: session, received: received, attempt: 0)
     }
@@ -467,9 +388,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
     /// A call that never reached its backend (the connection to it failed first) goes to
     /// another healthy one, once per backend at most.
     func reroute(_ frame: Frame, request: FrameHeader, received: NIODeadline, attempt: Int, error: ProtocolError) {
-        guard case .ready(let session) = state, context.channel.isActive,
-            attempt < shared.backends.all.count
-        else {
+        guard let session, context.channel.isActive, attempt < shared.backends.all.count else {
             backendFailed(request: request, error: error)
             return
         }
@@ -482,7 +401,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
         // flight (drain, half-close) must find it already queued.
         defer { callFinished(request) }
         let outcome = frame.header.flags.contains(.error) ? "error" : "ok"
-        if case .ready(let session) = state {
+        if let session {
             shared.metrics.call(principal: session.principal, method: methodName(request), outcome: outcome)
         }
         guard context.channel.isActive else { return }
@@ -492,101 +411,68 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
         head.writeInteger(UInt32(frame.length), endianness: .big)
         head.writeFrameHeader(header)
         if frame.payload.readableBytes > 0 {
+            // The payload slice as received: NIO writes both with one writev, no copy.
             context.write(wrapOutboundOut(head), promise: nil)
-            context.writeAndFlush(wrapOutboundOut(frame.payload), promise: nil)
+            send(context, frame.payload)
         } else {
-            context.writeAndFlush(wrapOutboundOut(head), promise: nil)
+            send(context, head)
         }
     }
 
     /// A backend failed under a call of this connection (it died, or could not be reached).
     func backendFailed(request: FrameHeader, error: ProtocolError, outcome: String = "unavailable") {
         defer { callFinished(request) }
-        if case .ready(let session) = state {
+        if let session {
             shared.metrics.call(principal: session.principal, method: methodName(request), outcome: outcome)
         }
         guard context.channel.isActive else { return }
-        context.writeAndFlush(wrapOutboundOut(ByteBuffer(errorFrameFor: error, replyingTo: request)), promise: nil)
+        send(context, ByteBuffer(errorFrameFor: error, replyingTo: request))
+    }
+
+    private func callFinished(_ request: FrameHeader) {
+        shared.metrics.callFinished()
+        switch connection.callFinished(request) {
+        case .nothing: break
+        case .read: context.read()
+        case .close(let close): closeAfterWrites(close)
+        }
     }
 
     private func methodName(_ header: FrameHeader) -> String {
         header.method.map { "\($0)" } ?? "method \(header.methodID)"
     }
 
-    // MARK: Errors
+    // MARK: Writing and closing
+
+    /// Writes and flushes `bytes`, remembering the write so a close waits for it.
+    private func send(_ context: ChannelHandlerContext, _ bytes: ByteBuffer) {
+        pendingClose.wrote(context.writeAndFlush(wrapOutboundOut(bytes)))
+    }
 
     /// Answers one call with an error; the connection stays open.
     private func reply(_ context: ChannelHandlerContext, _ error: ProtocolError, to header: FrameHeader) {
-        context.writeAndFlush(wrapOutboundOut(ByteBuffer(errorFrameFor: error, replyingTo: header)), promise: nil)
+        send(context, ByteBuffer(errorFrameFor: error, replyingTo: header))
     }
 
-    /// The answer to a frame with the COMPRESSED flag: version 1 defines no compression.
-    static func compressedFrame(_ header: FrameHeader) -> ProtocolError {
-        ProtocolError(
-            code: .unimplemented,
-            message: "frame \(header) sets COMPRESSED (0x08): protocol version 1 defines no compression; send it uncompressed")
-    }
-
-    /// A call reused the id of one still in flight: a connection-level error, no more reads,
-    /// and a close once the calls in flight are answered.
-    private func duplicateRequestID(_ context: ChannelHandlerContext, _ header: FrameHeader) {
-        shared.logger.info("closing a connection that reused a request id in flight", metadata: [
-            "call": "\(header)", "remote": "\(remote)",
-        ])
-        state = .closing
-        draining = true
-        context.writeAndFlush(wrapOutboundOut(ByteBuffer(errorFrameFor: ProtocolError(
-            code: .invalidArgument,
-            message: "request id \(header.requestID) is already in flight on this connection; ids must be unique among "
-                + "the calls in flight, so this call was not run and the connection closes once the others are answered"),
-            replyingTo: nil)), promise: nil)
-        if inFlight == 0 { closeAfterWrites(context, draining: true) }
-    }
-
-    /// Closes a connection whose client closed its side once nothing is left to answer (no
-    /// call in flight, no handshake under way). The client sends nothing more, so a full close
-    /// cannot reset replies it has not read.
-    private func closeIfInputDone(_ context: ChannelHandlerContext) {
-        guard inputClosed, inFlight == 0 else { return }
-        if case .authenticating = state { return }
-        state = .closing
-        handshakeTimer?.cancel()
-        closeAfterWrites(context)
-    }
-
-    /// Sends an error (for the call, or connection-level) and closes.
+    /// The connection fails now (a timeout, a refusal, a framing error): the error (for the
+    /// call, or connection-level), then a close.
     private func fail(_ context: ChannelHandlerContext, _ error: ProtocolError, replyingTo header: FrameHeader? = nil) {
-        if case .closing = state { return }
-        state = .closing
-        handshakeTimer?.cancel()
-        context.writeAndFlush(wrapOutboundOut(ByteBuffer(errorFrameFor: error, replyingTo: header)), promise: nil)
-        closeAfterWrites(context)
+        guard connection.failed() else { return }
+        sendFailure(context, error, replyingTo: header)
     }
 
-    /// Closes once everything written so far has gone out: NIO's close fails writes still
-    /// queued, which would cut a large last reply short. Writes complete in order, so an empty
-    /// write's completion means all before it are out.
-    /// A draining connection only closes its output (a FIN after the last reply) and drops what
-    /// still arrives until the client closes: a full close with the client's pipelined calls
-    /// unread makes the kernel send a reset, which can destroy replies not yet read.
-    private func closeAfterWrites(_ context: ChannelHandlerContext, draining: Bool = false) {
-        let channel = context.channel
-        let written = context.eventLoop.makePromise(of: Void.self)
-        context.writeAndFlush(wrapOutboundOut(ByteBuffer()), promise: written)
-        guard draining else {
-            written.futureResult.whenComplete { _ in channel.close(promise: nil) }
-            return
-        }
-        outputClosed = true
-        context.read()
-        written.futureResult.whenComplete { _ in
-            channel.close(mode: .output).whenFailure { _ in channel.close(promise: nil) }
-        }
+    /// Sends the error that ends the connection and closes after it.
+    private func sendFailure(_ context: ChannelHandlerContext, _ error: ProtocolError, replyingTo header: FrameHeader?) {
+        handshakeTimer?.cancel()
+        send(context, ByteBuffer(errorFrameFor: error, replyingTo: header))
+        closeAfterWrites(.all)
+    }
+
+    private func closeAfterWrites(_ close: ConnectionClose) {
+        handshakeTimer?.cancel()
+        pendingClose.close(close, context: context)
     }
 }
 
 @available(*, unavailable)
 extension GatewayConnectionHandler: Sendable {}
-
-/// Sent down every client connection when the gateway drains: stop reading, close once answered.
-struct GatewayDrainEvent: Sendable {}

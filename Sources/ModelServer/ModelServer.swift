@@ -1,6 +1,7 @@
 import Catalog
 import Foundation
 import Logging
+import LoupeConnection
 import LoupeProtocol
 import ModelServing
 import NIOCore
@@ -33,7 +34,7 @@ public final class ModelServer: Service, Sendable {
     private let authenticator: any Authenticator
     private let logger: Logger
     let running = Mutex<Running?>(nil)
-    private let connections = Mutex<[ObjectIdentifier: any Channel]>([:])
+    private let connections = OpenConnections()
 
     struct Running: @unchecked Sendable {
         var channel: any Channel
@@ -82,7 +83,7 @@ public final class ModelServer: Service, Sendable {
     /// The port the server listens on, once started.
     public var port: Int? { running.withLock { $0?.channel.localAddress?.port } }
     /// Client connections open now (a closed connection leaves this set at once).
-    public var openConnections: Int { connections.withLock { $0.count } }
+    public var openConnections: Int { connections.count }
 
     /// The metrics endpoint's port, once started (nil when it is off).
     public var metricsPort: Int? { running.withLock { $0?.metricsChannel?.localAddress?.port } }
@@ -113,8 +114,8 @@ public final class ModelServer: Service, Sendable {
             .childChannelOption(.maxMessagesPerRead, value: 16)
             // A client that half-closes after its last request still gets its replies.
             .childChannelOption(.allowRemoteHalfClosure, value: true)
-            .childChannelInitializer { [weak self] channel in
-                self?.track(channel)
+            .childChannelInitializer { [connections] channel in
+                connections.track(channel)
                 return channel.eventLoop.makeCompletedFuture {
                     let decoder = FrameDecoder(limits: configuration.frameLimits)
                     let sync = channel.pipeline.syncOperations
@@ -143,8 +144,13 @@ public final class ModelServer: Service, Sendable {
                     .childChannelInitializer { channel in
                         channel.pipeline.configureHTTPServerPipeline().flatMapThrowing {
                             try channel.pipeline.syncOperations.addHandler(
-                                MetricsHTTPHandler(metrics: metrics, health: { Self.healthJSON(handlers.health()) },
-                                                   report: reportPage))
+                                StatusHTTPHandler(
+                                    metrics: metrics.exposition,
+                                    health: {
+                                        let (ready, json) = Self.healthJSON(handlers.health())
+                                        return .init(ready: ready, contentType: "application/json", body: json)
+                                    },
+                                    report: reportPage))
                         }
                     }
                     .bind(host: configuration.host, port: metricsPort).get()
@@ -185,17 +191,9 @@ public final class ModelServer: Service, Sendable {
         run.poller.cancel()
         try? await run.channel.close()
         try? await run.metricsChannel?.close()
-        let open = connections.withLock { Array($0.values) }
-        for channel in open { channel.pipeline.fireUserInboundEventTriggered(DrainEvent()) }
         // Each connection closes itself once its calls are answered; after the grace period
         // the stragglers are closed for it.
-        let grace = configuration.shutdownGracePeriod
-        let forceClose = Task {
-            try await Task.sleep(nanoseconds: UInt64(max(0, grace.nanoseconds)))
-            for channel in open { channel.close(promise: nil) }
-        }
-        for channel in open { try? await channel.closeFuture.get() }
-        forceClose.cancel()
+        await connections.drain(grace: configuration.shutdownGracePeriod)
         try? await run.pool.shutdownGracefully()
         // Every call is answered: flush the log (commit or spill, seal the segment).
         await requestLog?.shutdown()
@@ -207,14 +205,6 @@ public final class ModelServer: Service, Sendable {
         try await start()
         try? await gracefulShutdown()
         await shutdown()
-    }
-
-    private func track(_ channel: any Channel) {
-        let id = ObjectIdentifier(channel)
-        connections.withLock { $0[id] = channel }
-        channel.closeFuture.whenComplete { [weak self] _ in
-            self?.connections.withLock { _ = $0.removeValue(forKey: id) }
-        }
     }
 
     static func healthJSON(_ h: Loupe_V1_HealthResponse) -> (ready: Bool, json: String) {
