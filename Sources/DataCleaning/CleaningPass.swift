@@ -4,10 +4,17 @@ import DiamondSchema
 /// the per-rule counters. Clean rows allocate nothing beyond their slots in the row buffer;
 /// messages and raw fields are only built for rows that fail.
 struct CleaningPass: ~Copyable {
-    // Rule counters are indexed by position in `CleaningRule.all`.
-    static let parse = 0, pricePositive = 1, caratPositive = 2, dimensionsPositive = 3
-    static let caratRange = 4, depthRange = 5, tableRange = 6, dimensionRange = 7
-    static let depthConsistent = 8, duplicate = 9
+    // Rule counters are indexed by position in `CleaningRule.all`, looked up once from the
+    // rules themselves: reordering or adding a rule cannot misfile a count.
+    static let parse = slot(.parse), pricePositive = slot(.pricePositive), caratPositive = slot(.caratPositive)
+    static let dimensionsPositive = slot(.dimensionsPositive), caratRange = slot(.caratRange)
+    static let depthRange = slot(.depthRange), tableRange = slot(.tableRange), dimensionRange = slot(.dimensionRange)
+    static let depthConsistent = slot(.depthConsistent), duplicate = slot(.duplicate)
+
+    private static func slot(_ rule: CleaningRule) -> Int {
+        guard let index = CleaningRule.all.firstIndex(of: rule) else { preconditionFailure("\(rule) is not in CleaningRule.all") }
+        return index
+    }
 
     // Slots of the required values, as in `HeaderLayout.requiredNames`.
     private static let carat = 0, cut = 1, color = 2, clarity = 3, depth = 4, table = 5
