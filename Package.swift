@@ -145,7 +145,7 @@ let package = Package(
         .target(
             name: "RequestLog",
             dependencies: [
-                "ArtifactStore", "CZstd", "DiamondSchema", "LoupeProtocol", "PostgresLocation",
+                "ArtifactStore", "CZstd", "DiamondSchema", "LoupeProtocol", "PostgresSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -176,17 +176,30 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // A call with a timeout that holds even when the call ignores cancellation.
+        .target(
+            name: "AsyncTimeout",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strict
+        ),
+        // What the token store and the guestbook share in PostgreSQL: the URLs they accept, and
+        // a pool with timed calls and transactions.
+        .target(
+            name: "PostgresSupport",
+            dependencies: [
+                "AsyncTimeout",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            swiftSettings: strict
+        ),
         // Partner tokens: format, hashing, and their store (SQLite by default, PostgreSQL for
         // several gateways), with per-day quota counters and the audit table.
         .target(
-            name: "PostgresLocation",
-            dependencies: [.product(name: "PostgresNIO", package: "postgres-nio")],
-            swiftSettings: strict
-        ),
-        .target(
             name: "TokenStore",
             dependencies: [
-                "PostgresLocation",
+                "PostgresSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -201,7 +214,7 @@ let package = Package(
         .target(
             name: "Gateway",
             dependencies: [
-                "LoupeMetrics", "LoupeProtocol", "TokenStore",
+                "AsyncTimeout", "LoupeMetrics", "LoupeProtocol", "TokenStore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
