@@ -145,7 +145,7 @@ let package = Package(
         .target(
             name: "RequestLog",
             dependencies: [
-                "ArtifactStore", "CZstd", "DiamondSchema", "LoupeProtocol", "PostgresSupport",
+                "ArtifactStore", "DiamondSchema", "LoupeProtocol", "PostgresSupport", "Zstd",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -300,7 +300,7 @@ let package = Package(
             name: "RequestLogTests",
             dependencies: [
                 "ArtifactStore", "Catalog", "DiamondSchema", "GatewayTestKit", "LoupeClient", "LoupeProtocol", "ModelServer",
-                "RequestLog", "TreeTraining",
+                "RequestLog", "TreeTraining", "Zstd",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),

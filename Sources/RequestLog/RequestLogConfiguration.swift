@@ -36,7 +36,7 @@ public struct RequestLogConfiguration: Sendable {
     /// How long to wait before trying a failed database again.
     public var retryInterval: Duration
     /// zstd level of capsule records over 4 KiB (1: fast; payloads are mostly doubles); smaller
-    /// records are stored in their frame uncompressed (see `StoredFrame`).
+    /// records are stored in their frame uncompressed (see `SegmentWriter`).
     public var compressionLevel: Int32
     /// Payload bytes the hand-off queue may hold before calls' records are dropped (counted
     /// in `loupe_requestlog_dropped_total` and logged; only a stalled disk gets here).

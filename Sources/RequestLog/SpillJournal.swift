@@ -75,5 +75,3 @@ final class SpillJournal: Sendable {
         ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasSuffix(".spill") }.sorted()
     }
 }
-
-@available(*, unavailable) extension SegmentWriter: Sendable {}
