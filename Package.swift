@@ -140,7 +140,7 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        // The request log: guestbook rows (SQLite / PostgreSQL) and the time capsule (zstd
+        // The request log: guestbook rows (SQLite / PostgreSQL) and the payload archive (zstd
         // segments sealed into the artifact store), written off the serving path.
         .target(
             name: "RequestLog",

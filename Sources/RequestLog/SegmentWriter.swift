@@ -2,7 +2,7 @@ import Foundation
 import Zstd
 
 /// An append-only file of zstd frames, one per record, each with zstd's content checksum: the
-/// time capsule's segments and the spill files. A crash in the middle of an append leaves a
+/// payload archive's segments and the spill files. A crash in the middle of an append leaves a
 /// torn last frame: `SegmentReader` stops there and keeps every record before it, and `repair`
 /// cuts the file back to its last whole record. The file is also a valid zstd stream
 /// (`zstd -dc` concatenates the records).

@@ -7,16 +7,16 @@ extension RequestLogSuites {
     /// Segment files: one zstd frame per record, so a torn or damaged tail costs at most the
     /// records from the damage on, and says where.
     @Suite struct SegmentTests {
-        func records(_ n: Int) -> [CapsuleRecord] {
+        func records(_ n: Int) -> [ArchivedCall] {
             (0..<n).map { i in
                 // Record 3 is past SegmentWriter.maxStoredRecord: compressed, the others stored raw.
-                CapsuleRecord(row: row(i), request: Array(repeating: UInt8(i % 251), count: i == 3 ? 20_000 : 100 + i * 7),
+                ArchivedCall(row: row(i), request: Array(repeating: UInt8(i % 251), count: i == 3 ? 20_000 : 100 + i * 7),
                               response: Array("response \(i)".utf8), responseIsError: i % 5 == 0)
             }
         }
 
         /// A record as the appender encodes a call's (which comes from frames, not arrays).
-        func encoded(_ record: CapsuleRecord) -> [UInt8] {
+        func encoded(_ record: ArchivedCall) -> [UInt8] {
             var out: [UInt8] = []
             record.request.withUnsafeBytes { request in
                 record.response.withUnsafeBytes { response in
@@ -27,7 +27,7 @@ extension RequestLogSuites {
             return out
         }
 
-        func write(_ records: [CapsuleRecord], to path: String) throws -> [Int] {
+        func write(_ records: [ArchivedCall], to path: String) throws -> [Int] {
             let writer = try SegmentWriter(path: path, level: 1)
             var ends: [Int] = []
             for record in records {
@@ -44,8 +44,8 @@ extension RequestLogSuites {
             let path = scratch.path + "/a.seg"
             let written = records(20)
             _ = try write(written, to: path)
-            var read: [CapsuleRecord] = []
-            try CapsuleReader.readSegment(path: path) { read.append($0) }
+            var read: [ArchivedCall] = []
+            try PayloadArchiveReader.readSegment(path: path) { read.append($0) }
             #expect(read == written)
         }
 
@@ -73,8 +73,8 @@ extension RequestLogSuites {
             #expect(try SegmentReader.repair(path: path) != nil)
             #expect(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int == ends[4])
             _ = try write(Array(written[5...]), to: path)
-            var read: [CapsuleRecord] = []
-            try CapsuleReader.readSegment(path: path) { read.append($0) }
+            var read: [ArchivedCall] = []
+            try PayloadArchiveReader.readSegment(path: path) { read.append($0) }
             #expect(read == written)
         }
 
@@ -87,7 +87,7 @@ extension RequestLogSuites {
             bytes[ends[1] + (ends[2] - ends[1]) / 2] ^= 0xFF
             try Data(bytes).write(to: URL(fileURLWithPath: path))
             var read = 0
-            #expect { try CapsuleReader.readSegment(path: path) { _ in read += 1 } } throws: { error in
+            #expect { try PayloadArchiveReader.readSegment(path: path) { _ in read += 1 } } throws: { error in
                 let text = "\(error)"
                 return text.contains("record 3 at byte \(ends[1])") && text.contains("the 2 records before it were read")
             }
