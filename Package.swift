@@ -153,12 +153,12 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        // The request log: guestbook rows (SQLite / PostgreSQL) and the time capsule (zstd
+        // The request log: guestbook rows (SQLite / PostgreSQL) and the payload archive (zstd
         // segments sealed into the artifact store), written off the serving path.
         .target(
             name: "RequestLog",
             dependencies: [
-                "ArtifactStore", "CZstd", "DiamondSchema", "LoupeProtocol", "PostgresLocation",
+                "ArtifactStore", "DiamondSchema", "LoupeProtocol", "PostgresSupport", "Zstd",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -189,6 +189,24 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // A call with a timeout that holds even when the call ignores cancellation.
+        .target(
+            name: "AsyncTimeout",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strict
+        ),
+        // What the token store and the guestbook share in PostgreSQL: the URLs they accept, and
+        // a pool with timed calls and transactions.
+        .target(
+            name: "PostgresSupport",
+            dependencies: [
+                "AsyncTimeout",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            swiftSettings: strict
+        ),
         // The Retrain and GetJob calls over the retraining job runner (what `ModelServer(jobs:)` takes).
         .target(
             name: "RetrainService",
@@ -200,14 +218,9 @@ let package = Package(
         // Partner tokens: format, hashing, and their store (SQLite by default, PostgreSQL for
         // several gateways), with per-day quota counters and the audit table.
         .target(
-            name: "PostgresLocation",
-            dependencies: [.product(name: "PostgresNIO", package: "postgres-nio")],
-            swiftSettings: strict
-        ),
-        .target(
             name: "TokenStore",
             dependencies: [
-                "PostgresLocation",
+                "PostgresSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -222,7 +235,7 @@ let package = Package(
         .target(
             name: "Gateway",
             dependencies: [
-                "LoupeConnection", "LoupeMetrics", "LoupeProtocol", "TokenStore",
+                "AsyncTimeout", "LoupeConnection", "LoupeMetrics", "LoupeProtocol", "TokenStore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -309,7 +322,7 @@ let package = Package(
             name: "RequestLogTests",
             dependencies: [
                 "ArtifactStore", "Catalog", "DiamondSchema", "GatewayTestKit", "LoupeClient", "LoupeProtocol", "ModelServer",
-                "RequestLog", "RetrainService", "Scheduling", "TreeTraining",
+                "RequestLog", "RetrainService", "Scheduling", "TreeTraining", "Zstd",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -1,3 +1,4 @@
+import AsyncTimeout
 import Logging
 import LoupeProtocol
 import NIOCore

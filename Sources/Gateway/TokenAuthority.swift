@@ -1,3 +1,4 @@
+import AsyncTimeout
 import Foundation
 import Logging
 import LoupeProtocol

@@ -8,12 +8,12 @@ import SwiftProtobuf
 struct LogsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "logs",
-        abstract: "Read the request log: recent calls, statistics, and full requests and responses from the time capsule.",
+        abstract: "Read the request log: recent calls, statistics, and full requests and responses from the payload archive.",
         discussion: """
             `loupe serve` records every call: a guestbook row (time, principal, method, model, \
             rows, latency, status; for Predict the diamond and the price given) in \
             <store>/requests.sqlite or the --log-db PostgreSQL database, and the full request and \
-            response in the time capsule (segments sealed into the store). These commands read \
+            response in the payload archive (segments sealed into the store). These commands read \
             both while the server runs.
             """,
         subcommands: [Query.self, Stats.self, Export.self],
@@ -135,7 +135,7 @@ struct LogsCommand: AsyncParsableCommand {
 
     struct Export: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Full requests and responses from the time capsule, one JSON object per line.",
+            abstract: "Full requests and responses from the payload archive, one JSON object per line.",
             discussion: """
                 Reads the sealed segments in the store whose time range meets [--from, --to), then \
                 the segment still open under <store>/capsule. Payloads are printed as protobuf JSON \
@@ -171,8 +171,8 @@ struct LogsCommand: AsyncParsableCommand {
             }
             var count = 0
             let damage = try oneLine("export") {
-                try CapsuleReader.export(
-                    store: catalog.store, directory: storeOptions.path + "/capsule", from: lower, to: upper
+                try PayloadArchiveReader.export(
+                    store: catalog.store, directory: RequestLogConfiguration.archiveDirectory(inStore: storeOptions.path), from: lower, to: upper
                 ) { record in
                     sink.write(Data((exportLine(record, raw: raw) + "\n").utf8))
                     count += 1
@@ -225,7 +225,7 @@ struct RowListing: Encodable {
 }
 
 /// One exported call: the row's fields plus `request` and `response`.
-func exportLine(_ record: CapsuleRecord, raw: Bool) -> String {
+func exportLine(_ record: ArchivedCall, raw: Bool) -> String {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys]
     encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")

@@ -52,13 +52,13 @@ struct RequestLogOptions: ParsableArguments {
 struct ServeRequestLogOptions: ParsableArguments {
     @OptionGroup var location: RequestLogOptions
 
-    @Flag(help: "Do not record calls (no guestbook rows, no time capsule); drift then uses an in-memory window.")
+    @Flag(help: "Do not record calls (no guestbook rows, no payload archive); drift then uses an in-memory window.")
     var noRequestLog = false
 
     @Option(help: "Remove guestbook rows older than this (e.g. 30d, 12h); \"forever\" keeps them.")
     var logRetention: String = "30d"
 
-    @Option(parsing: .unconditional, help: "Seal a time capsule segment into the store once it holds this many MiB…")
+    @Option(parsing: .unconditional, help: "Seal a payload archive segment into the store once it holds this many MiB…")
     var logSegmentMB: Int = 64
 
     @Option(help: "…or once it has been open this long (e.g. 1h, 10m).")
@@ -67,10 +67,10 @@ struct ServeRequestLogOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "While calls come, the appender records what arrived every this many milliseconds, as one group (at once after a group of 16 or more); 0: never wait.")
     var logGroupMs: Int = 2
 
-    @Option(parsing: .unconditional, help: "Milliseconds between guestbook commits when fewer than a batch (1,000 rows) wait (the calls are in the capsule meanwhile; this is how late `logs query` may see them).")
+    @Option(parsing: .unconditional, help: "Milliseconds between guestbook commits when fewer than a batch (1,000 rows) wait (the calls are in the payload archive meanwhile; this is how late `logs query` may see them).")
     var logCommitMs: Int = 250
 
-    @Option(parsing: .unconditional, help: "Milliseconds between fsyncs of the time capsule segment (0: after every group); a call's guestbook row waits for it, and a power loss can lose this long's calls.")
+    @Option(parsing: .unconditional, help: "Milliseconds between fsyncs of the payload archive segment (0: after every group); a call's guestbook row waits for it, and a power loss can lose this long's calls.")
     var logSyncMs: Int = 100
 
     @Option(parsing: .unconditional, help: "Nice value of the log's appender and SQLite writer threads, which also run as SCHED_BATCH (0 to 19; 0 leaves them as the process is; Linux).")
@@ -91,7 +91,7 @@ struct ServeRequestLogOptions: ParsableArguments {
         let retention: Duration? = logRetention.lowercased() == "forever"
             ? nil : try parseDuration(logRetention, option: "--log-retention")
         let configuration = RequestLogConfiguration(
-            capsuleDirectory: store + "/capsule", retention: retention, segmentMaxBytes: logSegmentMB << 20,
+            archiveDirectory: RequestLogConfiguration.archiveDirectory(inStore: store), retention: retention, segmentMaxBytes: logSegmentMB << 20,
             segmentMaxAge: try parseDuration(logSegmentAge, option: "--log-segment-age"),
             commitInterval: .milliseconds(logCommitMs), syncInterval: .milliseconds(logSyncMs), groupWindow: .milliseconds(logGroupMs), backgroundNice: logNice,
             maxAppendLag: logMaxLagMs > 0 ? .milliseconds(logMaxLagMs) : nil)

@@ -102,7 +102,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let logger = Logger(label: "loupe")
         let catalog = try storeOptions.catalog()
-        // Every call is recorded (guestbook + time capsule) unless --no-request-log; the log's
+        // Every call is recorded (guestbook + payload archive) unless --no-request-log; the log's
         // counters go into the server's metrics registry. Opened first: a bad --log-db fails fast.
         let metrics = ServerMetrics()
         let requestLog = try await requestLogOptions.open(

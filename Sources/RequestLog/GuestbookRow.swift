@@ -4,7 +4,7 @@ import LoupeProtocol
 
 /// One guestbook row: a call in a few columns, enough to answer quick questions (who called
 /// what, how fast, what went wrong, what a Predict was asked and answered). The full payloads
-/// are in the time capsule.
+/// are in the payload archive.
 public struct GuestbookRow: Sendable, Hashable, Codable {
     /// Unique across servers and restarts (`<run>-<sequence>`), so replays are idempotent.
     public var id: String

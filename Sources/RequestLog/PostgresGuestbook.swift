@@ -1,8 +1,8 @@
 import Foundation
 import Logging
 import NIOCore
-import PostgresLocation
 import PostgresNIO
+import PostgresSupport
 import Synchronization
 
 /// The guestbook in PostgreSQL, for several servers writing one log: the same table, indexes
@@ -11,14 +11,12 @@ import Synchronization
 /// The location is a URL: `postgres://user:password@host:5432/database`, with
 /// `?sslmode=disable|prefer|require` (default prefer) or `?host=/run/postgresql`.
 public final class PostgresGuestbook: Guestbook {
-    private let client: PostgresClient
-    private let runner: Task<Void, Never>
-    private let logger: Logger
+    private let database: PostgresPool<RequestLogError>
     private let table: String
     /// A call that takes longer fails (server side through `statement_timeout`, client side
     /// through a timer for a server that does not answer at all).
     public let operationTimeout: TimeAmount
-    public let location: String
+    public var location: String { database.location }
     private let tableReady = Atomic<Bool>(false)
 
     /// `waitForDatabase` false (a server's log) starts even when the database does not answer
@@ -27,19 +25,16 @@ public final class PostgresGuestbook: Guestbook {
     /// at once, after up to 30 s for the table.
     public init(url: String, tablePrefix: String = "loupe_", operationTimeout: TimeAmount = .seconds(2),
                 waitForDatabase: Bool = true, logger: Logger = PostgresGuestbook.defaultLogger) async throws {
-        let configuration = try Self.configuration(url)
+        database = try PostgresPool(
+            url: url, logger: logger, invalid: { RequestLogError(.invalidArgument, $0) },
+            failure: { RequestLogError(.unavailable, $0, cause: $1) })
         table = try GuestbookTables.name(prefix: tablePrefix)
-        self.logger = logger
         self.operationTimeout = operationTimeout
-        location = Self.redacted(url)
-        client = PostgresClient(configuration: configuration, backgroundLogger: logger)
-        let client = client
-        runner = Task { await client.run() }
         do {
             try await createTable(timeout: waitForDatabase ? max(operationTimeout, .seconds(30)) : operationTimeout)
         } catch {
             guard !waitForDatabase else {
-                runner.cancel()
+                database.cancel()
                 throw error
             }
             logger.warning("the request log database does not answer yet; calls spill until it does",
@@ -90,7 +85,7 @@ public final class PostgresGuestbook: Guestbook {
         let sql = "SELECT \(GuestbookColumns.list) FROM \(table) \(clause) ORDER BY at_ms DESC, id DESC LIMIT \(max(0, query.limit))"
         return try await run("query the request log") {
             var out: [GuestbookRow] = []
-            for try await row in try await self.client.query(Self.query(sql, values), logger: self.logger) {
+            for try await row in try await self.database.client.query(Self.query(sql, values), logger: self.database.logger) {
                 out.append(try Self.row(row))
             }
             return out
@@ -101,7 +96,7 @@ public final class PostgresGuestbook: Guestbook {
         let (clause, values) = query.whereClause { "$\($0)" }
         let table = table
         return try await run("summarise the request log") {
-            let client = self.client, logger = self.logger
+            let client = self.database.client, logger = self.database.logger
             func groups(_ column: String) async throws -> [GuestbookStats.Group] {
                 var out: [GuestbookStats.Group] = []
                 for try await (key, calls, errors, rows) in try await client.query(
@@ -137,8 +132,8 @@ public final class PostgresGuestbook: Guestbook {
         let sql = GuestbookSQL.recentInputs(table: table, since: "$1", limit: limit)
         return try await run("read recent inputs") {
             var out: [LoggedDiamond] = []
-            for try await (carat, cut, color, clarity, depth, table, x, y, z) in try await self.client.query(
-                Self.query(sql, [.int(millis(since))]), logger: self.logger
+            for try await (carat, cut, color, clarity, depth, table, x, y, z) in try await self.database.client.query(
+                Self.query(sql, [.int(millis(since))]), logger: self.database.logger
             ).decode((Double, String, String, String, Double, Double, Double, Double, Double).self) {
                 out.append(LoggedDiamond(carat: carat, cut: cut, color: color, clarity: clarity, depth: depth,
                                          table: table, x: x, y: y, z: z))
@@ -163,8 +158,8 @@ public final class PostgresGuestbook: Guestbook {
 
     public func count() async throws -> Int {
         try await run("count the calls") {
-            for try await n in try await self.client.query(
-                PostgresQuery(unsafeSQL: "SELECT COUNT(*) FROM \(self.table)"), logger: self.logger
+            for try await n in try await self.database.client.query(
+                PostgresQuery(unsafeSQL: "SELECT COUNT(*) FROM \(self.table)"), logger: self.database.logger
             ).decode(Int64.self) {
                 return Int(n)
             }
@@ -173,8 +168,7 @@ public final class PostgresGuestbook: Guestbook {
     }
 
     public func close() async {
-        runner.cancel()
-        _ = await runner.value
+        await database.close()
     }
 
     /// Connection failures are retried by the pool every few seconds: warning level only.
@@ -254,56 +248,15 @@ public final class PostgresGuestbook: Guestbook {
 
     private func run<T: Sendable>(_ what: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
         try await ensureTable()
-        do {
-            return try await withDeadline(operationTimeout, body)
-        } catch let error as RequestLogError {
-            throw error
-        } catch {
-            throw RequestLogError(.unavailable, "could not \(what) in PostgreSQL at \(location)", cause: error)
-        }
+        return try await database.run(what, within: operationTimeout, body)
     }
 
+    /// A transaction with the server's `statement_timeout` set to the timeout too.
     private func transaction<T: Sendable>(
         _ what: String, timeout: TimeAmount? = nil, ensuringTable: Bool = true,
         _ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> T
     ) async throws -> T {
         if ensuringTable { try await ensureTable() }
-        let logger = logger
-        let timeout = timeout ?? operationTimeout
-        let milliseconds = max(1, timeout.nanoseconds / 1_000_000)
-        do {
-            return try await withDeadline(timeout) {
-                try await self.client.withConnection { connection in
-                    try await connection.query("BEGIN", logger: logger)
-                    do {
-                        // The server gives up on a statement stuck behind a lock, so the
-                        // connection comes back clean rather than finishing it later.
-                        try await connection.query(
-                            PostgresQuery(unsafeSQL: "SET LOCAL statement_timeout = \(milliseconds)"), logger: logger)
-                        let result = try await body(connection, logger)
-                        try await connection.query("COMMIT", logger: logger)
-                        return result
-                    } catch {
-                        _ = try? await connection.query("ROLLBACK", logger: logger)
-                        throw error
-                    }
-                }
-            }
-        } catch let error as RequestLogError {
-            throw error
-        } catch {
-            throw RequestLogError(.unavailable, "could not \(what) in PostgreSQL at \(location)", cause: error)
-        }
+        return try await database.transaction(what, within: timeout ?? operationTimeout, statementTimeout: true, body)
     }
-
-    static func configuration(_ url: String) throws -> PostgresClient.Configuration {
-        do {
-            return try PostgresLocation.configuration(url)
-        } catch {
-            throw RequestLogError(.invalidArgument, error.description)
-        }
-    }
-
-    /// The URL with its password replaced by `***`.
-    static func redacted(_ url: String) -> String { PostgresLocation.redacted(url) }
 }

@@ -1,7 +1,7 @@
 import Foundation
 import NIOCore
 
-/// The binary form of guestbook rows and capsule records (inside zstd frames): little-endian
+/// The binary form of guestbook rows and payload archive records (inside zstd frames): little-endian
 /// fixed-width numbers, length-prefixed strings and bytes, a version byte first. Hand-written
 /// rather than JSON because the writer encodes every call.
 enum RecordCodec {
@@ -73,7 +73,7 @@ enum RecordCodec {
             high: high, level: level)
     }
 
-    /// A call's capsule record straight from its frames' buffers into `out` (the payloads are
+    /// A call's archive record straight from its frames' buffers into `out` (the payloads are
     /// copied once, into the record): the row, then the request and response payloads.
     static func encode(_ call: CallRecord, row: GuestbookRow, into out: inout [UInt8]) {
         let empty = ByteBuffer()
@@ -99,14 +99,14 @@ enum RecordCodec {
         }
     }
 
-    static func decodeRecord(_ bytes: [UInt8]) throws -> CapsuleRecord {
+    static func decodeRecord(_ bytes: [UInt8]) throws -> ArchivedCall {
         var r = ByteReader(bytes)
         guard try r.u8() == recordVersion else { throw r.failure("unknown record version") }
         let row = try decodeRow(&r)
         let isError = try r.u8() == 1
         let request = try r.byteArray()
         let response = try r.byteArray()
-        return CapsuleRecord(row: row, request: request, response: response, responseIsError: isError)
+        return ArchivedCall(row: row, request: request, response: response, responseIsError: isError)
     }
 
     /// Several rows (a spill batch).

@@ -2,9 +2,9 @@ import Foundation
 
 /// How the request log records. Every field has a default that suits one machine.
 public struct RequestLogConfiguration: Sendable {
-    /// The time capsule's working directory (`<store>/capsule`): the open segment and the
-    /// spill files. Sealed segments go into the artifact store.
-    public var capsuleDirectory: String
+    /// The payload archive's working directory (`archiveDirectory(inStore:)`): the open
+    /// segment and the spill files. Sealed segments go into the artifact store.
+    public var archiveDirectory: String
     /// Guestbook rows older than this are removed (nil keeps them forever).
     public var retention: Duration?
     /// How often old rows are removed.
@@ -18,12 +18,12 @@ public struct RequestLogConfiguration: Sendable {
     /// Rows per database transaction.
     public var batchSize: Int
     /// Waiting rows are committed to the guestbook this often (and at once when a batch's
-    /// worth is waiting). Their calls are already in the fsynced capsule segment, which a
+    /// worth is waiting). Their calls are already in the fsynced archive segment, which a
     /// crash recovery reads back, so a longer interval loses nothing: it only delays when
     /// `loupe logs query` sees a call. At a modest rate it turns a transaction per appended
     /// group (~500/s at 2,000 calls/s) into a few per second.
     public var commitInterval: Duration
-    /// fsync the capsule at all (power-loss safety; kill -9 loses no appended record either
+    /// fsync the archive segment at all (power-loss safety; kill -9 loses no appended record either
     /// way). Off only in tests.
     public var syncAppends: Bool
     /// The appender writes every group at once (what a kill -9 can lose stays the group in
@@ -35,8 +35,8 @@ public struct RequestLogConfiguration: Sendable {
     public var syncInterval: Duration
     /// How long to wait before trying a failed database again.
     public var retryInterval: Duration
-    /// zstd level of capsule records over 4 KiB (1: fast; payloads are mostly doubles); smaller
-    /// records are stored in their frame uncompressed (see `StoredFrame`).
+    /// zstd level of archive records over 4 KiB (1: fast; payloads are mostly doubles); smaller
+    /// records are stored in their frame uncompressed (see `SegmentWriter`).
     public var compressionLevel: Int32
     /// Payload bytes the hand-off queue may hold before calls' records are dropped (counted
     /// in `loupe_requestlog_dropped_total` and logged; only a stalled disk gets here).
@@ -46,7 +46,7 @@ public struct RequestLogConfiguration: Sendable {
     /// Unique per process: row ids are `<runID>-<sequence>`.
     public var runID: String
     /// While calls come, the appender drains them this often, one group (one write) each time
-    /// (at once when its previous group was large, `RequestLog.smallGroup`); the first call
+    /// (at once when its previous group was large, `Appender.smallGroup`); the first call
     /// after a quiet spell wakes it, and it waits this long for more. At a modest rate that turns a group per call
     /// into a group per window (with 2 ms the log's CPU at 2,000 calls/s fell from ~260 to
     /// ~115 µs per call); under load groups form anyway while the appender works, and a wait there made
@@ -71,7 +71,7 @@ public struct RequestLogConfiguration: Sendable {
     public var maxAppendLag: Duration?
 
     public init(
-        capsuleDirectory: String, retention: Duration? = .seconds(30 * 86_400), retentionCheckInterval: Duration = .seconds(600),
+        archiveDirectory: String, retention: Duration? = .seconds(30 * 86_400), retentionCheckInterval: Duration = .seconds(600),
         segmentMaxBytes: Int = 64 << 20, segmentMaxAge: Duration = .seconds(3600), pendingCapacity: Int = 10_000,
         batchSize: Int = 1_000, commitInterval: Duration = .milliseconds(250), syncAppends: Bool = true,
         syncInterval: Duration = .milliseconds(100), retryInterval: Duration = .milliseconds(500),
@@ -83,7 +83,7 @@ public struct RequestLogConfiguration: Sendable {
         self.startupReplayLimit = startupReplayLimit
         self.groupWindow = groupWindow
         self.backgroundNice = backgroundNice
-        self.capsuleDirectory = capsuleDirectory
+        self.archiveDirectory = archiveDirectory
         self.retention = retention
         self.retentionCheckInterval = retentionCheckInterval
         self.segmentMaxBytes = segmentMaxBytes
@@ -99,6 +99,15 @@ public struct RequestLogConfiguration: Sendable {
         self.shutdownTimeout = shutdownTimeout
         self.runID = runID
     }
+
+    /// The payload archive's working directory in the store at `storePath`. On disk it keeps
+    /// the name `capsule` (from when the archive was called the time capsule): existing stores
+    /// have their open segments and spill files there, so the name must not change.
+    public static func archiveDirectory(inStore storePath: String) -> String { storePath + "/capsule" }
+
+    /// The lag bound past which the catch-up thread appends: only when the appender runs at a
+    /// lower priority (nil: no catch-up thread).
+    var catchUpAfter: Duration? { backgroundNice > 0 ? maxAppendLag : nil }
 
     /// 8 random lower-case hex digits.
     public static func newRunID() -> String {

@@ -2,7 +2,7 @@ import Foundation
 import Synchronization
 
 /// Guestbook rows that could not wait for the database: appended (one zstd frame per batch,
-/// fsynced) to files under `<capsule>/spill/`, replayed into the guestbook oldest file first
+/// fsynced) to files under `<archive directory>/spill/`, replayed into the guestbook oldest file first
 /// once it answers again, and deleted after. Replays are idempotent (rows carry unique ids),
 /// so a crash between inserting and deleting only repeats work.
 final class SpillJournal: Sendable {
@@ -63,7 +63,7 @@ final class SpillJournal: Sendable {
     var hasFiles: Bool { state.withLock { $0.dirty } }
 
     /// The rows of one spill file. A torn last batch (a crash in the middle of its append) is
-    /// skipped: its rows were never counted as spilled, and their full records are in the capsule.
+    /// skipped: its rows were never counted as spilled, and their full records are in the payload archive.
     static func rows(of path: String) throws -> [GuestbookRow] {
         let (frames, _) = try SegmentReader.read(path: path)
         var rows: [GuestbookRow] = []
@@ -75,5 +75,3 @@ final class SpillJournal: Sendable {
         ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasSuffix(".spill") }.sorted()
     }
 }
-
-@available(*, unavailable) extension SegmentWriter: Sendable {}

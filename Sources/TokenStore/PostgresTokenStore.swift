@@ -1,8 +1,8 @@
 import Foundation
 import Logging
 import NIOCore
-import PostgresLocation
 import PostgresNIO
+import PostgresSupport
 
 /// Tokens in PostgreSQL, for several gateways: they share the tokens (a revocation made
 /// anywhere reaches every gateway at its next poll of the change counter), the daily quota
@@ -12,11 +12,9 @@ import PostgresNIO
 /// `?sslmode=disable|prefer|require` (default prefer) or `?host=/run/postgresql` for a Unix
 /// socket directory.
 public final class PostgresTokenStore: TokenStore {
-    private let client: PostgresClient
-    private let runner: Task<Void, Never>
-    private let logger: Logger
+    private let database: PostgresPool<TokenStoreError>
     /// The database, without the password, for messages.
-    public let location: String
+    public var location: String { database.location }
 
     /// Connects (a small pool) and creates the tables if they are missing.
     /// A single call that takes longer fails with `.unavailable` (the pool keeps retrying a
@@ -26,17 +24,14 @@ public final class PostgresTokenStore: TokenStore {
     public init(
         url: String, operationTimeout: TimeAmount = .seconds(5), logger: Logger = PostgresTokenStore.defaultLogger
     ) async throws {
-        let configuration = try Self.configuration(url)
-        self.logger = logger
+        database = try PostgresPool(
+            url: url, logger: logger, invalid: { TokenStoreError(.invalidArgument, $0) },
+            failure: { TokenStoreError(.unavailable, $0, cause: $1) })
         self.operationTimeout = operationTimeout
-        location = Self.redacted(url)
-        client = PostgresClient(configuration: configuration, backgroundLogger: logger)
-        let client = client
-        runner = Task { await client.run() }
         do {
             try await migrate()
         } catch {
-            runner.cancel()
+            database.cancel()
             throw error
         }
     }
@@ -80,13 +75,13 @@ public final class PostgresTokenStore: TokenStore {
 
     public func record(id: String) async throws -> TokenRecord? {
         try await run("read the token") {
-            try await Self.records(self.client.query("SELECT \(unescaped: Self.columns) FROM loupe_tokens WHERE id = \(id)")).first
+            try await Self.records(self.database.client.query("SELECT \(unescaped: Self.columns) FROM loupe_tokens WHERE id = \(id)")).first
         }
     }
 
     public func records() async throws -> [TokenRecord] {
         try await run("list the tokens") {
-            try await Self.records(self.client.query("SELECT \(unescaped: Self.columns) FROM loupe_tokens ORDER BY created_ms, id"))
+            try await Self.records(self.database.client.query("SELECT \(unescaped: Self.columns) FROM loupe_tokens ORDER BY created_ms, id"))
         }
     }
 
@@ -126,7 +121,7 @@ public final class PostgresTokenStore: TokenStore {
 
     public func generation() async throws -> Int64 {
         try await run("read the change counter") {
-            for try await value in try await self.client.query(
+            for try await value in try await self.database.client.query(
                 "SELECT generation FROM loupe_token_generation WHERE id = 1"
             ).decode(Int64.self) {
                 return value
@@ -168,7 +163,7 @@ public final class PostgresTokenStore: TokenStore {
     public func auditEvents(limit: Int) async throws -> [AuditEvent] {
         try await run("read the audit log") {
             var events: [AuditEvent] = []
-            for try await (at, event, tokenID, principal, remote, detail, count) in try await self.client.query(
+            for try await (at, event, tokenID, principal, remote, detail, count) in try await self.database.client.query(
                 """
                 SELECT at_ms, event, token_id, principal, remote, detail, count FROM loupe_token_audit
                 ORDER BY seq DESC LIMIT \(Int64(limit))
@@ -183,8 +178,7 @@ public final class PostgresTokenStore: TokenStore {
     }
 
     public func close() async {
-        runner.cancel()
-        _ = await runner.value
+        await database.close()
     }
 
     // MARK: Helpers
@@ -231,42 +225,12 @@ public final class PostgresTokenStore: TokenStore {
     }
 
     private func run<T: Sendable>(_ what: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-        do {
-            return try await withTimeout(operationTimeout, body)
-        } catch let error as TokenStoreError {
-            throw error
-        } catch {
-            throw TokenStoreError(.unavailable, "could not \(what) in PostgreSQL at \(location)", cause: error)
-        }
+        try await database.run(what, within: operationTimeout, body)
     }
 
     private func transaction<T: Sendable>(
         _ what: String, _ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> T
     ) async throws -> T {
-        let logger = logger
-        return try await run(what) {
-            try await self.client.withConnection { connection in
-                try await connection.query("BEGIN", logger: logger)
-                do {
-                    let result = try await body(connection, logger)
-                    try await connection.query("COMMIT", logger: logger)
-                    return result
-                } catch {
-                    _ = try? await connection.query("ROLLBACK", logger: logger)
-                    throw error
-                }
-            }
-        }
+        try await database.transaction(what, within: operationTimeout, body)
     }
-
-    static func configuration(_ url: String) throws -> PostgresClient.Configuration {
-        do {
-            return try PostgresLocation.configuration(url)
-        } catch {
-            throw TokenStoreError(.invalidArgument, error.description)
-        }
-    }
-
-    /// The URL with its password replaced by `***`.
-    static func redacted(_ url: String) -> String { PostgresLocation.redacted(url) }
 }

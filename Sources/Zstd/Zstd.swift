@@ -68,7 +68,7 @@ public enum Zstd {
         try input.withUnsafeBytes { try decompress($0, maxSize: maxSize) }
     }
 
-    private static func check(_ code: Int) throws {
+    static func check(_ code: Int) throws {
         if ZSTD_isError(code) != 0 {
             throw ZstdError(message: String(cString: ZSTD_getErrorName(code)))
         }
@@ -79,5 +79,7 @@ public enum Zstd {
 public struct ZstdError: Error, CustomStringConvertible, Sendable, Equatable {
     /// What went wrong, as zstd or Loupe describes it.
     public let message: String
+    /// The input ended inside a frame (a torn write), rather than holding a bad one.
+    public var isTruncated = false
     public var description: String { "zstd: \(message)" }
 }

@@ -11,7 +11,7 @@ extension RequestLogSuites {
             defer { scratch.remove() }
             let book = try #require(try await makeGuestbook(.sqlite, scratch: scratch))
             let log = try RequestLog(
-                configuration: RequestLogConfiguration(capsuleDirectory: scratch.capsule, syncAppends: false),
+                configuration: RequestLogConfiguration(archiveDirectory: scratch.archive, syncAppends: false),
                 guestbook: book, store: scratch.store)
             try await log.start()
             let inputs = GuestbookDriftInputs(log: log, capacity: 15)

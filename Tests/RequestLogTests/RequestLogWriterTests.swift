@@ -14,7 +14,7 @@ extension RequestLogSuites {
         {
             try RequestLog(
                 configuration: RequestLogConfiguration(
-                    capsuleDirectory: scratch.capsule, segmentMaxBytes: segmentBytes, pendingCapacity: capacity, batchSize: 50,
+                    archiveDirectory: scratch.archive, segmentMaxBytes: segmentBytes, pendingCapacity: capacity, batchSize: 50,
                     syncAppends: false, retryInterval: .milliseconds(50), shutdownTimeout: .seconds(2)),
                 guestbook: book, store: scratch.store)
         }
@@ -60,7 +60,7 @@ extension RequestLogSuites {
             let book = try #require(try await makeGuestbook(.sqlite, scratch: scratch))
             let log = try RequestLog(
                 configuration: RequestLogConfiguration(
-                    capsuleDirectory: scratch.capsule, syncAppends: false, groupWindow: .milliseconds(20)),
+                    archiveDirectory: scratch.archive, syncAppends: false, groupWindow: .milliseconds(20)),
                 guestbook: book, store: scratch.store)
             try await log.start()
             for i in 0..<200 { log.record(try predictCall(i)) }
@@ -76,11 +76,12 @@ extension RequestLogSuites {
             let scratch = try Scratch()
             defer { scratch.remove() }
             let book = try #require(try await makeGuestbook(.sqlite, scratch: scratch))
+            let probe = AppenderProbe()
             let log = try RequestLog(
                 configuration: RequestLogConfiguration(
-                    capsuleDirectory: scratch.capsule, syncAppends: false, groupWindow: .milliseconds(50),
+                    archiveDirectory: scratch.archive, syncAppends: false, groupWindow: .milliseconds(50),
                     backgroundNice: 0),
-                guestbook: book, store: scratch.store)
+                guestbook: book, store: scratch.store, hooks: probe.hooks)
             try await log.start()
             // 40 calls 10 ms apart: ~8 groups of ~5. Waking per group would be ~8 signals (9
             // measured); only a pause of the test longer than the 50 ms window lets the appender go
@@ -91,7 +92,7 @@ extension RequestLogSuites {
             }
             #expect(await log.flush(timeout: patience))
             #expect(log.counts.written == 40)
-            #expect(log.appenderWakeUps <= 4, "woken \(log.appenderWakeUps) times")
+            #expect(probe.wakeUps <= 4, "woken \(probe.wakeUps) times")
             await log.shutdown()
         }
 
@@ -102,12 +103,13 @@ extension RequestLogSuites {
             let scratch = try Scratch()
             defer { scratch.remove() }
             let book = try #require(try await makeGuestbook(.sqlite, scratch: scratch))
+            let probe = AppenderProbe()
+            probe.hold(true)  // before its thread starts: no round slips through
             let log = try RequestLog(
                 configuration: RequestLogConfiguration(
-                    capsuleDirectory: scratch.capsule, syncAppends: false, backgroundNice: 10,
+                    archiveDirectory: scratch.archive, syncAppends: false, backgroundNice: 10,
                     maxAppendLag: bounded ? .milliseconds(20) : nil),
-                guestbook: book, store: scratch.store)
-            log.appenderHeldForTesting.store(true, ordering: .relaxed)  // before its thread starts: no round slips through
+                guestbook: book, store: scratch.store, hooks: probe.hooks)
             try await log.start()
             for i in 0..<30 {
                 log.record(try predictCall(i))
@@ -124,7 +126,7 @@ extension RequestLogSuites {
                 try await Task.sleep(for: .milliseconds(200))
                 #expect(log.appendedCalls == 0 && log.catchUps == 0)
             }
-            log.appenderHeldForTesting.store(false, ordering: .relaxed)
+            probe.hold(false)
             #expect(await log.flush(timeout: patience))
             // Each call appended once (the sequence counts appends), each row once.
             #expect(log.counts.written == 31 && log.appendedCalls == 31)
@@ -134,10 +136,10 @@ extension RequestLogSuites {
         }
 
         @Test func theAppenderWaitsOnlyAfterASmallGroup() {
-            #expect(RequestLog.waitsForMore(afterGroupOf: 0, window: .milliseconds(2)))
-            #expect(RequestLog.waitsForMore(afterGroupOf: RequestLog.smallGroup - 1, window: .milliseconds(2)))
-            #expect(!RequestLog.waitsForMore(afterGroupOf: RequestLog.smallGroup, window: .milliseconds(2)))
-            #expect(!RequestLog.waitsForMore(afterGroupOf: 0, window: .zero))
+            #expect(Appender.waitsForMore(afterGroupOf: 0, window: .milliseconds(2)))
+            #expect(Appender.waitsForMore(afterGroupOf: Appender.smallGroup - 1, window: .milliseconds(2)))
+            #expect(!Appender.waitsForMore(afterGroupOf: Appender.smallGroup, window: .milliseconds(2)))
+            #expect(!Appender.waitsForMore(afterGroupOf: 0, window: .zero))
         }
 
         /// A long stretch of background work gives the core away every quantum; a thread at
@@ -156,7 +158,7 @@ extension RequestLogSuites {
             #expect(serving.yields == 0)
         }
 
-        /// Fewer rows than a batch wait for the writer's beat (their calls are in the capsule
+        /// Fewer rows than a batch wait for the writer's beat (their calls are in the payload archive
         /// already); a batch's worth is committed at once.
         @Test func lessThanABatchWaitsForTheCommitBeat() async throws {
             let scratch = try Scratch()
@@ -164,7 +166,7 @@ extension RequestLogSuites {
             let book = try #require(try await makeGuestbook(.sqlite, scratch: scratch))
             let log = try RequestLog(
                 configuration: RequestLogConfiguration(
-                    capsuleDirectory: scratch.capsule, batchSize: 50, commitInterval: .seconds(600), syncAppends: false),
+                    archiveDirectory: scratch.archive, batchSize: 50, commitInterval: .seconds(600), syncAppends: false),
                 guestbook: book, store: scratch.store)
             try await log.start()
             for i in 0..<10 { log.record(try predictCall(i)) }
@@ -190,7 +192,7 @@ extension RequestLogSuites {
             func syncingLog(every interval: Duration, prefix: String = freshPrefix()) async throws -> RequestLog {
                 try RequestLog(
                     configuration: RequestLogConfiguration(
-                        capsuleDirectory: scratch.capsule, batchSize: 1, commitInterval: .milliseconds(1),
+                        archiveDirectory: scratch.archive, batchSize: 1, commitInterval: .milliseconds(1),
                         syncInterval: interval),
                     guestbook: try #require(try await makeGuestbook(.sqlite, scratch: scratch, prefix: prefix)),
                     store: scratch.store)
@@ -200,7 +202,7 @@ extension RequestLogSuites {
             try await log.start()
             for i in 0..<5 { log.record(try predictCall(i)) }
             // Written to the open segment at once…
-            let open = scratch.capsule + "/open"
+            let open = scratch.archive + "/open"
             let deadline = ContinuousClock.now + patience
             func appended() -> Int {
                 let files = (try? FileManager.default.contentsOfDirectory(atPath: open)) ?? []
@@ -247,7 +249,7 @@ extension RequestLogSuites {
             #endif
         }
 
-        @Test(arguments: Engine.allCases) func everyCallBecomesOneRowAndOneCapsuleRecord(engine: Engine) async throws {
+        @Test(arguments: Engine.allCases) func everyCallBecomesOneRowAndOneArchivedCall(engine: Engine) async throws {
             let scratch = try Scratch()
             defer { scratch.remove() }
             guard let book = try await makeGuestbook(engine, scratch: scratch) else { return }
@@ -267,12 +269,12 @@ extension RequestLogSuites {
             #expect(rows.allSatisfy { $0.diamond?.clarity == "VS1" && $0.price != nil && $0.latencyMicroseconds == 250 })
             await log.shutdown()
             // Small segments: several were sealed, with an index each; together they hold every call.
-            let segments = try CapsuleReader.segments(store: scratch.store)
+            let segments = try PayloadArchiveReader.segments(store: scratch.store)
             #expect(segments.count > 1)
             #expect(segments.reduce(0) { $0 + $1.count } == 300)
             #expect(segments.allSatisfy { $0.principals == ["acme", "bling"] || $0.principals.count == 1 || $0.count < 3 })
-            var exported: [CapsuleRecord] = []
-            let damage = try CapsuleReader.export(store: scratch.store, directory: scratch.capsule, from: nil, to: nil) {
+            var exported: [ArchivedCall] = []
+            let damage = try PayloadArchiveReader.export(store: scratch.store, directory: scratch.archive, from: nil, to: nil) {
                 exported.append($0)
             }
             #expect(damage.isEmpty)
@@ -353,7 +355,7 @@ extension RequestLogSuites {
             slow.set(delay: .milliseconds(300))
             let next = try RequestLog(
                 configuration: RequestLogConfiguration(
-                    capsuleDirectory: scratch.capsule, batchSize: 50, syncAppends: false, retryInterval: .milliseconds(50),
+                    archiveDirectory: scratch.archive, batchSize: 50, syncAppends: false, retryInterval: .milliseconds(50),
                     shutdownTimeout: .seconds(2), startupReplayLimit: .zero),
                 guestbook: slow, store: scratch.store)
             try await next.start()

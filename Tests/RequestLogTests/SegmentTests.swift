@@ -1,21 +1,22 @@
 import Foundation
 @testable import RequestLog
 import Testing
+import Zstd
 
 extension RequestLogSuites {
     /// Segment files: one zstd frame per record, so a torn or damaged tail costs at most the
     /// records from the damage on, and says where.
     @Suite struct SegmentTests {
-        func records(_ n: Int) -> [CapsuleRecord] {
+        func records(_ n: Int) -> [ArchivedCall] {
             (0..<n).map { i in
-                // Record 3 is past StoredFrame.maxContent: compressed, the others stored.
-                CapsuleRecord(row: row(i), request: Array(repeating: UInt8(i % 251), count: i == 3 ? 20_000 : 100 + i * 7),
+                // Record 3 is past SegmentWriter.maxStoredRecord: compressed, the others stored raw.
+                ArchivedCall(row: row(i), request: Array(repeating: UInt8(i % 251), count: i == 3 ? 20_000 : 100 + i * 7),
                               response: Array("response \(i)".utf8), responseIsError: i % 5 == 0)
             }
         }
 
         /// A record as the appender encodes a call's (which comes from frames, not arrays).
-        func encoded(_ record: CapsuleRecord) -> [UInt8] {
+        func encoded(_ record: ArchivedCall) -> [UInt8] {
             var out: [UInt8] = []
             record.request.withUnsafeBytes { request in
                 record.response.withUnsafeBytes { response in
@@ -26,7 +27,7 @@ extension RequestLogSuites {
             return out
         }
 
-        func write(_ records: [CapsuleRecord], to path: String) throws -> [Int] {
+        func write(_ records: [ArchivedCall], to path: String) throws -> [Int] {
             let writer = try SegmentWriter(path: path, level: 1)
             var ends: [Int] = []
             for record in records {
@@ -43,8 +44,8 @@ extension RequestLogSuites {
             let path = scratch.path + "/a.seg"
             let written = records(20)
             _ = try write(written, to: path)
-            var read: [CapsuleRecord] = []
-            try CapsuleReader.readSegment(path: path) { read.append($0) }
+            var read: [ArchivedCall] = []
+            try PayloadArchiveReader.readSegment(path: path) { read.append($0) }
             #expect(read == written)
         }
 
@@ -72,8 +73,8 @@ extension RequestLogSuites {
             #expect(try SegmentReader.repair(path: path) != nil)
             #expect(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int == ends[4])
             _ = try write(Array(written[5...]), to: path)
-            var read: [CapsuleRecord] = []
-            try CapsuleReader.readSegment(path: path) { read.append($0) }
+            var read: [ArchivedCall] = []
+            try PayloadArchiveReader.readSegment(path: path) { read.append($0) }
             #expect(read == written)
         }
 
@@ -86,27 +87,21 @@ extension RequestLogSuites {
             bytes[ends[1] + (ends[2] - ends[1]) / 2] ^= 0xFF
             try Data(bytes).write(to: URL(fileURLWithPath: path))
             var read = 0
-            #expect { try CapsuleReader.readSegment(path: path) { _ in read += 1 } } throws: { error in
+            #expect { try PayloadArchiveReader.readSegment(path: path) { _ in read += 1 } } throws: { error in
                 let text = "\(error)"
                 return text.contains("record 3 at byte \(ends[1])") && text.contains("the 2 records before it were read")
             }
             #expect(read == 2)
         }
     
-        @Test func xxhash64MatchesTheReference() {
-            func hash(_ text: String) -> UInt64 { Array(text.utf8).withUnsafeBytes { XXHash64.hash($0) } }
-            #expect(hash("") == 0xEF46_DB37_51D8_E999)
-            #expect(hash("abc") == 0x44BC_2CF5_AD77_0999)
-        }
-
         /// Every length class of XXH64 (under 4, 8 and 32 bytes, whole stripes, the 1- and
         /// 2-byte size fields): libzstd (under the segment reader) reads the frame back, so header and checksum are right.
-        @Test func storedFramesAreValidZstdFrames() throws {
+        @Test func rawFramesAreValidZstdFrames() throws {
             var random = SystemRandomNumberGenerator()
-            for n in [0, 1, 3, 4, 7, 8, 9, 31, 32, 33, 63, 64, 100, 255, 256, 257, 1000, StoredFrame.maxContent] {
+            for n in [0, 1, 3, 4, 7, 8, 9, 31, 32, 33, 63, 64, 100, 255, 256, 257, 1000, SegmentWriter.maxStoredRecord, ZstdRawFrame.maxContent] {
                 let content = (0..<n).map { _ in UInt8.random(in: 0...255, using: &random) }
                 var frame: [UInt8] = []
-                content.withUnsafeBytes { StoredFrame.append($0, to: &frame) }
+                content.withUnsafeBytes { ZstdRawFrame.append($0, to: &frame) }
                 #expect(frame.count == n + 4 + 1 + (n < 256 ? 1 : 2) + 3 + 4)
                 let read = SegmentReader.read(bytes: frame, name: "frame")
                 #expect(read.records == [content] && read.damage == nil, "length \(n)")

@@ -39,7 +39,7 @@ struct LoggedServer {
         }
         let metrics = ServerMetrics()
         let log = try RequestLog(
-            configuration: RequestLogConfiguration(capsuleDirectory: scratch.capsule, syncAppends: false),
+            configuration: RequestLogConfiguration(archiveDirectory: scratch.archive, syncAppends: false),
             guestbook: book, store: catalog.store, registry: metrics.registry)
         let server = ModelServer(
             configuration: ModelServerConfiguration(port: 0, modelPollInterval: .milliseconds(50), metricsPort: nil),
@@ -165,9 +165,9 @@ extension RequestLogSuites {
             let rows = try await fixture.log.guestbook.rows(GuestbookQuery(limit: 10))
             #expect(rows.count == 1)
             #expect(rows.first?.rows == n && rows.first?.method == "BatchPredict")
-            let (store, capsule) = (fixture.catalog.store, fixture.scratch.capsule)
-            var records: [CapsuleRecord] = []
-            try CapsuleReader.export(store: store, directory: capsule, from: nil, to: nil) { records.append($0) }
+            let (store, archive) = (fixture.catalog.store, fixture.scratch.archive)
+            var records: [ArchivedCall] = []
+            try PayloadArchiveReader.export(store: store, directory: archive, from: nil, to: nil) { records.append($0) }
             #expect(records.count == 1)
             let record = try #require(records.first)
             let request = try Loupe_V1_BatchPredictRequest(serializedBytes: record.request)

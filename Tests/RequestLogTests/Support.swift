@@ -39,7 +39,8 @@ struct Scratch {
     }
 
     var path: String { url.path }
-    var capsule: String { url.appendingPathComponent("capsule").path }
+    /// The payload archive's working directory.
+    var archive: String { url.appendingPathComponent("capsule").path }
 
     func remove() { try? FileManager.default.removeItem(at: url) }
 }

@@ -1,13 +1,16 @@
 import ArtifactStore
 import Foundation
 
-/// The time capsule on disk: the open segment under `<directory>/open/`, rotated by size and
-/// age and then sealed into the artifact store (a blob plus an index record of kind
-/// `request-capsule`), from where `export` reads it back.
+/// The payload archive on disk: every call's full request and response, one record each, in
+/// the open segment under `<directory>/open/`, rotated by size and age and then sealed into the
+/// artifact store (a blob plus an index record of kind `recordKind`), from where
+/// `PayloadArchiveReader` reads it back.
 ///
-/// Not thread-safe: it is handed once to the log's appender task, which alone uses it (readers
-/// use the static functions); hence the unchecked `Sendable`.
-final class Capsule: @unchecked Sendable {
+/// Not thread-safe: it is handed once to the log's appender, which alone uses it under its
+/// lock (readers use the static functions); hence the unchecked `Sendable`.
+final class PayloadArchive: @unchecked Sendable {
+    /// The store's record kind for sealed segments' indexes. Kept from when the archive was
+    /// called the time capsule: existing stores hold records of this kind.
     static let recordKind = "request-capsule"
 
     let directory: String
@@ -35,14 +38,14 @@ final class Capsule: @unchecked Sendable {
         do {
             try FileManager.default.createDirectory(atPath: directory + "/open", withIntermediateDirectories: true)
         } catch {
-            throw RequestLogError(.io, "cannot create the time capsule directory \(directory)", cause: error)
+            throw RequestLogError(.io, "cannot create the payload archive directory \(directory)", cause: error)
         }
         // One writer per directory: recovery treats every open segment as abandoned.
         lock = open(directory + "/lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard lock >= 0, flock(lock, LOCK_EX | LOCK_NB) == 0 else {
             throw RequestLogError(
                 .unavailable,
-                "the time capsule \(directory) is in use by another process (another loupe serve on this store?)")
+                "the payload archive \(directory) is in use by another process (another loupe serve on this store?)")
         }
     }
 
@@ -135,7 +138,7 @@ final class Capsule: @unchecked Sendable {
             encoder.outputFormatting = [.sortedKeys]
             try store.putRecord(kind: recordKind, id: index.id, json: Array(try encoder.encode(index)))
         } catch {
-            throw RequestLogError(.io, "cannot seal the capsule segment \(path) into the store", cause: error)
+            throw RequestLogError(.io, "cannot seal the archive segment \(path) into the store", cause: error)
         }
     }
 
@@ -192,67 +195,5 @@ final class Capsule: @unchecked Sendable {
             guard let json = try store.record(kind: recordKind, id: id) else { return nil }
             return try? JSONDecoder().decode(SegmentIndex.self, from: Data(json))
         }.sorted { ($0.fromMilliseconds, $0.id) < ($1.fromMilliseconds, $1.id) }
-    }
-}
-
-/// Reading the time capsule back: `loupe logs export`.
-public enum CapsuleReader {
-    /// Calls `body` with every record whose time is in `[from, to)`, sealed segments first
-    /// (oldest first), then the segments still open under `directory` (a running server's;
-    /// a torn last record there is skipped and reported). Returns what could not be read.
-    @discardableResult
-    public static func export(
-        store: ArtifactStore, directory: String?, from: Date?, to: Date?, _ body: (CapsuleRecord) throws -> Void
-    ) throws -> [SegmentDamage] {
-        let lower = from.map(millis) ?? .min
-        let upper = to.map(millis) ?? .max
-        var damage: [SegmentDamage] = []
-        func emit(_ records: [[UInt8]], name: String) throws {
-            for (i, bytes) in records.enumerated() {
-                let record: CapsuleRecord
-                do {
-                    record = try RecordCodec.decodeRecord(bytes)
-                } catch {
-                    damage.append(SegmentDamage(path: name, offset: -1, recordsBefore: i, reason: "undecodable (\(error))"))
-                    continue
-                }
-                if record.row.atMilliseconds >= lower && record.row.atMilliseconds < upper { try body(record) }
-            }
-        }
-        for index in try Capsule.sealedSegments(store: store)
-        where index.toMilliseconds >= lower && index.fromMilliseconds < upper {
-            guard let digest = index.blobs.first.flatMap(BlobDigest.init) else { continue }
-            let bytes: [UInt8]
-            do {
-                bytes = try store.readBlob(digest)
-            } catch {
-                throw RequestLogError(.corrupt, "the capsule segment \(index.id) cannot be read from the store", cause: error)
-            }
-            let (records, cut) = SegmentReader.read(bytes: bytes, name: index.id)
-            if let cut { damage.append(cut) }
-            try emit(records, name: index.id)
-        }
-        if let directory {
-            let open = directory + "/open"
-            for file in ((try? FileManager.default.contentsOfDirectory(atPath: open)) ?? []).filter({ $0.hasSuffix(".seg") }).sorted() {
-                let (records, cut) = try SegmentReader.read(path: "\(open)/\(file)")
-                if let cut { damage.append(cut) }
-                try emit(records, name: "\(open)/\(file)")
-            }
-        }
-        return damage
-    }
-
-    /// The indexes of the sealed segments, oldest first.
-    public static func segments(store: ArtifactStore) throws -> [SegmentIndex] {
-        try Capsule.sealedSegments(store: store)
-    }
-
-    /// Reads one segment file; throws a `.corrupt` error naming the first bad record when it is
-    /// damaged (`records` before it are still given to `body`).
-    public static func readSegment(path: String, _ body: (CapsuleRecord) throws -> Void) throws {
-        let (records, damage) = try SegmentReader.read(path: path)
-        for bytes in records { try body(try RecordCodec.decodeRecord(bytes)) }
-        if let damage { throw RequestLogError(.corrupt, damage.description) }
     }
 }

@@ -5,7 +5,7 @@ import Synchronization
 /// ignores cancellation (a hung database call) is left to finish in the background: the
 /// caller gets its answer on time either way.
 public func withTimeout<T: Sendable>(_ timeout: TimeAmount, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-    let once = Once()
+    let once = ClaimOnce()
     return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
         let timer = Task {
             try await Task.sleep(nanoseconds: UInt64(max(0, timeout.nanoseconds)))
@@ -20,16 +20,9 @@ public func withTimeout<T: Sendable>(_ timeout: TimeAmount, _ body: @escaping @S
     }
 }
 
-/// True for the first caller of `claim` only.
-final class Once: Sendable {
-    init() {}
+/// True for the first caller of `claim` only: whichever of the body and the timer ends first
+/// resumes the caller.
+private final class ClaimOnce: Sendable {
     private let flag = Atomic<Bool>(false)
     func claim() -> Bool { !flag.exchange(true, ordering: .acquiringAndReleasing) }
-}
-
-/// A store call that did not answer in time.
-public struct TimeoutError: Error, CustomStringConvertible {
-    /// How long it waited.
-    public var timeout: TimeAmount
-    public var description: String { "no answer within \(timeout.nanoseconds / 1_000_000) ms" }
 }

@@ -1,19 +1,3 @@
-/// One call in the time capsule: its guestbook row and the full request and response
-/// payloads (protobuf bytes as sent; an error reply's payload is a `Status`).
-public struct CapsuleRecord: Sendable, Hashable {
-    public var row: GuestbookRow
-    public var request: [UInt8]
-    public var response: [UInt8]
-    public var responseIsError: Bool
-
-    public init(row: GuestbookRow, request: [UInt8], response: [UInt8], responseIsError: Bool) {
-        self.row = row
-        self.request = request
-        self.response = response
-        self.responseIsError = responseIsError
-    }
-}
-
 /// The index of a sealed segment, kept as a record in the artifact store next to its blob.
 public struct SegmentIndex: Sendable, Hashable, Codable {
     /// The segment's id (the record id).
