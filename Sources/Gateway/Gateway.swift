@@ -22,7 +22,7 @@ public final class Gateway: Service, Sendable {
     public let metrics: GatewayMetrics
     /// The token store it checks.
     public let tokens: any TokenStore
-    let shared: GatewayShared
+    let services: GatewayServices
     private let checkers: [HealthChecker]
     private let logger: Logger
     private let running = Mutex<Running?>(nil)
@@ -47,7 +47,7 @@ public final class Gateway: Service, Sendable {
         let audit = AuditLog(logger: logger, metrics: metrics)
         let authority = TokenAuthority(store: tokens, configuration: configuration, logger: logger, audit: audit)
         let backends = BackendSet(configuration.backends, local: inProcess, metrics: metrics)
-        shared = GatewayShared(
+        services = GatewayServices(
             configuration: configuration, authority: authority, audit: audit, metrics: metrics, backends: backends,
             logger: logger)
         let group = MultiThreadedEventLoopGroup.singleton
@@ -63,13 +63,13 @@ public final class Gateway: Service, Sendable {
     /// The metrics port, once started (nil when off).
     public var metricsPort: Int? { running.withLock { $0?.metricsChannel?.localAddress?.port } }
     /// Connections open now.
-    public var connectionCount: Int { shared.connectionCounts.total }
+    public var connectionCount: Int { services.connectionCounts.total }
     /// Whether each backend is healthy now, in configuration order.
-    public var backendHealth: [Bool] { shared.backends.all.map(\.isHealthy) }
+    public var backendHealth: [Bool] { services.backends.all.map(\.isHealthy) }
 
     /// Loads the tokens, probes the backends once, and starts listening.
     public func start() async throws {
-        guard !shared.backends.all.isEmpty else { throw GatewayError("the gateway needs at least one backend") }
+        guard !services.backends.all.isEmpty else { throw GatewayError("the gateway needs at least one backend") }
         guard !configuration.internalSecret.isEmpty || configuration.backends.isEmpty else {
             throw GatewayError("the gateway needs the backends' internal secret")
         }
@@ -86,12 +86,12 @@ public final class Gateway: Service, Sendable {
             throw GatewayError("\(component): port \(port) is out of range (1-65535, or 0 for any free port)")
         }
         let sslContext = try configuration.tls.map(Self.sslContext)
-        if await !shared.authority.refresh() {
+        if await !services.authority.refresh() {
             logger.error("the token store did not answer at start; partners get UNAVAILABLE until it does")
         }
         for checker in checkers { await checker.check() }
 
-        let shared = shared
+        let services = services
         let configuration = configuration
         let limits = FrameLimits(
             maxFrameSizeBeforeHandshake: configuration.maxFrameSizeBeforeHandshake,
@@ -114,7 +114,7 @@ public final class Gateway: Service, Sendable {
                         let decoder = FrameDecoder(limits: limits)
                         try sync.addHandler(IdleStateHandler(readTimeout: configuration.idleTimeout))
                         try sync.addHandler(ByteToMessageHandler(decoder))
-                        try sync.addHandler(GatewayConnectionHandler(shared: shared, decoder: decoder))
+                        try sync.addHandler(GatewayConnectionHandler(services: services, decoder: decoder))
                     }
                 }
                 .bind(host: configuration.host, port: configuration.port).get()
@@ -132,7 +132,7 @@ public final class Gateway: Service, Sendable {
                             try channel.pipeline.syncOperations.addHandler(StatusHTTPHandler(
                                 metrics: metrics.exposition,
                                 health: {
-                                    let ready = shared.backends.anyHealthy && shared.authority.isFresh
+                                    let ready = services.backends.anyHealthy && services.authority.isFresh
                                     return .init(
                                         ready: ready, contentType: "text/plain", body: ready ? "ready\n" : "not ready\n")
                                 }))
@@ -145,13 +145,13 @@ public final class Gateway: Service, Sendable {
                     "the gateway's metrics endpoint cannot listen on \(configuration.host):\(metricsPort)", cause: error)
             }
         }
-        let authority = shared.authority
+        let authority = services.authority
         var tasks = [Task { await authority.run() }]
         for checker in checkers { tasks.append(Task { await checker.run() }) }
         running.withLock { $0 = Running(channel: channel, metricsChannel: metricsChannel, tasks: tasks) }
         logger.info("gateway listening", metadata: [
             "address": "\(channel.localAddress.map { "\($0)" } ?? "?")", "tls": "\(configuration.tls != nil)",
-            "backends": "\(shared.backends.all.map(\.address.description).joined(separator: ","))",
+            "backends": "\(services.backends.all.map(\.address.description).joined(separator: ","))",
         ])
     }
 
@@ -167,7 +167,7 @@ public final class Gateway: Service, Sendable {
         await connections.drain(grace: configuration.shutdownGracePeriod)
         for task in run.tasks { task.cancel() }
         for task in run.tasks { await task.value }
-        await shared.authority.refresh()
+        await services.authority.refresh()
         logger.info("gateway stopped")
     }
 
@@ -180,7 +180,7 @@ public final class Gateway: Service, Sendable {
 
     /// Reads the token store now (as the refresher does every `tokenRefreshInterval`).
     @discardableResult
-    public func refreshTokens() async -> Bool { await shared.authority.refresh() }
+    public func refreshTokens() async -> Bool { await services.authority.refresh() }
 
     /// Probes every backend now (as the health checks do every `healthCheckInterval`).
     public func checkBackends() async {

@@ -32,7 +32,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
         let actingFor: Loupe_V1_ActingFor
     }
 
-    private let shared: GatewayShared
+    private let services: GatewayServices
     private let decoder: FrameDecoder
     private var connection: ConnectionStateMachine<Session>
     private var pendingClose = PendingClose()
@@ -43,34 +43,34 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
     private var context: ChannelHandlerContext!
     private var handshakeTimer: Scheduled<Void>?
     /// What the caps said when the connection opened (nil until then, and once released).
-    private var admission: GatewayShared.Admission?
+    private var admission: GatewayServices.Admission?
     private var remote = "?"
 
-    init(shared: GatewayShared, decoder: FrameDecoder) {
-        self.shared = shared
+    init(services: GatewayServices, decoder: FrameDecoder) {
+        self.services = services
         self.decoder = decoder
-        connection = ConnectionStateMachine(maxInFlight: shared.configuration.maxInFlightPerConnection)
+        connection = ConnectionStateMachine(maxInFlight: services.configuration.maxInFlightPerConnection)
     }
 
-    private var configuration: GatewayConfiguration { shared.configuration }
+    private var configuration: GatewayConfiguration { services.configuration }
 
     // MARK: Lifecycle
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        pools = shared.pools(for: context.eventLoop)
+        pools = services.pools(for: context.eventLoop)
     }
 
     func channelActive(context: ChannelHandlerContext) {
         remote = context.remoteAddress?.ipAddress ?? "?"
-        let admission = shared.connectionOpened(from: remote)
+        let admission = services.connectionOpened(from: remote)
         self.admission = admission
         switch admission {
         case .admitted:
             let timeout = configuration.handshakeTimeout
             handshakeTimer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [weak self] in
                 guard let self, let context = self.context, self.session == nil else { return }
-                self.shared.audit.record(
+                self.services.audit.record(
                     "handshake_timeout", tokenID: nil, principal: nil, remote: self.remote,
                     detail: "no completed handshake within \(timeout.nanoseconds / 1_000_000) ms")
                 self.fail(context, ProtocolError(
@@ -78,7 +78,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
                     message: "the handshake did not complete within \(timeout.nanoseconds / 1_000_000) ms"))
             }
         case .refused(let refusal), .refusedNow(let refusal):
-            shared.audit.record("connection_cap", tokenID: nil, principal: nil, remote: remote, detail: refusal, quiet: true)
+            services.audit.record("connection_cap", tokenID: nil, principal: nil, remote: remote, detail: refusal, quiet: true)
             let error = ProtocolError(code: .resourceExhausted, message: refusal, retryAfterMilliseconds: 1000)
             guard case .refused = admission else {
                 fail(context, error)
@@ -99,7 +99,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
         connection.closed()
         if let admission {
             self.admission = nil
-            shared.connectionClosed(from: remote, admission: admission, authenticated: session != nil)
+            services.connectionClosed(from: remote, admission: admission, authenticated: session != nil)
         }
         context.fireChannelInactive()
     }
@@ -126,7 +126,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
         if failure.code == .cancelled {
             // The client closed part-way through a frame; nobody is left to tell, so it is
             // logged here, and the whole calls before it are still answered.
-            shared.logger.info("a client closed part-way through a frame", metadata: [
+            services.logger.info("a client closed part-way through a frame", metadata: [
                 "status": "\(StatusCode.cancelled)", "remote": "\(remote)", "detail": "\(failure.message)",
             ])
             if let close = connection.inputEnded() { closeAfterWrites(close) }
@@ -135,7 +135,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
         if session == nil {
             let reason = failure.code == .resourceExhausted ? "oversize_frame"
                 : failure.code == .deadlineExceeded ? "handshake_timeout" : "framing_error"
-            shared.audit.record(reason, tokenID: nil, principal: nil, remote: remote, detail: failure.message, quiet: true)
+            services.audit.record(reason, tokenID: nil, principal: nil, remote: remote, detail: failure.message, quiet: true)
         }
         fail(context, failure)
     }
@@ -158,11 +158,11 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
             switch reason {
             case .notARequest:
                 if session == nil {
-                    shared.audit.record(
+                    services.audit.record(
                         "before_handshake", tokenID: nil, principal: nil, remote: remote, detail: "a non-request frame")
                 }
             case .beforeHandshake:
-                shared.audit.record(
+                services.audit.record(
                     "before_handshake", tokenID: nil, principal: nil, remote: remote,
                     detail: "method \(header?.methodID ?? 0) before Hello")
             case .compressedBeforeHandshake, .tooManyQueued, .overCapacity:
@@ -178,7 +178,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
         case .reject(let error, let frame, _):
             reply(context, error, to: frame.header)
         case .violation(let error, let closeNow):
-            shared.logger.info("closing a connection that broke the protocol", metadata: [
+            services.logger.info("closing a connection that broke the protocol", metadata: [
                 "error": "\(error.message)", "remote": "\(remote)",
             ])
             send(context, ByteBuffer(errorFrameFor: error, replyingTo: nil))
@@ -191,11 +191,11 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
         health.live = true
         // A backend is healthy when its own Health said ready (a model loaded, its store
         // reachable), so the fields hold for the healthy backends and ready stays their "and".
-        health.modelLoaded = shared.backends.anyHealthy
-        health.storeReachable = shared.backends.anyHealthy
+        health.modelLoaded = services.backends.anyHealthy
+        health.storeReachable = services.backends.anyHealthy
         health.ready = health.modelLoaded && health.storeReachable
         health.serverVersion = configuration.serverVersion
-        health.uptimeMs = UInt64(max(0, (NIODeadline.now() - shared.started).nanoseconds / 1_000_000))
+        health.uptimeMs = UInt64(max(0, (NIODeadline.now() - services.started).nanoseconds / 1_000_000))
         if !health.ready { health.message = "no healthy model server behind the gateway" }
         if let bytes = try? ByteBuffer(frameWith: header.response(), message: health) { send(context, bytes) }
     }
@@ -207,13 +207,13 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
         do {
             hello = try frame.decode()
         } catch {
-            shared.audit.record("malformed_hello", tokenID: nil, principal: nil, remote: remote, detail: error.message)
+            services.audit.record("malformed_hello", tokenID: nil, principal: nil, remote: remote, detail: error.message)
             connection.handshakeFailed()
             sendFailure(context, error, replyingTo: frame.header)
             return
         }
         guard hello.protocolVersion == UInt32(FrameHeader.currentVersion) else {
-            shared.audit.record(
+            services.audit.record(
                 "unsupported_version", tokenID: nil, principal: nil, remote: remote,
                 detail: "protocol version \(hello.protocolVersion)")
             connection.handshakeFailed()
@@ -224,7 +224,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
             return
         }
         guard !hello.hasActingFor else {
-            shared.audit.record(
+            services.audit.record(
                 "acting_for_from_client", tokenID: nil, principal: nil, remote: remote,
                 detail: "a partner Hello carried acting_for")
             connection.handshakeFailed()
@@ -232,7 +232,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
                  replyingTo: frame.header)
             return
         }
-        let authority = shared.authority
+        let authority = services.authority
         let token = hello.token
         if let verdict = authority.authenticateFromCache(token) {
             // A known token (or a malformed one): decided on the event loop, no task hop.
@@ -255,7 +255,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
         guard connection.isAuthenticating else { return }
         switch result {
         case .failure(let refusal):
-            shared.audit.record(
+            services.audit.record(
                 refusal.reason, tokenID: refusal.tokenID, principal: refusal.principal, remote: remote,
                 detail: "handshake refused (client \(clientName.prefix(80))))")
             connection.handshakeFailed()
@@ -271,8 +271,8 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
             let session = Session(token: token, principal: record.name, actingFor: actingFor)
             self.session = session
             decoder.handshakeCompleted()
-            shared.connectionAuthenticated(from: remote)
-            shared.logger.debug("handshake accepted", metadata: [
+            services.connectionAuthenticated(from: remote)
+            services.logger.debug("handshake accepted", metadata: [
                 "principal": "\(record.name)", "token_id": "\(record.id)", "remote": "\(remote)",
             ])
             let (queued, close) = connection.handshakeSucceeded(session)
@@ -312,7 +312,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
             return
         }
         if let method, !Scope.allows(session.token.scopes, method) {
-            shared.audit.record(
+            services.audit.record(
                 "permission_denied", tokenID: session.token.id, principal: session.principal, remote: remote,
                 detail: "\(method) needs \(Scope.required(for: method)?.rawValue ?? "?")")
             reply(context, ProtocolError(
@@ -322,11 +322,11 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
                     + session.token.scopes.map(\.rawValue).sorted().joined(separator: ", ") + ")"), to: header)
             return
         }
-        guard shared.authority.isFresh else {
-            shared.audit.record(
+        guard services.authority.isFresh else {
+            services.audit.record(
                 "store_unavailable", tokenID: session.token.id, principal: session.principal, remote: remote,
                 detail: "call refused: the token store is unreachable", quiet: true)
-            reply(context, shared.authority.unavailableError, to: header)
+            reply(context, services.authority.unavailableError, to: header)
             return
         }
         if method != .health {
@@ -335,7 +335,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
             case .admitted:
                 break
             case .refused(let error, let reason, let closes):
-                shared.audit.record(
+                services.audit.record(
                     reason, tokenID: session.token.id, principal: session.principal, remote: remote,
                     detail: closes ? "call refused, connection closed" : "\(method.map { "\($0)" } ?? "method \(header.methodID)")",
                     quiet: !closes)
@@ -348,14 +348,14 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
             }
         }
         connection.callStarted(header)
-        shared.metrics.callStarted()
+        services.metrics.callStarted()
         forward(frame, session: session, received: received, attempt: 0)
     }
 
     /// Sends an admitted call to the healthy backend with the fewest calls in flight.
     private func forward(_ frame: Frame, session: Session, received: NIODeadline, attempt: Int) {
-        guard let backend = shared.backends.pick() else {
-            shared.audit.record(
+        guard let backend = services.backends.pick() else {
+            services.audit.record(
                 "no_backend", tokenID: session.token.id, principal: session.principal, remote: remote,
                 detail: "no healthy model server", quiet: true)
             backendFailed(request: frame.header, error: ProtocolError(
@@ -388,7 +388,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
     /// A call that never reached its backend (the connection to it failed first) goes to
     /// another healthy one, once per backend at most.
     func reroute(_ frame: Frame, request: FrameHeader, received: NIODeadline, attempt: Int, error: ProtocolError) {
-        guard let session, context.channel.isActive, attempt < shared.backends.all.count else {
+        guard let session, context.channel.isActive, attempt < services.backends.all.count else {
             backendFailed(request: request, error: error)
             return
         }
@@ -402,7 +402,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
         defer { callFinished(request) }
         let outcome = frame.header.flags.contains(.error) ? "error" : "ok"
         if let session {
-            shared.metrics.call(principal: session.principal, method: methodName(request), outcome: outcome)
+            services.metrics.call(principal: session.principal, method: methodName(request), outcome: outcome)
         }
         guard context.channel.isActive else { return }
         var header = frame.header
@@ -423,14 +423,14 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
     func backendFailed(request: FrameHeader, error: ProtocolError, outcome: String = "unavailable") {
         defer { callFinished(request) }
         if let session {
-            shared.metrics.call(principal: session.principal, method: methodName(request), outcome: outcome)
+            services.metrics.call(principal: session.principal, method: methodName(request), outcome: outcome)
         }
         guard context.channel.isActive else { return }
         send(context, ByteBuffer(errorFrameFor: error, replyingTo: request))
     }
 
     private func callFinished(_ request: FrameHeader) {
-        shared.metrics.callFinished()
+        services.metrics.callFinished()
         switch connection.callFinished(request) {
         case .nothing: break
         case .read: context.read()

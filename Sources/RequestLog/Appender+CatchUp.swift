@@ -6,13 +6,13 @@ extension Appender {
     /// a saturated machine — then runs the appender's rounds until the inbox is fresh again.
     func runCatchUp(after lag: Duration) {
         makeThisThreadBackground(named: "loupe-catchup", nice: 0)
-        var giveWay = GivingWay(enabled: false)
+        var yielder = PeriodicYield(enabled: false)
         while true {
             catchUpWake.wait()
             if inbox.isClosed { return }
             counters.add(.catchUps, 1)
             while true {
-                let (_, closed) = state.withLock { round(&$0, giveWay: &giveWay) }
+                let (_, closed) = state.withLock { round(&$0, yielder: &yielder) }
                 if inbox.caughtUp(closed: closed, lag: lag) { break }
             }
         }

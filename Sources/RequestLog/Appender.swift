@@ -89,7 +89,7 @@ final class Appender: Sendable {
     private func run() -> [SealedFile] {
         let window = configuration.groupWindow
         var lastGroup = 0
-        var giveWay = GivingWay(enabled: configuration.backgroundNice > 0)
+        var yielder = PeriodicYield(enabled: configuration.backgroundNice > 0)
         while true {
             if lastGroup > 0 {
                 // Calls are coming: the flag stays set, so callers do not signal (no futex call on
@@ -116,7 +116,7 @@ final class Appender: Sendable {
             while hooks.holdsAppender(), !inbox.isClosed {
                 Thread.sleep(forTimeInterval: 0.001)
             }
-            let (taken, closed) = state.withLock { round(&$0, giveWay: &giveWay) }
+            let (taken, closed) = state.withLock { round(&$0, yielder: &yielder) }
             lastGroup = taken
             if closed { break }
         }
@@ -137,7 +137,7 @@ final class Appender: Sendable {
     /// when due and hands the synced calls' rows to the writer, rotates the segment when due,
     /// and forgets sealed segments' copies once their rows are durable. Returns how many calls
     /// it took and whether the log is closed.
-    func round(_ state: inout State, giveWay: inout GivingWay) -> (taken: Int, closed: Bool) {
+    func round(_ state: inout State, yielder: inout PeriodicYield) -> (taken: Int, closed: Bool) {
         guard !state.finished, let archive = state.archive else { return (0, true) }
         let (batch, closed) = inbox.takeAll()
         if !batch.isEmpty {
@@ -147,7 +147,7 @@ final class Appender: Sendable {
                 return GuestbookRow(id: "\(runID)-\(state.sequence)", call: call)
             }
             do {
-                try archive.append(batch, rows: rows) { giveWay.checkpoint() }
+                try archive.append(batch, rows: rows) { yielder.checkpoint() }
                 state.unsynced.append(contentsOf: rows)
             } catch {
                 // The rows still reach the guestbook (in order, the unsynced ones first); only

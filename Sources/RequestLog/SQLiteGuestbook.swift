@@ -10,7 +10,7 @@ public final class SQLiteGuestbook: Guestbook {
     /// on the calling thread).
     private let writer: BackgroundWorker
     private let table: String
-    /// Whether inserts give way to serving threads (`GivingWay`): the writer runs as background work.
+    /// Whether inserts give way to serving threads (`PeriodicYield`): the writer runs as background work.
     private let givesWay: Bool
     public let location: String
 
@@ -52,9 +52,9 @@ public final class SQLiteGuestbook: Guestbook {
                 sqlite3_reset(statement)
                 sqlite3_clear_bindings(statement)
             }
-            var giveWay = GivingWay(enabled: givesWay)
+            var yielder = PeriodicYield(enabled: givesWay)
             for row in rows {
-                giveWay.checkpoint()
+                yielder.checkpoint()
                 sqlite3_reset(statement)
                 Self.bind(row, to: statement)
                 let code = sqlite3_step(statement)

@@ -145,16 +145,16 @@ extension RequestLogSuites {
         /// A long stretch of background work gives the core away every quantum; a thread at
         /// normal priority never does.
         @Test func backgroundWorkGivesWayEveryQuantum() {
-            func spin(_ giveWay: inout GivingWay, until done: (GivingWay) -> Bool) {
+            func spin(_ yielder: inout PeriodicYield, until done: (PeriodicYield) -> Bool) {
                 let end = ContinuousClock.now + .seconds(1)
-                while !done(giveWay), ContinuousClock.now < end { giveWay.checkpoint() }
+                while !done(yielder), ContinuousClock.now < end { yielder.checkpoint() }
             }
-            var background = GivingWay(enabled: true)
+            var background = PeriodicYield(enabled: true)
             spin(&background) { $0.yields >= 3 }
             #expect(background.yields >= 3)
-            var serving = GivingWay(enabled: false)
+            var serving = PeriodicYield(enabled: false)
             let start = ContinuousClock.now
-            spin(&serving) { _ in ContinuousClock.now - start > GivingWay.quantum * 5 }
+            spin(&serving) { _ in ContinuousClock.now - start > PeriodicYield.quantum * 5 }
             #expect(serving.yields == 0)
         }
 

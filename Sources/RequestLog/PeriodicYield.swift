@@ -11,7 +11,7 @@ import Foundation
 /// the log off), but an unprivileged thread cannot leave it again, and a log that only runs on
 /// idle cores falls behind without bound on a saturated server. Yielding bounds the wait at a
 /// quantum and keeps the log's fair share.
-struct GivingWay {
+struct PeriodicYield {
     static let quantum: Duration = .microseconds(100)
     private let enabled: Bool
     private var since = ContinuousClock.now

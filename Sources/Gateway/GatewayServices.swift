@@ -4,7 +4,7 @@ import Synchronization
 
 /// What every connection of one gateway shares: configuration, the token authority, the
 /// backends, metrics, the audit queue, connection counts, and each event loop's backend pools.
-final class GatewayShared: Sendable {
+final class GatewayServices: Sendable {
     let configuration: GatewayConfiguration
     let authority: TokenAuthority
     let audit: AuditLog
