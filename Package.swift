@@ -54,22 +54,27 @@ let package = Package(
         ),
         .target(name: "Zstd", dependencies: ["CZstd"], swiftSettings: strict),
         .target(name: "BundledData", dependencies: ["CLoupeData", "Zstd"], swiftSettings: strict),
+        // The few helpers every layer uses (SplitMix64, Duration.seconds, the coded-error shape):
+        // no dependencies, so any module can take it without bending an arrow.
+        .target(name: "LoupeUtilities", swiftSettings: strict),
         .target(name: "DiamondSchema", swiftSettings: strict),
         .target(name: "DataCleaning", dependencies: ["DiamondSchema"], swiftSettings: strict),
-        .target(name: "TreeModel", dependencies: ["DiamondSchema"], swiftSettings: strict),
+        .target(name: "TreeModel", dependencies: ["DiamondSchema", "LoupeUtilities"], swiftSettings: strict),
         .target(
             name: "TreeTraining",
-            dependencies: ["TreeModel", "DataCleaning", "DiamondSchema", "CLoupeKernels"],
+            dependencies: ["TreeModel", "DataCleaning", "DiamondSchema", "CLoupeKernels", "LoupeUtilities"],
             swiftSettings: strict
         ),
         // Threads of Loupe's own that help score a batch (not the shared Dispatch/Swift concurrency pool).
         .target(name: "HelperThreads", dependencies: ["CLoupeKernels"], swiftSettings: strict),
         // The flat inference form of an ensemble and batched scoring over the C kernels.
-        .target(name: "TreeInference", dependencies: ["TreeModel", "CLoupeKernels", "HelperThreads"], swiftSettings: strict),
+        .target(
+            name: "TreeInference", dependencies: ["TreeModel", "CLoupeKernels", "HelperThreads", "LoupeUtilities"],
+            swiftSettings: strict),
         // TreeSHAP explanations: per-leaf subset tables built at load (Algorithm 2 as the fallback).
         .target(name: "TreeExplain", dependencies: ["TreeModel", "CLoupeKernels", "HelperThreads"], swiftSettings: strict),
         // LightGBM text and XGBoost JSON models read into the IR, with their prediction rules.
-        .target(name: "ModelImport", dependencies: ["TreeModel", "DiamondSchema"], swiftSettings: strict),
+        .target(name: "ModelImport", dependencies: ["TreeModel", "DiamondSchema", "LoupeUtilities"], swiftSettings: strict),
         // Inference throughput on a 1000-tree model (driven by bench/inference.py).
         .executableTarget(
             name: "InferenceBench",
@@ -84,7 +89,7 @@ let package = Package(
         // Content-addressed, versioned artifact store: opaque bytes and small JSON only.
         .target(
             name: "ArtifactStore",
-            dependencies: ["Zstd", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["LoupeUtilities", "Zstd", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
         // A child process for the store's crash and concurrency tests (killed at random moments).
@@ -98,7 +103,7 @@ let package = Package(
         // The hyperparameter tuner: TPE proposals, successive halving on rounds, budgets.
         .target(
             name: "HyperTuning",
-            dependencies: ["DataCleaning", "TreeModel", "TreeTraining"],
+            dependencies: ["DataCleaning", "LoupeUtilities", "TreeModel", "TreeTraining"],
             swiftSettings: strict
         ),
         // The retraining pipeline (challenger vs champion) and the job runner behind Retrain.
@@ -135,7 +140,7 @@ let package = Package(
         .target(
             name: "Scheduling",
             dependencies: [
-                "ArtifactStore", "Catalog", "DataCleaning", "DiamondSchema", "Retraining",
+                "ArtifactStore", "Catalog", "DataCleaning", "DiamondSchema", "LoupeUtilities", "Retraining",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -238,8 +243,8 @@ let package = Package(
             name: "LoupeCLI",
             dependencies: [
                 "ArtifactStore", "BundledData", "Catalog", "DataCleaning", "DiamondSchema", "Gateway", "HyperTuning",
-                "LoupeClient", "LoupeProtocol", "ModelImport", "ModelServer", "ModelServing", "Reports", "RequestLog",
-                "Retraining", "Scheduling", "TokenStore", "TreeExplain", "TreeInference", "TreeModel",
+                "LoupeClient", "LoupeProtocol", "LoupeUtilities", "ModelImport", "ModelServer", "ModelServing", "Reports",
+                "RequestLog", "Retraining", "Scheduling", "TokenStore", "TreeExplain", "TreeInference", "TreeModel",
                 "TreeTraining",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -254,17 +259,17 @@ let package = Package(
         ),
         .testTarget(name: "ZstdTests", dependencies: ["Zstd", "BundledData"]),
         .testTarget(name: "DiamondSchemaTests", dependencies: ["DiamondSchema"]),
-        .testTarget(name: "DataCleaningTests", dependencies: ["DataCleaning", "BundledData"]),
-        .testTarget(name: "TreeModelTests", dependencies: ["TreeModel"]),
+        .testTarget(name: "DataCleaningTests", dependencies: ["DataCleaning", "BundledData", "LoupeUtilities"]),
+        .testTarget(name: "TreeModelTests", dependencies: ["TreeModel", "LoupeUtilities"]),
         .testTarget(name: "TreeTrainingTests", dependencies: ["TreeTraining", "BundledData", "DataCleaning"]),
         .testTarget(name: "HelperThreadsTests", dependencies: ["HelperThreads"]),
-        .testTarget(name: "TreeInferenceTests", dependencies: ["TreeInference", "TreeTraining", "BundledData"]),
+        .testTarget(name: "TreeInferenceTests", dependencies: ["TreeInference", "TreeTraining", "BundledData", "LoupeUtilities"]),
         .testTarget(name: "TreeExplainTests", dependencies: ["TreeExplain", "TreeModel", "TreeTraining", "BundledData", "DataCleaning"]),
         .testTarget(
             name: "ModelImportTests", dependencies: ["ModelImport", "TreeExplain", "TreeInference", "TreeModel"],
             exclude: ["Fixtures"]),
         .testTarget(name: "ModelServingTests", dependencies: ["ModelServing", "TreeTraining"]),
-        .testTarget(name: "ArtifactStoreTests", dependencies: ["ArtifactStore", "StoreStress", "BundledData"]),
+        .testTarget(name: "ArtifactStoreTests", dependencies: ["ArtifactStore", "StoreStress", "BundledData", "LoupeUtilities"]),
         .testTarget(name: "CatalogTests", dependencies: ["Catalog"]),
         .testTarget(name: "RetrainingTests", dependencies: ["Retraining"]),
         .testTarget(name: "HyperTuningTests", dependencies: ["HyperTuning"]),
@@ -301,8 +306,8 @@ let package = Package(
         .testTarget(
             name: "GatewayTests",
             dependencies: [
-                "Catalog", "DiamondSchema", "Gateway", "GatewayTestKit", "LoupeClient", "LoupeProtocol", "ModelServer",
-                "TokenStore", "TreeTraining",
+                "Catalog", "DiamondSchema", "Gateway", "GatewayTestKit", "LoupeClient", "LoupeProtocol", "LoupeUtilities",
+                "ModelServer", "TokenStore", "TreeTraining",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -312,7 +317,7 @@ let package = Package(
         .testTarget(
             name: "LoupeProtocolTests",
             dependencies: [
-                "LoupeProtocol",
+                "LoupeProtocol", "LoupeUtilities",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
