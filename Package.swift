@@ -17,8 +17,6 @@ let package = Package(
         .library(name: "TreeInference", targets: ["TreeInference"]),
         .library(name: "TreeExplain", targets: ["TreeExplain"]),
         .library(name: "ModelImport", targets: ["ModelImport"]),
-        .executable(name: "loupe-store-stress", targets: ["StoreStress"]),
-        .executable(name: "loupe-bench-inference", targets: ["InferenceBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -75,12 +73,6 @@ let package = Package(
         .target(name: "TreeExplain", dependencies: ["TreeModel", "CLoupeKernels", "HelperThreads"], swiftSettings: strict),
         // LightGBM text and XGBoost JSON models read into the IR, with their prediction rules.
         .target(name: "ModelImport", dependencies: ["TreeModel", "DiamondSchema", "LoupeUtilities"], swiftSettings: strict),
-        // Inference throughput on a 1000-tree model (driven by bench/inference.py).
-        .executableTarget(
-            name: "InferenceBench",
-            dependencies: ["TreeInference", "TreeModel", "TreeTraining", "DataCleaning", "BundledData", "ModelImport", "TreeExplain"],
-            swiftSettings: strict
-        ),
         .target(
             name: "ModelServing",
             dependencies: ["DiamondSchema", "DataCleaning", "TreeExplain", "TreeInference", "TreeModel"],
@@ -92,8 +84,6 @@ let package = Package(
             dependencies: ["LoupeUtilities", "Zstd", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
-        // A child process for the store's crash and concurrency tests (killed at random moments).
-        .executableTarget(name: "StoreStress", dependencies: ["ArtifactStore", "BundledData"], swiftSettings: strict),
         // Loupe's datasets and models in the store: the glue between ArtifactStore and the domain.
         .target(
             name: "Catalog",
@@ -252,11 +242,45 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
-                .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
         ),
+
+        // Benchmarks and load tools: executables without products, outside the `loupe` binary.
+        // `swift build` builds them; `swift run -c release loupe-bench-server …` runs one.
+        // Inference throughput on a 1000-tree model (driven by bench/inference.py).
+        .executableTarget(
+            name: "loupe-bench-inference",
+            dependencies: [
+                "BundledData", "DataCleaning", "LoupeUtilities", "ModelImport", "TreeExplain", "TreeInference", "TreeModel",
+                "TreeTraining",
+            ],
+            path: "Benchmarks/InferenceBench",
+            swiftSettings: strict
+        ),
+        // A child process for the store's crash and concurrency tests (killed at random moments).
+        .executableTarget(
+            name: "loupe-store-stress",
+            dependencies: ["ArtifactStore", "BundledData", "LoupeUtilities"],
+            path: "Benchmarks/StoreStress",
+            swiftSettings: strict
+        ),
+        // Load on a running server or gateway (was `loupe bench-server`; bench/*.py drive it).
+        .executableTarget(
+            name: "loupe-bench-server",
+            dependencies: [
+                "BundledData", "Catalog", "DataCleaning", "DiamondSchema", "LoupeClient", "LoupeProtocol", "LoupeUtilities",
+                "ModelServing",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Benchmarks/ServerLoad",
+            swiftSettings: strict
+        ),
+
         .testTarget(name: "ZstdTests", dependencies: ["Zstd", "BundledData"]),
         .testTarget(name: "DiamondSchemaTests", dependencies: ["DiamondSchema"]),
         .testTarget(name: "DataCleaningTests", dependencies: ["DataCleaning", "BundledData", "LoupeUtilities"]),
@@ -269,7 +293,7 @@ let package = Package(
             name: "ModelImportTests", dependencies: ["ModelImport", "TreeExplain", "TreeInference", "TreeModel"],
             exclude: ["Fixtures"]),
         .testTarget(name: "ModelServingTests", dependencies: ["ModelServing", "TreeTraining"]),
-        .testTarget(name: "ArtifactStoreTests", dependencies: ["ArtifactStore", "StoreStress", "BundledData", "LoupeUtilities"]),
+        .testTarget(name: "ArtifactStoreTests", dependencies: ["ArtifactStore", "loupe-store-stress", "BundledData", "LoupeUtilities"]),
         .testTarget(name: "CatalogTests", dependencies: ["Catalog"]),
         .testTarget(name: "RetrainingTests", dependencies: ["Retraining"]),
         .testTarget(name: "HyperTuningTests", dependencies: ["HyperTuning"]),
