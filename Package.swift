@@ -207,12 +207,13 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        // Test doubles for the gateway (a counting stand-in model server, raw sockets) and the
-        // per-process directory the tests write their files in (TestFiles).
+        // What the test targets share (no product): a counting stand-in model server, the raw
+        // socket, log capture, synthetic diamond CSVs, and the directory tests write files in.
         .target(
-            name: "GatewayTestKit",
+            name: "LoupeTestKit",
             dependencies: [
                 "LoupeProtocol",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
@@ -295,27 +296,28 @@ let package = Package(
         .testTarget(name: "ModelServingTests", dependencies: ["ModelServing", "TreeTraining"]),
         .testTarget(name: "ArtifactStoreTests", dependencies: ["ArtifactStore", "loupe-store-stress", "BundledData", "LoupeUtilities"]),
         .testTarget(name: "CatalogTests", dependencies: ["Catalog"]),
-        .testTarget(name: "RetrainingTests", dependencies: ["Retraining"]),
+        .testTarget(name: "RetrainingTests", dependencies: ["LoupeTestKit", "Retraining"]),
         .testTarget(name: "HyperTuningTests", dependencies: ["HyperTuning"]),
-        .testTarget(name: "ReportsTests", dependencies: ["Reports", "Catalog", "Retraining", "TreeTraining", "HyperTuning"]),
-        .testTarget(name: "SchedulingTests", dependencies: ["Scheduling", "Catalog", "Retraining", "TreeTraining"]),
+        .testTarget(
+            name: "ReportsTests", dependencies: ["Reports", "Catalog", "LoupeTestKit", "Retraining", "TreeTraining", "HyperTuning"]),
+        .testTarget(name: "SchedulingTests", dependencies: ["Scheduling", "Catalog", "LoupeTestKit", "Retraining", "TreeTraining"]),
         .testTarget(
             name: "LoupeCLITests",
             dependencies: [
-                "LoupeCLI", "GatewayTestKit", "LoupeProtocol", "Zstd", .product(name: "NIOCore", package: "swift-nio"),
+                "LoupeCLI", "LoupeProtocol", "LoupeTestKit", "Zstd", .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
         .testTarget(
             name: "ModelServerTests",
             dependencies: [
-                "Catalog", "DataCleaning", "DiamondSchema", "GatewayTestKit", "LoupeClient", "LoupeProtocol", "ModelServer",
+                "Catalog", "DataCleaning", "DiamondSchema", "LoupeClient", "LoupeProtocol", "LoupeTestKit", "ModelServer",
                 "TreeTraining", .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(
             name: "RequestLogTests",
             dependencies: [
-                "ArtifactStore", "Catalog", "DiamondSchema", "GatewayTestKit", "LoupeClient", "LoupeProtocol", "ModelServer",
+                "ArtifactStore", "Catalog", "DiamondSchema", "LoupeClient", "LoupeProtocol", "LoupeTestKit", "ModelServer",
                 "RequestLog", "TreeTraining",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -325,12 +327,12 @@ let package = Package(
         ),
         .testTarget(
             name: "TokenStoreTests",
-            dependencies: ["GatewayTestKit", "TokenStore", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["LoupeTestKit", "TokenStore", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         .testTarget(
             name: "GatewayTests",
             dependencies: [
-                "Catalog", "DiamondSchema", "Gateway", "GatewayTestKit", "LoupeClient", "LoupeProtocol", "LoupeUtilities",
+                "Catalog", "DiamondSchema", "Gateway", "LoupeClient", "LoupeProtocol", "LoupeTestKit", "LoupeUtilities",
                 "ModelServer", "TokenStore", "TreeTraining",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
