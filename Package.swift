@@ -116,8 +116,19 @@ let package = Package(
         // (-DFUZZING); a normal build makes a tool that replays the files it is given.
         .executableTarget(
             name: "FrameDecoderFuzz",
-            dependencies: ["LoupeProtocol"],
+            dependencies: ["FrameFuzzHarness"],
             path: "Fuzz/FrameDecoderFuzz",
+            swiftSettings: strict
+        ),
+        // The fuzz target's checks, shared with the test that replays the seed corpus.
+        .target(
+            name: "FrameFuzzHarness",
+            dependencies: [
+                "LoupeProtocol",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Fuzz/FrameFuzzHarness",
             swiftSettings: strict
         ),
         // Training report pages: self-contained HTML with SVG charts.
@@ -343,7 +354,7 @@ let package = Package(
         .testTarget(
             name: "LoupeProtocolTests",
             dependencies: [
-                "LoupeProtocol", "LoupeUtilities",
+                "FrameFuzzHarness", "LoupeProtocol", "LoupeUtilities",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
