@@ -17,8 +17,6 @@ let package = Package(
         .library(name: "TreeInference", targets: ["TreeInference"]),
         .library(name: "TreeExplain", targets: ["TreeExplain"]),
         .library(name: "ModelImport", targets: ["ModelImport"]),
-        .executable(name: "loupe-store-stress", targets: ["StoreStress"]),
-        .executable(name: "loupe-bench-inference", targets: ["InferenceBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -54,28 +52,27 @@ let package = Package(
         ),
         .target(name: "Zstd", dependencies: ["CZstd"], swiftSettings: strict),
         .target(name: "BundledData", dependencies: ["CLoupeData", "Zstd"], swiftSettings: strict),
+        // The few helpers every layer uses (SplitMix64, Duration.seconds, the coded-error shape):
+        // no dependencies, so any module can take it without bending an arrow.
+        .target(name: "LoupeUtilities", swiftSettings: strict),
         .target(name: "DiamondSchema", swiftSettings: strict),
         .target(name: "DataCleaning", dependencies: ["DiamondSchema"], swiftSettings: strict),
-        .target(name: "TreeModel", dependencies: ["DiamondSchema"], swiftSettings: strict),
+        .target(name: "TreeModel", dependencies: ["DiamondSchema", "LoupeUtilities"], swiftSettings: strict),
         .target(
             name: "TreeTraining",
-            dependencies: ["TreeModel", "DataCleaning", "DiamondSchema", "CLoupeKernels"],
+            dependencies: ["TreeModel", "DataCleaning", "DiamondSchema", "CLoupeKernels", "LoupeUtilities"],
             swiftSettings: strict
         ),
         // Threads of Loupe's own that help score a batch (not the shared Dispatch/Swift concurrency pool).
         .target(name: "HelperThreads", dependencies: ["CLoupeKernels"], swiftSettings: strict),
         // The flat inference form of an ensemble and batched scoring over the C kernels.
-        .target(name: "TreeInference", dependencies: ["TreeModel", "CLoupeKernels", "HelperThreads"], swiftSettings: strict),
+        .target(
+            name: "TreeInference", dependencies: ["TreeModel", "CLoupeKernels", "HelperThreads", "LoupeUtilities"],
+            swiftSettings: strict),
         // TreeSHAP explanations: per-leaf subset tables built at load (Algorithm 2 as the fallback).
         .target(name: "TreeExplain", dependencies: ["TreeModel", "CLoupeKernels", "HelperThreads"], swiftSettings: strict),
         // LightGBM text and XGBoost JSON models read into the IR, with their prediction rules.
-        .target(name: "ModelImport", dependencies: ["TreeModel", "DiamondSchema"], swiftSettings: strict),
-        // Inference throughput on a 1000-tree model (driven by bench/inference.py).
-        .executableTarget(
-            name: "InferenceBench",
-            dependencies: ["TreeInference", "TreeModel", "TreeTraining", "DataCleaning", "BundledData", "ModelImport", "TreeExplain"],
-            swiftSettings: strict
-        ),
+        .target(name: "ModelImport", dependencies: ["TreeModel", "DiamondSchema", "LoupeUtilities"], swiftSettings: strict),
         .target(
             name: "ModelServing",
             dependencies: ["DiamondSchema", "DataCleaning", "TreeExplain", "TreeInference", "TreeModel"],
@@ -84,11 +81,9 @@ let package = Package(
         // Content-addressed, versioned artifact store: opaque bytes and small JSON only.
         .target(
             name: "ArtifactStore",
-            dependencies: ["Zstd", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["LoupeUtilities", "Zstd", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
-        // A child process for the store's crash and concurrency tests (killed at random moments).
-        .executableTarget(name: "StoreStress", dependencies: ["ArtifactStore", "BundledData"], swiftSettings: strict),
         // Loupe's datasets and models in the store: the glue between ArtifactStore and the domain.
         .target(
             name: "Catalog",
@@ -98,7 +93,7 @@ let package = Package(
         // The hyperparameter tuner: TPE proposals, successive halving on rounds, budgets.
         .target(
             name: "HyperTuning",
-            dependencies: ["DataCleaning", "TreeModel", "TreeTraining"],
+            dependencies: ["DataCleaning", "LoupeUtilities", "TreeModel", "TreeTraining"],
             swiftSettings: strict
         ),
         // The retraining pipeline (challenger vs champion) and the job runner behind Retrain.
@@ -121,7 +116,7 @@ let package = Package(
         // (-DFUZZING); a normal build makes a tool that replays the files it is given.
         .executableTarget(
             name: "FrameDecoderFuzz",
-            dependencies: ["LoupeProtocol"],
+            dependencies: ["FrameFuzzHarness"],
             path: "Fuzz/FrameDecoderFuzz",
             swiftSettings: strict
         ),
@@ -137,6 +132,17 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The fuzz target's checks, shared with the test that replays the seed corpus.
+        .target(
+            name: "FrameFuzzHarness",
+            dependencies: [
+                "LoupeProtocol",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Fuzz/FrameFuzzHarness",
+            swiftSettings: strict
+        ),
         // Training report pages: self-contained HTML with SVG charts.
         .target(
             name: "Reports",
@@ -147,7 +153,8 @@ let package = Package(
         .target(
             name: "Scheduling",
             dependencies: [
-                "ArtifactStore", "Catalog", "DataCleaning", "DiamondSchema", "LoupeMetrics", "RequestLog", "Retraining",
+                "ArtifactStore", "Catalog", "DataCleaning", "DiamondSchema", "LoupeMetrics", "LoupeUtilities", "RequestLog",
+                "Retraining",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
@@ -246,12 +253,13 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        // Test doubles for the gateway (a counting stand-in model server, raw sockets) and the
-        // per-process directory the tests write their files in (TestFiles).
+        // What the test targets share (no product): a counting stand-in model server, the raw
+        // socket, log capture, synthetic diamond CSVs, and the directory tests write files in.
         .target(
-            name: "GatewayTestKit",
+            name: "LoupeTestKit",
             dependencies: [
                 "LoupeProtocol",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
@@ -272,8 +280,9 @@ let package = Package(
             name: "LoupeCLI",
             dependencies: [
                 "ArtifactStore", "BundledData", "Catalog", "DataCleaning", "DiamondSchema", "Gateway", "HyperTuning",
-                "LoupeClient", "LoupeProtocol", "ModelImport", "ModelServer", "ModelServing", "Reports", "RequestLog",
-                "RetrainService", "Retraining", "Scheduling", "TokenStore", "TreeExplain", "TreeInference", "TreeModel",
+                "LoupeClient", "LoupeProtocol", "LoupeUtilities", "ModelImport", "ModelServer", "ModelServing", "Reports",
+                "RequestLog", "RetrainService", "Retraining", "Scheduling", "TokenStore", "TreeExplain", "TreeInference",
+                "TreeModel",
                 "TreeTraining",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -281,39 +290,74 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
-                .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
         ),
+
+        // Benchmarks and load tools: executables without products, outside the `loupe` binary.
+        // `swift build` builds them; `swift run -c release loupe-bench-server …` runs one.
+        // Inference throughput on a 1000-tree model (driven by bench/inference.py).
+        .executableTarget(
+            name: "loupe-bench-inference",
+            dependencies: [
+                "BundledData", "DataCleaning", "LoupeUtilities", "ModelImport", "TreeExplain", "TreeInference", "TreeModel",
+                "TreeTraining",
+            ],
+            path: "Benchmarks/InferenceBench",
+            swiftSettings: strict
+        ),
+        // A child process for the store's crash and concurrency tests (killed at random moments).
+        .executableTarget(
+            name: "loupe-store-stress",
+            dependencies: ["ArtifactStore", "BundledData", "LoupeUtilities"],
+            path: "Benchmarks/StoreStress",
+            swiftSettings: strict
+        ),
+        // Load on a running server or gateway (was `loupe bench-server`; bench/*.py drive it).
+        .executableTarget(
+            name: "loupe-bench-server",
+            dependencies: [
+                "BundledData", "Catalog", "DataCleaning", "DiamondSchema", "LoupeClient", "LoupeProtocol", "LoupeUtilities",
+                "ModelServing",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Benchmarks/ServerLoad",
+            swiftSettings: strict
+        ),
+
         .testTarget(name: "ZstdTests", dependencies: ["Zstd", "BundledData"]),
         .testTarget(name: "DiamondSchemaTests", dependencies: ["DiamondSchema"]),
-        .testTarget(name: "DataCleaningTests", dependencies: ["DataCleaning", "BundledData"]),
-        .testTarget(name: "TreeModelTests", dependencies: ["TreeModel"]),
+        .testTarget(name: "DataCleaningTests", dependencies: ["DataCleaning", "BundledData", "LoupeUtilities"]),
+        .testTarget(name: "TreeModelTests", dependencies: ["TreeModel", "LoupeUtilities"]),
         .testTarget(name: "TreeTrainingTests", dependencies: ["TreeTraining", "BundledData", "DataCleaning"]),
         .testTarget(name: "HelperThreadsTests", dependencies: ["HelperThreads"]),
-        .testTarget(name: "TreeInferenceTests", dependencies: ["TreeInference", "TreeTraining", "BundledData"]),
+        .testTarget(name: "TreeInferenceTests", dependencies: ["TreeInference", "TreeTraining", "BundledData", "LoupeUtilities"]),
         .testTarget(name: "TreeExplainTests", dependencies: ["TreeExplain", "TreeModel", "TreeTraining", "BundledData", "DataCleaning"]),
         .testTarget(
             name: "ModelImportTests", dependencies: ["ModelImport", "TreeExplain", "TreeInference", "TreeModel"],
             exclude: ["Fixtures"]),
         .testTarget(name: "ModelServingTests", dependencies: ["ModelServing", "TreeTraining"]),
-        .testTarget(name: "ArtifactStoreTests", dependencies: ["ArtifactStore", "StoreStress", "BundledData"]),
+        .testTarget(name: "ArtifactStoreTests", dependencies: ["ArtifactStore", "loupe-store-stress", "BundledData", "LoupeUtilities"]),
         .testTarget(name: "CatalogTests", dependencies: ["Catalog"]),
-        .testTarget(name: "RetrainingTests", dependencies: ["Retraining"]),
+        .testTarget(name: "RetrainingTests", dependencies: ["LoupeTestKit", "Retraining"]),
         .testTarget(name: "HyperTuningTests", dependencies: ["HyperTuning"]),
-        .testTarget(name: "ReportsTests", dependencies: ["Reports", "Catalog", "Retraining", "TreeTraining", "HyperTuning"]),
-        .testTarget(name: "SchedulingTests", dependencies: ["Scheduling", "Catalog", "Retraining", "TreeTraining"]),
+        .testTarget(
+            name: "ReportsTests", dependencies: ["Reports", "Catalog", "LoupeTestKit", "Retraining", "TreeTraining", "HyperTuning"]),
+        .testTarget(name: "SchedulingTests", dependencies: ["Scheduling", "Catalog", "LoupeTestKit", "Retraining", "TreeTraining"]),
         .testTarget(
             name: "LoupeCLITests",
             dependencies: [
-                "LoupeCLI", "GatewayTestKit", "LoupeProtocol", "Zstd", .product(name: "NIOCore", package: "swift-nio"),
+                "LoupeCLI", "LoupeProtocol", "LoupeTestKit", "Zstd", .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
         .testTarget(
             name: "ModelServerTests",
             dependencies: [
-                "Catalog", "DataCleaning", "DiamondSchema", "GatewayTestKit", "LoupeClient", "LoupeProtocol", "ModelServer",
+                "Catalog", "DataCleaning", "DiamondSchema", "LoupeClient", "LoupeProtocol", "LoupeTestKit", "ModelServer",
                 "Reports", "RetrainService", "TreeTraining", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -321,7 +365,7 @@ let package = Package(
         .testTarget(
             name: "RequestLogTests",
             dependencies: [
-                "ArtifactStore", "Catalog", "DiamondSchema", "GatewayTestKit", "LoupeClient", "LoupeProtocol", "ModelServer",
+                "ArtifactStore", "Catalog", "DiamondSchema", "LoupeClient", "LoupeProtocol", "LoupeTestKit", "ModelServer",
                 "RequestLog", "RetrainService", "Scheduling", "TreeTraining", "Zstd",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -331,13 +375,13 @@ let package = Package(
         ),
         .testTarget(
             name: "TokenStoreTests",
-            dependencies: ["GatewayTestKit", "TokenStore", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["LoupeTestKit", "TokenStore", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         .testTarget(
             name: "GatewayTests",
             dependencies: [
-                "Catalog", "DiamondSchema", "Gateway", "GatewayTestKit", "LoupeClient", "LoupeProtocol", "ModelServer",
-                "RetrainService", "TokenStore", "TreeTraining",
+                "Catalog", "DiamondSchema", "Gateway", "LoupeClient", "LoupeProtocol", "LoupeTestKit", "LoupeUtilities",
+                "ModelServer", "RetrainService", "TokenStore", "TreeTraining",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -355,7 +399,7 @@ let package = Package(
         .testTarget(
             name: "LoupeProtocolTests",
             dependencies: [
-                "LoupeProtocol",
+                "FrameFuzzHarness", "LoupeProtocol", "LoupeUtilities",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),

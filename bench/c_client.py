@@ -3,7 +3,7 @@
 
   * score_csv scores a CSV of 1M diamonds (the bundled data, tiled) over one connection:
     BatchPredict calls of --batch rows, --depth calls in flight (pipelined).
-  * The Swift client (`loupe bench-server`, LoupeClient) makes the same calls (its rows spread
+  * The Swift client (`loupe-bench-server`, LoupeClient) makes the same calls (its rows spread
     over the bundled data, as the tiled CSV is): BatchPredict of
     --batch rows, --depth in flight on one connection, for as long as score_csv took.
 
@@ -69,13 +69,18 @@ def serve(loupe, store, training):
     return server, f"127.0.0.1:{port}", token
 
 
+def load_tool(loupe):
+    """`loupe-bench-server` (Benchmarks/ServerLoad, formerly `loupe bench-server`), beside `loupe`."""
+    return os.path.join(os.path.dirname(os.path.abspath(loupe)), "loupe-bench-server")
+
+
 def compare(loupe, score_csv, csv, store, training, batch, depth):
     """C, Swift, Swift, C against one server; the totals of each client."""
     server, addr, token = serve(loupe, store, training)
     env = dict(os.environ, LOUPE_TOKEN=token)
     try:
         def swift(seconds):
-            out = subprocess.run([loupe, "bench-server", "--store", store, "--server", addr, "--json",
+            out = subprocess.run([load_tool(loupe), "--store", store, "--server", addr, "--json",
                                   "--duration", f"{seconds:.2f}", "--batch", str(batch),
                                   "--concurrency", str(depth)],
                                  check=True, capture_output=True, text=True, env=env).stdout
@@ -107,14 +112,15 @@ def compare(loupe, score_csv, csv, store, training, batch, depth):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--loupe", help="a release loupe binary to use instead of building one")
+    ap.add_argument("--loupe", help="a release loupe binary to use instead of building one (with loupe-bench-server beside it)")
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--batch", type=int, default=10_000, help="rows per BatchPredict call")
     ap.add_argument("--depth", type=int, default=8, help="calls in flight on the connection")
     args = ap.parse_args()
     loupe = args.loupe
     if not loupe:
-        subprocess.run(["swift", "build", "-c", "release", "--product", "loupe"], cwd=ROOT, check=True)
+        for product in ["loupe", "loupe-bench-server"]:
+            subprocess.run(["swift", "build", "-c", "release", "--product", product], cwd=ROOT, check=True)
         loupe = os.path.join(ROOT, ".build", "release", "loupe")
     subprocess.run(["make", "-s", "-C", CLIENT, "build/score_csv"], check=True)
     score_csv = os.path.join(CLIENT, "build", "score_csv")
@@ -134,7 +140,7 @@ def main():
         ok = ok and ratio >= 0.9 and c["failed"] == 0 and s["failed"] == 0
         results[store] = dict(c=c, swift=s, ratio=ratio)
         print(f"server with {label}:")
-        for name, r in [("  libloupe score_csv", c), ("  Swift LoupeClient (loupe bench-server)", s)]:
+        for name, r in [("  libloupe score_csv", c), ("  Swift LoupeClient (loupe-bench-server)", s)]:
             runs = " + ".join(f"{x['rows'] / x['seconds']:.0f}" for x in r["runs"])
             print(f"{name:56}{r['rows']:>10}{r['seconds']:>9.2f}{r['rows_per_second']:>12.0f}   ({runs})")
         print(f"  C / Swift: {ratio:.2f}   (failed calls: C {c['failed']}, Swift {s['failed']}; "

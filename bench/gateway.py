@@ -10,7 +10,7 @@
 It builds Loupe in release mode (unless --loupe), starts `loupe serve` (gateway in front of its
 model server, one process; calls handed over in process, or with --via-loopback over loopback TCP
 as a separate `loupe gateway` would) on a store under bench/out/, makes tokens with `loupe token create`, and
-drives both ports with `loupe bench-server`: the gateway with a token, the model server with the
+drives both ports with `loupe-bench-server`: the gateway with a token, the model server with the
 store's secret (as local tools do).
 """
 import argparse, json, os, re, socket, subprocess, sys
@@ -27,8 +27,13 @@ def free_port():
         return s.getsockname()[1]
 
 
+def load_tool(loupe):
+    """`loupe-bench-server` (Benchmarks/ServerLoad, formerly `loupe bench-server`), beside `loupe`."""
+    return os.path.join(os.path.dirname(os.path.abspath(loupe)), "loupe-bench-server")
+
+
 def bench(loupe, store, *args):
-    out = subprocess.run([loupe, "bench-server", "--store", store, "--json", *args],
+    out = subprocess.run([load_tool(loupe), "--store", store, "--json", *args],
                          check=True, capture_output=True, text=True).stdout
     return json.loads(out)
 
@@ -41,7 +46,7 @@ def token(loupe, store, *args):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--loupe", help="a loupe binary to use instead of building one")
+    ap.add_argument("--loupe", help="a loupe binary to use instead of building one (with loupe-bench-server beside it)")
     ap.add_argument("--seconds", type=float, default=5, help="seconds per latency and throughput run")
     ap.add_argument("--overload-seconds", type=float, default=60)
     ap.add_argument("--rate", type=float, default=500, help="calls/s of the overload test's token")
@@ -52,7 +57,8 @@ def main():
     args = ap.parse_args()
     loupe = args.loupe
     if not loupe:
-        subprocess.run(["swift", "build", "-c", "release", "--product", "loupe"], cwd=ROOT, check=True)
+        for product in ["loupe", "loupe-bench-server"]:
+            subprocess.run(["swift", "build", "-c", "release", "--product", product], cwd=ROOT, check=True)
         loupe = os.path.join(ROOT, ".build", "release", "loupe")
     os.makedirs(OUT, exist_ok=True)
     store = os.path.join(OUT, "gateway-store")

@@ -15,7 +15,7 @@
 It builds Loupe in release mode (unless --loupe), trains the first model into a store of its
 own under bench/out/ if the store is empty, starts two `loupe serve` on that store at once (log
 on, log off: only the first opens the request log) and drives their model-server ports with
-`loupe bench-server`.
+`loupe-bench-server`.
 
 The two modes are interleaved: each phase runs --repeats rounds, one run per mode per round,
 the order alternating. A virtual machine stalls now and then for 1-3 ms whatever runs on it
@@ -63,11 +63,16 @@ def host_steal_seconds():
     return int(fields[8]) / os.sysconf("SC_CLK_TCK") if len(fields) > 8 else 0.0
 
 
+def load_tool(loupe):
+    """`loupe-bench-server` (Benchmarks/ServerLoad, formerly `loupe bench-server`), beside `loupe`."""
+    return os.path.join(os.path.dirname(os.path.abspath(loupe)), "loupe-bench-server")
+
+
 def bench(loupe, store, *args):
-    """One `bench-server --json` run, with `stealPercent`: the share of the cores' time the host
+    """One `loupe-bench-server --json` run, with `stealPercent`: the share of the cores' time the host
     took during it (while they had work to run)."""
     steal, started = host_steal_seconds(), time.monotonic()
-    out = subprocess.run([loupe, "bench-server", "--store", store, "--json", *args],
+    out = subprocess.run([load_tool(loupe), "--store", store, "--json", *args],
                          check=True, capture_output=True, text=True).stdout
     result = json.loads(out)
     elapsed = time.monotonic() - started
@@ -144,7 +149,7 @@ def stall_meter(seconds=2.0):
 
 
 def p99_of_all(outs):
-    """The p99 of all the calls of several `bench-server --json` runs (their histograms added up)."""
+    """The p99 of all the calls of several `loupe-bench-server --json` runs (their histograms added up)."""
     counts = {}
     for out in outs:
         for value, count in out["latencyCounts"]:
@@ -159,7 +164,7 @@ def p99_of_all(outs):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--loupe", help="a loupe binary to use instead of building one")
+    ap.add_argument("--loupe", help="a loupe binary to use instead of building one (with loupe-bench-server beside it)")
     ap.add_argument("--seconds", type=float, default=6, help="per paced or saturated run (BatchPredict: twice that)")
     ap.add_argument("--repeats", type=int, default=8, help="rounds per phase, one run per mode each (default 8)")
     ap.add_argument("--log-db", help="a postgres:// URL for the guestbook (default: SQLite in the store)")
@@ -167,7 +172,8 @@ def main():
     args = ap.parse_args()
     loupe = args.loupe
     if not loupe:
-        subprocess.run(["swift", "build", "-c", "release", "--product", "loupe"], cwd=ROOT, check=True)
+        for product in ["loupe", "loupe-bench-server"]:
+            subprocess.run(["swift", "build", "-c", "release", "--product", product], cwd=ROOT, check=True)
         loupe = os.path.join(ROOT, ".build", "release", "loupe")
     os.makedirs(OUT, exist_ok=True)
     store = os.path.join(OUT, "requestlog-store")

@@ -9,7 +9,7 @@
 
 It builds Loupe in release mode (unless --loupe), starts `loupe serve` on a store of its own
 under bench/out/ (training the first model on the bundled data if the store is empty), and
-drives it with `loupe bench-server`.
+drives it with `loupe-bench-server`.
 """
 import argparse, json, os, socket, subprocess, sys, tempfile, threading, time
 
@@ -24,15 +24,20 @@ def free_port():
         return s.getsockname()[1]
 
 
+def load_tool(loupe):
+    """`loupe-bench-server` (Benchmarks/ServerLoad, formerly `loupe bench-server`), beside `loupe`."""
+    return os.path.join(os.path.dirname(os.path.abspath(loupe)), "loupe-bench-server")
+
+
 def bench(loupe, store, *args):
-    out = subprocess.run([loupe, "bench-server", "--store", store, "--json", *args],
+    out = subprocess.run([load_tool(loupe), "--store", store, "--json", *args],
                          check=True, capture_output=True, text=True).stdout
     return json.loads(out)
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--loupe", help="a loupe binary to use instead of building one")
+    ap.add_argument("--loupe", help="a loupe binary to use instead of building one (with loupe-bench-server beside it)")
     ap.add_argument("--seconds", type=float, default=5)
     ap.add_argument("--rounds", type=int, default=1,
                     help="run the latency and batch pairs this many times, alternating, and keep each one's best "
@@ -40,7 +45,8 @@ def main():
     args = ap.parse_args()
     loupe = args.loupe
     if not loupe:
-        subprocess.run(["swift", "build", "-c", "release", "--product", "loupe"], cwd=ROOT, check=True)
+        for product in ["loupe", "loupe-bench-server"]:
+            subprocess.run(["swift", "build", "-c", "release", "--product", product], cwd=ROOT, check=True)
         loupe = os.path.join(ROOT, ".build", "release", "loupe")
     os.makedirs(OUT, exist_ok=True)
     store = os.path.join(OUT, "server-store")

@@ -1,10 +1,10 @@
-// The frame decoder's fuzz target. The logic lives in LoupeProtocol (`FrameFuzzing.run`), so
-// the test suite replays the seed corpus through exactly the same code.
+// The frame decoder's fuzz target. The logic lives in Fuzz/FrameFuzzHarness (`FrameFuzzing.run`),
+// so the test suite replays the seed corpus through exactly the same code.
 //
 //   scripts/fuzz-frames 120                 build with -sanitize=fuzzer and fuzz for 120 s
 //   swift run FrameDecoderFuzz FILE...      replay files without libFuzzer
 
-import LoupeProtocol
+import FrameFuzzHarness
 
 #if FUZZING
 

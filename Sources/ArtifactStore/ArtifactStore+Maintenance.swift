@@ -1,4 +1,5 @@
 import Foundation
+import LoupeUtilities
 import Zstd
 
 extension ArtifactStore {
@@ -41,7 +42,7 @@ extension ArtifactStore {
     ///
     /// - Parameter dryRun: report without deleting (the default).
     public func gc(gracePeriod: Duration = .seconds(24 * 3600), dryRun: Bool = true) throws -> GCReport {
-        let grace = Double(gracePeriod.components.seconds) + Double(gracePeriod.components.attoseconds) / 1e18
+        let grace = gracePeriod.seconds
         return try backend.withExclusiveLock {
             let scan = try scanDocuments()
             if let broken = scan.broken.first(where: { $0.message.hasPrefix(Self.unreadablePrefix) }) {

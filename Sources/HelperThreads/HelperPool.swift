@@ -22,6 +22,13 @@ import Darwin
 /// simply joins late or not at all, and the caller never waits for a helper that has not
 /// started. Helpers sleep on a semaphore when there is nothing to do (no spinning: a server
 /// is idle between calls).
+///
+/// Why there are two pools: the trainer uses `SpinPool` (TreeTraining), which claims tasks the
+/// same way but whose workers spin between runs, one pool per training run. A tree split hands
+/// out work every few microseconds, so waking a parked thread for each hand-off would cost
+/// more than the work; a batch here lasts milliseconds and arrives at random, so spinning
+/// would burn a core a server needs between calls. This pool is shared by every caller in the
+/// process and takes concurrent `run`s; `SpinPool.run` is for one thread at a time.
 public final class HelperPool: Sendable {
     /// The process's pool: a helper per core beyond the caller's own, started on first use.
     public static let shared = HelperPool(helpers: coreCount - 1)

@@ -1,6 +1,7 @@
 import DataCleaning
 import Dispatch
 import Foundation
+import LoupeUtilities
 import Synchronization
 import TreeModel
 import TreeTraining
@@ -77,7 +78,7 @@ public final class Tuner {
             for i in numbers.indices {
                 let trial = finished[i]!
                 run.trials.append(trial)
-                let elapsed = seconds(clock.now - start)
+                let elapsed = (clock.now - start).seconds
                 progress(TuningProgress(
                     trialsDone: run.trials.count, trialBudget: c.maxTrials, bestRMSE: run.best?.rmse,
                     elapsedSeconds: elapsed, secondsLeft: c.timeBudgetSeconds.map { max(0, $0 - elapsed) },
@@ -175,7 +176,7 @@ public final class Tuner {
         let trialTrainShare = c.folds == 1 ? 1 - c.validationFraction : 1 - 1 / Double(c.folds)
         let finalTrainShare = 1 - c.base.calibrationFraction
         final.rounds = max(1, Int((Double(final.bestRound) * finalTrainShare / trialTrainShare).rounded()))
-        final.seconds = seconds(clock.now - started)
+        final.seconds = (clock.now - started).seconds
         run.final = final
         try record(run)
         return run
@@ -318,15 +319,7 @@ public final class Tuner {
             record.bestRound = rounds.reduce(0, +) / max(rounds.count, 1)
             record.roundsTrained = trained.reduce(0, +) / max(trained.count, 1)
         }
-        record.seconds = seconds(clock.now - started)
+        record.seconds = (clock.now - started).seconds
         return record
-    }
-
-    private static func seconds(_ d: Duration) -> Double {
-        Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
-    }
-
-    private func seconds(_ d: Duration) -> Double {
-        Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
     }
 }

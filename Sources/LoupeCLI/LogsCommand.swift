@@ -2,6 +2,7 @@ import ArgumentParser
 import Catalog
 import Foundation
 import LoupeProtocol
+import LoupeUtilities
 import RequestLog
 import SwiftProtobuf
 
@@ -277,7 +278,7 @@ func parseTime(_ text: String, option: String) throws -> Date {
     if let date = iso.date(from: t) { return date }
     do {
         let ago = try parseDuration(t, option: option)
-        return Date().addingTimeInterval(-(Double(ago.components.seconds) + Double(ago.components.attoseconds) / 1e18))
+        return Date().addingTimeInterval(-ago.seconds)
     } catch {
         throw CLIError("\(option) must be a duration ago like 90s, 15m, 1h or 2d, or an ISO 8601 time like "
             + "2026-11-27T08:00:00Z, got \"\(text)\"")

@@ -4,6 +4,7 @@ import Catalog
 import Reports
 import DataCleaning
 import Foundation
+import LoupeUtilities
 import TreeModel
 import TreeTraining
 
@@ -179,7 +180,7 @@ func encodeJSON(_ value: some Encodable) -> String {
 
 /// "35 ms".
 func milliseconds(_ d: Duration) -> String {
-    let ms = Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
+    let ms = d.seconds * 1000
     return format(ms, ms < 10 ? 1 : 0) + " ms"
 }
 

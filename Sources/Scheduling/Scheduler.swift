@@ -4,6 +4,7 @@ import DataCleaning
 import DiamondSchema
 import Foundation
 import Logging
+import LoupeUtilities
 import Retraining
 import Synchronization
 
@@ -255,8 +256,4 @@ public final class Scheduler: Sendable {
         f.dateFormat = "yyyyMMdd-HHmmss"
         return f.string(from: date)
     }
-}
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
 }

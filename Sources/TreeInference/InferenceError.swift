@@ -1,14 +1,9 @@
+import LoupeUtilities
+
 /// The one error type of TreeInference: a model that cannot be compiled.
-public struct InferenceError: Error, Sendable, Equatable, CustomStringConvertible {
+public struct InferenceError: CodedError {
     /// What kind of failure this is.
-    public struct Code: Sendable, Equatable, Hashable, CustomStringConvertible {
-        let name: String
-        /// The ensemble is not a valid model (bad child index, unknown feature, arrays of different lengths, …).
-        public static let invalidModel = Code(name: "invalid model")
-        /// The configuration asks for something this machine cannot do (a kernel path its CPU lacks, …).
-        public static let unsupported = Code(name: "unsupported")
-        public var description: String { name }
-    }
+    public typealias Code = ErrorCode<InferenceError>
 
     public let code: Code
     /// What was wrong and where.
@@ -19,5 +14,13 @@ public struct InferenceError: Error, Sendable, Equatable, CustomStringConvertibl
         self.message = message
     }
 
-    public var description: String { "inference \(code): \(message)" }
+    /// `inference <code>: <message>`.
+    public static let descriptionPrefix: String? = "inference"
+}
+
+extension ErrorCode where Owner == InferenceError {
+    /// The ensemble is not a valid model (bad child index, unknown feature, arrays of different lengths, …).
+    public static var invalidModel: Self { Self(name: "invalid model") }
+    /// The configuration asks for something this machine cannot do (a kernel path its CPU lacks, …).
+    public static var unsupported: Self { Self(name: "unsupported") }
 }

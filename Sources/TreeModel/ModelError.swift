@@ -1,18 +1,9 @@
+import LoupeUtilities
+
 /// The one error type of TreeModel: a model file that cannot be read, or a model that is not valid.
-public struct ModelError: Error, Sendable, Equatable, CustomStringConvertible {
+public struct ModelError: CodedError {
     /// What kind of failure this is.
-    public struct Code: Sendable, Equatable, Hashable, CustomStringConvertible {
-        let name: String
-        /// Not a Loupe model file (wrong magic).
-        public static let notAModel = Code(name: "not a model")
-        /// A format version this build cannot read.
-        public static let unsupportedVersion = Code(name: "unsupported version")
-        /// The file ends early or its checksum does not match.
-        public static let corrupt = Code(name: "corrupt")
-        /// The bytes decode but describe an impossible model (bad child index, unknown feature, …).
-        public static let invalid = Code(name: "invalid")
-        public var description: String { name }
-    }
+    public typealias Code = ErrorCode<ModelError>
 
     public let code: Code
     /// What was wrong and where.
@@ -23,5 +14,17 @@ public struct ModelError: Error, Sendable, Equatable, CustomStringConvertible {
         self.message = message
     }
 
-    public var description: String { "model \(code): \(message)" }
+    /// `model <code>: <message>`.
+    public static let descriptionPrefix: String? = "model"
+}
+
+extension ErrorCode where Owner == ModelError {
+    /// Not a Loupe model file (wrong magic).
+    public static var notAModel: Self { Self(name: "not a model") }
+    /// A format version this build cannot read.
+    public static var unsupportedVersion: Self { Self(name: "unsupported version") }
+    /// The file ends early or its checksum does not match.
+    public static var corrupt: Self { Self(name: "corrupt") }
+    /// The bytes decode but describe an impossible model (bad child index, unknown feature, …).
+    public static var invalid: Self { Self(name: "invalid") }
 }

@@ -1,3 +1,4 @@
+import LoupeUtilities
 import TreeModel
 
 /// Progress of a training run, reported after every round.
@@ -135,7 +136,7 @@ enum GradientBooster {
                 bestRound = round + 1
             }
             if progress != nil || shouldStop != nil {
-                let elapsed = seconds(clock.now - start)
+                let elapsed = (clock.now - start).seconds
                 let done = Double(round + 1)
                 let report = TrainingProgress(
                     round: round + 1, totalRounds: c.rounds, trainLoss: trainLoss, validationLoss: validLoss,
@@ -153,7 +154,7 @@ enum GradientBooster {
             featureNames: featureNames, target: c.target)
         return BoostingResult(
             ensemble: ensemble, featureBins: featureBins, trainLossCurve: trainCurve, validationLossCurve: validCurve,
-            bestRound: bestRound, roundsTrained: roundsTrained, seconds: seconds(clock.now - start))
+            bestRound: bestRound, roundsTrained: roundsTrained, seconds: (clock.now - start).seconds)
     }
 
     static func rootMeanSquare(_ a: [Double], _ b: [Double]) -> Double {
@@ -163,9 +164,5 @@ enum GradientBooster {
             sum += d * d
         }
         return (sum / Double(max(a.count, 1))).squareRoot()
-    }
-
-    static func seconds(_ d: Duration) -> Double {
-        Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
     }
 }

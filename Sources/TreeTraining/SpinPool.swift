@@ -20,6 +20,13 @@ import Darwin
 ///
 /// Which task a thread runs varies, so callers that need deterministic results give every
 /// task its own output (e.g. one histogram per task) and combine them in task order.
+///
+/// Why there are two pools: serving scores on `HelperPool` (HelperThreads), whose helpers are
+/// shared by the whole process, take concurrent callers and park on a semaphore between
+/// batches, which suits millisecond batches at random times. Here a run lasts microseconds
+/// and the next follows at once, so parked workers would be woken thousands of times a second,
+/// the cost that ruled out Dispatch above; the pool belongs to one training run, is driven by
+/// one thread, and is shut down when training ends.
 final class SpinPool: @unchecked Sendable {
     /// Threads that can run tasks, including the caller of `run`.
     let threads: Int

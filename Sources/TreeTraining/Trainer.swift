@@ -1,6 +1,7 @@
 import DataCleaning
 import DiamondSchema
 import Foundation
+import LoupeUtilities
 import TreeModel
 
 /// Trains a calibrated diamond-price model from a clean table.
@@ -100,7 +101,7 @@ public struct Trainer: Sendable {
             roundsTrained: result.roundsTrained, bestRound: result.bestRound,
             finalTrainLoss: result.trainLossCurve.last ?? .nan, bestValidationLoss: result.validationLossCurve.min(),
             seconds: result.seconds,
-            totalSeconds: GradientBooster.seconds(ContinuousClock().now - started),
+            totalSeconds: (ContinuousClock().now - started).seconds,
             bins: zip(Ensemble.diamondFeatureNames, result.featureBins).map { .init(feature: $0, bins: $1.count) },
             importance: Self.importance(of: model),
             holdout: holdout,

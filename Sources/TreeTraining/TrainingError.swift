@@ -1,14 +1,9 @@
+import LoupeUtilities
+
 /// The one error type of TreeTraining.
-public struct TrainingError: Error, Sendable, Equatable, CustomStringConvertible {
+public struct TrainingError: CodedError {
     /// What kind of failure this is.
-    public struct Code: Sendable, Equatable, Hashable, CustomStringConvertible {
-        let name: String
-        /// A parameter is out of range.
-        public static let invalidConfiguration = Code(name: "invalid configuration")
-        /// The data cannot train a model (too few rows, non-finite values, non-positive prices on a log target).
-        public static let invalidData = Code(name: "invalid data")
-        public var description: String { name }
-    }
+    public typealias Code = ErrorCode<TrainingError>
 
     public let code: Code
     /// What was wrong, where, and what was expected.
@@ -19,5 +14,13 @@ public struct TrainingError: Error, Sendable, Equatable, CustomStringConvertible
         self.message = message
     }
 
-    public var description: String { message }
+    /// The message alone.
+    public static let descriptionPrefix: String? = nil
+}
+
+extension ErrorCode where Owner == TrainingError {
+    /// A parameter is out of range.
+    public static var invalidConfiguration: Self { Self(name: "invalid configuration") }
+    /// The data cannot train a model (too few rows, non-finite values, non-positive prices on a log target).
+    public static var invalidData: Self { Self(name: "invalid data") }
 }

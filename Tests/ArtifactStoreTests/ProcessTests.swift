@@ -7,7 +7,7 @@ import Testing
 import Glibc
 #endif
 
-/// Real processes: `loupe-store-stress` (Sources/StoreStress), built next to the test bundle.
+/// Real processes: `loupe-store-stress` (Benchmarks/StoreStress), built next to the test bundle.
 @Suite struct ProcessTests {
     /// The stress executable in the build products directory (where the test runner lives).
     static func stressExecutable() throws -> URL {

@@ -1,3 +1,4 @@
+import LoupeUtilities
 import Testing
 @testable import DataCleaning
 

@@ -1,8 +1,8 @@
 import Foundation
 import Gateway
-import GatewayTestKit
 import LoupeClient
 import LoupeProtocol
+import LoupeTestKit
 import NIOCore
 import Synchronization
 import Testing

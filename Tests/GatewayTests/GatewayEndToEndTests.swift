@@ -1,9 +1,9 @@
 import Catalog
 import Foundation
 import Gateway
-import GatewayTestKit
 import LoupeClient
 import LoupeProtocol
+import LoupeTestKit
 import ModelServer
 import NIOCore
 import NIOSSL
@@ -14,20 +14,7 @@ import RetrainService
 
 /// The gateway in front of a real model server that trusts it through the internal secret.
 @Suite(.serialized) struct GatewayEndToEndTests {
-    static func csv(rows: Int) -> [UInt8] {
-        var lines = ["carat,cut,color,clarity,depth,table,price,x,y,z"]
-        let colors = ["D", "E", "F", "G", "H", "I", "J"]
-        let cuts = ["Fair", "Good", "Very Good", "Premium", "Ideal"]
-        for k in 0..<rows {
-            let carat = 0.3 + Double(k % 170) / 100
-            let x = (6.4 * carat.squareRoot() * 100).rounded() / 100
-            let z = (x * 0.618 * 100).rounded() / 100
-            let depth = ((100 * z / x) * 10).rounded() / 10
-            let price = Int(3500 * carat * carat * (1 + 0.05 * Double(6 - k % 7))) + k % 13
-            lines.append("\(carat),\(cuts[k % 5]),\(colors[k % 7]),SI1,\(depth),57,\(price),\(x),\(x),\(z)")
-        }
-        return Array((lines.joined(separator: "\n") + "\n").utf8)
-    }
+    static func csv(rows: Int) -> [UInt8] { Array(SyntheticDiamonds.csv(rows: rows).utf8) }
 
     @Test(arguments: [false, true]) func partnersReachARealServerAsThemselves(inProcess: Bool) async throws {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("loupe-e2e-\(UUID().uuidString)")

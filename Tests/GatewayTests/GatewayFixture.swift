@@ -1,9 +1,8 @@
 import Foundation
 import Gateway
-import GatewayTestKit
-import Logging
 import LoupeClient
 import LoupeProtocol
+import LoupeTestKit
 import NIOCore
 import Synchronization
 import TokenStore
@@ -49,7 +48,7 @@ struct GatewayFixture {
         let log = directory.appendingPathComponent("gateway.log")
         writtenFiles.withLock { $0.append(log.path) }
         let gateway = Gateway(
-            configuration: configuration, tokens: store, inProcess: inProcess, logger: FileLogHandler.logger(log))
+            configuration: configuration, tokens: store, inProcess: inProcess, logger: LogLines(file: log).logger(label: "loupe.gateway"))
         try await gateway.start()
         return GatewayFixture(directory: directory, tokens: store, backends: backends, gateway: gateway, log: log)
     }
@@ -102,46 +101,6 @@ struct GatewayFixture {
         for name in (try? fm.contentsOfDirectory(atPath: directory.path)) ?? [] where name != log.lastPathComponent {
             try? fm.removeItem(at: directory.appendingPathComponent(name))
         }
-    }
-}
-
-/// A swift-log handler appending lines to a file (so the tests can grep what was logged).
-struct FileLogHandler: LogHandler {
-    private final class Sink: Sendable {
-        let handle: Mutex<FileHandle?>
-        init(_ url: URL) {
-            _ = FileManager.default.createFile(atPath: url.path, contents: nil)
-            handle = Mutex(try? FileHandle(forWritingTo: url))
-        }
-        func write(_ line: String) {
-            handle.withLock { $0?.write(Data((line + "\n").utf8)) }
-        }
-    }
-
-    private let sink: Sink
-    private let label: String
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .debug
-
-    static func logger(_ url: URL) -> Logger {
-        let sink = Sink(url)
-        return Logger(label: "loupe.gateway") { label in FileLogHandler(sink: sink, label: label) }
-    }
-
-    private init(sink: Sink, label: String) {
-        self.sink = sink
-        self.label = label
-    }
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    func log(event: LogEvent) {
-        let all = metadata.merging(event.metadata ?? [:]) { $1 }
-        let meta = all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-        sink.write("\(event.level) \(label): \(event.message) \(meta)")
     }
 }
 

@@ -1,6 +1,6 @@
 import Foundation
-import GatewayTestKit
 import LoupeProtocol
+import LoupeTestKit
 import NIOCore
 import Testing
 import Zstd

@@ -1,4 +1,5 @@
 import LoupeProtocol
+import LoupeUtilities
 import NIOCore
 import NIOEmbedded
 import Testing

@@ -1,4 +1,5 @@
 import Foundation
+import FrameFuzzHarness
 @testable import LoupeProtocol
 import NIOCore
 import Testing

@@ -2,6 +2,7 @@ import DiamondSchema
 import Foundation
 import LoupeClient
 import LoupeProtocol
+import LoupeTestKit
 import ModelServer
 import NIOCore
 import Synchronization
@@ -181,11 +182,11 @@ import Testing
         let fixture = try await ServerFixture.start()
         defer { Task { await fixture.stop() } }
         await #expect { try await fixture.client(token: "nope") } throws: { ($0 as? ProtocolError)?.code == .unauthenticated }
-        let raw = try RawConnection(port: fixture.port)
-        let reply = try #require(try raw.handshake(token: "nope"))
+        let raw = try fixture.raw()
+        let reply = try #require(try await raw.handshake(token: "nope"))
         #expect(reply.header.flags == [.response, .error])
         #expect(try reply.decode(Loupe_V1_Status.self).code == .unauthenticated)
-        #expect(raw.readUntilClosed().isEmpty)  // then closed
+        #expect(await raw.readUntilClosed().isEmpty)  // then closed
         // The server keeps serving others.
         let client = try await fixture.client()
         #expect(try await client.predict(sampleDiamond).price > 0)
@@ -195,34 +196,34 @@ import Testing
     @Test func callsBeforeHelloAreRefusedButHealthIsAnswered() async throws {
         let fixture = try await ServerFixture.start()
         defer { Task { await fixture.stop() } }
-        let raw = try RawConnection(port: fixture.port)
+        let raw = try fixture.raw()
         raw.send(try ByteBuffer(frameWith: .request(.health, requestID: 5), message: Loupe_V1_HealthRequest()))
-        let health = try #require(raw.readFrame())
+        let health = try #require(await raw.readFrame())
         #expect(health.header.requestID == 5 && health.header.flags == .response)
         var predict = Loupe_V1_PredictRequest()
         predict.diamond = Loupe_V1_Diamond(sampleDiamond)
         raw.send(try ByteBuffer(frameWith: .request(.predict, requestID: 6), message: predict))
-        let refused = try #require(raw.readFrame())
+        let refused = try #require(await raw.readFrame())
         #expect(try refused.decode(Loupe_V1_Status.self).code == .unauthenticated)
-        #expect(raw.readUntilClosed().isEmpty)
+        #expect(await raw.readUntilClosed().isEmpty)
     }
 
     @Test func oversizeFramesBeforeAndAfterTheHandshakeCloseTheConnection() async throws {
         let fixture = try await ServerFixture.start()
         defer { Task { await fixture.stop() } }
         // Before: 8 KiB.
-        let early = try RawConnection(port: fixture.port)
+        let early = try fixture.raw()
         early.send([0x00, 0x00, 0x40, 0x00] + [UInt8](repeating: 0, count: 16))  // length 16 KiB
-        let earlyError = try #require(early.readFrame())
+        let earlyError = try #require(await early.readFrame())
         #expect(earlyError.header.requestID == 0)
         #expect(try earlyError.decode(Loupe_V1_Status.self).code == .resourceExhausted)
-        #expect(early.readUntilClosed().isEmpty)
+        #expect(await early.readUntilClosed().isEmpty)
         // After: 8 MiB.
-        let late = try RawConnection(port: fixture.port)
-        #expect(try late.handshake()?.header.flags == .response)
+        let late = try fixture.raw()
+        #expect(try await late.handshake()?.header.flags == .response)
         late.send([0x01, 0x00, 0x00, 0x00] + [UInt8](repeating: 0, count: 16))  // 16 MiB
-        #expect(try late.readFrame()?.decode(Loupe_V1_Status.self).code == .resourceExhausted)
-        #expect(late.readUntilClosed().isEmpty)
+        #expect(try await late.readFrame()?.decode(Loupe_V1_Status.self).code == .resourceExhausted)
+        #expect(await late.readUntilClosed().isEmpty)
         let client = try await fixture.client()
         #expect(try await client.predict(sampleDiamond).price > 0)
         await client.close()
@@ -233,16 +234,16 @@ import Testing
         limits.frameDeadlineBeforeHandshake = .milliseconds(300)
         let fixture = try await ServerFixture.start { $0.frameLimits = limits }
         defer { Task { await fixture.stop() } }
-        let garbage = try RawConnection(port: fixture.port)
+        let garbage = try fixture.raw()
         garbage.send(Array("GET / HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
-        #expect(try garbage.readFrame()?.decode(Loupe_V1_Status.self).code != nil)
-        #expect(garbage.readUntilClosed().isEmpty)
+        #expect(try await garbage.readFrame()?.decode(Loupe_V1_Status.self).code != nil)
+        #expect(await garbage.readUntilClosed().isEmpty)
 
-        let trickler = try RawConnection(port: fixture.port)
+        let trickler = try fixture.raw()
         trickler.send([0x00, 0x00, 0x00, 0x20, 0x01])  // a frame starts, then nothing
-        let cut = try #require(trickler.readFrame())
+        let cut = try #require(await trickler.readFrame())
         #expect(try cut.decode(Loupe_V1_Status.self).code == .deadlineExceeded)
-        #expect(trickler.readUntilClosed().isEmpty)
+        #expect(await trickler.readUntilClosed().isEmpty)
         for _ in 0..<200 where fixture.server.openConnections > 0 { try await Task.sleep(for: .milliseconds(10)) }
         #expect(fixture.server.openConnections == 0)
     }
@@ -251,16 +252,16 @@ import Testing
         let fixture = try await ServerFixture.start()
         defer { Task { await fixture.stop() } }
         do {
-            let raw = try RawConnection(port: fixture.port)
-            _ = try raw.handshake()
+            let raw = try fixture.raw()
+            _ = try await raw.handshake()
             var request = Loupe_V1_BatchPredictRequest()
             request.rows = Loupe_V1_DiamondColumns(Array(repeating: sampleDiamond, count: 5000))
             let frame = try ByteBuffer(frameWith: .request(.batchPredict, requestID: 2, rowCount: 5000), message: request)
             raw.send(Array(frame.readableBytesView.prefix(frame.readableBytes / 2)))
         }  // closed mid-frame
         do {
-            let raw = try RawConnection(port: fixture.port)
-            _ = try raw.handshake()
+            let raw = try fixture.raw()
+            _ = try await raw.handshake()
             var request = Loupe_V1_BatchPredictRequest()
             request.rows = Loupe_V1_DiamondColumns(Array(repeating: sampleDiamond, count: 5000))
             raw.send(try ByteBuffer(frameWith: .request(.batchPredict, requestID: 2, rowCount: 5000), message: request))
@@ -325,23 +326,23 @@ import Testing
         #expect(text.contains("loupe_calls_total{method=\"Predict\",status=\"OK\"} 1"))
         #expect(text.contains("loupe_model_version 1"))
         let port = try #require(fixture.server.metricsPort)
-        let http = try RawConnection(port: port)
+        let http = try RawConnection(port: port, timeout: 60)
         http.send(Array("GET /healthz HTTP/1.0\r\n\r\n".utf8))
-        let answer = String(decoding: http.readUntilClosed(), as: UTF8.self)
+        let answer = String(decoding: await http.readUntilClosed(), as: UTF8.self)
         #expect(answer.hasPrefix("HTTP/1.0 200"))
         #expect(answer.contains("\"ready\":true"))
-        let metricsHTTP = try RawConnection(port: port)
+        let metricsHTTP = try RawConnection(port: port, timeout: 60)
         metricsHTTP.send(Array("GET /metrics HTTP/1.0\r\n\r\n".utf8))
-        #expect(String(decoding: metricsHTTP.readUntilClosed(), as: UTF8.self).contains("loupe_rows_scored_total"))
+        #expect(String(decoding: await metricsHTTP.readUntilClosed(), as: UTF8.self).contains("loupe_rows_scored_total"))
         // The report pages the process handed the server: production's, and 404 for a version
         // that does not exist.
         let report = try RawConnection(port: port)
         report.send(Array("GET /report HTTP/1.0\r\n\r\n".utf8))
-        let page = String(decoding: report.readUntilClosed(), as: UTF8.self)
+        let page = String(decoding: await report.readUntilClosed(), as: UTF8.self)
         #expect(page.hasPrefix("HTTP/1.0 200") && page.contains("<html"))
         let missing = try RawConnection(port: port)
         missing.send(Array("GET /report/99 HTTP/1.0\r\n\r\n".utf8))
-        #expect(String(decoding: missing.readUntilClosed(), as: UTF8.self).hasPrefix("HTTP/1.0 404"))
+        #expect(String(decoding: await missing.readUntilClosed(), as: UTF8.self).hasPrefix("HTTP/1.0 404"))
     }
 }
 

@@ -1,24 +1,20 @@
 import DiamondSchema
 import Foundation
-import GatewayTestKit
-import Logging
 import LoupeProtocol
+import LoupeTestKit
 import NIOCore
-import Synchronization
 import Testing
 
 /// The model server does what docs/PROTOCOL.md says, in the corners an independent client
 /// found: Retrain's row count, the COMPRESSED flag, half-closed connections, request ids 0 and
 /// reused ids, a frame cut off by the client.
 ///
-/// Its sockets read on dispatch threads (`GatewayTestKit.RawConnection`): a blocking read on one
+/// Its sockets read on dispatch threads (`LoupeTestKit.RawConnection`): a blocking read on one
 /// of the two cooperative threads would starve the server's own handshake tasks, and every
 /// other suite's, until it timed out.
 @Suite(.serialized) struct ProtocolConformanceTests {
-    typealias Socket = GatewayTestKit.RawConnection
-
-    static func connect(_ fixture: ServerFixture) async throws -> Socket {
-        let socket = try Socket(port: fixture.port, timeout: 60)
+    static func connect(_ fixture: ServerFixture) async throws -> RawConnection {
+        let socket = try fixture.raw()
         _ = try await socket.handshake(token: ServerFixture.secret)
         return socket
     }
@@ -84,7 +80,7 @@ import Testing
         #expect(next.header.requestID == 8 && !next.header.flags.contains(.error))
 
         // Before the handshake nothing can be decoded: UNIMPLEMENTED and a close.
-        let early = try Socket(port: fixture.port, timeout: 60)
+        let early = try fixture.raw()
         var hello = Loupe_V1_Hello()
         hello.protocolVersion = 1
         hello.token = ServerFixture.secret
@@ -154,7 +150,7 @@ import Testing
 
     @Test func aFrameCutOffByTheClientIsLoggedAsCancelled() async throws {
         let lines = LogLines()
-        let fixture = try await ServerFixture.start(logger: lines.logger)
+        let fixture = try await ServerFixture.start(logger: lines.logger(label: "loupe.server"))
         defer { Task { await fixture.stop() } }
         do {
             let raw = try await Self.connect(fixture)
@@ -165,34 +161,5 @@ import Testing
         }  // closed three bytes short
         for _ in 0..<500 where !lines.contains("CANCELLED") { try await Task.sleep(for: .milliseconds(10)) }
         #expect(lines.contains("CANCELLED"), "\(lines.all)")
-    }
-}
-
-/// Log lines kept in memory, for tests that check what was logged.
-final class LogLines: Sendable {
-    private let lines = Mutex<[String]>([])
-
-    var logger: Logger {
-        Logger(label: "loupe.server") { _ in Handler(sink: self) }
-    }
-
-    var all: [String] { lines.withLock { $0 } }
-    func contains(_ text: String) -> Bool { lines.withLock { $0.contains { $0.contains(text) } } }
-
-    private struct Handler: LogHandler {
-        let sink: LogLines
-        var metadata: Logger.Metadata = [:]
-        var logLevel: Logger.Level = .debug
-
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-
-        func log(event: LogEvent) {
-            let all = metadata.merging(event.metadata ?? [:]) { $1 }
-            let meta = all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-            sink.lines.withLock { $0.append("\(event.level) \(event.message) \(meta)") }
-        }
     }
 }

@@ -5,15 +5,12 @@ import Foundation
 import Logging
 import LoupeClient
 import LoupeProtocol
+import LoupeTestKit
 import ModelServer
-import NIOCore
-import TreeTraining
-
-#if canImport(Glibc)
-import Glibc
 import Reports
 import RetrainService
-#endif
+import NIOCore
+import TreeTraining
 
 /// A store with a small promoted model, and a server on a free port.
 struct ServerFixture {
@@ -22,22 +19,7 @@ struct ServerFixture {
     let catalog: Catalog
     let server: ModelServer
 
-    static func csv(rows: Int, seed: Int = 0) -> [UInt8] {
-        var lines = ["carat,cut,color,clarity,depth,table,price,x,y,z"]
-        let colors = ["D", "E", "F", "G", "H", "I", "J"]
-        let cuts = ["Fair", "Good", "Very Good", "Premium", "Ideal"]
-        for i in 0..<rows {
-            let k = i + seed * 7919
-            let carat = 0.3 + Double(k % 170) / 100
-            let x = (6.4 * carat.squareRoot() * 100).rounded() / 100
-            let z = (x * 0.618 * 100).rounded() / 100
-            let depth = ((100 * z / x) * 10).rounded() / 10
-            let color = k % 7
-            let price = Int(3500 * carat * carat * (1 + 0.05 * Double(6 - color))) + k % 13
-            lines.append("\(carat),\(cuts[k % 5]),\(colors[color]),SI1,\(depth),57,\(price),\(x),\(x),\(z)")
-        }
-        return Array((lines.joined(separator: "\n") + "\n").utf8)
-    }
+    static func csv(rows: Int, seed: Int = 0) -> [UInt8] { Array(SyntheticDiamonds.csv(rows: rows, seed: seed).utf8) }
 
     static let quickTraining = TrainingConfiguration(
         rounds: 20, learningRate: 0.3, numLeaves: 7, minDataInLeaf: 5, earlyStoppingRounds: 0,
@@ -88,6 +70,9 @@ struct ServerFixture {
             host: "127.0.0.1", port: port, token: token, connectTimeout: .seconds(60), callTimeout: timeout))
     }
 
+    /// A raw socket to the server; its reads wait long for the reason `client` does.
+    func raw() throws -> RawConnection { try RawConnection(port: port, timeout: 60) }
+
     func stop() async {
         await server.shutdown()
         try? FileManager.default.removeItem(at: url)
@@ -96,74 +81,7 @@ struct ServerFixture {
 
 let sampleDiamond = Diamond(carat: 1.01, cut: .ideal, color: .g, clarity: .vs1, depth: 61.8, table: 56, x: 6.43, y: 6.47, z: 3.99)
 
-/// A plain TCP socket for sending raw (and broken) bytes.
-final class RawConnection {
-    let fd: Int32
-
-    init(port: Int) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let rc = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard rc == 0 else { throw POSIXError(.ECONNREFUSED) }
-        // Generous: under the whole suite's load a handshake's task can wait long for a
-        // cooperative thread (a full run once took over 10 s to answer one); a hang still ends.
-        var timeout = timeval(tv_sec: 60, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-    }
-
-    deinit { close(fd) }
-
-    func send(_ bytes: [UInt8]) {
-        _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-    }
-
-    func send(_ buffer: ByteBuffer) { send(Array(buffer.readableBytesView)) }
-
-    /// Closes the sending side (a FIN, as `nc -N` sends after its last request); reading goes on.
-    func finishSending() { shutdown(fd, Int32(SHUT_WR)) }
-
-    /// Everything the server sends until it closes (or the 60 s timeout).
-    func readUntilClosed() -> [UInt8] {
-        var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n <= 0 { return out }
-            out.append(contentsOf: chunk[0..<n])
-        }
-    }
-
-    /// Reads one whole frame.
-    func readFrame() -> Frame? {
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            var buffer = ByteBuffer(bytes: bytes)
-            if buffer.readableBytes >= 4, let length = buffer.getInteger(at: 0, as: UInt32.self),
-                buffer.readableBytes >= 4 + Int(length)
-            {
-                buffer.moveReaderIndex(forwardBy: 4)
-                guard let header = buffer.readFrameHeader() else { return nil }
-                let payload = buffer.readSlice(length: Int(length) - FrameHeader.size)!
-                return Frame(header: header, payload: payload)
-            }
-            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n <= 0 { return nil }
-            bytes.append(contentsOf: chunk[0..<n])
-        }
-    }
-
-    /// Sends a Hello with `token` and returns the reply frame.
-    func handshake(token: String = ServerFixture.secret) throws -> Frame? {
-        var hello = Loupe_V1_Hello()
-        hello.protocolVersion = 1
-        hello.token = token
-        send(try ByteBuffer(frameWith: .request(.hello, requestID: 1), message: hello))
-        return readFrame()
-    }
+extension RawConnection {
+    /// Sends a Hello with the fixture's secret and returns the reply frame.
+    func handshake() async throws -> Frame? { try await handshake(token: ServerFixture.secret) }
 }

@@ -2,6 +2,7 @@ import ArtifactStore
 import Catalog
 import Foundation
 import HyperTuning
+import LoupeTestKit
 import Retraining
 import Testing
 import TreeTraining
@@ -9,18 +10,8 @@ import TreeTraining
 
 @Suite(.serialized) struct ReportPageTests {
     static func csv(rows: Int) -> [UInt8] {
-        var lines = ["carat,cut,color,clarity,depth,table,price,x,y,z"]
-        let colors = ["D", "E", "F", "G", "H", "I", "J"]
-        for k in 0..<rows {
-            let carat = 0.3 + Double(k % 170) / 100
-            let x = (6.4 * carat.squareRoot() * 100).rounded() / 100
-            let z = (x * 0.618 * 100).rounded() / 100
-            let depth = ((100 * z / x) * 10).rounded() / 10
-            let price = Int(3500 * carat * carat * (1 + 0.05 * Double(6 - k % 7))) + k % 13
-            lines.append("\(carat),Ideal,\(colors[k % 7]),SI1,\(depth),57,\(price),\(x),\(x),\(z)")
-        }
-        lines.append("0.5,Ideal,E,SI1,61.5,55,-3,5.1,5.1,3.14")  // one quarantined row
-        return Array((lines.joined(separator: "\n") + "\n").utf8)
+        let quarantined = "0.5,Ideal,E,SI1,61.5,55,-3,5.1,5.1,3.14\n"  // one quarantined row
+        return Array((SyntheticDiamonds.csv(rows: rows, mixedCuts: false) + quarantined).utf8)
     }
 
     /// A store whose v2 came from a tuned retrain against a v1 champion: every section has data.

@@ -4,6 +4,7 @@ import DiamondSchema
 import Foundation
 import LoupeClient
 import LoupeProtocol
+import LoupeTestKit
 import ModelServer
 import NIOCore
 import NIOPosix
@@ -59,21 +60,7 @@ struct LoggedServer {
         scratch.remove()
     }
 
-    static func csv(rows: Int) -> [UInt8] {
-        var lines = ["carat,cut,color,clarity,depth,table,price,x,y,z"]
-        let colors = ["D", "E", "F", "G", "H", "I", "J"]
-        let cuts = ["Fair", "Good", "Very Good", "Premium", "Ideal"]
-        for k in 0..<rows {
-            let carat = 0.3 + Double(k % 170) / 100
-            let x = (6.4 * carat.squareRoot() * 100).rounded() / 100
-            let z = (x * 0.618 * 100).rounded() / 100
-            let depth = ((100 * z / x) * 10).rounded() / 10
-            let color = k % 7
-            let price = Int(3500 * carat * carat * (1 + 0.05 * Double(6 - color))) + k % 13
-            lines.append("\(carat),\(cuts[k % 5]),\(colors[color]),SI1,\(depth),57,\(price),\(x),\(x),\(z)")
-        }
-        return Array((lines.joined(separator: "\n") + "\n").utf8)
-    }
+    static func csv(rows: Int) -> [UInt8] { Array(SyntheticDiamonds.csv(rows: rows).utf8) }
 }
 
 let sample = Diamond(carat: 1.01, cut: .ideal, color: .g, clarity: .vs1, depth: 61.8, table: 56, x: 6.43, y: 6.47, z: 3.99)

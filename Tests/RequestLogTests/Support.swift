@@ -1,7 +1,7 @@
 import ArtifactStore
 import Foundation
-import GatewayTestKit
 import LoupeProtocol
+import LoupeTestKit
 import NIOCore
 import RequestLog
 import Synchronization

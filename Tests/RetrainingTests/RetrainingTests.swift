@@ -2,6 +2,7 @@ import ArtifactStore
 import Catalog
 import Foundation
 import HyperTuning
+import LoupeTestKit
 import Synchronization
 import Testing
 import TreeModel
@@ -17,19 +18,7 @@ import TreeTraining
         calibrationFraction: 0.15, threads: 1)
 
     static func csv(rows: Int, seed: Int = 0) -> [UInt8] {
-        var lines = ["carat,cut,color,clarity,depth,table,price,x,y,z"]
-        let colors = ["D", "E", "F", "G", "H", "I", "J"]
-        for i in 0..<rows {
-            let k = i + seed * 7919
-            let carat = 0.3 + Double(k % 170) / 100
-            let x = (6.4 * carat.squareRoot() * 100).rounded() / 100
-            let z = (x * 0.618 * 100).rounded() / 100
-            let depth = ((100 * z / x) * 10).rounded() / 10
-            let color = k % 7
-            let price = Int(3500 * carat * carat * (1 + 0.05 * Double(6 - color))) + k % 13
-            lines.append("\(carat),Ideal,\(colors[color]),SI1,\(depth),57,\(price),\(x),\(x),\(z)")
-        }
-        return Array((lines.joined(separator: "\n") + "\n").utf8)
+        Array(SyntheticDiamonds.csv(rows: rows, seed: seed, mixedCuts: false).utf8)
     }
 
     func catalog() throws -> (Catalog, URL) {

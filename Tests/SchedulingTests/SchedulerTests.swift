@@ -2,6 +2,7 @@ import ArtifactStore
 import Catalog
 import DiamondSchema
 import Foundation
+import LoupeTestKit
 import Retraining
 import Testing
 import TreeTraining
@@ -12,20 +13,8 @@ import TreeTraining
         rounds: 15, learningRate: 0.3, numLeaves: 7, minDataInLeaf: 5, earlyStoppingRounds: 0,
         calibrationFraction: 0.2, threads: 1)
 
-    static func csv(rows: Int, seed: Int = 0, caratScale: Double = 1) -> String {
-        var lines = ["carat,cut,color,clarity,depth,table,price,x,y,z"]
-        let colors = ["D", "E", "F", "G", "H", "I", "J"]
-        for i in 0..<rows {
-            let k = i + seed * 7919
-            let carat = ((0.3 + Double(k % 170) / 100) * caratScale * 100).rounded() / 100
-            let x = (6.4 * carat.squareRoot() * 100).rounded() / 100
-            let z = (x * 0.618 * 100).rounded() / 100
-            let depth = ((100 * z / x) * 10).rounded() / 10
-            let color = k % 7
-            let price = Int(3500 * carat * carat * (1 + 0.05 * Double(6 - color))) + k % 13
-            lines.append("\(carat),Ideal,\(colors[color]),SI1,\(depth),57,\(price),\(x),\(x),\(z)")
-        }
-        return lines.joined(separator: "\n") + "\n"
+    static func csv(rows: Int, seed: Int = 0) -> String {
+        SyntheticDiamonds.csv(rows: rows, seed: seed, mixedCuts: false, roundedCarats: true)
     }
 
     struct Setup {

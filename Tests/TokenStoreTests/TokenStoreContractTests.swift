@@ -1,5 +1,5 @@
 import Foundation
-import GatewayTestKit
+import LoupeTestKit
 import NIOCore
 import Testing
 import TokenStore

@@ -1,3 +1,4 @@
+import LoupeUtilities
 import Testing
 @testable import TreeInference
 import TreeModel
@@ -48,7 +49,7 @@ import TreeModel
 
     @Test func randomEnsemblesWithRandomThresholds() throws {
         // A fresh threshold at every node: many distinct thresholds per feature.
-        var rng = SplitMix(state: 9)
+        var rng = SplitMix64(state: 9)
         let trees = (0..<30).map { _ in
             InferenceFixtures.randomTree(
                 leaves: Int.random(in: 1...64, using: &rng), features: 5, comparisons: .lessOrEqual,
@@ -114,7 +115,7 @@ import TreeModel
 
     @Test func moreThanAByteOfThresholdsUsesTwoByteCodes() throws {
         // 600 distinct thresholds on feature 0: codes no longer fit a byte.
-        var rng = SplitMix(state: 8)
+        var rng = SplitMix64(state: 8)
         let trees = (0..<20).map { _ in
             InferenceFixtures.randomTree(
                 leaves: 32, features: 2, comparisons: .lessOrEqual,

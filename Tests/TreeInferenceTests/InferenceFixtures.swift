@@ -1,5 +1,6 @@
 import DataCleaning
 import DiamondSchema
+import LoupeUtilities
 import Testing
 import TreeInference
 import TreeModel
@@ -25,8 +26,8 @@ enum InferenceFixtures {
 
     /// A random valid tree grown like the trainer grows them (split a random leaf each step).
     static func randomTree(
-        leaves: Int, features: Int, comparisons: Comparisons, threshold: (Int, inout SplitMix) -> Double,
-        using rng: inout SplitMix
+        leaves: Int, features: Int, comparisons: Comparisons, threshold: (Int, inout SplitMix64) -> Double,
+        using rng: inout SplitMix64
     ) -> Tree {
         var tree = Tree(constant: 0)
         tree.leafValue = []
@@ -71,7 +72,7 @@ enum InferenceFixtures {
         trees: Int, leaves: ClosedRange<Int>, features: Int = 9, poolSize: Int = 12,
         comparisons: Comparisons = .lessOrEqual, seed: UInt64
     ) -> Ensemble {
-        var rng = SplitMix(state: seed)
+        var rng = SplitMix64(state: seed)
         let pools = (0..<features).map { _ in
             (0..<poolSize).map { _ in Double.random(in: -100...100, using: &rng) * [1e-6, 1, 1e6][Int.random(in: 0..<3, using: &rng)] }
         }
@@ -89,7 +90,7 @@ enum InferenceFixtures {
     /// (nextUp, nextDown, and the neighbouring floats), values between and beyond, ±0, ±inf, huge
     /// values, NaN, mixed with random values in the other features.
     static func probingRows(for model: Ensemble, count: Int = 600, seed: UInt64) -> [[Double]] {
-        var rng = SplitMix(state: seed)
+        var rng = SplitMix64(state: seed)
         let nf = model.featureCount
         var candidates = [[Double]](repeating: [0, -0.0, .infinity, -.infinity, 1e300, -1e300, .nan, 3.4e38, 3.5e38], count: nf)
         for tree in model.trees {
@@ -129,7 +130,7 @@ enum InferenceFixtures {
 
     /// Synthetic diamonds: log price from carat and clarity plus noise.
     static func synthetic(rows: Int, seed: UInt64) -> DiamondTable {
-        var rng = SplitMix(state: seed)
+        var rng = SplitMix64(state: seed)
         var table = DiamondTable()
         for row in 0..<rows {
             let carat = (Double.random(in: 0.2...2.7, using: &rng) * 100).rounded() / 100
@@ -200,17 +201,5 @@ enum InferenceFixtures {
             let wrongSingles = (0..<singles).filter { compiled.rawScore(rows[$0]).bitPattern != reference[$0].bitPattern }
             #expect(wrongSingles.isEmpty, "\(label): rawScore(_:) differs on rows \(wrongSingles)", sourceLocation: sourceLocation)
         }
-    }
-}
-
-/// A seedable generator for tests.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

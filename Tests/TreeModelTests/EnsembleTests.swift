@@ -1,5 +1,6 @@
 import DiamondSchema
 import Foundation
+import LoupeUtilities
 import Testing
 @testable import TreeModel
 
@@ -22,7 +23,7 @@ import Testing
         categorical.categorySets = [[0b1010]]
         model.trees.insert(categorical, at: 7)
         model.trees.insert(TreeFixtures.twoLevel(decision: DecisionType(comparison: .lessThanFloat32, missingGoesLeft: true)), at: 20)
-        var rng = SplitMix(state: 9)
+        var rng = SplitMix64(state: 9)
         let rows = 2500
         // Small integers (categories), reals, and a few missing values.
         let columns = (0..<9).map { f in

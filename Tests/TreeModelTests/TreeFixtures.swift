@@ -1,3 +1,4 @@
+import LoupeUtilities
 import TreeModel
 
 /// Small hand-built trees and random ensembles for the model tests.
@@ -41,23 +42,11 @@ enum TreeFixtures {
     }
 
     static func randomEnsemble(trees: Int, seed: UInt64, calibrated: Bool = true) -> Ensemble {
-        var rng = SplitMix(state: seed)
+        var rng = SplitMix64(state: seed)
         let model = (0..<trees).map { _ in random(leaves: Int.random(in: 1...20, using: &rng), features: 9, using: &rng) }
         return Ensemble(
             trees: model, baseScore: 7.5, featureNames: Ensemble.diamondFeatureNames, target: .logPrice,
             intervals: calibrated ? ConformalIntervals(residuals: (0..<50).map { _ in Double.random(in: 0...0.5, using: &rng) }) : nil,
             metadata: "{\"note\":\"fixture\"}")
-    }
-}
-
-/// A seedable generator for tests.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

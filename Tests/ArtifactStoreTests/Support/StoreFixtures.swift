@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 @testable import ArtifactStore
+import LoupeUtilities
 
 /// A fresh directory under the system temp directory, removed when dropped.
 final class TemporaryDirectory: Sendable {
@@ -20,17 +21,13 @@ final class TemporaryDirectory: Sendable {
 enum Fixtures {
     /// Deterministic bytes: SplitMix64 words, `compressible` of every 4 words repeated.
     static func bytes(_ count: Int, seed: UInt64, compressible: Bool = true) -> [UInt8] {
-        var state = seed
+        var random = SplitMix64(state: seed)
         var out = [UInt8](repeating: 0, count: count)
         out.withUnsafeMutableBytes { raw in
             var i = 0
             var previous: UInt64 = 0
             while i < count {
-                state &+= 0x9E37_79B9_7F4A_7C15
-                var z = state
-                z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-                z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-                z ^= z >> 31
+                let z = random.next()
                 let word = compressible && z & 3 != 0 ? previous : z
                 previous = word
                 withUnsafeBytes(of: word) { w in

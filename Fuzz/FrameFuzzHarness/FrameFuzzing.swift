@@ -1,8 +1,10 @@
+import LoupeProtocol
 import NIOCore
 import SwiftProtobuf
 
 /// The body of the frame-decoder fuzz target (`Fuzz/FrameDecoderFuzz`), shared with the test
-/// that replays the seed corpus, so both exercise exactly the same logic.
+/// that replays the seed corpus, so both exercise exactly the same logic. It lives beside the
+/// fuzz target, not in LoupeProtocol: the protocol module ships no test machinery.
 ///
 /// The input is a byte stream as a peer would send it. `run` parses it whole and again in
 /// pseudo-random chunks (derived from the input, so a run is reproducible) and checks:

@@ -1,19 +1,23 @@
 import ArgumentParser
+import BundledData
 import Catalog
 import DataCleaning
 import DiamondSchema
 import Foundation
-import Histogram
 import LoupeClient
 import LoupeProtocol
+import LoupeUtilities
 import ModelServing
 import NIOCore
 import NIOPosix
 import Synchronization
 
-struct BenchServerCommand: AsyncParsableCommand {
+/// `loupe-bench-server`: the load generator for a running model server or gateway (formerly
+/// `loupe bench-server`, same options). It lives beside the product, not in the `loupe` binary.
+@main
+struct BenchServer: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench-server",
+        commandName: "loupe-bench-server",
         abstract: "Load-test a running server: Predict or BatchPredict, closed- or open-loop, with latency percentiles.",
         discussion: """
             Closed loop (the default): --connections × --concurrency callers, each sending its \
@@ -26,8 +30,7 @@ struct BenchServerCommand: AsyncParsableCommand {
             frame size: the baselines for the server's overhead.
             """)
 
-    @OptionGroup var storeOptions: StoreOptions
-    @OptionGroup var serverOptions: ServerOptions
+    @OptionGroup var target: TargetOptions
 
     @Option(parsing: .unconditional, help: "Rows per call: 0 calls Predict, N > 0 calls BatchPredict with N rows.")
     var batch: Int = 0
@@ -58,7 +61,7 @@ struct BenchServerCommand: AsyncParsableCommand {
 
     func run() async throws {
         guard duration > 0, connections >= 1, concurrency >= 1, batch >= 0 else {
-            throw CLIError("--duration, --connections and --concurrency must be positive, --batch >= 0")
+            throw BenchError("--duration, --connections and --concurrency must be positive, --batch >= 0")
         }
         let rows = try sampleRows(max(batch, 1))
         let result: BenchResult
@@ -69,11 +72,11 @@ struct BenchServerCommand: AsyncParsableCommand {
         } else if raw {
             result = try await rawRun(rows)
         } else {
-            guard serverOptions.server != nil else { throw CLIError("give --server HOST:PORT (or --in-process / --echo)") }
+            guard target.server != nil else { throw BenchError("give --server HOST:PORT (or --in-process / --echo)") }
             result = try await networkRun(rows)
         }
         if json {
-            print(encodeJSON(result))
+            print(result.json)
         } else {
             print(result.text)
         }
@@ -84,7 +87,7 @@ struct BenchServerCommand: AsyncParsableCommand {
     /// `n` rows spread over the whole bundled data (a prime stride through it), so a batch has
     /// the data's mix of stones: the file is sorted by price, and cheap stones score faster.
     private func sampleRows(_ n: Int) throws -> DiamondTable {
-        let all = try DataSource.bundled.clean().clean
+        let all = try BenchError.oneLine("the bundled diamonds data") { try Cleaner.clean(csv: BundledData.diamondsCSV()).clean }
         return all.rows((0..<n).lazy.map { ($0 &* 7919) % all.count })
     }
 
@@ -102,10 +105,7 @@ struct BenchServerCommand: AsyncParsableCommand {
     private func networkRun(_ rows: DiamondTable) async throws -> BenchResult {
         var clients: [LoupeClient] = []
         for i in 0..<connections {
-            guard let client = try await serverOptions.connect(store: storeOptions, clientName: "loupe-bench-\(i)") else {
-                throw CLIError("no --server")
-            }
-            clients.append(client)
+            clients.append(try await target.connect(clientName: "loupe-bench-\(i)"))
         }
         let diamond = rows.diamond(at: 0)
         let columns = Loupe_V1_DiamondColumns(featureColumns: rows.columns)
@@ -174,13 +174,13 @@ struct BenchServerCommand: AsyncParsableCommand {
             }
         }
         return recorder.result(
-            label: label, seconds: Self.seconds(clock.now - start), rowsPerCall: max(batch, 1), frameBytes: frameBytes,
+            label: label, seconds: (clock.now - start).seconds, rowsPerCall: max(batch, 1), frameBytes: frameBytes,
             mode: rate.map { "open loop, \(Int($0)) calls/s" } ?? "closed loop, \(clients.count)×\(concurrency) in flight")
     }
 
     private func inProcessRun(_ rows: DiamondTable) throws -> BenchResult {
-        let catalog = try storeOptions.catalog()
-        let manifest = try oneLine("model") { try catalog.manifest(for: ModelSpec()) }
+        let catalog = try target.catalog()
+        let manifest = try BenchError.oneLine("model") { try catalog.manifest(for: ModelSpec()) }
         let model = ServingModel(name: manifest.name, version: manifest.version,
                                  ensemble: try catalog.ensemble(of: manifest), trainingData: nil)
         let recorder = Recorder()
@@ -199,7 +199,7 @@ struct BenchServerCommand: AsyncParsableCommand {
             recorder.record(clock.now - t)
         }
         return recorder.result(label: (batch == 0 ? "Predict" : "BatchPredict×\(batch)") + " in process",
-                               seconds: Self.seconds(clock.now - start), rowsPerCall: max(batch, 1), frameBytes: 0,
+                               seconds: (clock.now - start).seconds, rowsPerCall: max(batch, 1), frameBytes: 0,
                                mode: "one thread, no network")
     }
 
@@ -234,17 +234,16 @@ struct BenchServerCommand: AsyncParsableCommand {
             }
             try await tasks.waitForAll()
         }
-        return recorder.result(label: "TCP echo of \(size) bytes", seconds: Self.seconds(clock.now - start),
+        return recorder.result(label: "TCP echo of \(size) bytes", seconds: (clock.now - start).seconds,
                                rowsPerCall: max(batch, 1), frameBytes: size, mode: "closed loop, \(connections) connection(s)")
     }
 
     /// The same calls over blocking sockets: handshake, then one frame out, one frame back.
     private func rawRun(_ rows: DiamondTable) async throws -> BenchResult {
-        guard let server = serverOptions.server, let port = server.split(separator: ":").last.flatMap({ Int($0) }) else {
-            throw CLIError("give --server HOST:PORT")
+        guard let server = target.server, let port = server.split(separator: ":").last.flatMap({ Int($0) }) else {
+            throw BenchError("give --server HOST:PORT")
         }
-        let token = try serverOptions.token ?? ProcessInfo.processInfo.environment["LOUPE_TOKEN"]
-            ?? ServerSecret.read(store: storeOptions.path)
+        let token = try target.resolvedToken()
         let (_, frame) = try request(rows)
         var hello = Loupe_V1_Hello()
         hello.protocolVersion = 1
@@ -299,7 +298,7 @@ struct BenchServerCommand: AsyncParsableCommand {
         }
         if let error = failure.withLock({ $0 }) { throw error }
         return recorder.result(label: (batch == 0 ? "Predict" : "BatchPredict×\(batch)") + " over a blocking socket",
-                               seconds: Self.seconds(clock.now - start), rowsPerCall: max(batch, 1), frameBytes: base.length + 4,
+                               seconds: (clock.now - start).seconds, rowsPerCall: max(batch, 1), frameBytes: base.length + 4,
                                mode: rate.map { "open loop, \(Int($0)) calls/s over \(connections) connection(s)" }
                                    ?? "closed loop, \(connections) connection(s)")
     }
@@ -311,129 +310,6 @@ struct BenchServerCommand: AsyncParsableCommand {
         var request = timespec(tv_sec: Int(left.components.seconds), tv_nsec: Int(left.components.attoseconds / 1_000_000_000))
         var remaining = timespec()
         while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
-    }
-
-    static func seconds(_ d: Duration) -> Double {
-        Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
-    }
-}
-
-/// What a run measured.
-struct BenchResult: Encodable {
-    var label: String
-    var mode: String
-    var seconds: Double
-    var calls: Int
-    var failures: Int
-    var callsPerSecond: Double
-    var rowsPerSecond: Double
-    var frameBytes: Int
-    var p50Microseconds: Double
-    var p90Microseconds: Double
-    var p99Microseconds: Double
-    var p999Microseconds: Double
-    var maxMicroseconds: Double
-    /// Every latency bucket recorded, as [µs, calls] (`--json` only): runs' distributions add up
-    /// (bench/requestlog.py takes the p99 of all of a mode's calls over its rounds).
-    var latencyCounts: [[Double]]
-
-    var text: String {
-        """
-        \(label) (\(mode)), \(format(seconds, 1)) s: \(calls) calls, \(failures) failed
-          \(format(callsPerSecond, 0)) calls/s, \(format(rowsPerSecond, 0)) rows/s
-          latency µs: p50 \(format(p50Microseconds, 1))  p90 \(format(p90Microseconds, 1))  \
-        p99 \(format(p99Microseconds, 1))  p99.9 \(format(p999Microseconds, 1))  max \(format(maxMicroseconds, 1))
-        """
-    }
-}
-
-/// Latencies (HdrHistogram, nanoseconds) and failures, from many tasks.
-final class Recorder: Sendable {
-    private let histogram = Mutex(Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three))
-    private let failures = Atomic<Int>(0)
-
-    func record(_ d: Duration) {
-        let ns = UInt64(max(1, d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000))
-        histogram.withLock { _ = $0.record(min(ns, 60_000_000_000)) }
-    }
-
-    func failed() { failures.add(1, ordering: .relaxed) }
-
-    func result(label: String, seconds: Double, rowsPerCall: Int, frameBytes: Int, mode: String) -> BenchResult {
-        histogram.withLock { h in
-            let calls = Int(h.totalCount)
-            func us(_ p: Double) -> Double { Double(h.valueAtPercentile(p)) / 1000 }
-            return BenchResult(
-                label: label, mode: mode, seconds: seconds, calls: calls, failures: failures.load(ordering: .relaxed),
-                callsPerSecond: Double(calls) / seconds, rowsPerSecond: Double(calls * rowsPerCall) / seconds,
-                frameBytes: frameBytes, p50Microseconds: us(50), p90Microseconds: us(90), p99Microseconds: us(99),
-                p999Microseconds: us(99.9), maxMicroseconds: Double(h.max) / 1000,
-                latencyCounts: h.recordedValues().map { [Double($0.value) / 1000, Double($0.count)] })
-        }
-    }
-}
-
-/// Writes back whatever it reads.
-final class EchoHandler: ChannelInboundHandler, Sendable {
-    typealias InboundIn = ByteBuffer
-    typealias OutboundOut = ByteBuffer
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        context.writeAndFlush(data, promise: nil)
-    }
-}
-
-/// A blocking loopback socket for the echo baseline (no event loop between the measurements).
-final class BlockingSocket: @unchecked Sendable {
-    private let fd: Int32
-
-    init(port: Int) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var one: Int32 = 1
-        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let rc = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard rc == 0 else { throw CLIError("cannot connect to the echo server") }
-    }
-
-    deinit { close(fd) }
-
-    /// Sends a frame and reads one whole frame back.
-    func call(_ bytes: ByteBuffer) throws -> Frame {
-        let sent = bytes.withUnsafeReadableBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-        guard sent == bytes.readableBytes else { throw CLIError("send failed") }
-        var buffer = ByteBuffer()
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            if buffer.readableBytes >= 4, let length = buffer.getInteger(at: buffer.readerIndex, as: UInt32.self),
-                buffer.readableBytes >= 4 + Int(length)
-            {
-                buffer.moveReaderIndex(forwardBy: 4)
-                guard let header = buffer.readFrameHeader(),
-                      let payload = buffer.readSlice(length: Int(length) - FrameHeader.size)
-                else { throw CLIError("bad reply frame") }
-                return Frame(header: header, payload: payload)
-            }
-            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            guard n > 0 else { throw CLIError("the server closed the connection") }
-            buffer.writeBytes(chunk[0..<n])
-        }
-    }
-
-    func roundTrip(_ bytes: ByteBuffer, expect: Int) throws {
-        let sent = bytes.withUnsafeReadableBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-        guard sent == bytes.readableBytes else { throw CLIError("echo send failed") }
-        var received = 0
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while received < expect {
-            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            guard n > 0 else { throw CLIError("echo connection closed") }
-            received += n
-        }
     }
 }
 

@@ -17,6 +17,7 @@
 import BundledData
 import DataCleaning
 import Foundation
+import LoupeUtilities
 import ModelImport
 import TreeExplain
 import TreeInference
@@ -97,7 +98,6 @@ func log(_ message: String) {
 
 let options = Options(Array(CommandLine.arguments.dropFirst()))
 let clock = ContinuousClock()
-func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18 }
 
 // The model: a Loupe model file (trained by `loupe train`, or later imported from LightGBM), or
 // one trained here on the bundled data.
@@ -111,7 +111,7 @@ if let path = options.importLightGBM ?? options.importXGBoost {
         ? LightGBMImporter.ensemble(text: String(decoding: data, as: UTF8.self))
         : XGBoostImporter.ensemble(json: data)
     model = try DiamondFeatureMapping.conform(parsed)
-    importSeconds = seconds(clock.now - start)
+    importSeconds = (clock.now - start).seconds
     log("imported \(path): \(model.trees.count) trees in \(importSeconds) s")
 } else if let path = options.model {
     guard let data = FileManager.default.contents(atPath: path) else { fail("cannot read \(path)") }
@@ -171,7 +171,7 @@ for path in options.paths {
 
 let loadStart = clock.now
 let compiledDefault = try CompiledEnsemble(model, configuration: .init(threads: options.threads))
-let compileSeconds = seconds(clock.now - loadStart)
+let compileSeconds = (clock.now - loadStart).seconds
 
 /// CPU time of the calling thread: unlike wall time, it does not count the time the OS gave
 /// the core to another process (the machine is shared), so it judges a kernel on a busy machine.
@@ -193,7 +193,7 @@ func measure(_ body: () -> Void) -> (wall: Double, cpu: Double) {
         let start = clock.now
         let cpuStart = threadCPUSeconds()
         body()
-        let s = seconds(clock.now - start)
+        let s = (clock.now - start).seconds
         bestCPU = min(bestCPU, threadCPUSeconds() - cpuStart)
         best = min(best, s)
         total += s
@@ -251,7 +251,7 @@ var explain: [String: Any] = [:]
 if !options.explainBatches.isEmpty || options.explainOut != nil {
     let start = clock.now
     let explainer = try TreeExplainer(model)
-    explain["build_seconds"] = seconds(clock.now - start)
+    explain["build_seconds"] = (clock.now - start).seconds
     explain["table_bytes"] = explainer.tableBytes
     explain["reference_trees"] = explainer.referenceTreeCount
     log("TreeSHAP tables: \(explainer.tableBytes / 1_000_000) MB in \(explain["build_seconds"]!) s")

@@ -17,18 +17,7 @@
 import ArtifactStore
 import BundledData
 import Foundation
-
-/// SplitMix64: small, fast, seedable.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+import LoupeUtilities
 
 /// Bytes that look like a serialised tree ensemble: feature ids, thresholds, leaf values.
 func modelLikeBytes(count: Int, rng: inout SplitMix64) -> [UInt8] {
@@ -149,7 +138,7 @@ func bench(_ store: ArtifactStore) throws {
         let start = ContinuousClock.now
         let value = try body()
         let elapsed = ContinuousClock.now - start
-        return (value, Double(elapsed.components.seconds) * 1e3 + Double(elapsed.components.attoseconds) / 1e15)
+        return (value, elapsed.seconds * 1e3)
     }
     var rng = SplitMix64(state: 42)
     let csv = BundledData.diamondsCSV()
