@@ -74,7 +74,7 @@ let package = Package(
         // LightGBM text and XGBoost JSON models read into the IR, with their prediction rules.
         .target(name: "ModelImport", dependencies: ["TreeModel", "DiamondSchema", "LoupeUtilities"], swiftSettings: strict),
         .target(
-            name: "ModelServing",
+            name: "ModelRuntime",
             dependencies: ["DiamondSchema", "DataCleaning", "TreeExplain", "TreeInference", "TreeModel"],
             swiftSettings: strict
         ),
@@ -186,7 +186,7 @@ let package = Package(
             name: "ModelServer",
             dependencies: [
                 "ArtifactStore", "Catalog", "DiamondSchema", "LoupeConnection", "LoupeMetrics", "LoupeProtocol",
-                "ModelServing", "RequestLog", "TreeExplain", "TreeModel", "TreeTraining",
+                "ModelRuntime", "RequestLog", "TreeExplain", "TreeModel", "TreeTraining",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -280,7 +280,7 @@ let package = Package(
             name: "LoupeCLI",
             dependencies: [
                 "ArtifactStore", "BundledData", "Catalog", "DataCleaning", "DiamondSchema", "Gateway", "HyperTuning",
-                "LoupeClient", "LoupeProtocol", "LoupeUtilities", "ModelImport", "ModelServer", "ModelServing", "Reports",
+                "LoupeClient", "LoupeProtocol", "LoupeUtilities", "ModelImport", "ModelServer", "ModelRuntime", "Reports",
                 "RequestLog", "RetrainService", "Retraining", "Scheduling", "TokenStore", "TreeExplain", "TreeInference",
                 "TreeModel",
                 "TreeTraining",
@@ -319,7 +319,7 @@ let package = Package(
             name: "loupe-bench-server",
             dependencies: [
                 "BundledData", "Catalog", "DataCleaning", "DiamondSchema", "LoupeClient", "LoupeProtocol", "LoupeUtilities",
-                "ModelServing",
+                "ModelRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -340,7 +340,7 @@ let package = Package(
         .testTarget(
             name: "ModelImportTests", dependencies: ["ModelImport", "TreeExplain", "TreeInference", "TreeModel"],
             exclude: ["Fixtures"]),
-        .testTarget(name: "ModelServingTests", dependencies: ["ModelServing", "TreeTraining"]),
+        .testTarget(name: "ModelRuntimeTests", dependencies: ["ModelRuntime", "TreeTraining"]),
         .testTarget(name: "ArtifactStoreTests", dependencies: ["ArtifactStore", "loupe-store-stress", "BundledData", "LoupeUtilities"]),
         .testTarget(name: "CatalogTests", dependencies: ["Catalog"]),
         .testTarget(name: "RetrainingTests", dependencies: ["LoupeTestKit", "Retraining"]),

@@ -7,7 +7,7 @@ import Foundation
 import LoupeClient
 import LoupeProtocol
 import LoupeUtilities
-import ModelServing
+import ModelRuntime
 import NIOCore
 import NIOPosix
 import Synchronization

@@ -3,7 +3,7 @@ import Catalog
 import DiamondSchema
 import Foundation
 import LoupeProtocol
-import ModelServing
+import ModelRuntime
 import NIOCore
 import RequestLog
 import TreeExplain

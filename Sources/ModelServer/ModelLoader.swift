@@ -1,7 +1,7 @@
 import ArtifactStore
 import Catalog
 import Logging
-import ModelServing
+import ModelRuntime
 import Synchronization
 
 /// Loads model versions from the store into `ServingModel`s (with their FindSimilar index),

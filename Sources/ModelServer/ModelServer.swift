@@ -3,7 +3,7 @@ import Foundation
 import Logging
 import LoupeConnection
 import LoupeProtocol
-import ModelServing
+import ModelRuntime
 import NIOCore
 import NIOHTTP1
 import NIOPosix

@@ -3,7 +3,7 @@ import DiamondSchema
 import Testing
 import TreeModel
 import TreeTraining
-@testable import ModelServing
+@testable import ModelRuntime
 
 @Suite struct SimilarityIndexTests {
     static func table(rows: Int, seed: UInt64) -> DiamondTable {
