@@ -100,12 +100,7 @@ public final class Gateway: Service, Sendable {
         let channel: any Channel
         do {
             channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                .serverChannelOption(.backlog, value: 256)
-                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-                .childChannelOption(.maxMessagesPerRead, value: 16)
-                // A client that half-closes after its last request still gets its replies.
-                .childChannelOption(.allowRemoteHalfClosure, value: true)
+                .protocolListenerOptions()
                 .childChannelInitializer { [connections] channel in
                     connections.track(channel)
                     return channel.eventLoop.makeCompletedFuture {

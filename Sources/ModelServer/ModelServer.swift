@@ -108,12 +108,7 @@ public final class ModelServer: Service, Sendable {
         let logger = logger
         let configuration = configuration
         let bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 256)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.maxMessagesPerRead, value: 16)
-            // A client that half-closes after its last request still gets its replies.
-            .childChannelOption(.allowRemoteHalfClosure, value: true)
+            .protocolListenerOptions()
             .childChannelInitializer { [connections] channel in
                 connections.track(channel)
                 return channel.eventLoop.makeCompletedFuture {
