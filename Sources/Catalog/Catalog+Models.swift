@@ -37,6 +37,39 @@ extension Catalog {
         }
     }
 
+    /// Points `alias` at `version` once the version is known to load: its model blob and the
+    /// dataset it was trained on are read (each blob's digest checked) and decoded, as a server
+    /// would. A version that would not load is refused with why, and the alias stays where it was
+    /// (a server would otherwise keep serving the old version while the alias names the new one).
+    @discardableResult
+    public func promote(
+        name: String, version: Int, to alias: ModelAlias = .production, reason: String? = nil
+    ) throws -> AliasRecord {
+        try requireLoadable(try store.model(name: name, version: version))
+        return try store.promote(name: name, version: version, to: alias, reason: reason)
+    }
+
+    /// Moves `alias` back to the version it pointed to before, once that version is known to
+    /// load (as `promote`).
+    @discardableResult
+    public func rollback(name: String, alias: ModelAlias = .production, reason: String? = nil) throws -> AliasRecord {
+        let stack = try store.aliases(name: name).rollbackStack(for: alias)
+        if stack.count >= 2 { try requireLoadable(try store.model(name: name, version: stack[stack.count - 2])) }
+        return try store.rollback(name: name, alias: alias, reason: reason)
+    }
+
+    /// Throws, saying why, unless `manifest`'s model and training dataset read and decode.
+    public func requireLoadable(_ manifest: ModelManifest) throws {
+        do {
+            _ = try ensemble(of: manifest)
+            _ = try table(of: try store.dataset(name: manifest.dataset.name, version: manifest.dataset.version))
+        } catch {
+            throw CatalogError(
+                "model \(manifest.name) v\(manifest.version) cannot be loaded, so it is not promoted: \(error) "
+                    + "(`loupe store verify` lists what is damaged)")
+        }
+    }
+
     /// Reads and checks a model version's ensemble.
     public func ensemble(of manifest: ModelManifest) throws -> Ensemble {
         try Ensemble(serialized: try store.readBlob(manifest.modelBlob))

@@ -28,7 +28,7 @@ struct DemoCommand: ParsableCommand {
         let trained = try train(table, configuration: configuration, quiet: false)
         let manifest = try oneLine("store \(storeOptions.path)") {
             let manifest = try catalog.register(trained, dataset: dataset.reference, note: "loupe demo")
-            _ = try catalog.store.promote(name: manifest.name, version: manifest.version, reason: "loupe demo")
+            _ = try catalog.promote(name: manifest.name, version: manifest.version, reason: "loupe demo")
             return manifest
         }
         print(describe(trained.report, model: "model \(manifest.name) v\(manifest.version) (production) in \(storeOptions.path)"))

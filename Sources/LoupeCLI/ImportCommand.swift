@@ -71,7 +71,7 @@ struct ImportCommand: ParsableCommand {
         }
         if promote {
             _ = try oneLine("store \(storeOptions.path)") {
-                try catalog.store.promote(name: model, version: imported.manifest.version, reason: "loupe import --promote")
+                try catalog.promote(name: model, version: imported.manifest.version, reason: "loupe import --promote")
             }
         }
         if let out { try writeFile(out, imported.model.serialized()) }

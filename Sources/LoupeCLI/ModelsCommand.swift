@@ -108,7 +108,7 @@ struct ModelsCommand: AsyncParsableCommand {
             guard let alias = ModelAlias(rawValue: to) else { throw CLIError("--to must be production or staging, got \"\(to)\"") }
             let catalog = try storeOptions.catalog()
             let record = try oneLine("model \(model)") {
-                try catalog.store.promote(name: model, version: version, to: alias, reason: reason)
+                try catalog.promote(name: model, version: version, to: alias, reason: reason)
             }
             print("\(model) \(alias) → v\(record[alias] ?? version)")
         }
@@ -128,7 +128,7 @@ struct ModelsCommand: AsyncParsableCommand {
         func run() throws {
             let catalog = try storeOptions.catalog()
             let before = try oneLine("model \(model)") { try catalog.store.aliases(name: model).production }
-            let record = try oneLine("model \(model)") { try catalog.store.rollback(name: model, reason: reason) }
+            let record = try oneLine("model \(model)") { try catalog.rollback(name: model, reason: reason) }
             print("\(model) production: v\(before.map(String.init) ?? "-") → v\(record.production.map(String.init) ?? "-")")
         }
     }

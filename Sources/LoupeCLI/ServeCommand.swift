@@ -241,7 +241,7 @@ struct ServeCommand: AsyncParsableCommand {
         let configuration = try training.configuration()
         let trained = try train(table, configuration: configuration, quiet: false)
         let manifest = try catalog.register(trained, name: model, dataset: dataset.reference, note: "loupe serve, first model")
-        _ = try catalog.store.promote(name: model, version: manifest.version, reason: "first model")
+        _ = try catalog.promote(name: model, version: manifest.version, reason: "first model")
         logger.info("promoted the first model", metadata: [
             "version": "\(manifest.version)", "holdout_rmse": "\(manifest.metrics["rmse"].map { format($0, 1) } ?? "-")",
         ])

@@ -85,7 +85,7 @@ struct TrainCommand: ParsableCommand {
         _ = try? ModelReportPage(catalog: catalog).page(for: registered)  // stored with the model
         if promote {
             _ = try oneLine("store \(storeOptions.path)") {
-                try catalog.store.promote(name: model, version: registered.version, reason: "loupe train --promote")
+                try catalog.promote(name: model, version: registered.version, reason: "loupe train --promote")
             }
         }
         if let out { try writeFile(out, trained.model.serialized()) }

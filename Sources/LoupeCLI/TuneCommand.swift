@@ -131,7 +131,7 @@ struct TuneCommand: ParsableCommand {
         let trained = try train(table, configuration: bestConfiguration, quiet: quiet)
         let manifest = try oneLine("store \(storeOptions.path)") {
             let manifest = try catalog.register(trained, dataset: datasetVersion.reference, note: "tuning run \(id)")
-            if promote { _ = try catalog.store.promote(name: manifest.name, version: manifest.version, reason: "loupe tune --promote") }
+            if promote { _ = try catalog.promote(name: manifest.name, version: manifest.version, reason: "loupe tune --promote") }
             return manifest
         }
         print(describe(trained.report, model: "model \(manifest.name) v\(manifest.version)\(promote ? " (production)" : "")"))

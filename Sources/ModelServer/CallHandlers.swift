@@ -113,6 +113,10 @@ final class CallHandlers: Sendable {
             response.message = "no model loaded yet: train and promote one (`loupe train --promote`)"
         } else if !response.storeReachable {
             response.message = "the artifact store cannot be read"
+        } else if let stale = loader.unloadableProduction {
+            // Still ready (it prices with the version it has), but not what the alias says.
+            response.message = "production names v\(stale.version), which cannot be loaded, so v\(response.modelVersion) "
+                + "is served: \(stale.reason)"
         }
         return response
     }

@@ -15,6 +15,13 @@ final class ModelLoader: Sendable {
     private let cacheSize = 4
     private let logger: Logger
     private let metrics: ServerMetrics?
+    private let unloadable = Mutex<Unloadable?>(nil)
+
+    /// The production version the server could not load (it serves the one it has), and why.
+    struct Unloadable: Sendable {
+        var version: Int
+        var reason: String
+    }
 
     init(catalog: Catalog, registry: ModelRegistry, defaultModel: String, logger: Logger, metrics: ServerMetrics? = nil) {
         self.catalog = catalog
@@ -54,15 +61,32 @@ final class ModelLoader: Sendable {
             return false
         }
         if let current = registry.model, current.name == manifest.name, current.version == manifest.version {
+            productionServed(manifest.version)
             return false
         }
-        let model = try load(manifest)
+        let model: ServingModel
+        do {
+            model = try load(manifest)
+        } catch {
+            unloadable.withLock { $0 = Unloadable(version: manifest.version, reason: "\(error)") }
+            metrics?.production(alias: manifest.version, served: false)
+            throw error
+        }
+        productionServed(manifest.version)
         let old = registry.swap(to: model)
         logger.info("serving model", metadata: [
             "model": "\(manifest.name)", "version": "\(manifest.version)",
             "replaced": "\(old.map { String($0.version) } ?? "none")",
         ])
         return true
+    }
+
+    /// The production version the server could not load, if the alias names one.
+    var unloadableProduction: Unloadable? { unloadable.withLock { $0 } }
+
+    private func productionServed(_ version: Int) {
+        unloadable.withLock { $0 = nil }
+        metrics?.production(alias: version, served: true)
     }
 
     /// Swaps in a model that was just trained (a retrain job), without reading it back.

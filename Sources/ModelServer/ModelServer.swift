@@ -203,11 +203,16 @@ public final class ModelServer: Service, Sendable {
     }
 
     static func healthJSON(_ h: Loupe_V1_HealthResponse) -> (ready: Bool, json: String) {
-        let message = h.message.replacingOccurrences(of: "\"", with: "'")
-        return (h.ready, """
-            {"live":true,"ready":\(h.ready),"model_loaded":\(h.modelLoaded),"store_reachable":\(h.storeReachable),\
-            "model":"\(h.modelName)","model_version":\(h.modelVersion),"server_version":"\(h.serverVersion)",\
-            "uptime_ms":\(h.uptimeMs),"message":"\(message)"}
-            """ + "\n")
+        struct Body: Encodable {
+            var live = true, ready: Bool, model_loaded: Bool, store_reachable: Bool, model: String
+            var model_version: UInt32, server_version: String, uptime_ms: UInt64, message: String
+        }
+        let body = Body(
+            ready: h.ready, model_loaded: h.modelLoaded, store_reachable: h.storeReachable, model: h.modelName,
+            model_version: h.modelVersion, server_version: h.serverVersion, uptime_ms: h.uptimeMs, message: h.message)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let json = (try? encoder.encode(body)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        return (h.ready, json + "\n")
     }
 }

@@ -18,6 +18,8 @@ public final class ServerMetrics: Sendable {
     private let modelVersion: Gauge
     private let swaps: Counter
     private let loadFailures: Counter
+    private let productionVersion: Gauge
+    private let aliasMismatch: Gauge
 
     /// Calls take microseconds (Predict) to seconds (large batches, store reads).
     static let durationBuckets: [Duration] = [
@@ -37,6 +39,11 @@ public final class ServerMetrics: Sendable {
             descriptor: .named("loupe_model_version", help: "Version of the model being served."))
         swaps = registry.makeCounter(
             descriptor: .named("loupe_model_swaps_total", help: "Times a model version was swapped in."))
+        productionVersion = registry.makeGauge(
+            descriptor: .named("loupe_model_production_version", help: "Version the production alias points to."))
+        aliasMismatch = registry.makeGauge(
+            descriptor: .named("loupe_model_alias_mismatch",
+                help: "1 while the production alias names a version the server cannot load (it serves the one it has)."))
         loadFailures = registry.makeCounter(
             descriptor: .named("loupe_model_load_failures_total",
                 help: "Times a model version could not be loaded from the store (missing, corrupt or undecodable)."))
@@ -76,6 +83,12 @@ public final class ServerMetrics: Sendable {
         swaps.increment()
     }
     func modelLoadFailed() { loadFailures.increment() }
+
+    /// Where the production alias points, and whether the server serves that version.
+    func production(alias version: Int, served: Bool) {
+        productionVersion.set(Int64(version))
+        aliasMismatch.set(Int64(served ? 0 : 1))
+    }
 
     /// The Prometheus text exposition of every metric (the process figures read now).
     public func exposition() -> String {

@@ -126,7 +126,7 @@ public struct RetrainPipeline: Sendable {
             margin: request.promotionMargin)
         if promote {
             progress(.swapping, 95, nil, "promoting v\(challenger.version)")
-            _ = try catalog.store.promote(name: request.model, version: challenger.version, reason: reason)
+            _ = try catalog.promote(name: request.model, version: challenger.version, reason: reason)
             onPromoted(challenger, trained.model)
         }
         let outcome = RetrainOutcome(

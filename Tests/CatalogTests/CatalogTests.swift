@@ -68,6 +68,29 @@ import TreeTraining
         #expect { try catalog.manifest(for: ModelSpec(parsing: "diamonds@staging")!) } throws: { "\($0)".contains("staging") }
     }
 
+    @Test func promoteAndRollbackRefuseAVersionThatDoesNotLoad() throws {
+        let (catalog, url) = try temporaryStore()
+        defer { try? FileManager.default.removeItem(at: url) }
+        let dataset = try catalog.ingest(csv: Array(sampleRows(400).utf8), dataset: "s", source: "t").manifest
+        let table = try catalog.table(of: dataset)
+        func model(rounds: Int) throws -> ModelManifest {
+            let config = TrainingConfiguration(rounds: rounds, numLeaves: 4, minDataInLeaf: 5, earlyStoppingRounds: 0,
+                                               calibrationFraction: 0.2, threads: 1)
+            return try catalog.register(try Trainer(configuration: config).train(table), dataset: dataset.reference)
+        }
+        let good = try model(rounds: 5)
+        let damaged = try model(rounds: 6)
+        try catalog.promote(name: "diamonds", version: damaged.version)
+        try catalog.promote(name: "diamonds", version: good.version)
+        // What a damaged disk leaves: the blob no longer decodes.
+        try Data("not a zstd frame".utf8).write(to: URL(fileURLWithPath: catalog.store.backend.location(of: damaged.modelBlob)))
+        #expect { try catalog.promote(name: "diamonds", version: damaged.version) } throws: {
+            "\($0)".contains("v\(damaged.version) cannot be loaded, so it is not promoted")
+        }
+        #expect { try catalog.rollback(name: "diamonds") } throws: { "\($0)".contains("cannot be loaded") }
+        #expect(try catalog.store.aliases(name: "diamonds").production == good.version, "the alias did not move")
+    }
+
     @Test func specsParse() {
         #expect(ModelSpec(parsing: "diamonds") == ModelSpec())
         #expect(ModelSpec(parsing: "@3") == ModelSpec(selector: .version(3)))

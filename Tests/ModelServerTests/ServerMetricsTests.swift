@@ -45,7 +45,20 @@ import Testing
             try await Task.sleep(for: .milliseconds(10))
         }
         #expect(fixture.server.metrics.exposition().contains(counted))
-        // The server keeps serving the model it had.
+        // The server keeps serving the model it had, and says the alias names another.
         #expect(fixture.server.registry.model?.version == 1)
+        let text = fixture.server.metrics.exposition()
+        #expect(text.contains("loupe_model_alias_mismatch 1") && text.contains("loupe_model_production_version \(version)"))
+        let client = try await fixture.client()
+        let health = try await client.health()
+        await client.close()
+        #expect(health.ready && health.modelVersion == 1)
+        #expect(health.message.contains("production names v\(version), which cannot be loaded"), "\(health.message)")
+        // The operator's way back: the alias on a version that loads again.
+        _ = try fixture.catalog.promote(name: "diamonds", version: 1)
+        for _ in 0..<400 where !fixture.server.metrics.exposition().contains("loupe_model_alias_mismatch 0") {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(fixture.server.metrics.exposition().contains("loupe_model_alias_mismatch 0"))
     }
 }
