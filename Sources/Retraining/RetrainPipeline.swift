@@ -127,15 +127,16 @@ public struct RetrainPipeline: Sendable {
         if promote {
             progress(.swapping, 95, nil, "promoting v\(challenger.version)")
             _ = try catalog.promote(name: request.model, version: challenger.version, reason: reason)
-            onPromoted(challenger, trained.model)
         }
         let outcome = RetrainOutcome(
             modelName: request.model, datasetVersion: dataset.version, challengerVersion: challenger.version,
             championVersion: championManifest?.version, challengerRMSE: challengerRMSE, championRMSE: championRMSE,
             holdoutRows: holdout.count, comparison: comparison, tuningRun: tuningRunID, promoted: promote,
             reason: reason)
-        // Kept for the model's report page (champion vs challenger).
+        // Kept for the model's report page (champion vs challenger): saved before `onPromoted`,
+        // which may render and store that page.
         try? catalog.save(outcome)
+        if promote { onPromoted(challenger, trained.model) }
         return outcome
     }
 

@@ -51,6 +51,27 @@ import TreeTraining
         #expect(try catalog.store.verify().ok)
     }
 
+    /// `loupe serve` renders and stores a promoted version's page as soon as it is promoted: the
+    /// page must already hold the champion-vs-challenger section (it is stored, never redone).
+    @Test func aPageRenderedOnPromotionHoldsTheComparison() throws {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("loupe-report-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: url) }
+        let catalog = try Catalog.open(at: url.path)
+        try catalog.ingest(csv: Self.csv(rows: 700), dataset: "diamonds", source: "test.csv")
+        let quick = TrainingConfiguration(rounds: 20, learningRate: 0.3, numLeaves: 7, minDataInLeaf: 5,
+                                          earlyStoppingRounds: 5, calibrationFraction: 0.2, threads: 1)
+        let pipeline = RetrainPipeline(catalog: catalog) { manifest, _ in
+            _ = try? ModelReportPage(catalog: catalog).page(for: manifest)
+        }
+        _ = try pipeline.run(RetrainRequest(configuration: quick))
+        var second = quick
+        second.rounds = 30
+        let outcome = try pipeline.run(RetrainRequest(configuration: second, promotionMargin: 0))
+        #expect(outcome.promoted, "\(outcome.reason)")
+        let manifest = try catalog.store.model(name: "diamonds", version: outcome.challengerVersion)
+        #expect(try ModelReportPage(catalog: catalog).page(for: manifest).contains("<h2>Champion vs challenger"))
+    }
+
     @Test func pageLoadsInAHeadlessBrowserWithEveryChartDrawn() throws {
         guard let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"]
             .first(where: { FileManager.default.isExecutableFile(atPath: $0) })
