@@ -49,8 +49,23 @@ struct RetrainCommand: AsyncParsableCommand {
     @Option(help: "Tune the parameters first within this budget: trials (60) or time (90s, 5m).")
     var tune: String?
 
+    @Option(help: ArgumentHelp(
+        "Override a guardrail for this run (recorded in the outcome): label-shift (the new rows' prices sit far from production's predictions as a whole).",
+        valueName: "guardrail"))
+    var accept: [String] = []
+
     func run() async throws {
+        let accepted = try accept.map { name in
+            guard let guardrail = Guardrail(rawValue: name) else {
+                throw CLIError("--accept must name a guardrail (\(Guardrail.allCases.map(\.rawValue).joined(separator: ", "))), got \"\(name)\"")
+            }
+            return guardrail
+        }
         if let client = try await serverOptions.connect(store: storeOptions) {
+            guard accepted.isEmpty else {
+                await client.close()
+                throw CLIError("--accept applies to a retrain run here, not through --server (the Retrain call has no field for it yet)")
+            }
             try await retrainRemotely(client)
             await client.close()
             return
@@ -58,7 +73,7 @@ struct RetrainCommand: AsyncParsableCommand {
         let catalog = try storeOptions.catalog()
         var request = RetrainRequest(
             model: model, dataset: dataset, newRowsCSV: try newRows.map(readFile), promotionMargin: margin,
-            holdoutFraction: holdout, requestedBy: "loupe retrain")
+            holdoutFraction: holdout, accept: Set(accepted), requestedBy: "loupe retrain")
         if defaults { request.configuration = TrainingConfiguration() }
         if let tune {
             var tuning = TuningConfiguration()
@@ -91,9 +106,16 @@ struct RetrainCommand: AsyncParsableCommand {
             return
         }
         if let run = outcome.tuningRun { print("tuning run \(run) chose the parameters") }
-        print("dataset \(dataset) v\(outcome.datasetVersion); challenger \(model) v\(outcome.challengerVersion)")
+        if let count = outcome.labelOutlierCount, count > 0 {
+            print("\(count) new rows set aside as label outliers, e.g. row "
+                + (outcome.labelOutliers?.first.map { "\($0.row): \($0.reason)" } ?? "-"))
+        }
+        if let challenger = outcome.challengerVersion {
+            print("dataset \(dataset) v\(outcome.datasetVersion); challenger \(model) v\(challenger)"
+                + (outcome.newTrainingRows.map { ", trained with \($0) new rows" } ?? ""))
+        }
         print(outcome.reason)
-        print(outcome.promoted ? "promoted v\(outcome.challengerVersion) to production"
+        print(outcome.promoted ? "promoted v\(outcome.challengerVersion.map(String.init) ?? "-") to production"
               : "production stays v\(outcome.championVersion.map(String.init) ?? "-")")
     }
 

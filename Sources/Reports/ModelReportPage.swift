@@ -208,8 +208,13 @@ public struct ModelReportPage: Sendable {
         case .freshRows: "on \(o.holdoutRows) rows added since production's dataset, which neither model trained on"
         case .refit: "on \(o.holdoutRows) held-out rows, against production's parameters refitted on the same training rows"
         }
-        var rows = row("challenger", "v\(o.challengerVersion): $" + n(o.challengerRMSE, 2))
+        var rows = row("challenger", "v\(o.challengerVersion.map(String.init) ?? "-"): $" + n(o.challengerRMSE ?? .nan, 2))
         if let champion = o.championVersion, let rmse = o.championRMSE { rows += row("champion", "v\(champion): $" + n(rmse, 2)) }
+        if let used = o.newTrainingRows { rows += row("new rows trained on", "\(used)") }
+        if let outliers = o.labelOutlierCount, outliers > 0 {
+            rows += row("label outliers set aside", "\(outliers)" + (o.labelOutliers?.first.map { " (e.g. " + e($0.reason) + ")" } ?? ""))
+        }
+        if let accepted = o.accepted, !accepted.isEmpty { rows += row("guardrails overridden", e(accepted.joined(separator: ", "))) }
         rows += row("decision", (o.promoted ? "promoted — " : "kept the champion — ") + e(o.reason))
         return section("Champion vs challenger", "<p>Holdout RMSE \(comparison).</p><table>\(rows)</table>")
     }

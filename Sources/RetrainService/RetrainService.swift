@@ -118,7 +118,7 @@ public final class RetrainService: RetrainJobs {
                 result.promoted = outcome.promoted
                 result.decision = outcome.reason
                 let store = catalog.store
-                if let manifest = try? store.model(name: outcome.modelName, version: outcome.challengerVersion),
+                if let version = outcome.challengerVersion, let manifest = try? store.model(name: outcome.modelName, version: version),
                     let aliases = try? store.aliases(name: outcome.modelName)
                 {
                     result.model = Loupe_V1_ModelVersion(manifest, aliases: aliases)

@@ -8,11 +8,15 @@ import TreeTraining
 
 /// The one retraining pipeline behind `loupe retrain` and the `Retrain` call:
 ///
-/// 1. take the newest version of the dataset, appending new labelled rows first if given
-///    (cleaned and deduplicated into a new version);
-/// 2. hold out rows that are fresh to both contestants: when the dataset has enough rows the
-///    production model never saw (added since its dataset version), the holdout is drawn from
-///    those; otherwise it is drawn from all rows, and since production trained on them, the
+/// 1. screen new labelled rows against production (`LabelScreen`): a batch whose prices sit far
+///    from production's predictions as a whole is refused before it enters the dataset (unless
+///    the operator accepts it); single rows far off are set aside as label outliers;
+/// 2. take the newest version of the dataset, appending the new rows that passed (cleaned and
+///    deduplicated into a new version);
+/// 3. hold out rows that are fresh to both contestants: when the dataset has enough rows the
+///    production model never saw (added since its dataset version), a slice of those
+///    (`freshHoldoutFraction`) is held out and the rest train the challenger with the old rows;
+///    otherwise the holdout is drawn from all rows, and since production trained on them, the
 ///    champion is represented by a *refit*: production's parameters trained on the same
 ///    training rows as the challenger (so the comparison is like for like);
 /// 3. train the challenger on the rest (with the request's parameters, else production's);
@@ -40,9 +44,31 @@ public struct RetrainPipeline: Sendable {
         guard request.holdoutFraction > 0, request.holdoutFraction < 0.5 else {
             throw CatalogError("holdout fraction must be in (0, 0.5), got \(request.holdoutFraction)")
         }
+        guard request.freshHoldoutFraction > 0, request.freshHoldoutFraction < 1 else {
+            throw CatalogError("fresh holdout fraction must be in (0, 1), got \(request.freshHoldoutFraction)")
+        }
         progress(.preparingData, 2, nil, "reading dataset \(request.dataset)")
         var dataset = try catalog.latestDataset(request.dataset)
-        if let rows = request.newRowsCSV {
+        let championManifest = try catalog.store.model(name: request.model, alias: .production)
+        var newRows = request.newRowsCSV
+        var screen: LabelScreen?
+        if let rows = newRows, let championManifest {
+            progress(.preparingData, 3, nil, "screening the new labels against production v\(championManifest.version)")
+            let checked = try LabelScreen(rows, production: try catalog.ensemble(of: championManifest), policy: request.labels)
+            screen = checked
+            if let shift = checked.shift, !request.accept.contains(.labelShift) {
+                return RetrainOutcome(
+                    modelName: request.model, datasetVersion: dataset.version, challengerVersion: nil,
+                    championVersion: championManifest.version, challengerRMSE: nil, championRMSE: nil, holdoutRows: 0,
+                    comparison: .freshRows, tuningRun: nil, promoted: false, reason: "rejected: " + shift,
+                    rejectedBy: Guardrail.labelShift.rawValue, accepted: nil,
+                    labelOutliers: Array(checked.outliers.prefix(100)), labelOutlierCount: checked.outliers.count)
+            }
+            if !checked.outliers.isEmpty {
+                newRows = Cleaner.csv(rows, without: Set(checked.outliers.map(\.row)))
+            }
+        }
+        if let rows = newRows {
             let ingested = try catalog.ingest(
                 csv: rows, dataset: request.dataset, source: "retrain by \(request.requestedBy)", append: true)
             dataset = ingested.manifest
@@ -51,13 +77,16 @@ public struct RetrainPipeline: Sendable {
                         + "\(ingested.duplicatesOfEarlierRows) already present, \(ingested.cleaning.report.quarantinedRows) quarantined")
         }
         let table = try catalog.table(of: dataset)
-        let championManifest = try catalog.store.model(name: request.model, alias: .production)
         var random = SeededRandom(seed: request.seed ^ 0x4E7_4A1)
-        let holdoutTarget = max(1, Int((Double(table.count) * request.holdoutFraction).rounded()))
         let fresh = try championManifest.map { try freshRows(in: table, of: dataset, since: $0) } ?? Array(0..<table.count)
         let comparison: RetrainOutcome.Comparison = championManifest == nil ? .noChampion
             : fresh.count >= Self.minimumFreshRows ? .freshRows : .refit
+        // With new rows, a slice of them is held out and the rest train the challenger: new data
+        // must be able to move the model (holding all of them out left it identical to production's).
         let pool = comparison == .freshRows ? fresh : Array(0..<table.count)
+        let holdoutTarget = comparison == .freshRows
+            ? max(Self.minimumFreshRows / 2, Int((Double(fresh.count) * request.freshHoldoutFraction).rounded()))
+            : max(1, Int((Double(table.count) * request.holdoutFraction).rounded()))
         let holdoutRows = Array(random.permutation(pool.count).prefix(min(holdoutTarget, pool.count)).map { pool[$0] }).sorted()
         let inHoldout = Set(holdoutRows)
         let holdout = table.rows(holdoutRows)
@@ -132,7 +161,11 @@ public struct RetrainPipeline: Sendable {
             modelName: request.model, datasetVersion: dataset.version, challengerVersion: challenger.version,
             championVersion: championManifest?.version, challengerRMSE: challengerRMSE, championRMSE: championRMSE,
             holdoutRows: holdout.count, comparison: comparison, tuningRun: tuningRunID, promoted: promote,
-            reason: reason)
+            reason: reason, rejectedBy: nil,
+            accepted: request.accept.isEmpty ? nil : request.accept.map(\.rawValue).sorted(),
+            labelOutliers: screen.map { Array($0.outliers.prefix(100)) },
+            labelOutlierCount: screen?.outliers.count,
+            newTrainingRows: comparison == .freshRows ? fresh.count - holdout.count : nil)
         // Kept for the model's report page (champion vs challenger): saved before `onPromoted`,
         // which may render and store that page.
         try? catalog.save(outcome)

@@ -21,8 +21,16 @@ public struct RetrainRequest: Sendable {
     /// The challenger must beat the champion's holdout RMSE by this fraction to be promoted
     /// (0.01: at least 1% lower).
     public var promotionMargin: Double
-    /// Fraction of the dataset held out to compare challenger and champion.
+    /// Fraction of the dataset held out to compare challenger and champion when there are too
+    /// few new rows to compare on (the champion is then refitted on the challenger's rows).
     public var holdoutFraction: Double
+    /// Fraction of the new rows (those production never trained on) held out to compare
+    /// challenger and champion; the rest train the challenger.
+    public var freshHoldoutFraction: Double
+    /// How new labels are screened against production before they are used.
+    public var labels: LabelPolicy
+    /// Guardrails the operator overrides for this run (recorded in the outcome).
+    public var accept: Set<Guardrail>
     /// Seed of the holdout split and of training.
     public var seed: UInt64
     /// Who asked, for the alias history.
@@ -31,8 +39,9 @@ public struct RetrainRequest: Sendable {
     public init(
         model: String = "diamonds", dataset: String = "diamonds", newRowsCSV: [UInt8]? = nil,
         configuration: TrainingConfiguration? = nil, tuning: TuningConfiguration? = nil,
-        promotionMargin: Double = 0.01, holdoutFraction: Double = 0.1,
-        seed: UInt64 = 42, requestedBy: String = "loupe"
+        promotionMargin: Double = 0.01, holdoutFraction: Double = 0.1, freshHoldoutFraction: Double = 0.25,
+        labels: LabelPolicy = LabelPolicy(), accept: Set<Guardrail> = [], seed: UInt64 = 42,
+        requestedBy: String = "loupe"
     ) {
         self.model = model
         self.dataset = dataset
@@ -41,6 +50,9 @@ public struct RetrainRequest: Sendable {
         self.tuning = tuning
         self.promotionMargin = promotionMargin
         self.holdoutFraction = holdoutFraction
+        self.freshHoldoutFraction = freshHoldoutFraction
+        self.labels = labels
+        self.accept = accept
         self.seed = seed
         self.requestedBy = requestedBy
     }
@@ -52,12 +64,13 @@ public struct RetrainOutcome: Sendable, Codable, Equatable {
     public var modelName: String
     /// The dataset version the challenger trained on.
     public var datasetVersion: Int
-    /// The challenger's model version (registered whether or not it was promoted).
-    public var challengerVersion: Int
+    /// The challenger's model version (registered whether or not it was promoted); nil when a
+    /// guardrail refused the run before training.
+    public var challengerVersion: Int?
     /// The production version it was compared with, if there was one.
     public var championVersion: Int?
     /// Holdout RMSE in dollars of both, on the same rows.
-    public var challengerRMSE: Double
+    public var challengerRMSE: Double?
     public var championRMSE: Double?
     /// Rows in the shared holdout.
     public var holdoutRows: Int
@@ -69,6 +82,15 @@ public struct RetrainOutcome: Sendable, Codable, Equatable {
     public var promoted: Bool
     /// Why it was or was not promoted, for a person.
     public var reason: String
+    /// The guardrail that refused the run, if one did (e.g. `label-shift`).
+    public var rejectedBy: String?
+    /// Guardrails the operator overrode for this run.
+    public var accepted: [String]?
+    /// New rows set aside as label outliers (the first 100), and how many there were.
+    public var labelOutliers: [LabelScreen.Outlier]?
+    public var labelOutlierCount: Int?
+    /// New rows (never seen by production) the challenger trained on.
+    public var newTrainingRows: Int?
 
     /// How challenger and champion were compared.
     public enum Comparison: String, Sendable, Codable {
@@ -88,7 +110,8 @@ extension Catalog {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        try store.putRecord(kind: "retrains", id: "\(outcome.modelName)-\(outcome.challengerVersion)",
+        guard let version = outcome.challengerVersion else { return }  // refused before training: no version
+        try store.putRecord(kind: "retrains", id: "\(outcome.modelName)-\(version)",
                             json: Array(try encoder.encode(outcome)))
     }
 

@@ -26,7 +26,7 @@ import TreeTraining
         let budget = TuningConfiguration(maxTrials: 4, timeBudgetSeconds: nil, startupTrials: 4, parallelTrials: 2,
                                          threads: 2, maxRounds: 40, earlyStoppingRounds: 5, rungMinRounds: 10)
         let outcome = try pipeline.run(RetrainRequest(tuning: budget, promotionMargin: 0))
-        return (catalog, url, try catalog.store.model(name: "diamonds", version: outcome.challengerVersion))
+        return (catalog, url, try catalog.store.model(name: "diamonds", version: try #require(outcome.challengerVersion)))
     }
 
     @Test func pageHasEverySectionAndNeedsNoNetwork() throws {
@@ -68,7 +68,7 @@ import TreeTraining
         second.rounds = 30
         let outcome = try pipeline.run(RetrainRequest(configuration: second, promotionMargin: 0))
         #expect(outcome.promoted, "\(outcome.reason)")
-        let manifest = try catalog.store.model(name: "diamonds", version: outcome.challengerVersion)
+        let manifest = try catalog.store.model(name: "diamonds", version: try #require(outcome.challengerVersion))
         #expect(try ModelReportPage(catalog: catalog).page(for: manifest).contains("<h2>Champion vs challenger"))
     }
 

@@ -44,7 +44,7 @@ import TreeTraining
         #expect(worse.challengerVersion == 2)
         #expect(worse.championVersion == 1)
         let championRMSE = try #require(worse.championRMSE)
-        #expect(worse.challengerRMSE > championRMSE)
+        #expect(try #require(worse.challengerRMSE) > championRMSE)
         #expect(worse.reason.contains("champion kept"))
         #expect(worse.comparison == .refit)  // no new rows: production's parameters refitted
         #expect(try catalog.store.aliases(name: "diamonds").production == 1)
@@ -55,6 +55,75 @@ import TreeTraining
         #expect(swapped.withLock { $0 } == (again.promoted ? [1, 3] : [1]))
         let manifest3 = try catalog.store.model(name: "diamonds", version: 3)
         #expect(RetrainPipeline.configuration(from: manifest3)?.numLeaves == 7)
+    }
+
+    /// A batch of new rows with every price multiplied by `factor`, and rows `typos` (0-based)
+    /// multiplied by 10 on top.
+    static func batch(rows: Int, seed: Int, factor: Double = 1, typos: Set<Int> = []) -> [UInt8] {
+        var lines = SyntheticDiamonds.csv(rows: rows, seed: seed, mixedCuts: false).split(separator: "\n").map(String.init)
+        for i in 1..<lines.count {
+            var fields = lines[i].split(separator: ",").map(String.init)
+            let price = Double(fields[6])! * factor * (typos.contains(i - 1) ? 10 : 1)
+            fields[6] = String(Int(price.rounded()))
+            lines[i] = fields.joined(separator: ",")
+        }
+        return Array((lines.joined(separator: "\n") + "\n").utf8)
+    }
+
+    /// A store whose production model trained on 1,500 rows.
+    func storeWithProduction() throws -> (Catalog, URL, RetrainPipeline) {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("loupe-retrain-\(UUID().uuidString)")
+        let catalog = try Catalog.open(at: url.path)
+        try catalog.ingest(csv: Self.csv(rows: 1500), dataset: "diamonds", source: "test")
+        let pipeline = RetrainPipeline(catalog: catalog)
+        #expect(try pipeline.run(RetrainRequest(configuration: Self.good)).promoted)
+        return (catalog, url, pipeline)
+    }
+
+    @Test func aSmallBatchOfNewRowsTrainsTheChallenger() throws {
+        let (catalog, url, pipeline) = try storeWithProduction()
+        defer { try? FileManager.default.removeItem(at: url) }
+        // 300 new stones: the holdout was 10% of the whole dataset drawn from them (180), so few trained.
+        let outcome = try pipeline.run(RetrainRequest(
+            newRowsCSV: Self.batch(rows: 300, seed: 9), configuration: Self.good, promotionMargin: 0.5))
+        #expect(outcome.comparison == .freshRows)
+        #expect(outcome.holdoutRows == 100, "a quarter of the new rows, at least 100")
+        #expect(outcome.newTrainingRows == 200)
+        let challenger = try catalog.store.model(name: "diamonds", version: try #require(outcome.challengerVersion))
+        #expect(challenger.metrics["train_rows"].map(Int.init) ?? 0 > 1500 * 80 / 100, "old rows and new ones")
+        #expect(outcome.labelOutlierCount == 0)
+    }
+
+    @Test func aBatchPricedFarFromProductionIsRefusedUnlessAccepted() throws {
+        let (catalog, url, pipeline) = try storeWithProduction()
+        defer { try? FileManager.default.removeItem(at: url) }
+        let datasetBefore = try catalog.latestDataset().version
+        let tripled = Self.batch(rows: 400, seed: 11, factor: 3)
+        let refused = try pipeline.run(RetrainRequest(newRowsCSV: tripled, configuration: Self.good))
+        #expect(!refused.promoted && refused.rejectedBy == "label-shift" && refused.challengerVersion == nil)
+        #expect(refused.reason.contains("label-shift") && refused.reason.contains("--accept label-shift"), "\(refused.reason)")
+        #expect(try catalog.latestDataset().version == datasetBefore, "the batch never entered the dataset")
+        #expect(try catalog.store.aliases(name: "diamonds").production == 1)
+
+        // The operator's explicit override goes on, and says so.
+        let accepted = try pipeline.run(RetrainRequest(newRowsCSV: tripled, configuration: Self.good, accept: [.labelShift]))
+        #expect(accepted.rejectedBy == nil && accepted.challengerVersion != nil)
+        #expect(accepted.accepted == ["label-shift"])
+        #expect(try catalog.latestDataset().version == datasetBefore + 1)
+    }
+
+    @Test func labelOutliersAreSetAsideAndTheRestUsed() throws {
+        let (catalog, url, pipeline) = try storeWithProduction()
+        defer { try? FileManager.default.removeItem(at: url) }
+        let typos: Set<Int> = Set(stride(from: 3, to: 400, by: 20))  // 5%: a price ×10
+        let outcome = try pipeline.run(RetrainRequest(
+            newRowsCSV: Self.batch(rows: 400, seed: 13, typos: typos), configuration: Self.good, promotionMargin: 0.5))
+        #expect(outcome.rejectedBy == nil)
+        #expect(outcome.labelOutlierCount == typos.count)
+        #expect(Set(outcome.labelOutliers?.map { $0.row - 1 } ?? []) == typos)
+        #expect(outcome.labelOutliers?.first?.reason.hasPrefix("label_outlier: price $") == true)
+        let dataset = try catalog.latestDataset()
+        #expect(dataset.counts.rowsIn == 1500 + 400 - typos.count, "only the rows that passed were ingested")
     }
 
     @Test func newRowsBecomeADatasetVersion() throws {
@@ -85,7 +154,7 @@ import TreeTraining
         let id = try #require(outcome.tuningRun)
         #expect(try catalog.tuningRun(id).trials.count == 4)
         #expect(stages.withLock { $0.contains(.tuning) })
-        let manifest = try catalog.store.model(name: "diamonds", version: outcome.challengerVersion)
+        let manifest = try catalog.store.model(name: "diamonds", version: try #require(outcome.challengerVersion))
         let best = try #require(Tuner.bestConfiguration(of: try catalog.tuningRun(id)))
         #expect(RetrainPipeline.configuration(from: manifest)?.numLeaves == best.numLeaves)
     }
