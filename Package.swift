@@ -99,7 +99,10 @@ let package = Package(
         // The retraining pipeline (challenger vs champion) and the job runner behind Retrain.
         .target(
             name: "Retraining",
-            dependencies: ["ArtifactStore", "Catalog", "DataCleaning", "HyperTuning", "TreeModel", "TreeTraining"],
+            dependencies: [
+                "ArtifactStore", "Catalog", "DataCleaning", "HyperTuning", "TreeModel", "TreeTraining",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
         // The wire protocol: generated messages from Protos/, the frame codec, status codes.
@@ -220,6 +223,7 @@ let package = Package(
             name: "RetrainService",
             dependencies: [
                 "ArtifactStore", "Catalog", "DiamondSchema", "HyperTuning", "LoupeProtocol", "ModelServer", "Retraining",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
@@ -352,14 +356,15 @@ let package = Package(
         .testTarget(
             name: "LoupeCLITests",
             dependencies: [
-                "LoupeCLI", "LoupeProtocol", "LoupeTestKit", "Zstd", .product(name: "NIOCore", package: "swift-nio"),
+                "Catalog", "LoupeCLI", "LoupeProtocol", "LoupeTestKit", "Retraining", "TreeTraining", "Zstd",
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
         .testTarget(
             name: "ModelServerTests",
             dependencies: [
                 "Catalog", "DataCleaning", "DiamondSchema", "LoupeClient", "LoupeProtocol", "LoupeTestKit", "ModelServer",
-                "Reports", "RetrainService", "TreeTraining", .product(name: "NIOCore", package: "swift-nio"),
+                "Reports", "RetrainService", "Retraining", "TreeTraining", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

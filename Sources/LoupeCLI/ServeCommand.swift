@@ -130,7 +130,7 @@ struct ServeCommand: AsyncParsableCommand {
         // The process is assembled here: one job runner for the Retrain calls and the scheduler,
         // the scheduler's drift inputs (the guestbook when the log is on, else what the server
         // scores), report pages, then the server that takes them.
-        let retrain = RetrainService(catalog: catalog, defaultModel: serverConfiguration.defaultModel)
+        let retrain = RetrainService(catalog: catalog, defaultModel: serverConfiguration.defaultModel, logger: logger)
         let scheduler = Scheduler(
             configuration: schedule, catalog: catalog, jobs: retrain.jobs, inboxDirectory: storeOptions.path + "/inbox",
             inputs: requestLog.map { GuestbookDriftInputs(log: $0) }, logger: logger,

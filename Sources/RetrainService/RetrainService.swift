@@ -3,6 +3,7 @@ import Catalog
 import DiamondSchema
 import Foundation
 import HyperTuning
+import Logging
 import LoupeProtocol
 import ModelServer
 import Retraining
@@ -20,12 +21,13 @@ public final class RetrainService: RetrainJobs {
     public let jobs: JobManager
     private let listeners: Listeners
 
-    public init(catalog: Catalog, defaultModel: String = Catalog.defaultModel) {
+    public init(catalog: Catalog, defaultModel: String = Catalog.defaultModel, logger: Logger = Logger(label: "loupe.jobs")) {
         self.catalog = catalog
         self.defaultModel = defaultModel
         let listeners = Listeners()
         self.listeners = listeners
-        jobs = JobManager(pipeline: RetrainPipeline(catalog: catalog) { manifest, _ in listeners.promoted(manifest) })
+        jobs = JobManager(
+            pipeline: RetrainPipeline(catalog: catalog) { manifest, _ in listeners.promoted(manifest) }, logger: logger)
     }
 
     /// Runs `body` whenever a job promotes a version (e.g. the server swaps it in at once
@@ -102,7 +104,7 @@ public final class RetrainService: RetrainJobs {
 
     public func job(_ request: Loupe_V1_GetJobRequest) throws(ProtocolError) -> Loupe_V1_GetJobResponse {
         guard let status = jobs.status(request.jobID) else {
-            throw ProtocolError(code: .notFound, message: "no job \"\(request.jobID)\" (jobs are kept while the server runs)")
+            throw ProtocolError(code: .notFound, message: "no job \"\(request.jobID)\" on this server's store")
         }
         var job = Loupe_V1_Job()
         job.jobID = status.id

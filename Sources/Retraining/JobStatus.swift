@@ -8,6 +8,9 @@ public enum JobStage: String, Sendable, Codable, CaseIterable {
 /// A snapshot of a job, as `GetJob` returns it.
 public struct JobStatus: Sendable, Codable, Equatable {
     public var id: String
+    /// The model it retrains, and who asked (nil in jobs recorded before they were kept).
+    public var model: String?
+    public var requestedBy: String?
     public var stage: JobStage
     /// 0…100.
     public var percent: Double

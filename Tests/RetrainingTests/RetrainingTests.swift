@@ -172,7 +172,7 @@ import TreeTraining
         let jobs = JobManager(pipeline: RetrainPipeline(catalog: catalog))
         let ok = jobs.start(RetrainRequest(configuration: Self.good))
         let bad = jobs.start(RetrainRequest(dataset: "missing", configuration: Self.good))
-        #expect(ok == "job-1" && bad == "job-2")
+        #expect(ok.hasPrefix("job-") && bad.hasPrefix("job-") && ok != bad)
         let done = try #require(await jobs.wait(ok))
         #expect(done.stage == .done)
         #expect(done.percent == 100)
@@ -181,7 +181,30 @@ import TreeTraining
         #expect(failed.stage == .failed)
         #expect(failed.error?.contains("missing") == true)
         #expect(jobs.status("job-99") == nil)
-        #expect(jobs.all().map(\.id) == ["job-2", "job-1"])
+        #expect(Set(jobs.all().map(\.id)) == [ok, bad])
+
+        // Durable: another process on the store (here a new manager) finds both, as they ended.
+        let later = JobManager(pipeline: RetrainPipeline(catalog: catalog))
+        #expect(later.status(ok)?.outcome?.promoted == true && later.status(ok)?.requestedBy == "loupe")
+        #expect(later.status(bad)?.stage == .failed)
+        #expect(Set(JobManager.all(in: catalog).map(\.id)) == [ok, bad])
+    }
+
+    @Test func aJobLeftRunningByAStoppedProcessIsMarkedInterrupted() throws {
+        let (catalog, url) = try catalog()
+        defer { try? FileManager.default.removeItem(at: url) }
+        // What a process killed mid-training leaves in the store.
+        let running = JobStatus(
+            id: "job-20261207t120000-abcdef", model: "diamonds", requestedBy: "admin", stage: .training, percent: 40,
+            etaSeconds: 30, message: "challenger: round 12/40", started: Date())
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        try catalog.store.putRecord(kind: JobManager.recordKind, id: running.id, json: Array(try encoder.encode(running)))
+        let jobs = JobManager(pipeline: RetrainPipeline(catalog: catalog))
+        let status = try #require(jobs.status(running.id))
+        #expect(status.stage == .failed && status.finished != nil)
+        #expect(status.error == "interrupted: the process running it stopped while it was training")
+        #expect(JobManager.read(running.id, in: catalog)?.stage == .failed, "recorded, not only in memory")
     }
 
     @Test func badArgumentsFailClearly() throws {
