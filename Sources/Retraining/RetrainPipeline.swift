@@ -123,8 +123,10 @@ public struct RetrainPipeline: Sendable {
             progress(.training, trainStart + trainShare * Double(p.round) / Double(p.totalRounds), nil,
                      "challenger: round \(p.round)/\(p.totalRounds)")
         }
-        let challengerRMSE = EvaluationReport(model: trained.model, table: holdout).metrics.rmse
+        let challengerReport = EvaluationReport(model: trained.model, table: holdout)
+        let challengerRMSE = challengerReport.metrics.rmse
 
+        var championReport: EvaluationReport?
         var championRMSE: Double?
         if let championManifest {
             let champion: Ensemble
@@ -141,7 +143,8 @@ public struct RetrainPipeline: Sendable {
                 champion = try catalog.ensemble(of: championManifest)
             }
             progress(.evaluating, 82, nil, "measuring challenger and champion on \(holdout.count) holdout rows")
-            championRMSE = EvaluationReport(model: champion, table: holdout).metrics.rmse
+            championReport = EvaluationReport(model: champion, table: holdout)
+            championRMSE = championReport?.metrics.rmse
         }
 
         progress(.registering, 90, nil, "registering the challenger")
@@ -150,9 +153,21 @@ public struct RetrainPipeline: Sendable {
         let championLabel = championManifest.map {
             "champion v\($0.version)" + (comparison == .refit ? " (its parameters refitted on the same rows)" : "")
         }
-        let (promote, reason) = Self.decide(
+        var (promote, reason) = Self.decide(
             challenger: challengerRMSE, champion: championRMSE, championLabel: championLabel,
             margin: request.promotionMargin)
+        var rejectedBy: Guardrail?
+        if promote, championManifest != nil,
+            let (guardrail, why) = request.quality.violation(challenger: challengerReport, champion: championReport)
+        {
+            if request.accept.contains(guardrail) {
+                reason += "; \(guardrail.rawValue) accepted by \(request.requestedBy): \(why)"
+            } else {
+                promote = false
+                rejectedBy = guardrail
+                reason = "rejected: \(why); " + reason + " (accept it with --accept \(guardrail.rawValue))"
+            }
+        }
         if promote {
             progress(.swapping, 95, nil, "promoting v\(challenger.version)")
             _ = try catalog.promote(name: request.model, version: challenger.version, reason: reason)
@@ -161,7 +176,7 @@ public struct RetrainPipeline: Sendable {
             modelName: request.model, datasetVersion: dataset.version, challengerVersion: challenger.version,
             championVersion: championManifest?.version, challengerRMSE: challengerRMSE, championRMSE: championRMSE,
             holdoutRows: holdout.count, comparison: comparison, tuningRun: tuningRunID, promoted: promote,
-            reason: reason, rejectedBy: nil,
+            reason: reason, rejectedBy: rejectedBy?.rawValue,
             accepted: request.accept.isEmpty ? nil : request.accept.map(\.rawValue).sorted(),
             labelOutliers: screen.map { Array($0.outliers.prefix(100)) },
             labelOutlierCount: screen?.outliers.count,

@@ -29,6 +29,8 @@ public struct RetrainRequest: Sendable {
     public var freshHoldoutFraction: Double
     /// How new labels are screened against production before they are used.
     public var labels: LabelPolicy
+    /// What a challenger that wins overall must also not do (per-decile regression, coverage).
+    public var quality: QualityPolicy
     /// Guardrails the operator overrides for this run (recorded in the outcome).
     public var accept: Set<Guardrail>
     /// Seed of the holdout split and of training.
@@ -40,7 +42,8 @@ public struct RetrainRequest: Sendable {
         model: String = "diamonds", dataset: String = "diamonds", newRowsCSV: [UInt8]? = nil,
         configuration: TrainingConfiguration? = nil, tuning: TuningConfiguration? = nil,
         promotionMargin: Double = 0.01, holdoutFraction: Double = 0.1, freshHoldoutFraction: Double = 0.25,
-        labels: LabelPolicy = LabelPolicy(), accept: Set<Guardrail> = [], seed: UInt64 = 42,
+        labels: LabelPolicy = LabelPolicy(), quality: QualityPolicy = QualityPolicy(), accept: Set<Guardrail> = [],
+        seed: UInt64 = 42,
         requestedBy: String = "loupe"
     ) {
         self.model = model
@@ -52,6 +55,7 @@ public struct RetrainRequest: Sendable {
         self.holdoutFraction = holdoutFraction
         self.freshHoldoutFraction = freshHoldoutFraction
         self.labels = labels
+        self.quality = quality
         self.accept = accept
         self.seed = seed
         self.requestedBy = requestedBy

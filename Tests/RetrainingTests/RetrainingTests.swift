@@ -107,7 +107,8 @@ import TreeTraining
 
         // The operator's explicit override goes on, and says so.
         let accepted = try pipeline.run(RetrainRequest(newRowsCSV: tripled, configuration: Self.good, accept: [.labelShift]))
-        #expect(accepted.rejectedBy == nil && accepted.challengerVersion != nil)
+        // (Later guardrails still judge the challenger: the ×3 holdout may fail its coverage.)
+        #expect(accepted.rejectedBy != "label-shift" && accepted.challengerVersion != nil, "\(accepted.reason)")
         #expect(accepted.accepted == ["label-shift"])
         #expect(try catalog.latestDataset().version == datasetBefore + 1)
     }
@@ -213,5 +214,41 @@ import TreeTraining
         let pipeline = RetrainPipeline(catalog: catalog)
         #expect { try pipeline.run(RetrainRequest(promotionMargin: 1.5)) } throws: { "\($0)".contains("margin") }
         #expect { try pipeline.run(RetrainRequest(holdoutFraction: 0)) } throws: { "\($0)".contains("holdout") }
+    }
+}
+
+/// The guardrails a challenger that wins overall must still pass.
+@Suite struct QualityGuardrailTests {
+    /// 1,000 holdout rows priced 1…1000 dollars; `error(price)` is the model's relative error and
+    /// `covered` whether each row falls inside its range.
+    static func report(error: (Double) -> Double, covered: (Int) -> Bool = { _ in true }) -> EvaluationReport {
+        let actual = (1...1000).map(Double.init)
+        let estimates = actual.enumerated().map { i, price in
+            let p = price * (1 + error(price))
+            return covered(i) ? PriceEstimate(price: p, low: price * 0.5, high: price * 1.5, level: 0.9)
+                : PriceEstimate(price: p, low: price * 2, high: price * 3, level: 0.9)
+        }
+        return EvaluationReport(actual: actual, estimates: estimates, level: 0.9, calibrated: true)
+    }
+
+    static func ninetyPercent(_ row: Int) -> Bool { row % 10 != 0 }
+
+    @Test func aChallengerMuchWorseInOneDecileIsStopped() throws {
+        let champion = Self.report(error: { _ in 0.05 }, covered: Self.ninetyPercent)
+        // Better everywhere but the top decile, where its error is doubled.
+        let challenger = Self.report(error: { $0 > 900 ? 0.10 : 0.01 }, covered: Self.ninetyPercent)
+        let (guardrail, why) = try #require(QualityPolicy().violation(challenger: challenger, champion: champion))
+        #expect(guardrail == .decileRegression)
+        #expect(why.contains("price decile 10") && why.contains("+100.0%"), "\(why)")
+        #expect(QualityPolicy(decileRegressionBudget: 1.5).violation(challenger: challenger, champion: champion) == nil)
+    }
+
+    @Test func rangesThatMissTheirLevelAreStopped() throws {
+        let champion = Self.report(error: { _ in 0.05 }, covered: Self.ninetyPercent)
+        let narrow = Self.report(error: { _ in 0.04 }, covered: { $0 % 10 >= 3 })  // 70% covered
+        let (guardrail, why) = try #require(QualityPolicy().violation(challenger: narrow, champion: champion))
+        #expect(guardrail == .coverage && why.contains("covered 70.0%"), "\(why)")
+        let fine = Self.report(error: { _ in 0.04 }, covered: Self.ninetyPercent)
+        #expect(QualityPolicy().violation(challenger: fine, champion: champion) == nil)
     }
 }
