@@ -128,19 +128,24 @@ struct ServeCommand: AsyncParsableCommand {
         schedule.driftThreshold = driftThreshold > 0 ? driftThreshold : nil
         schedule.minimumGap = try parseDuration(retrainGap, option: "--retrain-gap")
         // The process is assembled here: one job runner for the Retrain calls and the scheduler,
-        // the scheduler's drift inputs (the guestbook when the log is on, else what the server
-        // scores), report pages, then the server that takes them.
+        // the scheduler's drift inputs, report pages, then the server that takes them. Drift
+        // sees every diamond priced: with the request log on, Predict calls from the guestbook
+        // (they outlive a restart) and BatchPredict rows from an in-memory window (the guestbook
+        // keeps no batch rows); with it off, both from the window.
         let retrain = RetrainService(catalog: catalog, defaultModel: serverConfiguration.defaultModel, logger: logger)
+        let window = DriftWindow()
         let scheduler = Scheduler(
             configuration: schedule, catalog: catalog, jobs: retrain.jobs, inboxDirectory: storeOptions.path + "/inbox",
-            inputs: requestLog.map { GuestbookDriftInputs(log: $0) }, logger: logger,
-            onStatus: SchedulerMetrics(registry: metrics.registry).update)
-        let window = scheduler.window
+            window: window, inputs: requestLog.map { CombinedDriftInputs([GuestbookDriftInputs(log: $0), window]) },
+            logger: logger, onStatus: SchedulerMetrics(registry: metrics.registry).update)
         let reports = ModelReportPage(catalog: catalog)
+        let logged = requestLog != nil
+        let scored = ScoredInputs(
+            diamond: { diamond in if !logged { window.add(diamond) } }, columns: { window.add(columns: $0) })
         let server = ModelServer(
             configuration: serverConfiguration, catalog: catalog,
             authenticator: GatewayTrustingAuthenticator(internalSecret: secret), metrics: metrics, jobs: retrain,
-            inputs: requestLog == nil ? ScoredInputs(diamond: window.add, columns: window.add(columns:)) : nil,
+            inputs: scored,
             reportPage: { reports.page(model: serverConfiguration.defaultModel, version: $0) },
             requestLog: requestLog, logger: logger)
         retrain.whenPromoted { manifest in

@@ -47,7 +47,8 @@ struct StatusCommand: ParsableCommand {
         print("  inbox: \(s.inboxProcessed) files ingested, \(s.inboxFailed) failed")
         if !s.drift.isEmpty {
             let worst = s.drift.sorted { $0.value > $1.value }.prefix(3).map { "\($0.key) \(format($0.value, 3))" }
-            print("  drift (PSI over \(s.driftRows) recent rows): " + worst.joined(separator: ", "))
+            print("  drift (PSI over \(s.driftRows) distinct recent stones): " + worst.joined(separator: ", "))
+            if let needs = s.driftNeedsLabels { print("  needs labels: \(needs)") }
         }
     }
 

@@ -72,3 +72,27 @@ public protocol DriftInputSource: Sendable {
     /// Forgets the rows so far (after a retrain, the new model starts from new inputs).
     func clear()
 }
+
+/// Several input sources read as one: the guestbook's Predict calls (which outlive a restart)
+/// and the window of BatchPredict rows the server scored, with the request log on.
+public struct CombinedDriftInputs: DriftInputSource {
+    public let sources: [any DriftInputSource]
+
+    public init(_ sources: [any DriftInputSource]) {
+        self.sources = sources
+    }
+
+    public var count: Int { sources.reduce(0) { $0 + $1.count } }
+
+    public func snapshot() -> [[Double]] {
+        var columns = [[Double]](repeating: [], count: Feature.count)
+        for source in sources {
+            for (f, values) in source.snapshot().enumerated() where f < columns.count { columns[f] += values }
+        }
+        return columns
+    }
+
+    public func clear() {
+        for source in sources { source.clear() }
+    }
+}

@@ -201,7 +201,14 @@ public final class Scheduler: Sendable {
         guard let threshold = configuration.driftThreshold, inputs.count >= configuration.driftMinimumRows,
             let training = trainingColumns()
         else { return }
-        let recent = inputs.snapshot()
+        // Each distinct stone counts once: one partner pricing the same diamond a thousand times
+        // is not a change in what the market brings.
+        let recent = Self.distinctRows(inputs.snapshot())
+        guard recent.first?.count ?? 0 >= configuration.driftMinimumRows else {
+            state.withLock { $0.status.driftRows = recent.first?.count ?? 0 }
+            return
+        }
+        let labelled = hasNewLabels()
         var psi: [String: Double] = [:]
         for feature in Feature.allCases {
             let f = feature.rawValue
@@ -217,13 +224,45 @@ public final class Scheduler: Sendable {
                 psi[feature.name] = PopulationStability.psi(expected: training[f], actual: recent[f])
             }
         }
-        state.withLock { s in
+        let alert = state.withLock { s -> String? in
             s.status.drift = psi
             s.status.driftRows = recent[0].count
-            if let worst = psi.max(by: { $0.value < $1.value }), worst.value > threshold, !s.pending.contains(where: { $0.hasPrefix("drift") }) {
-                s.pending.append("drift (\(worst.key) PSI \(String(format: "%.2f", worst.value)))")
+            guard let worst = psi.max(by: { $0.value < $1.value }), worst.value > threshold else {
+                s.status.driftNeedsLabels = nil
+                return nil
             }
+            let trigger = "drift (\(worst.key) PSI \(String(format: "%.2f", worst.value)))"
+            // Without new labels a retrain refits the same rows and cannot follow the drift: say
+            // what is needed instead of running one.
+            guard labelled else {
+                let first = s.status.driftNeedsLabels == nil
+                s.status.driftNeedsLabels = "\(trigger) but no labelled rows since production's dataset: "
+                    + "add sold prices (loupe ingest --append, or the inbox) to retrain on"
+                return first ? s.status.driftNeedsLabels : nil
+            }
+            s.status.driftNeedsLabels = nil
+            if !s.pending.contains(where: { $0.hasPrefix("drift") }) { s.pending.append(trigger) }
+            return nil
         }
+        if let alert { logger.warning("drift needs labels", metadata: ["detail": "\(alert)"]) }
+    }
+
+    /// Whether the dataset has rows production did not train on (labels a retrain can learn from).
+    private func hasNewLabels() -> Bool {
+        guard let production = try? catalog.manifest(for: ModelSpec(name: configuration.request.model)),
+            let latest = try? catalog.store.latestDataset(name: configuration.request.dataset)
+        else { return false }
+        return production.dataset.name != latest.name || production.dataset.version < latest.version
+    }
+
+    /// The columns with repeated rows (all nine features equal) kept once.
+    static func distinctRows(_ columns: [[Double]]) -> [[Double]] {
+        guard let rows = columns.first?.count else { return columns }
+        var seen = Set<[Double]>()
+        var keep: [Int] = []
+        seen.reserveCapacity(rows)
+        for r in 0..<rows where seen.insert(columns.map { $0[r] }).inserted { keep.append(r) }
+        return columns.map { column in keep.map { column[$0] } }
     }
 
     /// The production model's training data, cached per dataset version.

@@ -27,6 +27,10 @@ public struct SchedulerMetrics: Sendable {
                     help: "The last scheduled retrain: 1 promoted, 0 kept production, -1 failed.")
             ).set(Int64(last.error != nil ? -1 : (last.promoted == true ? 1 : 0)))
         }
+        registry.makeGauge(
+            descriptor: .named("loupe_scheduler_drift_needs_labels",
+                help: "1 while inputs drifted past the threshold but no new labelled rows exist to retrain on.")
+        ).set(Int64(status.driftNeedsLabels == nil ? 0 : 1))
         for (feature, psi) in status.drift {
             registry.makeGauge(
                 descriptor: .named("loupe_drift_psi",

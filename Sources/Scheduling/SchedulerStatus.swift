@@ -33,6 +33,8 @@ public struct SchedulerStatus: Sendable, Codable, Equatable {
     /// The last population stability index per feature, and how many recent rows it used.
     public var drift: [String: Double] = [:]
     public var driftRows = 0
+    /// Set while drift is past the threshold but there are no new labels to retrain on.
+    public var driftNeedsLabels: String?
     public var inboxProcessed = 0
     public var inboxFailed = 0
     public var updated: Date

@@ -113,10 +113,45 @@ import TreeTraining
         shifted[Feature.carat.rawValue] = shifted[Feature.carat.rawValue].map { $0 * 2 }
         scheduler.window.clear()
         scheduler.window.add(columns: shifted)
+        // No labelled rows since production's dataset: a retrain could not follow the drift, so
+        // it is reported as needing labels instead.
         scheduler.tick(now: t0.addingTimeInterval(2))
+        #expect(scheduler.status.running == nil && scheduler.status.lastRun == nil)
+        #expect(scheduler.status.driftNeedsLabels?.contains("no labelled rows") == true)
+        // Sold prices arrive: the drift now starts a retrain.
+        try s.catalog.ingest(csv: Array(Self.csv(rows: 300, seed: 5).utf8), dataset: "diamonds", source: "sold", append: true)
+        scheduler.tick(now: t0.addingTimeInterval(3))
         #expect(scheduler.status.lastRun?.trigger.hasPrefix("drift (carat PSI") == true)
+        #expect(scheduler.status.driftNeedsLabels == nil)
         #expect(scheduler.window.count == 0)  // a new model starts from fresh inputs
-        try await settle(scheduler, jobs: s.jobs, at: t0.addingTimeInterval(3))
+        try await settle(scheduler, jobs: s.jobs, at: t0.addingTimeInterval(4))
+    }
+
+    @Test func oneStoneRepeatedIsNotDrift() throws {
+        let s = try setup()
+        defer { try? FileManager.default.removeItem(at: s.url) }
+        let t0 = Date()
+        let scheduler = Scheduler(
+            configuration: config { $0.driftThreshold = 0.2; $0.driftMinimumRows = 200 }, catalog: s.catalog,
+            jobs: s.jobs, inboxDirectory: nil, now: t0)
+        // A partner prices one large stone 1,000 times.
+        let stone = try s.catalog.table(of: try s.catalog.latestDataset()).columns.map { [$0[0] * 3] }
+        for _ in 0..<1000 { scheduler.window.add(columns: stone) }
+        scheduler.tick(now: t0.addingTimeInterval(1))
+        #expect(scheduler.status.driftRows == 1)
+        #expect(scheduler.status.drift.isEmpty && scheduler.status.driftNeedsLabels == nil)
+        #expect(scheduler.status.running == nil)
+    }
+
+    @Test func combinedInputsReadEverySource() {
+        let predicts = DriftWindow()
+        let batches = DriftWindow()
+        predicts.add(columns: (0..<Feature.count).map { [Double($0)] })
+        batches.add(columns: (0..<Feature.count).map { [Double($0), Double($0) + 1] })
+        let both = CombinedDriftInputs([predicts, batches])
+        #expect(both.count == 3 && both.snapshot()[2] == [2, 2, 3])
+        both.clear()
+        #expect(predicts.count == 0 && batches.count == 0)
     }
 
     @Test func failuresBackOffAndRetry() async throws {
