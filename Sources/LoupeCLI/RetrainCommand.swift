@@ -50,7 +50,7 @@ struct RetrainCommand: AsyncParsableCommand {
     var tune: String?
 
     @Option(help: ArgumentHelp(
-        "Override a guardrail for this run (recorded in the outcome): label-shift (the new rows' prices sit far from production's predictions as a whole), decile-regression (much worse than production in some price decile), coverage (ranges off their level on the holdout). Repeatable.",
+        "Override a guardrail for this run (recorded in the outcome): label-shift (the new rows' prices sit far from production's predictions as a whole), decile-regression (much worse than production in some price decile), coverage (ranges off their level on the holdout), reference-regression (worse than production on the reference set). Repeatable.",
         valueName: "guardrail"))
     var accept: [String] = []
 

@@ -67,7 +67,10 @@ struct TrainCommand: ParsableCommand {
         } else {
             datasetVersion = try oneLine("dataset \(dataset)") { try catalog.latestDataset(dataset) }
         }
-        let table = try oneLine("dataset \(dataset)") { try catalog.table(of: datasetVersion) }
+        // Never the reference set's rows: retrains measure every version on them.
+        let table = try oneLine("dataset \(dataset)") {
+            try catalog.trainingTable(try catalog.table(of: datasetVersion), dataset: dataset)
+        }
         if !quiet { Terminal.note("training on dataset \(dataset) v\(datasetVersion.version) (\(table.count) rows)") }
         let trained = try train(table, configuration: configuration, quiet: quiet)
         let clock = ContinuousClock()

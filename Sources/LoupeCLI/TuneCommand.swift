@@ -77,7 +77,10 @@ struct TuneCommand: ParsableCommand {
         } else {
             datasetVersion = try oneLine("dataset \(dataset)") { try catalog.latestDataset(dataset) }
         }
-        let table = try oneLine("dataset \(dataset)") { try catalog.table(of: datasetVersion) }
+        // Never the reference set's rows: retrains measure every version on them.
+        let table = try oneLine("dataset \(dataset)") {
+            try catalog.trainingTable(try catalog.table(of: datasetVersion), dataset: dataset)
+        }
         let previous = try resume.map { id in try oneLine("tuning run \(id)") { try catalog.tuningRun(id) } }
         let id = previous?.id ?? Self.newRunID()
         let tuner = try oneLine("tune") {

@@ -211,6 +211,10 @@ public struct ModelReportPage: Sendable {
         var rows = row("challenger", "v\(o.challengerVersion.map(String.init) ?? "-"): $" + n(o.challengerRMSE ?? .nan, 2))
         if let champion = o.championVersion, let rmse = o.championRMSE { rows += row("champion", "v\(champion): $" + n(rmse, 2)) }
         if let used = o.newTrainingRows { rows += row("new rows trained on", "\(used)") }
+        if let version = o.referenceVersion, let mine = o.challengerReferenceRMSE, let theirs = o.championReferenceRMSE {
+            rows += row("reference set", "v\(version), \(o.referenceRows ?? 0) rows no version trains on: challenger $"
+                + n(mine, 2) + ", champion $" + n(theirs, 2))
+        }
         if let outliers = o.labelOutlierCount, outliers > 0 {
             rows += row("label outliers set aside", "\(outliers)" + (o.labelOutliers?.first.map { " (e.g. " + e($0.reason) + ")" } ?? ""))
         }

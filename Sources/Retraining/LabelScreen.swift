@@ -86,4 +86,6 @@ public enum Guardrail: String, Sendable, Codable, CaseIterable {
     case decileRegression = "decile-regression"
     /// The challenger's price ranges miss their level on the holdout.
     case coverage
+    /// The challenger is worse than the champion on the reference set.
+    case referenceRegression = "reference-regression"
 }

@@ -13,11 +13,27 @@ public struct QualityPolicy: Sendable, Equatable {
     public var decileRegressionBudget: Double
     public var minimumDecileRows: Int
     public var coverageTolerance: Double
+    /// On the reference set, the challenger's RMSE may exceed the champion's by at most this.
+    public var referenceRegressionBudget: Double
 
-    public init(decileRegressionBudget: Double = 0.15, minimumDecileRows: Int = 30, coverageTolerance: Double = 0.05) {
+    public init(
+        decileRegressionBudget: Double = 0.15, minimumDecileRows: Int = 30, coverageTolerance: Double = 0.05,
+        referenceRegressionBudget: Double = 0.05
+    ) {
         self.decileRegressionBudget = decileRegressionBudget
         self.minimumDecileRows = minimumDecileRows
         self.coverageTolerance = coverageTolerance
+        self.referenceRegressionBudget = referenceRegressionBudget
+    }
+
+    /// The reference-set guardrail: nil when it holds or there is no reference set.
+    func referenceViolation(_ rmse: (challenger: Double, champion: Double)?, rows: Int) -> (Guardrail, String)? {
+        guard let rmse, rmse.challenger > rmse.champion * (1 + referenceRegressionBudget) else { return nil }
+        return (.referenceRegression,
+                "reference-regression: on the \(rows) rows of the reference set the challenger's RMSE is "
+                    + "$\(Self.format(rmse.challenger, 2)) against the champion's $\(Self.format(rmse.champion, 2)) (+"
+                    + "\(Self.format((rmse.challenger / rmse.champion - 1) * 100, 1))%, allowed "
+                    + "\(Self.format(referenceRegressionBudget * 100, 0))%; if the market moved, refresh the reference set)")
     }
 
     /// The first guardrail the challenger breaks, with why (nil: none).

@@ -76,8 +76,26 @@ public struct RetrainPipeline: Sendable {
                      "dataset \(dataset.name) v\(dataset.version): \(ingested.cleaning.report.cleanRows) new clean rows, "
                         + "\(ingested.duplicatesOfEarlierRows) already present, \(ingested.cleaning.report.quarantinedRows) quarantined")
         }
-        let table = try catalog.table(of: dataset)
+        let everything = try catalog.table(of: dataset)
         var random = SeededRandom(seed: request.seed ^ 0x4E7_4A1)
+        // The reference set: trusted rows no version trains on. The first retrain with enough new
+        // rows sets it aside from them (rows no model has seen); it changes only by an operator's
+        // `loupe reference refresh`.
+        var reference = try catalog.reference(of: dataset.name)
+        if reference == nil, let championManifest {
+            let fresh = try freshRows(in: everything, of: dataset, since: championManifest)
+            let size = min(request.referenceRows, fresh.count / 5)
+            if fresh.count >= 2 * Self.minimumFreshRows, size >= Self.minimumFreshRows / 2 {
+                let chosen = random.permutation(fresh.count).prefix(size).map { fresh[$0] }
+                let manifest = try catalog.setAsideReference(
+                    chosen, of: everything, from: dataset,
+                    source: "set aside from \(dataset.name) v\(dataset.version) (rows production v\(championManifest.version) "
+                        + "never saw) by a retrain")
+                reference = (manifest, try catalog.table(of: manifest))
+                progress(.preparingData, 8, nil, "set aside \(size) new rows as the reference set (\(manifest.name) v1)")
+            }
+        }
+        let table = try catalog.trainingTable(everything, dataset: dataset.name)
         let fresh = try championManifest.map { try freshRows(in: table, of: dataset, since: $0) } ?? Array(0..<table.count)
         let comparison: RetrainOutcome.Comparison = championManifest == nil ? .noChampion
             : fresh.count >= Self.minimumFreshRows ? .freshRows : .refit
@@ -128,6 +146,7 @@ public struct RetrainPipeline: Sendable {
 
         var championReport: EvaluationReport?
         var championRMSE: Double?
+        var referenceRMSE: (challenger: Double, champion: Double)?
         if let championManifest {
             let champion: Ensemble
             if comparison == .refit {
@@ -145,6 +164,11 @@ public struct RetrainPipeline: Sendable {
             progress(.evaluating, 82, nil, "measuring challenger and champion on \(holdout.count) holdout rows")
             championReport = EvaluationReport(model: champion, table: holdout)
             championRMSE = championReport?.metrics.rmse
+            if let reference {
+                referenceRMSE = (
+                    challenger: EvaluationReport(model: trained.model, table: reference.table).metrics.rmse,
+                    champion: EvaluationReport(model: champion, table: reference.table).metrics.rmse)
+            }
         }
 
         progress(.registering, 90, nil, "registering the challenger")
@@ -159,6 +183,7 @@ public struct RetrainPipeline: Sendable {
         var rejectedBy: Guardrail?
         if promote, championManifest != nil,
             let (guardrail, why) = request.quality.violation(challenger: challengerReport, champion: championReport)
+                ?? request.quality.referenceViolation(referenceRMSE, rows: reference?.table.count ?? 0)
         {
             if request.accept.contains(guardrail) {
                 reason += "; \(guardrail.rawValue) accepted by \(request.requestedBy): \(why)"
@@ -180,7 +205,9 @@ public struct RetrainPipeline: Sendable {
             accepted: request.accept.isEmpty ? nil : request.accept.map(\.rawValue).sorted(),
             labelOutliers: screen.map { Array($0.outliers.prefix(100)) },
             labelOutlierCount: screen?.outliers.count,
-            newTrainingRows: comparison == .freshRows ? fresh.count - holdout.count : nil)
+            newTrainingRows: comparison == .freshRows ? fresh.count - holdout.count : nil,
+            referenceVersion: reference?.manifest.version, referenceRows: reference?.table.count,
+            challengerReferenceRMSE: referenceRMSE?.challenger, championReferenceRMSE: referenceRMSE?.champion)
         // Kept for the model's report page (champion vs challenger): saved before `onPromoted`,
         // which may render and store that page.
         try? catalog.save(outcome)
@@ -203,10 +230,10 @@ public struct RetrainPipeline: Sendable {
     func freshRows(in table: DiamondTable, of dataset: DatasetManifest, since model: ModelManifest) throws -> [Int] {
         if model.dataset == dataset.reference { return [] }
         let seen = try catalog.table(of: try catalog.store.dataset(name: model.dataset.name, version: model.dataset.version))
-        var keys = Set<RowKey>()
+        var keys = Set<RowValues>()
         keys.reserveCapacity(seen.count)
-        for row in 0..<seen.count { keys.insert(RowKey(seen, row)) }
-        return (0..<table.count).filter { !keys.contains(RowKey(table, $0)) }
+        for row in 0..<seen.count { keys.insert(RowValues(seen, row)) }
+        return (0..<table.count).filter { !keys.contains(RowValues(table, $0)) }
     }
 
     /// The promotion rule, on holdout RMSE in dollars.
@@ -229,12 +256,4 @@ public struct RetrainPipeline: Sendable {
     }
 
     static func format(_ v: Double) -> String { String(format: "%.2f", v) }
-}
-
-/// A row's values, for telling old rows from new ones.
-struct RowKey: Hashable {
-    var values: [Double]
-    init(_ table: DiamondTable, _ row: Int) {
-        values = table.columns.map { $0[row] } + [table.price[row]]
-    }
 }

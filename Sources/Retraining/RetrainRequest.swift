@@ -33,6 +33,9 @@ public struct RetrainRequest: Sendable {
     public var quality: QualityPolicy
     /// Guardrails the operator overrides for this run (recorded in the outcome).
     public var accept: Set<Guardrail>
+    /// Most rows the first retrain with new rows sets aside as the reference set (a fifth of
+    /// the new rows at most).
+    public var referenceRows: Int
     /// Seed of the holdout split and of training.
     public var seed: UInt64
     /// Who asked, for the alias history.
@@ -43,7 +46,7 @@ public struct RetrainRequest: Sendable {
         configuration: TrainingConfiguration? = nil, tuning: TuningConfiguration? = nil,
         promotionMargin: Double = 0.01, holdoutFraction: Double = 0.1, freshHoldoutFraction: Double = 0.25,
         labels: LabelPolicy = LabelPolicy(), quality: QualityPolicy = QualityPolicy(), accept: Set<Guardrail> = [],
-        seed: UInt64 = 42,
+        referenceRows: Int = 2000, seed: UInt64 = 42,
         requestedBy: String = "loupe"
     ) {
         self.model = model
@@ -57,6 +60,7 @@ public struct RetrainRequest: Sendable {
         self.labels = labels
         self.quality = quality
         self.accept = accept
+        self.referenceRows = referenceRows
         self.seed = seed
         self.requestedBy = requestedBy
     }
@@ -95,6 +99,11 @@ public struct RetrainOutcome: Sendable, Codable, Equatable {
     public var labelOutlierCount: Int?
     /// New rows (never seen by production) the challenger trained on.
     public var newTrainingRows: Int?
+    /// The reference set both were measured on (no version trains on it), and their RMSE there.
+    public var referenceVersion: Int?
+    public var referenceRows: Int?
+    public var challengerReferenceRMSE: Double?
+    public var championReferenceRMSE: Double?
 
     /// How challenger and champion were compared.
     public enum Comparison: String, Sendable, Codable {

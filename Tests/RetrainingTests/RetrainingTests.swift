@@ -127,6 +127,27 @@ import TreeTraining
         #expect(dataset.counts.rowsIn == 1500 + 400 - typos.count, "only the rows that passed were ingested")
     }
 
+    @Test func aReferenceSetIsSetAsideFromNewRowsAndNeverTrainedOn() throws {
+        let (catalog, url, pipeline) = try storeWithProduction()
+        defer { try? FileManager.default.removeItem(at: url) }
+        let first = try pipeline.run(RetrainRequest(
+            newRowsCSV: Self.batch(rows: 600, seed: 17), configuration: Self.good, promotionMargin: 0.5))
+        #expect(first.referenceVersion == 1 && first.referenceRows == 120, "a fifth of the 600 new rows")
+        #expect(first.challengerReferenceRMSE != nil && first.championReferenceRMSE != nil)
+        let reference = try #require(try catalog.reference(of: "diamonds"))
+        #expect(reference.table.count == 120 && reference.manifest.name == "diamonds-reference")
+        // No version trains on it: the training table leaves every reference row out.
+        let everything = try catalog.table(of: try catalog.latestDataset())
+        #expect(try catalog.trainingTable(everything, dataset: "diamonds").count == everything.count - 120)
+        #expect(first.newTrainingRows == 480 - first.holdoutRows)
+
+        // The next retrain measures on the same reference set; it is not set aside again.
+        let second = try pipeline.run(RetrainRequest(
+            newRowsCSV: Self.batch(rows: 600, seed: 19), configuration: Self.good, promotionMargin: 0.5))
+        #expect(second.referenceVersion == 1 && second.referenceRows == 120)
+        #expect(try catalog.store.latestDataset(name: "diamonds-reference")?.version == 1)
+    }
+
     @Test func newRowsBecomeADatasetVersion() throws {
         let (catalog, url) = try catalog()
         defer { try? FileManager.default.removeItem(at: url) }
@@ -241,6 +262,14 @@ import TreeTraining
         #expect(guardrail == .decileRegression)
         #expect(why.contains("price decile 10") && why.contains("+100.0%"), "\(why)")
         #expect(QualityPolicy(decileRegressionBudget: 1.5).violation(challenger: challenger, champion: champion) == nil)
+    }
+
+    @Test func aChallengerWorseOnTheReferenceSetIsStopped() throws {
+        let policy = QualityPolicy()
+        #expect(policy.referenceViolation((challenger: 104, champion: 100), rows: 500) == nil)
+        let (guardrail, why) = try #require(policy.referenceViolation((challenger: 110, champion: 100), rows: 500))
+        #expect(guardrail == .referenceRegression && why.contains("500 rows of the reference set") && why.contains("+10.0%"))
+        #expect(policy.referenceViolation(nil, rows: 0) == nil, "no reference set yet")
     }
 
     @Test func rangesThatMissTheirLevelAreStopped() throws {
