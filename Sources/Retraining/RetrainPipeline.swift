@@ -137,9 +137,18 @@ public struct RetrainPipeline: Sendable {
         let trainStart = request.tuning == nil ? 10.0 : 36.0
         let trainShare = (comparison == .refit ? 0.5 : 1) * (80 - trainStart)
         progress(.training, trainStart, nil, "training the challenger on \(training.count) rows")
-        let trained = try Trainer(configuration: configuration).train(training) { p in
+        var trained = try Trainer(configuration: configuration).train(training) { p in
             progress(.training, trainStart + trainShare * Double(p.round) / Double(p.totalRounds), nil,
                      "challenger: round \(p.round)/\(p.totalRounds)")
+        }
+        var marketLevel: Double?
+        if request.followMarketLevel, comparison == .freshRows {
+            let newTraining = table.rows(fresh.filter { !inHoldout.contains($0) })
+            if let shift = Self.marketShift(of: trained.model, on: newTraining) {
+                trained.model.baseScore += shift
+                marketLevel = exp(shift)
+                progress(.training, 80, nil, "new rows sit at \(Self.format(exp(shift)))× the model's prices: level applied")
+            }
         }
         let challengerReport = EvaluationReport(model: trained.model, table: holdout)
         let challengerRMSE = challengerReport.metrics.rmse
@@ -180,6 +189,9 @@ public struct RetrainPipeline: Sendable {
         var (promote, reason) = Self.decide(
             challenger: challengerRMSE, champion: championRMSE, championLabel: championLabel,
             margin: request.promotionMargin)
+        if let marketLevel {
+            reason += "; the new rows' market level (×\(Self.format(marketLevel))) applied to every price"
+        }
         var rejectedBy: Guardrail?
         if promote, championManifest != nil,
             let (guardrail, why) = request.quality.violation(challenger: challengerReport, champion: championReport)
@@ -206,6 +218,7 @@ public struct RetrainPipeline: Sendable {
             labelOutliers: screen.map { Array($0.outliers.prefix(100)) },
             labelOutlierCount: screen?.outliers.count,
             newTrainingRows: comparison == .freshRows ? fresh.count - holdout.count : nil,
+            marketLevel: marketLevel,
             referenceVersion: reference?.manifest.version, referenceRows: reference?.table.count,
             challengerReferenceRMSE: referenceRMSE?.challenger, championReferenceRMSE: referenceRMSE?.champion)
         // Kept for the model's report page (champion vs challenger): saved before `onPromoted`,
@@ -234,6 +247,24 @@ public struct RetrainPipeline: Sendable {
         keys.reserveCapacity(seen.count)
         for row in 0..<seen.count { keys.insert(RowValues(seen, row)) }
         return (0..<table.count).filter { !keys.contains(RowValues(table, $0)) }
+    }
+
+    /// How far (in log price) the new rows sit from the model as a whole, when that is a real
+    /// move: their median residual, applied only when at least 1% and beyond twice its standard
+    /// error (from the median absolute deviation). Trees learn a market move only where new rows
+    /// outnumber old ones in a leaf, so a batch of new prices would otherwise barely move the
+    /// model; a level shift learned from them is what a price index does. Nil for a model on the
+    /// price scale, too few rows, or no real move.
+    static func marketShift(of model: Ensemble, on rows: DiamondTable) -> Double? {
+        guard model.target == .logPrice, rows.count >= minimumFreshRows else { return nil }
+        let raw = model.rawScores(columns: rows.columns)
+        let residuals = zip(rows.price, raw).map { log($0) - $1 }.sorted()
+        let median = residuals[residuals.count / 2]
+        let deviations = residuals.map { abs($0 - median) }.sorted()
+        let sigma = 1.4826 * deviations[deviations.count / 2]
+        let standardError = 1.2533 * sigma / Double(rows.count).squareRoot()
+        guard abs(median) >= log(1.01), abs(median) > 2 * standardError else { return nil }
+        return median
     }
 
     /// The promotion rule, on holdout RMSE in dollars.

@@ -36,6 +36,8 @@ public struct RetrainRequest: Sendable {
     /// Most rows the first retrain with new rows sets aside as the reference set (a fifth of
     /// the new rows at most).
     public var referenceRows: Int
+    /// Apply the new rows' market level to the challenger (see `RetrainPipeline.marketShift`).
+    public var followMarketLevel: Bool
     /// Seed of the holdout split and of training.
     public var seed: UInt64
     /// Who asked, for the alias history.
@@ -46,7 +48,7 @@ public struct RetrainRequest: Sendable {
         configuration: TrainingConfiguration? = nil, tuning: TuningConfiguration? = nil,
         promotionMargin: Double = 0.01, holdoutFraction: Double = 0.1, freshHoldoutFraction: Double = 0.25,
         labels: LabelPolicy = LabelPolicy(), quality: QualityPolicy = QualityPolicy(), accept: Set<Guardrail> = [],
-        referenceRows: Int = 2000, seed: UInt64 = 42,
+        referenceRows: Int = 2000, followMarketLevel: Bool = true, seed: UInt64 = 42,
         requestedBy: String = "loupe"
     ) {
         self.model = model
@@ -61,6 +63,7 @@ public struct RetrainRequest: Sendable {
         self.quality = quality
         self.accept = accept
         self.referenceRows = referenceRows
+        self.followMarketLevel = followMarketLevel
         self.seed = seed
         self.requestedBy = requestedBy
     }
@@ -99,6 +102,8 @@ public struct RetrainOutcome: Sendable, Codable, Equatable {
     public var labelOutlierCount: Int?
     /// New rows (never seen by production) the challenger trained on.
     public var newTrainingRows: Int?
+    /// The new rows' price level relative to the challenger's trees, applied to it (e.g. 1.08).
+    public var marketLevel: Double?
     /// The reference set both were measured on (no version trains on it), and their RMSE there.
     public var referenceVersion: Int?
     public var referenceRows: Int?

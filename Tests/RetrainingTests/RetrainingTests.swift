@@ -1,5 +1,6 @@
 import ArtifactStore
 import Catalog
+import DataCleaning
 import Foundation
 import HyperTuning
 import LoupeTestKit
@@ -146,6 +147,32 @@ import TreeTraining
             newRowsCSV: Self.batch(rows: 600, seed: 19), configuration: Self.good, promotionMargin: 0.5))
         #expect(second.referenceVersion == 1 && second.referenceRows == 120)
         #expect(try catalog.store.latestDataset(name: "diamonds-reference")?.version == 1)
+    }
+
+    @Test func aMarketMoveInTheNewRowsMovesThePrices() throws {
+        let (catalog, url, pipeline) = try storeWithProduction()
+        defer { try? FileManager.default.removeItem(at: url) }
+        let batch = Self.batch(rows: 800, seed: 21, factor: 1.1)  // every new price 10% higher
+        let production = try #require(try catalog.store.model(name: "diamonds", alias: .production))
+        let champion = try catalog.ensemble(of: production)
+        let outcome = try pipeline.run(RetrainRequest(newRowsCSV: batch, configuration: Self.good, promotionMargin: 0))
+        let level = try #require(outcome.marketLevel, "\(outcome.reason)")
+        #expect(level > 1.05 && level < 1.15, "\(level)")
+        #expect(outcome.reason.contains("market level"))
+        // The challenger prices those stones most of the move higher than production did.
+        let version = try #require(outcome.challengerVersion)
+        let challenger = try catalog.ensemble(of: try catalog.store.model(name: "diamonds", version: version))
+        let stones = try Cleaner.clean(csv: batch).clean
+        let before = champion.rawScores(columns: stones.columns)
+        let after = challenger.rawScores(columns: stones.columns)
+        let ratios = zip(after, before).map { exp($0 - $1) }.sorted()
+        #expect(ratios[ratios.count / 2] >= 1.05, "median move \(ratios[ratios.count / 2])")
+
+        // Genuine new rows at the old level apply none.
+        let (_, url2, steady) = try storeWithProduction()
+        defer { try? FileManager.default.removeItem(at: url2) }
+        let same = try steady.run(RetrainRequest(newRowsCSV: Self.batch(rows: 800, seed: 23), configuration: Self.good))
+        #expect(same.marketLevel == nil, "\(same.reason)")
     }
 
     @Test func newRowsBecomeADatasetVersion() throws {
