@@ -169,7 +169,7 @@ let package = Package(
         .target(
             name: "RequestLog",
             dependencies: [
-                "ArtifactStore", "DiamondSchema", "LoupeProtocol", "PostgresSupport", "Zstd",
+                "ArtifactStore", "DiamondSchema", "LoupeProtocol", "LoupeUtilities", "PostgresSupport", "Zstd",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),

@@ -1,3 +1,4 @@
+import LoupeUtilities
 import Dispatch
 import Foundation
 import Logging

@@ -1,3 +1,4 @@
+import LoupeUtilities
 import Foundation
 import Logging
 
