@@ -108,7 +108,24 @@ public struct RetrainPipeline: Sendable {
         let holdoutRows = Array(random.permutation(pool.count).prefix(min(holdoutTarget, pool.count)).map { pool[$0] }).sorted()
         let inHoldout = Set(holdoutRows)
         let holdout = table.rows(holdoutRows)
-        let training = table.rows((0..<table.count).filter { !inHoldout.contains($0) })
+        let trainingRows = (0..<table.count).filter { !inHoldout.contains($0) }
+        var training = table.rows(trainingRows)
+        // A market move in the new rows: history is brought to today's level before training (as
+        // a price index re-levels past sales), so old and new rows agree and the trees learn
+        // stones, not dates. The level is measured against production on the new training rows.
+        var marketLevel: Double?
+        if request.followMarketLevel, comparison == .freshRows, let championManifest {
+            let newTraining = table.rows(fresh.filter { !inHoldout.contains($0) })
+            if let shift = Self.marketShift(of: try catalog.ensemble(of: championManifest), on: newTraining) {
+                let isNew = Set(fresh)
+                let factor = exp(shift)
+                let prices = zip(trainingRows, training.price).map { row, price in isNew.contains(row) ? price : price * factor }
+                training = DiamondTable(columns: training.columns, price: prices, sourceRow: training.sourceRow)
+                marketLevel = factor
+                progress(.preparingData, 9, nil,
+                         "the new rows sit at \(Self.format(factor))× production's prices: older rows re-levelled to match")
+            }
+        }
 
         let championConfiguration = championManifest.flatMap { Self.configuration(from: $0) }
         var configuration = request.configuration ?? championConfiguration ?? TrainingConfiguration()
@@ -137,18 +154,9 @@ public struct RetrainPipeline: Sendable {
         let trainStart = request.tuning == nil ? 10.0 : 36.0
         let trainShare = (comparison == .refit ? 0.5 : 1) * (80 - trainStart)
         progress(.training, trainStart, nil, "training the challenger on \(training.count) rows")
-        var trained = try Trainer(configuration: configuration).train(training) { p in
+        let trained = try Trainer(configuration: configuration).train(training) { p in
             progress(.training, trainStart + trainShare * Double(p.round) / Double(p.totalRounds), nil,
                      "challenger: round \(p.round)/\(p.totalRounds)")
-        }
-        var marketLevel: Double?
-        if request.followMarketLevel, comparison == .freshRows {
-            let newTraining = table.rows(fresh.filter { !inHoldout.contains($0) })
-            if let shift = Self.marketShift(of: trained.model, on: newTraining) {
-                trained.model.baseScore += shift
-                marketLevel = exp(shift)
-                progress(.training, 80, nil, "new rows sit at \(Self.format(exp(shift)))× the model's prices: level applied")
-            }
         }
         let challengerReport = EvaluationReport(model: trained.model, table: holdout)
         let challengerRMSE = challengerReport.metrics.rmse
@@ -190,7 +198,7 @@ public struct RetrainPipeline: Sendable {
             challenger: challengerRMSE, champion: championRMSE, championLabel: championLabel,
             margin: request.promotionMargin)
         if let marketLevel {
-            reason += "; the new rows' market level (×\(Self.format(marketLevel))) applied to every price"
+            reason += "; the new rows' market level (×\(Self.format(marketLevel)) production's prices) applied to older rows"
         }
         var rejectedBy: Guardrail?
         if promote, championManifest != nil,
@@ -249,12 +257,11 @@ public struct RetrainPipeline: Sendable {
         return (0..<table.count).filter { !keys.contains(RowValues(table, $0)) }
     }
 
-    /// How far (in log price) the new rows sit from the model as a whole, when that is a real
-    /// move: their median residual, applied only when at least 1% and beyond twice its standard
-    /// error (from the median absolute deviation). Trees learn a market move only where new rows
-    /// outnumber old ones in a leaf, so a batch of new prices would otherwise barely move the
-    /// model; a level shift learned from them is what a price index does. Nil for a model on the
-    /// price scale, too few rows, or no real move.
+    /// How far (in log price) the new rows sit from `model` (production) as a whole, when that is
+    /// a real move: their median residual, used only when at least 1% and beyond twice its
+    /// standard error (from the median absolute deviation). Trees learn a market move only where
+    /// new rows outnumber old ones in a leaf, so a batch of new prices would otherwise barely move
+    /// the model. Nil for a model on the price scale, too few rows, or no real move.
     static func marketShift(of model: Ensemble, on rows: DiamondTable) -> Double? {
         guard model.target == .logPrice, rows.count >= minimumFreshRows else { return nil }
         let raw = model.rawScores(columns: rows.columns)
