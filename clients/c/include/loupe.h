@@ -157,7 +157,7 @@ typedef struct loupe_client loupe_client;
 typedef struct loupe_result loupe_result;
 
 /** Defaults: host 127.0.0.1, port 7070, no token, client name "libloupe/1.0.0", connect
- *  timeout 5000 ms, call timeout 60000 ms, maximum reply 64 MiB, no TLS. NULL if out of
+ *  timeout 5000 ms, call timeout 60000 ms, maximum reply 16 MiB, no TLS. NULL if out of
  *  memory. Setters copy strings and return LOUPE_OK or LOUPE_ERR_USAGE (bad value) or
  *  LOUPE_ERR_NOMEM. */
 LOUPE_API loupe_options *loupe_options_new(void);

@@ -130,12 +130,15 @@ static int append_frame(loupe_client *c, int method, uint32_t header_rows,
     if (payload > limit - LP_HEADER_SIZE || limit < LP_HEADER_SIZE) {
         if (method == LOUPE_METHOD_BATCH_PREDICT && header_rows > 0 && limit > 1024) {
             size_t per_row = payload / header_rows + 1;
+            size_t fit = (limit - LP_HEADER_SIZE - 64) / per_row;
+            /* The hint never exceeds what the server accepts per call either. */
+            unsigned max_rows = c->welcome ? c->welcome->session.max_batch_rows : 0;
+            if (max_rows > 0 && fit > max_rows) fit = max_rows;
             return lp_set_error(c, LOUPE_RESOURCE_EXHAUSTED,
                                 "a BatchPredict request of %zu bytes (%u rows) exceeds the "
                                 "server's maximum frame size of %u bytes: send at most about "
                                 "%zu rows per call (nothing was sent)",
-                                payload + LP_HEADER_SIZE, header_rows, limit,
-                                (limit - LP_HEADER_SIZE - 64) / per_row);
+                                payload + LP_HEADER_SIZE, header_rows, limit, fit);
         }
         return lp_set_error(c, LOUPE_RESOURCE_EXHAUSTED,
                             "a %s request of %zu bytes exceeds the server's maximum frame size "
@@ -297,6 +300,10 @@ static loupe_result *read_reply(loupe_client *c, int64_t deadline_ms, unsigned t
         loupe_result_free(r);
         return NULL;
     }
+    /* UNAUTHENTICATED always comes with a close (a token revoked or expired since the
+     * handshake): the client closes too, so loupe_connected says so and the next call fails
+     * at once with LOUPE_ERR_CLOSED instead of being sent into a closed socket. */
+    if (r->code == LOUPE_UNAUTHENTICATED) close_connection(c);
     return r;
 }
 

@@ -248,6 +248,14 @@ loupe_result *lp_result_decode(int method, uint32_t request_id, int error, const
         if (expected_rows != SIZE_MAX && m->n_prices != expected_rows)
             return protocol_error(r, "a BatchPredict reply with %zu prices for %zu rows",
                                   m->n_prices, expected_rows);
+        /* Every index a caller will use to subscript its own arrays is checked here. */
+        if (m->n_row_errors > m->n_prices)
+            return protocol_error(r, "a BatchPredict reply with %zu row errors for %zu rows",
+                                  m->n_row_errors, m->n_prices);
+        for (size_t i = 0; i < m->n_row_errors; i++)
+            if (!m->row_errors[i] || m->row_errors[i]->row >= m->n_prices)
+                return protocol_error(r, "a BatchPredict reply naming row %u of a %zu-row batch",
+                                      m->row_errors[i] ? m->row_errors[i]->row : 0u, m->n_prices);
         r->rows = m->n_prices;
         r->prices = m->prices;
         r->lows = m->lows;

@@ -11,6 +11,7 @@
  */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -214,6 +215,10 @@ static void test_batch(loupe_client *c) {
         CHECK(loupe_batch_predict(c, &o.cols, NULL) == NULL);
         CHECK_CODE(c, LOUPE_RESOURCE_EXHAUSTED);
         CHECK_HAS(loupe_errmsg(c), "nothing was sent");
+        /* The hint is a size the server takes: never above max_batch_rows. */
+        const char *hint = strstr(loupe_errmsg(c), "send at most about ");
+        CHECK(hint != NULL);
+        if (hint && s->max_batch_rows > 0) CHECK(strtoul(hint + 19, NULL, 10) <= s->max_batch_rows);
         CHECK(loupe_connected(c));
         free_columns(&o);
     }

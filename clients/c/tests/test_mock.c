@@ -211,7 +211,7 @@ static void test_scopes_and_details(void) {
 /* ---- the server going away or misbehaving ---------------------------------------------- */
 
 typedef enum { HALF_REPLY, NO_REPLY, OVERSIZE, NEVER, BAD_VERSION, REQUEST_FLAGS, UNKNOWN_ID,
-               WRONG_METHOD, GARBAGE_PAYLOAD, CONNECTION_ERROR, SHORT_BATCH } misbehaviour;
+               WRONG_METHOD, GARBAGE_PAYLOAD, CONNECTION_ERROR, SHORT_BATCH, ROW_OUT_OF_RANGE } misbehaviour;
 
 static void misbehave(mock_conn *c, void *arg) {
     misbehaviour m = *(misbehaviour *)arg;
@@ -242,6 +242,23 @@ static void misbehave(mock_conn *c, void *arg) {
         mock_error(c, 0, 0, LOUPE_DEADLINE_EXCEEDED,
                    "frame not complete within the frame deadline of 30000 ms", 0);
         return;
+    case ROW_OUT_OF_RANGE: {
+        /* Three prices for three rows, and a row error naming row 4000000000. */
+        double prices[3] = {1, 2, 3};
+        Loupe__V1__RowError e = LOUPE__V1__ROW_ERROR__INIT;
+        e.row = 4000000000u;
+        e.field = "carat";
+        e.reason = "carat must be > 0";
+        Loupe__V1__RowError *errors[1] = {&e};
+        Loupe__V1__BatchPredictResponse b = LOUPE__V1__BATCH_PREDICT_RESPONSE__INIT;
+        b.n_prices = b.n_lows = b.n_highs = 3;
+        b.prices = b.lows = b.highs = prices;
+        b.n_row_errors = 1;
+        b.row_errors = errors;
+        mock_reply(c, f.method, f.request_id, 3, &b.base);
+        mock_drain(c, 3000);
+        return;
+    }
     case SHORT_BATCH: {
         double prices[2] = {1, 2};
         Loupe__V1__BatchPredictResponse b = LOUPE__V1__BATCH_PREDICT_RESPONSE__INIT;
@@ -307,6 +324,20 @@ static void test_misbehaving_servers(void) {
         mock_stop(s);
     }
     {
+        TEST("a BatchPredict reply naming a row outside the batch never reaches the caller");
+        misbehaviour m = ROW_OUT_OF_RANGE;
+        mock_server *s;
+        loupe_client *c = misbehaving(&s, &m, 5000, 0);
+        double d[3] = {1, 1, 1};
+        int e[3] = {1, 1, 1};
+        loupe_columns cols = {3, d, e, e, e, d, d, d, d, d};
+        CHECK(loupe_batch_predict(c, &cols, NULL) == NULL);
+        CHECK_CODE(c, LOUPE_ERR_PROTOCOL);
+        CHECK_HAS(loupe_errmsg(c), "naming row 4000000000 of a 3-row batch");
+        loupe_free(c);
+        mock_stop(s);
+    }
+    {
         TEST("oversize reply: refused from its length, no waiting, no allocation");
         misbehaviour m = OVERSIZE;
         mock_server *s;
@@ -341,6 +372,30 @@ static void test_misbehaving_servers(void) {
         loupe_free(c);
         mock_stop(s);
     }
+}
+
+/* A server that revokes the token after the handshake: UNAUTHENTICATED for the first call,
+ * then a close. */
+static void revoke_after_hello(mock_conn *c, void *arg) {
+    (void)arg;
+    if (!mock_welcome(c, all_scopes, 3, 0, NULL, 0)) return;
+    lp_frame f;
+    if (!mock_read(c, &f, 5000)) return;
+    mock_error(c, f.method, f.request_id, LOUPE_UNAUTHENTICATED, "the token was revoked", 0);
+}
+
+static void test_unauthenticated_closes(void) {
+    TEST("a call-level UNAUTHENTICATED closes the client's side too");
+    mock_server *s = mock_start(revoke_after_hello, NULL);
+    loupe_client *c = connect_to(mock_port(s), "t", 5000, 0, 0);
+    CHECK(loupe_connected(c));
+    CHECK(loupe_predict(c, &example, NULL) == NULL);
+    CHECK_CODE(c, LOUPE_UNAUTHENTICATED);
+    CHECK(!loupe_connected(c));
+    CHECK(loupe_predict(c, &example, NULL) == NULL);
+    CHECK_CODE(c, LOUPE_ERR_CLOSED);
+    loupe_free(c);
+    mock_stop(s);
 }
 
 /* ---- pipelining ------------------------------------------------------------------------ */
@@ -547,6 +602,7 @@ int main(void) {
     test_connect_timeout();
     test_scopes_and_details();
     test_misbehaving_servers();
+    test_unauthenticated_closes();
     test_pipelining();
     test_frame_limit();
     test_no_deadlock();
