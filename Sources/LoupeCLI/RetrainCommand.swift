@@ -62,11 +62,7 @@ struct RetrainCommand: AsyncParsableCommand {
             return guardrail
         }
         if let client = try await serverOptions.connect(store: storeOptions) {
-            guard accepted.isEmpty else {
-                await client.close()
-                throw CLIError("--accept applies to a retrain run here, not through --server (the Retrain call has no field for it yet)")
-            }
-            try await retrainRemotely(client)
+            try await retrainRemotely(client, accepting: accepted)
             await client.close()
             return
         }
@@ -120,8 +116,9 @@ struct RetrainCommand: AsyncParsableCommand {
     }
 
     /// Starts the job on the server and follows it until it ends.
-    private func retrainRemotely(_ client: LoupeClient) async throws {
+    private func retrainRemotely(_ client: LoupeClient, accepting accepted: [Guardrail]) async throws {
         var request = Loupe_V1_RetrainRequest()
+        request.accept = accepted.map(\.rawValue)
         request.modelName = model
         request.dataset = dataset
         if margin != 0.01 { request.promotionMargin = margin }

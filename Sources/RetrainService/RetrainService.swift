@@ -76,6 +76,15 @@ public final class RetrainService: RetrainJobs {
         if request.hasRows {
             job.newRowsCSV = try Self.csv(request.rows)
         }
+        for name in request.accept {
+            guard let guardrail = Guardrail(rawValue: name) else {
+                throw ProtocolError(
+                    code: .invalidArgument,
+                    message: "accept names no guardrail: \"\(name)\" (one of "
+                        + Guardrail.allCases.map(\.rawValue).joined(separator: ", ") + ")")
+            }
+            job.accept.insert(guardrail)
+        }
         switch request.parameters {
         case .tune(let budget):
             guard budget.maxTrials > 0 || budget.maxSeconds > 0 else {

@@ -52,6 +52,7 @@ public struct RetrainPipeline: Sendable {
         let championManifest = try catalog.store.model(name: request.model, alias: .production)
         var newRows = request.newRowsCSV
         var screen: LabelScreen?
+        var acceptedShift: String?
         if let rows = newRows, let championManifest {
             progress(.preparingData, 3, nil, "screening the new labels against production v\(championManifest.version)")
             let checked = try LabelScreen(rows, production: try catalog.ensemble(of: championManifest), policy: request.labels)
@@ -64,6 +65,7 @@ public struct RetrainPipeline: Sendable {
                     rejectedBy: Guardrail.labelShift.rawValue, accepted: nil,
                     labelOutliers: Array(checked.outliers.prefix(100)), labelOutlierCount: checked.outliers.count)
             }
+            acceptedShift = checked.shift
             if !checked.outliers.isEmpty {
                 newRows = Cleaner.csv(rows, without: Set(checked.outliers.map(\.row)))
             }
@@ -197,6 +199,11 @@ public struct RetrainPipeline: Sendable {
         var (promote, reason) = Self.decide(
             challenger: challengerRMSE, champion: championRMSE, championLabel: championLabel,
             margin: request.promotionMargin)
+        if let acceptedShift {
+            reason += "; label-shift accepted by \(request.requestedBy): "
+                + acceptedShift.replacingOccurrences(of: "label-shift: ", with: "")
+                    .components(separatedBy: "; the batch was not used").first!
+        }
         if let marketLevel {
             reason += "; the new rows' market level (×\(Self.format(marketLevel)) production's prices) applied to older rows"
         }

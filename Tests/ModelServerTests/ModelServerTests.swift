@@ -138,6 +138,52 @@ import Testing
         await client.close()
     }
 
+    /// Rows like the fixture's, priced `factor` times what the fixture's formula gives.
+    static func labelledRows(_ count: Int, factor: Double) -> Loupe_V1_LabelledRows {
+        let stones = (0..<count).map { i -> Diamond in
+            var d = sampleDiamond
+            d.clarity = .si1
+            d.carat = 0.4 + Double(i % 150) / 100
+            d.x = (6.4 * d.carat.squareRoot() * 100).rounded() / 100
+            d.y = d.x
+            d.z = (d.x * 0.618 * 100).rounded() / 100
+            d.depth = ((100 * d.z / d.x) * 10).rounded() / 10
+            d.table = 57
+            return d
+        }
+        var rows = Loupe_V1_LabelledRows()
+        rows.diamonds = Loupe_V1_DiamondColumns(stones)
+        rows.prices = stones.map { (factor * 3500 * $0.carat * $0.carat * 1.15).rounded() + Double.random(in: 0...12) }
+        return rows
+    }
+
+    @Test func retrainGuardrailsCanBeAcceptedOverTheProtocol() async throws {
+        let fixture = try await ServerFixture.start()
+        defer { Task { await fixture.stop() } }
+        let client = try await fixture.client()
+        func run(_ accept: [String]) async throws -> Loupe_V1_Job {
+            var request = Loupe_V1_RetrainRequest()
+            request.rows = Self.labelledRows(300, factor: 3)
+            request.accept = accept
+            let started = try await client.retrain(request)
+            var job = try await client.job(started.jobID)
+            for _ in 0..<600 where job.stage != .succeeded && job.stage != .failed {
+                try await Task.sleep(for: .milliseconds(50))
+                job = try await client.job(started.jobID)
+            }
+            return job
+        }
+        let refused = try await run([])
+        #expect(refused.stage == .succeeded && !refused.result.promoted)
+        #expect(refused.result.decision.hasPrefix("rejected: label-shift"), "\(refused.result.decision)")
+        let accepted = try await run(["label-shift"])
+        #expect(accepted.result.decision.contains("label-shift accepted by"), "\(accepted.result.decision)")
+        await #expect { try await run(["no-such-guardrail"]) } throws: {
+            ($0 as? ProtocolError)?.code == .invalidArgument && "\($0)".contains("accept names no guardrail")
+        }
+        await client.close()
+    }
+
     @Test func retrainRunsAJobAndSwapsTheModel() async throws {
         let fixture = try await ServerFixture.start()
         defer { Task { await fixture.stop() } }

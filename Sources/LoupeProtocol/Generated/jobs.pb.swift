@@ -98,53 +98,75 @@ public nonisolated enum Loupe_V1_JobStage: SwiftProtobuf.Enum, Swift.CaseIterabl
 
 }
 
-public nonisolated struct Loupe_V1_RetrainRequest: Sendable {
+public nonisolated struct Loupe_V1_RetrainRequest: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// the model to retrain; empty = the server's default model
-  public var modelName: String = String()
+  public var modelName: String {
+    get {_storage._modelName}
+    set {_uniqueStorage()._modelName = newValue}
+  }
 
   /// dataset name; empty = the newest dataset
-  public var dataset: String = String()
+  public var dataset: String {
+    get {_storage._dataset}
+    set {_uniqueStorage()._dataset = newValue}
+  }
 
   /// 0 = the newest version of that dataset
-  public var datasetVersion: UInt32 = 0
+  public var datasetVersion: UInt32 {
+    get {_storage._datasetVersion}
+    set {_uniqueStorage()._datasetVersion = newValue}
+  }
 
   /// optional extra rows, cleaned and added to the dataset
   public var rows: Loupe_V1_LabelledRows {
-    get {_rows ?? Loupe_V1_LabelledRows()}
-    set {_rows = newValue}
+    get {_storage._rows ?? Loupe_V1_LabelledRows()}
+    set {_uniqueStorage()._rows = newValue}
   }
   /// Returns true if `rows` has been explicitly set.
-  public var hasRows: Bool {self._rows != nil}
+  public var hasRows: Bool {_storage._rows != nil}
   /// Clears the value of `rows`. Subsequent reads from it will return its default value.
-  public mutating func clearRows() {self._rows = nil}
+  public mutating func clearRows() {_uniqueStorage()._rows = nil}
 
-  public var parameters: Loupe_V1_RetrainRequest.OneOf_Parameters? = nil
+  public var parameters: OneOf_Parameters? {
+    get {return _storage._parameters}
+    set {_uniqueStorage()._parameters = newValue}
+  }
 
   /// search hyperparameters within this budget
   public var tune: Loupe_V1_TuningBudget {
     get {
-      if case .tune(let v)? = parameters {return v}
+      if case .tune(let v)? = _storage._parameters {return v}
       return Loupe_V1_TuningBudget()
     }
-    set {parameters = .tune(newValue)}
+    set {_uniqueStorage()._parameters = .tune(newValue)}
   }
 
   /// train with an existing version's parameters
   public var reuse: Loupe_V1_ReuseParameters {
     get {
-      if case .reuse(let v)? = parameters {return v}
+      if case .reuse(let v)? = _storage._parameters {return v}
       return Loupe_V1_ReuseParameters()
     }
-    set {parameters = .reuse(newValue)}
+    set {_uniqueStorage()._parameters = .reuse(newValue)}
   }
 
   /// Promote the new version to "production" only if its holdout RMSE beats the current
   /// production version's by at least this fraction (0.01 = 1%); 0 = the server's default.
-  public var promotionMargin: Double = 0
+  public var promotionMargin: Double {
+    get {_storage._promotionMargin}
+    set {_uniqueStorage()._promotionMargin = newValue}
+  }
+
+  /// Guardrails the operator overrides for this run, by name ("label-shift",
+  /// "decile-regression", "coverage", "reference-regression"); recorded in the decision.
+  public var accept: [String] {
+    get {_storage._accept}
+    set {_uniqueStorage()._accept = newValue}
+  }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -158,7 +180,7 @@ public nonisolated struct Loupe_V1_RetrainRequest: Sendable {
 
   public init() {}
 
-  fileprivate var _rows: Loupe_V1_LabelledRows? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 /// Priced diamonds sent with a Retrain call; the frame header's row count is their number.
@@ -348,91 +370,144 @@ nonisolated extension Loupe_V1_JobStage: SwiftProtobuf._ProtoNameProviding {
 
 nonisolated extension Loupe_V1_RetrainRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RetrainRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_name\0\u{1}dataset\0\u{3}dataset_version\0\u{1}rows\0\u{1}tune\0\u{1}reuse\0\u{3}promotion_margin\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_name\0\u{1}dataset\0\u{3}dataset_version\0\u{1}rows\0\u{1}tune\0\u{1}reuse\0\u{3}promotion_margin\0\u{1}accept\0")
+
+  fileprivate class _StorageClass {
+    var _modelName: String = String()
+    var _dataset: String = String()
+    var _datasetVersion: UInt32 = 0
+    var _rows: Loupe_V1_LabelledRows? = nil
+    var _parameters: Loupe_V1_RetrainRequest.OneOf_Parameters?
+    var _promotionMargin: Double = 0
+    var _accept: [String] = []
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _modelName = source._modelName
+      _dataset = source._dataset
+      _datasetVersion = source._datasetVersion
+      _rows = source._rows
+      _parameters = source._parameters
+      _promotionMargin = source._promotionMargin
+      _accept = source._accept
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.modelName) }()
-      case 2: try { try decoder.decodeSingularStringField(value: &self.dataset) }()
-      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.datasetVersion) }()
-      case 4: try { try decoder.decodeSingularMessageField(value: &self._rows) }()
-      case 5: try {
-        var v: Loupe_V1_TuningBudget?
-        var hadOneofValue = false
-        if let current = self.parameters {
-          hadOneofValue = true
-          if case .tune(let m) = current {v = m}
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._modelName) }()
+        case 2: try { try decoder.decodeSingularStringField(value: &_storage._dataset) }()
+        case 3: try { try decoder.decodeSingularUInt32Field(value: &_storage._datasetVersion) }()
+        case 4: try { try decoder.decodeSingularMessageField(value: &_storage._rows) }()
+        case 5: try {
+          var v: Loupe_V1_TuningBudget?
+          var hadOneofValue = false
+          if let current = _storage._parameters {
+            hadOneofValue = true
+            if case .tune(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._parameters = .tune(v)
+          }
+        }()
+        case 6: try {
+          var v: Loupe_V1_ReuseParameters?
+          var hadOneofValue = false
+          if let current = _storage._parameters {
+            hadOneofValue = true
+            if case .reuse(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._parameters = .reuse(v)
+          }
+        }()
+        case 7: try { try decoder.decodeSingularDoubleField(value: &_storage._promotionMargin) }()
+        case 8: try { try decoder.decodeRepeatedStringField(value: &_storage._accept) }()
+        default: break
         }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.parameters = .tune(v)
-        }
-      }()
-      case 6: try {
-        var v: Loupe_V1_ReuseParameters?
-        var hadOneofValue = false
-        if let current = self.parameters {
-          hadOneofValue = true
-          if case .reuse(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.parameters = .reuse(v)
-        }
-      }()
-      case 7: try { try decoder.decodeSingularDoubleField(value: &self.promotionMargin) }()
-      default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    if !self.modelName.isEmpty {
-      try visitor.visitSingularStringField(value: self.modelName, fieldNumber: 1)
-    }
-    if !self.dataset.isEmpty {
-      try visitor.visitSingularStringField(value: self.dataset, fieldNumber: 2)
-    }
-    if self.datasetVersion != 0 {
-      try visitor.visitSingularUInt32Field(value: self.datasetVersion, fieldNumber: 3)
-    }
-    try { if let v = self._rows {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
-    } }()
-    switch self.parameters {
-    case .tune?: try {
-      guard case .tune(let v)? = self.parameters else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
-    }()
-    case .reuse?: try {
-      guard case .reuse(let v)? = self.parameters else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
-    }()
-    case nil: break
-    }
-    if self.promotionMargin.bitPattern != 0 {
-      try visitor.visitSingularDoubleField(value: self.promotionMargin, fieldNumber: 7)
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._modelName.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._modelName, fieldNumber: 1)
+      }
+      if !_storage._dataset.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._dataset, fieldNumber: 2)
+      }
+      if _storage._datasetVersion != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._datasetVersion, fieldNumber: 3)
+      }
+      try { if let v = _storage._rows {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+      } }()
+      switch _storage._parameters {
+      case .tune?: try {
+        guard case .tune(let v)? = _storage._parameters else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+      }()
+      case .reuse?: try {
+        guard case .reuse(let v)? = _storage._parameters else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+      }()
+      case nil: break
+      }
+      if _storage._promotionMargin.bitPattern != 0 {
+        try visitor.visitSingularDoubleField(value: _storage._promotionMargin, fieldNumber: 7)
+      }
+      if !_storage._accept.isEmpty {
+        try visitor.visitRepeatedStringField(value: _storage._accept, fieldNumber: 8)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Loupe_V1_RetrainRequest, rhs: Loupe_V1_RetrainRequest) -> Bool {
-    if lhs.modelName != rhs.modelName {return false}
-    if lhs.dataset != rhs.dataset {return false}
-    if lhs.datasetVersion != rhs.datasetVersion {return false}
-    if lhs._rows != rhs._rows {return false}
-    if lhs.parameters != rhs.parameters {return false}
-    if lhs.promotionMargin != rhs.promotionMargin {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._modelName != rhs_storage._modelName {return false}
+        if _storage._dataset != rhs_storage._dataset {return false}
+        if _storage._datasetVersion != rhs_storage._datasetVersion {return false}
+        if _storage._rows != rhs_storage._rows {return false}
+        if _storage._parameters != rhs_storage._parameters {return false}
+        if _storage._promotionMargin != rhs_storage._promotionMargin {return false}
+        if _storage._accept != rhs_storage._accept {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -412,7 +412,7 @@ void   loupe__v1__job_result__free_unpacked
   assert(message->base.descriptor == &loupe__v1__job_result__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor loupe__v1__retrain_request__field_descriptors[7] =
+static const ProtobufCFieldDescriptor loupe__v1__retrain_request__field_descriptors[8] =
 {
   {
     "model_name",
@@ -498,8 +498,21 @@ static const ProtobufCFieldDescriptor loupe__v1__retrain_request__field_descript
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "accept",
+    8,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Loupe__V1__RetrainRequest, n_accept),
+    offsetof(Loupe__V1__RetrainRequest, accept),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned loupe__v1__retrain_request__field_indices_by_name[] = {
+  7,   /* field[7] = accept */
   1,   /* field[1] = dataset */
   2,   /* field[2] = dataset_version */
   0,   /* field[0] = model_name */
@@ -511,7 +524,7 @@ static const unsigned loupe__v1__retrain_request__field_indices_by_name[] = {
 static const ProtobufCIntRange loupe__v1__retrain_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 7 }
+  { 0, 8 }
 };
 const ProtobufCMessageDescriptor loupe__v1__retrain_request__descriptor =
 {
@@ -521,7 +534,7 @@ const ProtobufCMessageDescriptor loupe__v1__retrain_request__descriptor =
   "Loupe__V1__RetrainRequest",
   "loupe.v1",
   sizeof(Loupe__V1__RetrainRequest),
-  7,
+  8,
   loupe__v1__retrain_request__field_descriptors,
   loupe__v1__retrain_request__field_indices_by_name,
   1,  loupe__v1__retrain_request__number_ranges,

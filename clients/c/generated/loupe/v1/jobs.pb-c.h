@@ -88,6 +88,12 @@ struct  Loupe__V1__RetrainRequest
    * production version's by at least this fraction (0.01 = 1%); 0 = the server's default.
    */
   double promotion_margin;
+  /*
+   * Guardrails the operator overrides for this run, by name ("label-shift",
+   * "decile-regression", "coverage", "reference-regression"); recorded in the decision.
+   */
+  size_t n_accept;
+  char **accept;
   Loupe__V1__RetrainRequest__ParametersCase parameters_case;
   union {
     /*
@@ -102,7 +108,7 @@ struct  Loupe__V1__RetrainRequest
 };
 #define LOUPE__V1__RETRAIN_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&loupe__v1__retrain_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, NULL, 0, LOUPE__V1__RETRAIN_REQUEST__PARAMETERS__NOT_SET, {0} }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, NULL, 0, 0,NULL, LOUPE__V1__RETRAIN_REQUEST__PARAMETERS__NOT_SET, {0} }
 
 
 /*
