@@ -173,6 +173,9 @@ LOUPE_API int loupe_options_set_connect_timeout_ms(loupe_options *o, unsigned ms
 LOUPE_API int loupe_options_set_call_timeout_ms(loupe_options *o, unsigned ms);
 /** The largest reply frame accepted (length field, bytes; >= 1024). Larger: ERR_REPLY_TOO_LARGE. */
 LOUPE_API int loupe_options_set_max_reply_size(loupe_options *o, size_t bytes);
+/** The most request bytes appended and not yet sent (default 64 MiB; >= 1024). An append past
+ *  it is refused with LOUPE_ERR_USAGE, nothing queued: read replies or flush first. */
+LOUPE_API int loupe_options_set_max_queued_bytes(loupe_options *o, size_t bytes);
 /** TLS (a build with TLS=1; otherwise this returns LOUPE_ERR_TLS and loupe_connect fails
  *  with it, never falling back to plain TCP): the server's certificate is always verified,
  *  against ca_file (PEM) or the system's CAs when NULL, for server_name (NULL: the host). */
@@ -289,6 +292,9 @@ LOUPE_API int loupe_flush(loupe_client *c);
 LOUPE_API loupe_result *loupe_get_reply(loupe_client *c);
 /** Calls appended whose replies have not been read yet. */
 LOUPE_API size_t loupe_pending(const loupe_client *c);
+/** Changes the call timeout of a connected client (0: for ever), for the calls and waits that
+ *  start after it; also sent as their frames' deadline. */
+LOUPE_API int loupe_set_call_timeout_ms(loupe_client *c, unsigned ms);
 
 /* ---------------------------------------------------------------------------------------
  * Results. Accessors return 0 / NaN / NULL when the result is not of that kind.

@@ -152,6 +152,16 @@ static int append_frame(loupe_client *c, int method, uint32_t header_rows,
         c->pending = p;
         c->pending_cap = cap;
     }
+    /* The queue of unsent requests is bounded: a caller appending a whole file without reading
+     * replies gets a clear error, not an ever-growing buffer. The handshake is never refused. */
+    size_t queued = c->wend - c->wstart;
+    if (method != LP_METHOD_HELLO && queued + LP_PREFIX_SIZE + payload > c->opt.max_queued)
+        return lp_set_error(c, LOUPE_ERR_USAGE,
+                            "queueing this %zu-byte request would leave %zu bytes unsent, over "
+                            "the limit of %zu (loupe_options_set_max_queued_bytes): read replies "
+                            "with loupe_get_reply or send with loupe_flush first (nothing queued)",
+                            payload + LP_PREFIX_SIZE, queued + LP_PREFIX_SIZE + payload,
+                            c->opt.max_queued);
     if (wreserve(c, LP_PREFIX_SIZE + payload) != 0)
         return lp_set_error(c, LOUPE_ERR_NOMEM, "out of memory queueing a %zu-byte request",
                             payload + LP_PREFIX_SIZE);
@@ -414,6 +424,12 @@ void loupe_free(loupe_client *c) {
 }
 
 int loupe_connected(const loupe_client *c) { return c && c->connected; }
+
+int loupe_set_call_timeout_ms(loupe_client *c, unsigned ms) {
+    if (!c) return LOUPE_ERR_USAGE;
+    c->opt.call_timeout_ms = ms;
+    return LOUPE_OK;
+}
 int loupe_errcode(const loupe_client *c) { return c ? c->err : LOUPE_ERR_USAGE; }
 const char *loupe_errmsg(const loupe_client *c) { return c ? c->errstr : "no client (NULL)"; }
 

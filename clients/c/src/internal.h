@@ -18,6 +18,7 @@
 
 #define LP_METHOD_HELLO 1
 #define LP_DEFAULT_MAX_REPLY (16u * 1024u * 1024u)
+#define LP_DEFAULT_MAX_QUEUED (64u * 1024u * 1024u)
 /* Frames the server accepts before the handshake (Hello, Health). */
 #define LP_MAX_FRAME_BEFORE_HANDSHAKE 8192u
 /* Decoding a reply may allocate at most this many times its size, plus LP_DECODE_SLACK:
@@ -33,6 +34,7 @@ struct loupe_options {
     unsigned connect_timeout_ms;
     unsigned call_timeout_ms;
     size_t max_reply;
+    size_t max_queued; /* request bytes appended and not yet sent */
     int tls;
     char *ca_file;
     char *server_name;

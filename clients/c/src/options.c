@@ -29,6 +29,7 @@ loupe_options *loupe_options_new(void) {
     o->connect_timeout_ms = 5000;
     o->call_timeout_ms = 60000;
     o->max_reply = LP_DEFAULT_MAX_REPLY;
+    o->max_queued = LP_DEFAULT_MAX_QUEUED;
     if (set_string(&o->host, "127.0.0.1") != LOUPE_OK ||
         set_string(&o->client_name, "libloupe/" LOUPE_VERSION) != LOUPE_OK) {
         loupe_options_free(o);
@@ -83,6 +84,12 @@ int loupe_options_set_call_timeout_ms(loupe_options *o, unsigned ms) {
 int loupe_options_set_max_reply_size(loupe_options *o, size_t bytes) {
     if (!o || bytes < 1024 || bytes > UINT32_MAX) return LOUPE_ERR_USAGE;
     o->max_reply = bytes;
+    return LOUPE_OK;
+}
+
+int loupe_options_set_max_queued_bytes(loupe_options *o, size_t bytes) {
+    if (!o || bytes < 1024) return LOUPE_ERR_USAGE;
+    o->max_queued = bytes;
     return LOUPE_OK;
 }
 

@@ -398,6 +398,52 @@ static void test_unauthenticated_closes(void) {
     mock_stop(s);
 }
 
+static void welcome_then_drain(mock_conn *c, void *arg) {
+    (void)arg;
+    if (!mock_welcome(c, all_scopes, 3, 0, NULL, 0)) return;
+    mock_drain(c, 5000);
+}
+
+static void test_queue_bound(void) {
+    TEST("appends past max_queued_bytes are refused, nothing queued; a flush makes room");
+    mock_server *s = mock_start(welcome_then_drain, NULL);
+    loupe_options *o = loupe_options_new();
+    loupe_options_set_port(o, mock_port(s));
+    loupe_options_set_token(o, "t");
+    CHECK_INT(loupe_options_set_max_queued_bytes(o, 100), LOUPE_ERR_USAGE);
+    CHECK_INT(loupe_options_set_max_queued_bytes(o, 4096), LOUPE_OK);
+    loupe_client *c = loupe_connect(o);
+    loupe_options_free(o);
+    CHECK_CODE(c, LOUPE_OK);
+    size_t appended = 0;
+    int rc = LOUPE_OK;
+    while (appended < 1000 && (rc = loupe_append_predict(c, &example, NULL, NULL)) == LOUPE_OK) appended++;
+    CHECK_INT(rc, LOUPE_ERR_USAGE);
+    CHECK_HAS(loupe_errmsg(c), "over the limit of 4096");
+    CHECK(appended > 10 && appended < 100);
+    CHECK_INT(loupe_pending(c), appended);
+    CHECK(loupe_connected(c));
+    CHECK_INT(loupe_flush(c), LOUPE_OK);
+    CHECK_INT(loupe_append_predict(c, &example, NULL, NULL), LOUPE_OK);
+    loupe_free(c);
+    mock_stop(s);
+}
+
+static void test_call_timeout_after_connect(void) {
+    TEST("the call timeout can be changed after connecting");
+    misbehaviour m = NEVER;
+    mock_server *s;
+    loupe_client *c = misbehaving(&s, &m, 30000, 0);
+    CHECK_INT(loupe_set_call_timeout_ms(c, 200), LOUPE_OK);
+    CHECK_INT(loupe_set_call_timeout_ms(NULL, 200), LOUPE_ERR_USAGE);
+    int64_t t0 = now_ms();
+    CHECK(loupe_predict(c, &example, NULL) == NULL);
+    CHECK_CODE(c, LOUPE_ERR_TIMEOUT);
+    CHECK(now_ms() - t0 < 5000);
+    loupe_free(c);
+    mock_stop(s);
+}
+
 /* ---- pipelining ------------------------------------------------------------------------ */
 
 static void reverse_order(mock_conn *c, void *arg) {
@@ -603,6 +649,8 @@ int main(void) {
     test_scopes_and_details();
     test_misbehaving_servers();
     test_unauthenticated_closes();
+    test_queue_bound();
+    test_call_timeout_after_connect();
     test_pipelining();
     test_frame_limit();
     test_no_deadlock();
