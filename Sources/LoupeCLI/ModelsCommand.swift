@@ -3,6 +3,7 @@ import LoupeProtocol
 import SwiftProtobuf
 import ArtifactStore
 import Catalog
+import Retraining
 import Foundation
 
 struct ModelsCommand: AsyncParsableCommand {
@@ -72,7 +73,13 @@ struct ModelsCommand: AsyncParsableCommand {
     }
 
     struct Show: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "One version's manifest: lineage, parameters, metrics.")
+        static let configuration = CommandConfiguration(
+            abstract: "One version's manifest: lineage, parameters, metrics, and the retrain decision that made it.",
+            discussion: """
+                A version a retrain made carries `retrain` beside the manifest's fields: whether it was \
+                promoted and why (the comparison, the guardrails, any override), the new rows it \
+                trained on, the reference set and the label outliers set aside.
+                """)
 
         @Argument(help: "NAME@VERSION, NAME@production, a version number, … (default: the current model).")
         var spec: String = Catalog.defaultModel
@@ -83,7 +90,16 @@ struct ModelsCommand: AsyncParsableCommand {
             let catalog = try storeOptions.readOnlyCatalog()
             let spec = try parseSpec(spec)
             let manifest = try oneLine("model \(spec)") { try catalog.manifest(for: spec) }
-            print(encodeJSON(manifest))
+            guard let outcome = catalog.retrainOutcome(model: manifest.name, version: manifest.version),
+                var object = try? JSONSerialization.jsonObject(with: Data(encodeJSON(manifest).utf8)) as? [String: Any],
+                let decision = try? JSONSerialization.jsonObject(with: Data(encodeJSON(outcome).utf8))
+            else {
+                print(encodeJSON(manifest))
+                return
+            }
+            object["retrain"] = decision
+            let merged = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+            print(String(decoding: merged, as: UTF8.self))
         }
     }
 

@@ -24,6 +24,10 @@ import TreeTraining
         #expect(list.stdout.contains(id) && list.stdout.contains("ops") && list.stdout.contains("promoted v1"), "\(list.stdout)")
         let show = try await CLIRunner.run(["jobs", "show", id], in: dir)
         #expect(show.status == 0 && show.stdout.contains("\"stage\" : \"done\""), "\(show.stdout)")
+        // The model's lineage carries the decision that made it.
+        let model = try await CLIRunner.run(["models", "show", "diamonds@1"], in: dir)
+        #expect(model.status == 0 && model.stdout.contains("\"retrain\"") && model.stdout.contains("no production model yet"),
+                "\(model.stdout)")
         let missing = try await CLIRunner.run(["jobs", "show", "job-nothing"], in: dir)
         #expect(missing.status != 0 && missing.stderr.contains("no job \"job-nothing\""))
     }
