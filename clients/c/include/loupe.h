@@ -290,8 +290,12 @@ LOUPE_API int loupe_flush(loupe_client *c);
  *  timeout. NULL: nothing pending (LOUPE_ERR_USAGE) or the connection failed (every pending
  *  call is lost). A call the server refused is a result with loupe_result_code != LOUPE_OK. */
 LOUPE_API loupe_result *loupe_get_reply(loupe_client *c);
-/** Calls appended whose replies have not been read yet. */
+/** Calls appended whose replies have not been read yet (cancelled ones not counted). */
 LOUPE_API size_t loupe_pending(const loupe_client *c);
+/** Gives up on a pipelined call: its reply is read and discarded when it arrives, and
+ *  loupe_get_reply returns the others. The server may still run it. LOUPE_ERR_USAGE when no
+ *  call with that id is waiting. */
+LOUPE_API int loupe_cancel(loupe_client *c, uint32_t request_id);
 /** Changes the call timeout of a connected client (0: for ever), for the calls and waits that
  *  start after it; also sent as their frames' deadline. */
 LOUPE_API int loupe_set_call_timeout_ms(loupe_client *c, unsigned ms);

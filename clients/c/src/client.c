@@ -172,7 +172,7 @@ static int append_frame(loupe_client *c, int method, uint32_t header_rows,
                     method == LP_METHOD_HELLO ? 0 : c->opt.call_timeout_ms);
     protobuf_c_message_pack(msg, p + LP_PREFIX_SIZE);
     c->wend += LP_PREFIX_SIZE + payload;
-    c->pending[c->npending++] = (lp_pending){id, (uint16_t)method, expected_rows};
+    c->pending[c->npending++] = (lp_pending){id, (uint16_t)method, expected_rows, 0};
     if (id_out) *id_out = id;
     if (c->wend - c->wstart >= LP_EAGER_WRITE) try_write(c);
     return LOUPE_OK;
@@ -255,10 +255,19 @@ static int pump(loupe_client *c, lp_frame *f, int64_t deadline_ms, unsigned time
     }
 }
 
-/* Reads the next reply and matches it to its call. NULL with the error set on failure. */
+/* Calls waiting for a reply that were not cancelled. */
+static size_t live_pending(const loupe_client *c) {
+    size_t n = 0;
+    for (size_t i = 0; i < c->npending; i++) n += !c->pending[i].cancelled;
+    return n;
+}
+
+/* Reads the next reply to a call not cancelled and matches it to its call (replies to
+ * cancelled calls are read and dropped on the way). NULL with the error set on failure. */
 static loupe_result *read_reply(loupe_client *c, int64_t deadline_ms, unsigned timeout_ms,
                                 const char *waiting_for) {
     lp_frame f;
+next:
     if (pump(c, &f, deadline_ms, timeout_ms, waiting_for) != LOUPE_OK) return NULL;
     int error = (f.flags & LP_FLAG_ERROR) != 0;
     if (f.request_id == 0) {
@@ -297,6 +306,7 @@ static loupe_result *read_reply(loupe_client *c, int64_t deadline_ms, unsigned t
         return NULL;
     }
     c->pending[i] = c->pending[--c->npending];
+    if (call.cancelled) goto next;
     loupe_result *r = lp_result_decode(f.method, f.request_id, error, f.payload, f.payload_len,
                                        call.rows);
     if (!r) {
@@ -450,7 +460,19 @@ const loupe_session *loupe_client_session(const loupe_client *c) {
     return c && c->welcome ? &c->welcome->session : NULL;
 }
 
-size_t loupe_pending(const loupe_client *c) { return c ? c->npending : 0; }
+size_t loupe_pending(const loupe_client *c) { return c ? live_pending(c) : 0; }
+
+int loupe_cancel(loupe_client *c, uint32_t request_id) {
+    if (!c) return LOUPE_ERR_USAGE;
+    for (size_t i = 0; i < c->npending; i++) {
+        if (c->pending[i].id == request_id && !c->pending[i].cancelled) {
+            c->pending[i].cancelled = 1;
+            return LOUPE_OK;
+        }
+    }
+    return lp_set_error(c, LOUPE_ERR_USAGE, "no call with request id %lu is waiting for a reply",
+                        (unsigned long)request_id);
+}
 
 /* ---- calls ---------------------------------------------------------------------------- */
 
@@ -468,11 +490,11 @@ static int begin(loupe_client *c) {
 
 static int begin_blocking(loupe_client *c) {
     int rc = begin(c);
-    if (rc == LOUPE_OK && c->npending > 0)
+    if (rc == LOUPE_OK && live_pending(c) > 0)
         return lp_set_error(c, LOUPE_ERR_USAGE,
                             "%zu pipelined call(s) are waiting for replies: read them with "
-                            "loupe_get_reply before a blocking call",
-                            c->npending);
+                            "loupe_get_reply (or loupe_cancel them) before a blocking call",
+                            live_pending(c));
     return rc;
 }
 
@@ -724,7 +746,7 @@ int loupe_flush(loupe_client *c) {
 
 loupe_result *loupe_get_reply(loupe_client *c) {
     if (begin(c) != LOUPE_OK) return NULL;
-    if (c->npending == 0) {
+    if (live_pending(c) == 0) {
         lp_set_error(c, LOUPE_ERR_USAGE, "no calls are waiting for a reply");
         return NULL;
     }

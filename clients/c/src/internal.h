@@ -44,7 +44,8 @@ struct loupe_options {
 typedef struct lp_pending {
     uint32_t id;
     uint16_t method;
-    size_t rows; /* BatchPredict: the rows asked for */
+    size_t rows;   /* BatchPredict: the rows asked for */
+    int cancelled; /* loupe_cancel: its reply is read and discarded */
 } lp_pending;
 
 struct loupe_client {

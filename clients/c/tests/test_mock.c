@@ -404,6 +404,52 @@ static void welcome_then_drain(mock_conn *c, void *arg) {
     mock_drain(c, 5000);
 }
 
+/* Three calls answered in reverse order, then one more. */
+static void three_then_one(mock_conn *c, void *arg) {
+    (void)arg;
+    if (!mock_welcome(c, all_scopes, 3, 0, NULL, 0)) return;
+    uint32_t ids[3];
+    lp_frame f;
+    for (int i = 0; i < 3; i++) {
+        if (!mock_read(c, &f, 5000)) return;
+        ids[i] = f.request_id;
+    }
+    for (int i = 2; i >= 0; i--) reply_price(c, ids[i], 10.0 * ids[i]);
+    if (!mock_read(c, &f, 5000)) return;
+    reply_price(c, f.request_id, 1.0);
+    mock_drain(c, 3000);
+}
+
+static void test_cancel(void) {
+    TEST("a cancelled pipelined call: its reply is dropped, the others come back");
+    mock_server *s = mock_start(three_then_one, NULL);
+    loupe_client *c = connect_to(mock_port(s), "t", 5000, 0, 0);
+    uint32_t ids[3];
+    for (int i = 0; i < 3; i++) CHECK_INT(loupe_append_predict(c, &example, NULL, &ids[i]), LOUPE_OK);
+    CHECK_INT(loupe_cancel(c, ids[1]), LOUPE_OK);
+    CHECK_INT(loupe_cancel(c, ids[1]), LOUPE_ERR_USAGE); /* already cancelled */
+    CHECK_INT(loupe_cancel(c, 999), LOUPE_ERR_USAGE);
+    CHECK_INT(loupe_pending(c), 2);
+    uint32_t seen[2] = {0, 0};
+    for (int i = 0; i < 2; i++) {
+        loupe_result *r = loupe_get_reply(c);
+        CHECK(r != NULL);
+        if (!r) break;
+        seen[i] = loupe_result_request_id(r);
+        loupe_result_free(r);
+    }
+    CHECK(seen[0] == ids[2] && seen[1] == ids[0]);
+    CHECK_INT(loupe_pending(c), 0);
+    CHECK(loupe_get_reply(c) == NULL);
+    CHECK_CODE(c, LOUPE_ERR_USAGE);
+    /* A blocking call runs once no live call is pending. */
+    loupe_result *r = loupe_predict(c, &example, NULL);
+    CHECK(r != NULL && loupe_result_price(r, 0).price == 1.0);
+    loupe_result_free(r);
+    loupe_free(c);
+    mock_stop(s);
+}
+
 static void test_queue_bound(void) {
     TEST("appends past max_queued_bytes are refused, nothing queued; a flush makes room");
     mock_server *s = mock_start(welcome_then_drain, NULL);
@@ -650,6 +696,7 @@ int main(void) {
     test_misbehaving_servers();
     test_unauthenticated_closes();
     test_queue_bound();
+    test_cancel();
     test_call_timeout_after_connect();
     test_pipelining();
     test_frame_limit();
