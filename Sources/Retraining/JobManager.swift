@@ -8,8 +8,9 @@ import Synchronization
 ///
 /// Jobs are durable: each is recorded in the store (`records/jobs/<id>.json`) when it is queued,
 /// at every stage it enters and when it ends, so `GetJob` and `loupe jobs list|show` find it
-/// after a restart, from any process on the store. A job that was running when its process
-/// stopped is marked failed (interrupted) by the next `JobManager` on the store. Ids are unique
+/// after a restart, from any process on the store. A job whose process stopped while it ran is
+/// marked failed (interrupted) by the next `JobManager` on the same host (a job of a process on
+/// another host is left alone: from here it cannot be told alive or gone). Ids are unique
 /// across processes and restarts (`job-<UTC time>-<random>`). Every stage transition and the
 /// outcome are logged as structured lines.
 public final class JobManager: Sendable {
@@ -35,8 +36,8 @@ public final class JobManager: Sendable {
     public func start(_ request: RetrainRequest) -> String {
         let id = Self.newID()
         let queued = JobStatus(
-            id: id, model: request.model, requestedBy: request.requestedBy, stage: .queued, percent: 0, etaSeconds: nil,
-            message: "queued", started: Date())
+            id: id, model: request.model, requestedBy: request.requestedBy, owner: Self.owner, stage: .queued,
+            percent: 0, etaSeconds: nil, message: "queued", started: Date())
         jobs.withLock {
             $0[id] = queued
             pruneFinished(&$0)
@@ -132,9 +133,9 @@ public final class JobManager: Sendable {
         }
     }
 
-    /// Jobs the store says are still running were left by a process that stopped: failed.
+    /// Jobs the store says are still running whose process on this host is gone: failed.
     private func markInterrupted() {
-        for var status in Self.all(in: catalog) where !status.isFinished {
+        for var status in Self.all(in: catalog) where !status.isFinished && Self.ownerIsGone(status.owner) {
             let stage = status.stage
             status.stage = .failed
             status.finished = Date()
@@ -169,6 +170,19 @@ public final class JobManager: Sendable {
         if finished.count > keepFinished {
             for status in finished.prefix(finished.count - keepFinished) { jobs[status.id] = nil }
         }
+    }
+
+    /// This process, as jobs record their owner: `host:pid`.
+    static let owner = "\(ProcessInfo.processInfo.hostName):\(getpid())"
+
+    /// Whether the process that recorded a job is known to be gone: on this host and no longer
+    /// running (a job recorded before owners were kept counts as gone).
+    static func ownerIsGone(_ owner: String?) -> Bool {
+        guard let owner else { return true }
+        guard let colon = owner.lastIndex(of: ":"), owner[..<colon] == ProcessInfo.processInfo.hostName,
+            let pid = Int32(owner[owner.index(after: colon)...])
+        else { return false }
+        return kill(pid, 0) != 0 && errno == ESRCH
     }
 
     /// `job-20261207t171500-k3f9x2`: sortable by time, unique across processes.

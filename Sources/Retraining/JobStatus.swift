@@ -11,6 +11,8 @@ public struct JobStatus: Sendable, Codable, Equatable {
     /// The model it retrains, and who asked (nil in jobs recorded before they were kept).
     public var model: String?
     public var requestedBy: String?
+    /// The process running it, `host:pid` (nil in jobs recorded before it was kept).
+    public var owner: String?
     public var stage: JobStage
     /// 0…100.
     public var percent: Double

@@ -39,10 +39,6 @@ public struct LabelScreen: Sendable {
         public var reason: String
     }
 
-    /// Clean rows in the batch.
-    public let cleanRows: Int
-    /// The batch's median price ÷ production's prediction (nil without clean rows).
-    public let medianRatio: Double?
     /// Rows set aside.
     public let outliers: [Outlier]
     /// Why the whole batch is refused for label shift (nil when it is not).
@@ -53,8 +49,8 @@ public struct LabelScreen: Sendable {
         let table = try Cleaner.clean(csv: csv).clean
         let predicted = production.rawScores(columns: table.columns).map { production.target.price(fromRaw: $0) }
         let ratios = zip(table.price, predicted).map { $0 / $1 }
-        cleanRows = table.count
-        medianRatio = ratios.isEmpty ? nil : ratios.sorted()[ratios.count / 2]
+        // The batch's median price ÷ production's prediction.
+        let medianRatio = ratios.isEmpty ? nil : ratios.sorted()[ratios.count / 2]
         var outliers: [Outlier] = []
         for i in 0..<table.count where ratios[i] > policy.outlierFactor || ratios[i] < 1 / policy.outlierFactor {
             outliers.append(Outlier(
@@ -76,16 +72,4 @@ public struct LabelScreen: Sendable {
     }
 
     static func format(_ v: Double, _ digits: Int = 0) -> String { String(format: "%.\(digits)f", v) }
-}
-
-/// A guardrail an operator may override for one run, recorded in the outcome.
-public enum Guardrail: String, Sendable, Codable, CaseIterable {
-    /// The batch's prices sit far from production's predictions as a whole.
-    case labelShift = "label-shift"
-    /// The challenger is much worse than the champion in some price decile.
-    case decileRegression = "decile-regression"
-    /// The challenger's price ranges miss their level on the holdout.
-    case coverage
-    /// The challenger is worse than the champion on the reference set.
-    case referenceRegression = "reference-regression"
 }

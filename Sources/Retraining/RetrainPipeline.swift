@@ -50,12 +50,14 @@ public struct RetrainPipeline: Sendable {
         progress(.preparingData, 2, nil, "reading dataset \(request.dataset)")
         var dataset = try catalog.latestDataset(request.dataset)
         let championManifest = try catalog.store.model(name: request.model, alias: .production)
+        // Read once: the label screen, the market level and the comparison all use it.
+        let production = try championManifest.map { try catalog.ensemble(of: $0) }
         var newRows = request.newRowsCSV
         var screen: LabelScreen?
         var acceptedShift: String?
-        if let rows = newRows, let championManifest {
+        if let rows = newRows, let championManifest, let production {
             progress(.preparingData, 3, nil, "screening the new labels against production v\(championManifest.version)")
-            let checked = try LabelScreen(rows, production: try catalog.ensemble(of: championManifest), policy: request.labels)
+            let checked = try LabelScreen(rows, production: production, policy: request.labels)
             screen = checked
             if let shift = checked.shift, !request.accept.contains(.labelShift) {
                 return RetrainOutcome(
@@ -116,9 +118,9 @@ public struct RetrainPipeline: Sendable {
         // a price index re-levels past sales), so old and new rows agree and the trees learn
         // stones, not dates. The level is measured against production on the new training rows.
         var marketLevel: Double?
-        if request.followMarketLevel, comparison == .freshRows, let championManifest {
+        if request.followMarketLevel, comparison == .freshRows, let production {
             let newTraining = table.rows(fresh.filter { !inHoldout.contains($0) })
-            if let shift = Self.marketShift(of: try catalog.ensemble(of: championManifest), on: newTraining) {
+            if let shift = Self.marketShift(of: production, on: newTraining) {
                 let isNew = Set(fresh)
                 let factor = exp(shift)
                 let prices = zip(trainingRows, training.price).map { row, price in isNew.contains(row) ? price : price * factor }
@@ -178,7 +180,7 @@ public struct RetrainPipeline: Sendable {
                              "champion refit: round \(p.round)/\(p.totalRounds)")
                 }.model
             } else {
-                champion = try catalog.ensemble(of: championManifest)
+                champion = try production ?? catalog.ensemble(of: championManifest)
             }
             progress(.evaluating, 82, nil, "measuring challenger and champion on \(holdout.count) holdout rows")
             championReport = EvaluationReport(model: champion, table: holdout)

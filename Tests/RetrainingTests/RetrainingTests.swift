@@ -254,6 +254,20 @@ import TreeTraining
         #expect(status.stage == .failed && status.finished != nil)
         #expect(status.error == "interrupted: the process running it stopped while it was training")
         #expect(JobManager.read(running.id, in: catalog)?.stage == .failed, "recorded, not only in memory")
+
+        // A job whose process is still running is left alone; one whose process is gone is not.
+        var alive = running
+        alive.id = "job-20261207t120001-alive0"
+        alive.owner = JobManager.owner
+        var gone = running
+        gone.id = "job-20261207t120002-gone00"
+        gone.owner = "\(ProcessInfo.processInfo.hostName):\(Int32.max)"
+        for job in [alive, gone] {
+            try catalog.store.putRecord(kind: JobManager.recordKind, id: job.id, json: Array(try encoder.encode(job)))
+        }
+        _ = JobManager(pipeline: RetrainPipeline(catalog: catalog))
+        #expect(JobManager.read(alive.id, in: catalog)?.stage == .training)
+        #expect(JobManager.read(gone.id, in: catalog)?.stage == .failed)
     }
 
     @Test func badArgumentsFailClearly() throws {
