@@ -107,8 +107,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
             handshake(context, frame)
         case .health(let frame):
             answer(context, frame, principal: Principal(name: "anonymous", scopes: []))
-        case .call(let frame, let principal, _):
-            answer(context, frame, principal: principal)
+        case .call(let frame, let principal, let received):
+            answer(context, frame, principal: principal, received: received)
         case .reject(let error, let frame, let principal):
             reply(context, Frame(error: error, replyingTo: frame.header),
                   method: frame.header.method.map { "\($0)" } ?? "unknown", started: .now(), request: frame,
@@ -184,9 +184,12 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     // MARK: Calls
 
-    private func answer(_ context: ChannelHandlerContext, _ frame: Frame, principal: Principal) {
+    /// Answers a call; its latency and deadline count from `received`, when the frame was read.
+    private func answer(
+        _ context: ChannelHandlerContext, _ frame: Frame, principal: Principal, received: NIODeadline = .now()
+    ) {
         let header = frame.header
-        let started = NIODeadline.now()
+        let started = received
         guard let method = header.method else {
             reply(context, Frame(error: ProtocolError(
                 code: .unimplemented, message: "method id \(header.methodID) is not known to this server"),

@@ -89,15 +89,6 @@ final class ModelLoader: Sendable {
         metrics?.production(alias: version, served: true)
     }
 
-    /// Swaps in a model that was just trained (a retrain job), without reading it back.
-    func swapIn(_ model: ServingModel) {
-        let old = registry.swap(to: model)
-        logger.info("serving model", metadata: [
-            "model": "\(model.name)", "version": "\(model.version)",
-            "replaced": "\(old.map { String($0.version) } ?? "none")",
-        ])
-    }
-
     /// The model a call selects: the current one for an empty selector or one that names it,
     /// else a version loaded from the store (cached).
     func model(name: String, version: Int?, alias: ModelAlias?) throws -> ServingModel? {
