@@ -26,6 +26,14 @@ import Testing
 
     static func answered(_ frame: Frame?) -> Bool { frame.map { !$0.header.flags.contains(.error) } ?? false }
 
+    /// A raw connection that has shaken hands with a new partner token.
+    static func partner(_ fixture: GatewayFixture) async throws -> RawConnection {
+        let token = try await fixture.token()
+        let raw = try fixture.raw()
+        #expect(answered(try await raw.handshake(token: token.token.rawValue)))
+        return raw
+    }
+
     @Test func oneAddressCannotLockPartnersOutAndHealthProbesAreAnswered() async throws {
         let fixture = try await GatewayFixture.start {
             $0.maxUnauthenticatedConnections = 6
@@ -94,9 +102,7 @@ import Testing
     @Test func aHalfClosedConnectionGetsTheRepliesToItsCalls() async throws {
         let fixture = try await GatewayFixture.start()
         defer { Task { await fixture.stop() } }
-        let token = try await fixture.token()
-        let raw = try fixture.raw()
-        #expect(Self.answered(try await raw.handshake(token: token.token.rawValue)))
+        let raw = try await Self.partner(fixture)
         fixture.backend.hold(true)
         raw.send(try Self.predictFrame(id: 2))
         raw.finishSending()
@@ -111,9 +117,7 @@ import Testing
     @Test func theCompressedFlagIsAnsweredUnimplementedAndNotForwarded() async throws {
         let fixture = try await GatewayFixture.start()
         defer { Task { await fixture.stop() } }
-        let token = try await fixture.token()
-        let raw = try fixture.raw()
-        #expect(Self.answered(try await raw.handshake(token: token.token.rawValue)))
+        let raw = try await Self.partner(fixture)
         var compressed = try Self.predictFrame(id: 3)
         compressed.setInteger(UInt8(0x09), at: 5)  // REQUEST | COMPRESSED
         raw.send(compressed)
@@ -127,9 +131,7 @@ import Testing
     @Test func aRequestIDReusedInFlightClosesAfterTheCallsInFlight() async throws {
         let fixture = try await GatewayFixture.start()
         defer { Task { await fixture.stop() } }
-        let token = try await fixture.token()
-        let raw = try fixture.raw()
-        #expect(Self.answered(try await raw.handshake(token: token.token.rawValue)))
+        let raw = try await Self.partner(fixture)
         fixture.backend.hold(true)
         raw.send(try Self.predictFrame(id: 5))
         #expect(await fixture.eventually { fixture.backend.heldCount == 1 })

@@ -294,6 +294,22 @@ static void expect_failure(misbehaviour m, int code, const char *message, const 
     mock_stop(s);
 }
 
+/* A 3-row BatchPredict against a server whose reply is wrong in way `m`: refused as a
+ * protocol error saying `message`. */
+static void expect_batch_failure(misbehaviour m, const char *message, const char *name) {
+    TEST(name);
+    mock_server *s;
+    loupe_client *c = misbehaving(&s, &m, 5000, 0);
+    double d[3] = {1, 1, 1};
+    int e[3] = {1, 1, 1};
+    loupe_columns cols = {3, d, e, e, e, d, d, d, d, d};
+    CHECK(loupe_batch_predict(c, &cols, NULL) == NULL);
+    CHECK_CODE(c, LOUPE_ERR_PROTOCOL);
+    CHECK_HAS(loupe_errmsg(c), message);
+    loupe_free(c);
+    mock_stop(s);
+}
+
 static void test_misbehaving_servers(void) {
     expect_failure(HALF_REPLY, LOUPE_ERR_EOF, "in the middle of a reply (14 of 29 bytes received)",
                    "server closing mid-reply");
@@ -309,34 +325,10 @@ static void test_misbehaving_servers(void) {
                    "a payload that does not decode");
     expect_failure(CONNECTION_ERROR, LOUPE_DEADLINE_EXCEEDED, "frame deadline",
                    "a connection-level error frame");
-    {
-        TEST("a BatchPredict reply with the wrong number of rows");
-        misbehaviour m = SHORT_BATCH;
-        mock_server *s;
-        loupe_client *c = misbehaving(&s, &m, 5000, 0);
-        double d[3] = {1, 1, 1};
-        int e[3] = {1, 1, 1};
-        loupe_columns cols = {3, d, e, e, e, d, d, d, d, d};
-        CHECK(loupe_batch_predict(c, &cols, NULL) == NULL);
-        CHECK_CODE(c, LOUPE_ERR_PROTOCOL);
-        CHECK_HAS(loupe_errmsg(c), "2 prices for 3 rows");
-        loupe_free(c);
-        mock_stop(s);
-    }
-    {
-        TEST("a BatchPredict reply naming a row outside the batch never reaches the caller");
-        misbehaviour m = ROW_OUT_OF_RANGE;
-        mock_server *s;
-        loupe_client *c = misbehaving(&s, &m, 5000, 0);
-        double d[3] = {1, 1, 1};
-        int e[3] = {1, 1, 1};
-        loupe_columns cols = {3, d, e, e, e, d, d, d, d, d};
-        CHECK(loupe_batch_predict(c, &cols, NULL) == NULL);
-        CHECK_CODE(c, LOUPE_ERR_PROTOCOL);
-        CHECK_HAS(loupe_errmsg(c), "naming row 4000000000 of a 3-row batch");
-        loupe_free(c);
-        mock_stop(s);
-    }
+    expect_batch_failure(SHORT_BATCH, "2 prices for 3 rows",
+                         "a BatchPredict reply with the wrong number of rows");
+    expect_batch_failure(ROW_OUT_OF_RANGE, "naming row 4000000000 of a 3-row batch",
+                         "a BatchPredict reply naming a row outside the batch never reaches the caller");
     {
         TEST("oversize reply: refused from its length, no waiting, no allocation");
         misbehaviour m = OVERSIZE;
