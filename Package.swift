@@ -96,6 +96,18 @@ let package = Package(
             dependencies: ["DataCleaning", "LoupeUtilities", "TreeModel", "TreeTraining"],
             swiftSettings: strict
         ),
+        // Live accuracy: realised prices joined to logged calls, per-version figures, and the
+        // rollout guard that rolls back a canary or new production that does worse than production.
+        .target(
+            name: "LiveAccuracy",
+            dependencies: [
+                "ArtifactStore", "Catalog", "DataCleaning", "DiamondSchema", "ModelServer", "RequestLog", "TreeModel",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: strict
+        ),
         // The retraining pipeline (challenger vs champion) and the job runner behind Retrain.
         .target(
             name: "Retraining",
@@ -191,6 +203,7 @@ let package = Package(
             dependencies: [
                 "ArtifactStore", "Catalog", "DiamondSchema", "LoupeConnection", "LoupeMetrics", "LoupeProtocol",
                 "ModelRuntime", "RequestLog", "TreeExplain", "TreeModel", "TreeTraining",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -285,7 +298,8 @@ let package = Package(
             name: "LoupeCLI",
             dependencies: [
                 "ArtifactStore", "BundledData", "Catalog", "DataCleaning", "DiamondSchema", "Gateway", "HyperTuning",
-                "LoupeClient", "LoupeProtocol", "LoupeUtilities", "ModelImport", "ModelServer", "ModelRuntime", "Reports",
+                "LiveAccuracy", "LoupeClient", "LoupeProtocol", "LoupeUtilities", "ModelImport", "ModelServer", "ModelRuntime",
+                "Reports",
                 "RequestLog", "RetrainService", "Retraining", "Scheduling", "TokenStore", "TreeExplain", "TreeInference",
                 "TreeModel",
                 "TreeTraining",

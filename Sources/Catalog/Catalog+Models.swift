@@ -41,12 +41,19 @@ extension Catalog {
     /// dataset it was trained on are read (each blob's digest checked) and decoded, as a server
     /// would. A version that would not load is refused with why, and the alias stays where it was
     /// (a server would otherwise keep serving the old version while the alias names the new one).
+    /// A canary takes `percent`, the share of partners it answers (see `ArtifactStore.promote`).
     @discardableResult
     public func promote(
-        name: String, version: Int, to alias: ModelAlias = .production, reason: String? = nil
+        name: String, version: Int, to alias: ModelAlias = .production, reason: String? = nil, percent: Int? = nil
     ) throws -> AliasRecord {
         try requireLoadable(try store.model(name: name, version: version))
-        return try store.promote(name: name, version: version, to: alias, reason: reason)
+        return try store.promote(name: name, version: version, to: alias, reason: reason, percent: percent)
+    }
+
+    /// Ends a canary or a shadow: servers stop routing to it at their next poll.
+    @discardableResult
+    public func endRollout(name: String, alias: ModelAlias, reason: String? = nil) throws -> AliasRecord {
+        try store.clear(name: name, alias: alias, reason: reason)
     }
 
     /// Moves `alias` back to the version it pointed to before, once that version is known to

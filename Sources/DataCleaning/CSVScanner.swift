@@ -264,3 +264,32 @@ enum Byte {
 /// A scanner borrows its caller's buffer and is used on one thread.
 @available(*, unavailable)
 extension CSVScanner: Sendable {}
+
+/// A small CSV file's records as text, for the files beside the training data (outcomes):
+/// the same RFC 4180 rules as the cleaner's scanner.
+public enum CSVText {
+    /// One record: its fields, the line it starts on, and why it is malformed (nil when fine).
+    public struct Record: Sendable {
+        public var fields: [String]
+        public var line: Int
+        public var problem: String?
+    }
+
+    /// Every record of `bytes`, the header first.
+    public static func records(_ bytes: [UInt8]) -> [Record] {
+        bytes.withUnsafeBufferPointer { buffer in
+            var scanner = CSVScanner(buffer)
+            var records: [Record] = []
+            while scanner.next() {
+                var problem: String?
+                switch scanner.problem {
+                case .unterminatedQuote(let field): problem = "a quote opened in field \(field + 1) is never closed"
+                case .textAfterClosingQuote(let field): problem = "text follows the closing quote of field \(field + 1)"
+                case nil: break
+                }
+                records.append(Record(fields: scanner.strings(), line: scanner.recordLine, problem: problem))
+            }
+            return records
+        }
+    }
+}

@@ -12,7 +12,7 @@ struct Loupe: AsyncParsableCommand {
         subcommands: [
             ServeCommand.self, GatewayCommand.self, TokenCommand.self, LogsCommand.self, DemoCommand.self, CleanCommand.self,
             IngestCommand.self, TrainCommand.self, ImportCommand.self, EvaluateCommand.self, PredictCommand.self,
-            ModelsCommand.self, JobsCommand.self, ReferenceCommand.self,
+            ModelsCommand.self, OutcomesCommand.self, JobsCommand.self, ReferenceCommand.self,
             TuneCommand.self, RetrainCommand.self, StatusCommand.self, ReportCommand.self, StoreCommand.self, DataCommand.self,
         ],
         defaultSubcommand: nil

@@ -5,12 +5,13 @@ import ArtifactStore
 import Catalog
 import Retraining
 import Foundation
+import LiveAccuracy
 
 struct ModelsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "models",
-        abstract: "List, inspect, promote and roll back model versions in the store.",
-        subcommands: [List.self, Show.self, Promote.self, Rollback.self],
+        abstract: "List, inspect, promote and roll back model versions; run a shadow or a canary beside production.",
+        subcommands: [List.self, Show.self, Promote.self, Rollback.self, Shadow.self, Canary.self],
         defaultSubcommand: List.self)
 
     struct List: AsyncParsableCommand {
@@ -25,6 +26,9 @@ struct ModelsCommand: AsyncParsableCommand {
         @OptionGroup var storeOptions: StoreOptions
 
         @OptionGroup var serverOptions: ServerOptions
+
+        @OptionGroup(title: "Live accuracy (from the request log's outcomes)")
+        var logOptions: RequestLogOptions
 
         func run() async throws {
             if let client = try await serverOptions.connect(store: storeOptions) {
@@ -50,24 +54,38 @@ struct ModelsCommand: AsyncParsableCommand {
             let (versions, aliases) = try oneLine("model \(model)") {
                 (try catalog.store.models(name: model), try catalog.store.aliases(name: model))
             }
+            let live = await liveAccuracy(model: model, store: storeOptions.path, log: logOptions)
             if json {
-                print(encodeJSON(ModelListing(versions: versions, aliases: aliases)))
+                print(encodeJSON(ModelListing(versions: versions, aliases: aliases, live: live.map { Array($0.values) }
+                    .map { $0.sorted { $0.version < $1.version } })))
                 return
             }
             guard !versions.isEmpty else {
                 print("no versions of model \(model) in \(storeOptions.path); train one with `loupe train`")
                 return
             }
+            // Holdout figures from training; live ones from realised prices (`loupe outcomes ingest`).
             print(pad("version", 9) + pad("created (UTC)", 22) + pad("dataset", 16) + pad("trees", 7)
-                + pad("RMSE", 9) + pad("MAPE", 8) + pad("cover", 8) + "aliases")
+                + pad("RMSE", 9) + pad("MAPE", 8) + pad("cover", 8)
+                + (live == nil ? "" : pad("live n", 8) + pad("live RMSE", 11) + pad("MAPE", 8) + pad("cover", 8)) + "aliases")
             for m in versions {
-                let tags = ModelAlias.allCases.filter { aliases[$0] == m.version }.map(\.rawValue)
+                var tags = ModelAlias.allCases.filter { aliases[$0] == m.version }.map(\.rawValue)
+                if aliases.canary == m.version, let percent = aliases.canaryPercent, let i = tags.firstIndex(of: "canary") {
+                    tags[i] = "canary(\(percent)%)"
+                }
+                var liveColumns = ""
+                if let live {
+                    let a = live[m.version]
+                    liveColumns = pad(a.map { "\($0.outcomes)" } ?? "-", 8) + pad(a.map { format($0.rmse, 1) } ?? "-", 11)
+                        + pad(a.map { format($0.mape, 2) + "%" } ?? "-", 8)
+                        + pad(a?.coverage.map { format($0 * 100, 1) + "%" } ?? "-", 8)
+                }
                 print(pad("\(m.version)", 9) + pad(timestamp(m.created), 22) + pad("\(m.dataset)", 16)
                     + pad(m.metrics["trees"].map { "\(Int($0))" } ?? "-", 7)
                     + pad(m.metrics["rmse"].map { format($0, 1) } ?? "-", 9)
                     + pad(m.metrics["mape"].map { format($0, 2) + "%" } ?? "-", 8)
                     + pad(m.metrics["coverage"].map { format($0 * 100, 1) + "%" } ?? "-", 8)
-                    + tags.joined(separator: ","))
+                    + liveColumns + tags.joined(separator: ","))
             }
         }
     }
@@ -104,7 +122,9 @@ struct ModelsCommand: AsyncParsableCommand {
     }
 
     struct Promote: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Point production (or staging) at a version.")
+        static let configuration = CommandConfiguration(
+            abstract: "Point production (or staging) at a version.",
+            discussion: "Promoting the version a canary or shadow runs ends that rollout.")
 
         @Argument(help: "The version to promote.")
         var version: Int
@@ -121,7 +141,9 @@ struct ModelsCommand: AsyncParsableCommand {
         @OptionGroup var storeOptions: StoreOptions
 
         func run() throws {
-            guard let alias = ModelAlias(rawValue: to) else { throw CLIError("--to must be production or staging, got \"\(to)\"") }
+            guard let alias = ModelAlias(rawValue: to), alias == .production || alias == .staging else {
+                throw CLIError("--to must be production or staging, got \"\(to)\" (`loupe models canary|shadow` start those)")
+            }
             let catalog = try storeOptions.catalog()
             let record = try oneLine("model \(model)") {
                 try catalog.promote(name: model, version: version, to: alias, reason: reason)
@@ -150,16 +172,118 @@ struct ModelsCommand: AsyncParsableCommand {
     }
 }
 
+extension ModelsCommand {
+    struct Shadow: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Score live traffic with a version beside production; partners still get production's answers.",
+            discussion: """
+                Servers start within a second (their alias poll). Each call production answers is scored                 again by the shadow on a background thread, its answer logged in the request log's                 shadow table and compared in loupe_shadow_median_relative_difference. `--stop` ends it.
+                """)
+
+        @Argument(help: "The version to run in shadow.")
+        var version: Int?
+
+        @Flag(help: "End the shadow.")
+        var stop = false
+
+        @Option(help: "The model name.")
+        var model: String = Catalog.defaultModel
+
+        @Option(help: "Why (kept in the alias history).")
+        var reason: String?
+
+        @OptionGroup var storeOptions: StoreOptions
+
+        func validate() throws {
+            guard (version == nil) == stop else { throw ValidationError("give a VERSION to shadow, or --stop (not both)") }
+        }
+
+        func run() throws {
+            let catalog = try storeOptions.catalog()
+            if stop {
+                let before = try oneLine("model \(model)") { try catalog.store.aliases(name: model).shadow }
+                try oneLine("model \(model)") { _ = try catalog.endRollout(name: model, alias: .shadow, reason: reason) }
+                print("\(model) shadow v\(before.map(String.init) ?? "-") ended")
+                return
+            }
+            let record = try oneLine("model \(model)") {
+                try catalog.promote(name: model, version: version!, to: .shadow, reason: reason)
+            }
+            print("\(model) shadow → v\(record.shadow ?? version!) (production v\(record.production.map(String.init) ?? "-") answers)")
+        }
+    }
+
+    struct Canary: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Answer a share of partners from a version; the rest stay on production.",
+            discussion: """
+                Sticky per partner: a partner's calls all go to one version, and raising --percent only adds                 partners. Promote the canary (`loupe models promote N`) to finish, or `--stop` to end it.                 `loupe serve` rolls a canary back by itself when it does worse than production (see                 docs/OPERATIONS.md, "Shadow, canary and automatic rollback").
+                """)
+
+        @Argument(help: "The version to run as the canary.")
+        var version: Int?
+
+        @Option(parsing: .unconditional, help: "The share of partners it answers, 1 to 100.")
+        var percent: Int?
+
+        @Flag(help: "End the canary.")
+        var stop = false
+
+        @Option(help: "The model name.")
+        var model: String = Catalog.defaultModel
+
+        @Option(help: "Why (kept in the alias history).")
+        var reason: String?
+
+        @OptionGroup var storeOptions: StoreOptions
+
+        func validate() throws {
+            guard (version == nil) == stop else { throw ValidationError("give a VERSION for the canary, or --stop (not both)") }
+            if let percent, !(1...100).contains(percent) {
+                throw ValidationError("--percent must be from 1 to 100, got \(percent)")
+            }
+            if stop, percent != nil { throw ValidationError("--percent does not go with --stop") }
+        }
+
+        func run() throws {
+            let catalog = try storeOptions.catalog()
+            if stop {
+                let before = try oneLine("model \(model)") { try catalog.store.aliases(name: model).canary }
+                try oneLine("model \(model)") { _ = try catalog.endRollout(name: model, alias: .canary, reason: reason) }
+                print("\(model) canary v\(before.map(String.init) ?? "-") ended; production answers every partner")
+                return
+            }
+            let record = try oneLine("model \(model)") {
+                try catalog.promote(name: model, version: version!, to: .canary, reason: reason, percent: percent)
+            }
+            print("\(model) canary → v\(record.canary ?? version!) for \(record.canaryPercent ?? 0)% of partners "
+                + "(production v\(record.production.map(String.init) ?? "-") answers the rest)")
+        }
+    }
+}
+
 struct ModelListing: Encodable {
     var versions: [ModelManifest]
     var aliases: AliasRecord
+    /// Live accuracy per version, when the request log holds outcomes.
+    var live: [VersionAccuracy]?
+}
+
+/// Each version's live accuracy from the request log's outcomes; nil when there is no request
+/// log or it holds no outcomes (the listing then shows the holdout figures only).
+func liveAccuracy(model: String, store: String, log: RequestLogOptions) async -> [Int: VersionAccuracy]? {
+    guard let guestbook = try? await log.openGuestbook(store: store) else { return nil }
+    let scores = try? await guestbook.outcomeScores(model: model, since: nil)
+    await guestbook.close()
+    guard let scores, !scores.isEmpty else { return nil }
+    return LiveAccuracy.byVersion(scores)
 }
 
 /// Parses a model spec, with a one-line error.
 func parseSpec(_ text: String) throws -> ModelSpec {
     if let version = Int(text), version > 0 { return ModelSpec(selector: .version(version)) }
     guard let spec = ModelSpec(parsing: text) else {
-        throw CLIError("\"\(text)\" is not a model: expected NAME, NAME@production, NAME@staging or NAME@VERSION")
+        throw CLIError("\"\(text)\" is not a model: expected NAME, NAME@ALIAS (production, staging, canary, shadow) or NAME@VERSION")
     }
     return spec
 }

@@ -10,6 +10,8 @@ import RetrainService
 import NIOCore
 import Scheduling
 import ServiceLifecycle
+import Synchronization
+import LiveAccuracy
 import LoupeClient
 import TokenStore
 import TreeModel
@@ -72,6 +74,9 @@ struct ServeCommand: AsyncParsableCommand {
 
     @OptionGroup(title: "The gateway")
     var gatewayOptions: GatewayOptions
+
+    @OptionGroup(title: "Automatic rollback of a canary or a new production")
+    var rolloutOptions: RolloutOptions
 
     @OptionGroup(title: "Training the first model (on an empty store)")
     var training: TrainingOptions
@@ -139,6 +144,8 @@ struct ServeCommand: AsyncParsableCommand {
             window: window, inputs: requestLog.map { CombinedDriftInputs([GuestbookDriftInputs(log: $0), window]) },
             logger: logger, onStatus: SchedulerMetrics(registry: metrics.registry).update)
         let reports = ModelReportPage(catalog: catalog)
+        // Live accuracy for the report pages, as of the rollout guard's last check.
+        let live = LiveFiguresBox()
         let logged = requestLog != nil
         let scored = ScoredInputs(
             diamond: { diamond in if !logged { window.add(diamond) } }, columns: { window.add(columns: $0) })
@@ -146,15 +153,31 @@ struct ServeCommand: AsyncParsableCommand {
             configuration: serverConfiguration, catalog: catalog,
             authenticator: GatewayTrustingAuthenticator(internalSecret: secret), metrics: metrics, jobs: retrain,
             inputs: scored,
-            reportPage: { reports.page(model: serverConfiguration.defaultModel, version: $0) },
-            requestLog: requestLog, logger: logger)
+            reportPage: { version in
+                reports.page(model: serverConfiguration.defaultModel, version: version) { live.figures[$0] }
+            },
+            requestLog: requestLog,
+            outcomes: requestLog.map { OutcomeService(catalog: catalog, guestbook: $0.guestbook, defaultModel: serverConfiguration.defaultModel) },
+            logger: logger)
         retrain.whenPromoted { manifest in
             server.reloadProduction()
             _ = try? reports.page(for: manifest)
         }
+        // Judges the canary and a newly promoted production against their baselines and rolls
+        // back what does worse (the rollback is swapped in at once).
+        let rolloutGuard = RolloutGuard(
+            catalog: catalog, model: serverConfiguration.defaultModel, liveStats: server.liveStats,
+            guestbook: requestLog?.guestbook, policy: rolloutOptions.policy, registry: metrics.registry, logger: logger,
+            onRollback: { server.reloadProduction() },
+            onCheck: { accuracy in
+                live.figures = accuracy.mapValues {
+                    LiveFigures(outcomes: $0.outcomes, served: $0.served, rmse: $0.rmse, mape: $0.mape, coverage: $0.coverage)
+                }
+            })
         // The server must listen before the gateway probes it.
         try await server.start()
         scheduler.start()
+        rolloutGuard.start(every: try rolloutOptions.interval())
         guard let boundServer = server.port else { throw CLIError("the model server did not start") }
         // In one process the gateway hands calls to the server directly (no socket); with
         // --gateway-via-loopback it connects to the server's port as `loupe gateway` would.
@@ -176,7 +199,10 @@ struct ServeCommand: AsyncParsableCommand {
             throw CLIError("\(error)")
         }
         let group = ServiceGroup(configuration: .init(
-            services: [StartedService(server.shutdown), StartedService(gateway.shutdown), StartedService(scheduler.stop)],
+            services: [
+                StartedService(server.shutdown), StartedService(gateway.shutdown), StartedService(scheduler.stop),
+                StartedService(rolloutGuard.stop),
+            ],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         async let serving: Void = group.run()
         if let bound = gateway.port {
@@ -290,5 +316,71 @@ struct InProcessModelServer: InProcessBackend {
                 name: actingFor.principal, scopes: Scope.parse(actingFor.scopes),
                 tokenID: actingFor.tokenID.isEmpty ? nil : actingFor.tokenID),
             on: eventLoop)
+    }
+}
+
+/// How `loupe serve` watches a canary and a new production (docs/OPERATIONS.md).
+struct RolloutOptions: ParsableArguments {
+    @Option(help: "How often the canary and a newly promoted production are judged, and live accuracy refreshed (e.g. 30s).")
+    var rolloutCheckEvery: String = "30s"
+
+    @Flag(help: "Never roll back by itself: verdicts are only logged.")
+    var noAutoRollback = false
+
+    @Option(parsing: .unconditional, help: "Calls each version must have answered before error rates and latencies are compared.")
+    var rollbackMinCalls: Int = RolloutPolicy().minCalls
+
+    @Option(parsing: .unconditional, help: "Outcomes both versions were scored on before live accuracy is compared.")
+    var rollbackMinOutcomes: Int = RolloutPolicy().minOutcomes
+
+    @Option(parsing: .unconditional, help: "How much worse (relative: 0.1 = 10%) a candidate's live MAPE or RMSE may be.")
+    var rollbackAccuracyMargin: Double = RolloutPolicy().maxAccuracyLoss
+
+    @Option(parsing: .unconditional, help: "How much higher (absolute: 0.01 = one point) a candidate's server-error rate may be.")
+    var rollbackErrorMargin: Double = RolloutPolicy().maxErrorRateIncrease
+
+    @Option(parsing: .unconditional, help: "How many times production's p99 latency a candidate's may be.")
+    var rollbackLatencyRatio: Double = RolloutPolicy().maxLatencyRatio
+
+    @Option(help: "How long a newly promoted production is watched (e.g. 24h).")
+    var rollbackWatch: String = "24h"
+
+    func validate() throws {
+        guard rollbackMinCalls >= 1, rollbackMinOutcomes >= 1 else {
+            throw ValidationError("--rollback-min-calls and --rollback-min-outcomes must be at least 1")
+        }
+        guard rollbackAccuracyMargin >= 0, rollbackErrorMargin >= 0, rollbackLatencyRatio >= 1 else {
+            throw ValidationError("the rollback margins must be >= 0 and --rollback-latency-ratio >= 1")
+        }
+        _ = try parseDuration(rollbackWatch, option: "--rollback-watch")
+        _ = try interval()
+    }
+
+    var policy: RolloutPolicy {
+        var policy = RolloutPolicy()
+        policy.minCalls = rollbackMinCalls
+        policy.minOutcomes = rollbackMinOutcomes
+        policy.maxAccuracyLoss = rollbackAccuracyMargin
+        policy.maxErrorRateIncrease = rollbackErrorMargin
+        policy.maxLatencyRatio = rollbackLatencyRatio
+        policy.autoRollback = !noAutoRollback
+        policy.watchAfterPromotion = (try? parseDuration(rollbackWatch, option: "--rollback-watch"))
+            .map { Double($0.components.seconds) } ?? policy.watchAfterPromotion
+        return policy
+    }
+
+    func interval() throws -> Duration {
+        let every = try parseDuration(rolloutCheckEvery, option: "--rollout-check-every")
+        guard every > .zero else { throw ValidationError("--rollout-check-every must be more than 0") }
+        return every
+    }
+}
+
+/// The live figures the report pages show, updated by the rollout guard.
+final class LiveFiguresBox: Sendable {
+    private let state = Mutex<[Int: LiveFigures]>([:])
+    var figures: [Int: LiveFigures] {
+        get { state.withLock { $0 } }
+        set { state.withLock { $0 = newValue } }
     }
 }

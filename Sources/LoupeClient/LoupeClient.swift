@@ -202,6 +202,13 @@ public final class LoupeClient: Sendable {
         return try await call(.listModels, request)
     }
 
+    /// Feeds back the prices stones this caller priced later sold for.
+    public func reportOutcomes(_ request: Loupe_V1_ReportOutcomesRequest) async throws(ProtocolError)
+        -> Loupe_V1_ReportOutcomesResponse
+    {
+        try await call(.reportOutcomes, request)
+    }
+
     public func retrain(_ request: Loupe_V1_RetrainRequest) async throws(ProtocolError) -> Loupe_V1_RetrainResponse {
         let rows = request.hasRows ? UInt32(request.rows.prices.count) : 0
         return try await call(.retrain, request, rowCount: rows)

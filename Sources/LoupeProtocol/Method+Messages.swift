@@ -4,6 +4,7 @@ extension Method {
     /// The message type of this method's request payload.
     public var requestType: any SwiftProtobuf.Message.Type {
         switch self {
+        case .reportOutcomes: Loupe_V1_ReportOutcomesRequest.self
         case .hello: Loupe_V1_Hello.self
         case .health: Loupe_V1_HealthRequest.self
         case .predict: Loupe_V1_PredictRequest.self
@@ -19,6 +20,7 @@ extension Method {
     /// carries a `Loupe_V1_Status` instead).
     public var responseType: any SwiftProtobuf.Message.Type {
         switch self {
+        case .reportOutcomes: Loupe_V1_ReportOutcomesResponse.self
         case .hello: Loupe_V1_Welcome.self
         case .health: Loupe_V1_HealthResponse.self
         case .predict: Loupe_V1_PredictResponse.self

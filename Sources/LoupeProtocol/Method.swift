@@ -22,6 +22,9 @@ public enum Method: UInt16, Sendable, Hashable, CaseIterable, CustomStringConver
     case retrain = 7
     /// A job's progress and result: `GetJobRequest` → `GetJobResponse`.
     case getJob = 8
+    /// Sale prices of stones the caller priced, fed back: `ReportOutcomesRequest` →
+    /// `ReportOutcomesResponse`.
+    case reportOutcomes = 9
 
     /// The method id of connection-level error frames, which answer no particular call.
     public static let noneID: UInt16 = 0
@@ -37,6 +40,7 @@ public enum Method: UInt16, Sendable, Hashable, CaseIterable, CustomStringConver
         case .listModels: "ListModels"
         case .retrain: "Retrain"
         case .getJob: "GetJob"
+        case .reportOutcomes: "ReportOutcomes"
         }
     }
 }

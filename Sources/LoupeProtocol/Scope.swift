@@ -1,7 +1,7 @@
 /// What a caller may do: the scopes a token grants, sent in `Welcome.scopes` and checked per
 /// method by the gateway (and again by the model server).
 public enum Scope: String, Sendable, Hashable, CaseIterable {
-    /// Predict, BatchPredict, FindSimilar.
+    /// Predict, BatchPredict, FindSimilar, ReportOutcomes.
     case predict
     /// ListModels, GetJob.
     case modelsRead = "models:read"
@@ -13,7 +13,7 @@ public enum Scope: String, Sendable, Hashable, CaseIterable {
         if scopes.contains(.admin) { return true }
         switch method {
         case .hello, .health: return true
-        case .predict, .batchPredict, .findSimilar: return scopes.contains(.predict)
+        case .predict, .batchPredict, .findSimilar, .reportOutcomes: return scopes.contains(.predict)
         case .listModels, .getJob: return scopes.contains(.modelsRead)
         case .retrain: return false
         }
@@ -23,7 +23,7 @@ public enum Scope: String, Sendable, Hashable, CaseIterable {
     public static func required(for method: Method) -> Scope? {
         switch method {
         case .hello, .health: nil
-        case .predict, .batchPredict, .findSimilar: .predict
+        case .predict, .batchPredict, .findSimilar, .reportOutcomes: .predict
         case .listModels, .getJob: .modelsRead
         case .retrain: .admin
         }

@@ -19,21 +19,31 @@ final class CallHandlers: Sendable {
     let loader: ModelLoader
     /// Answers Retrain and GetJob, when this server runs retraining jobs.
     let jobs: (any RetrainJobs)?
+    /// Answers ReportOutcomes, when the process records outcomes.
+    let outcomes: (any OutcomeReports)?
     let metrics: ServerMetrics
     /// Sees every diamond priced (the drift trigger's recent inputs when the request log is off).
     let inputs: ScoredInputs?
     /// Where every finished call is recorded, when the log is on.
     let requestLog: RequestLog?
+    /// Each version's calls, errors and latencies (the rollout guard's evidence).
+    var liveStats: LiveCallStats { loader.liveStats }
+    /// Scores production's calls again with the shadow version, when one is set.
+    let shadow: ShadowScorer
     let started = Date()
 
     init(configuration: ModelServerConfiguration, loader: ModelLoader, jobs: (any RetrainJobs)?, metrics: ServerMetrics,
-         inputs: ScoredInputs? = nil, requestLog: RequestLog? = nil) {
+         inputs: ScoredInputs? = nil, requestLog: RequestLog? = nil, outcomes: (any OutcomeReports)? = nil) {
+        self.outcomes = outcomes
         self.configuration = configuration
         self.loader = loader
         self.jobs = jobs
         self.metrics = metrics
         self.inputs = inputs
         self.requestLog = requestLog
+        shadow = ShadowScorer(
+            maxPendingRows: configuration.shadowMaxPendingRows, guestbook: requestLog?.guestbook, metrics: metrics,
+            logger: loader.logger)
     }
 
     // MARK: Finishing a call
@@ -55,6 +65,8 @@ final class CallHandlers: Sendable {
     ) -> FinishedCall {
         var frame = frame
         var summary = summary
+        // The version the call went to, before a failure clears it from the summary.
+        let version = summary.modelVersion
         let header = frame.header
         let elapsed = NIODeadline.now() - started
         var status = StatusCode.ok
@@ -71,6 +83,9 @@ final class CallHandlers: Sendable {
             frame = Frame(error: failure, replyingTo: header)
         }
         metrics.call(method, status: status, nanoseconds: elapsed.nanoseconds)
+        if let version, method == "Predict" || method == "BatchPredict" {
+            liveStats.record(version: version, status: status, nanoseconds: elapsed.nanoseconds)
+        }
         return FinishedCall(frame: frame, record: CallRecord(
             at: Date(timeIntervalSinceNow: -Double(elapsed.nanoseconds) / 1e9), principal: principal.name,
             tokenID: principal.tokenID, method: method, request: request, response: frame, status: status,
@@ -123,9 +138,18 @@ final class CallHandlers: Sendable {
 
     // MARK: Predict
 
-    /// The model a selector names, or a clear error.
-    func selectModel(_ selector: Loupe_V1_ModelSelector?) throws(ProtocolError) -> ServingModel {
+    /// The model a selector names, or a clear error. A call that names no version (or the
+    /// default model's production) from `principal` goes where the rollout routes it: the canary
+    /// for the partners in its share, production for the others.
+    func selectModel(_ selector: Loupe_V1_ModelSelector?, principal: String? = nil) throws(ProtocolError) -> ServingModel {
         let selector = selector ?? Loupe_V1_ModelSelector()
+        if let principal, selector.version == 0,
+            selector.name.isEmpty || selector.name == configuration.defaultModel,
+            selector.alias.isEmpty || selector.alias == ModelAlias.production.rawValue,
+            let model = loader.registry.model(for: principal), model.name == configuration.defaultModel
+        {
+            return model
+        }
         var alias: ModelAlias?
         if !selector.alias.isEmpty {
             guard let named = ModelAlias(rawValue: selector.alias) else {
@@ -174,7 +198,9 @@ final class CallHandlers: Sendable {
         return requested
     }
 
-    func predict(_ request: Loupe_V1_PredictRequest) throws(ProtocolError) -> Loupe_V1_PredictResponse {
+    func predict(_ request: Loupe_V1_PredictRequest, principal: String? = nil) throws(ProtocolError)
+        -> Loupe_V1_PredictResponse
+    {
         let level = try level(request.level)
         guard request.hasDiamond else {
             throw ProtocolError(
@@ -189,7 +215,7 @@ final class CallHandlers: Sendable {
                 code: .invalidArgument, message: grade.message,
                 fieldViolations: [violation("diamond.\(grade.field)", "is missing or unknown (expected one of \(grade.levels))")])
         }
-        let model = try selectModel(request.hasModel ? request.model : nil)
+        let model = try selectModel(request.hasModel ? request.model : nil, principal: principal)
         switch model.predict(diamond, level: level) {
         case .failure(let problem):
             let violations = model.ranges.violations(in: diamond)
@@ -227,8 +253,8 @@ final class CallHandlers: Sendable {
         }
     }
 
-    func batchPredict(_ request: Loupe_V1_BatchPredictRequest, declaredRows: UInt32) throws(ProtocolError)
-        -> Loupe_V1_BatchPredictResponse
+    func batchPredict(_ request: Loupe_V1_BatchPredictRequest, declaredRows: UInt32, principal: String? = nil)
+        throws(ProtocolError) -> Loupe_V1_BatchPredictResponse
     {
         let level = try level(request.level)
         guard let rows = request.rows.rowCount else {
@@ -249,7 +275,7 @@ final class CallHandlers: Sendable {
                 code: .resourceExhausted,
                 message: "\(rows) rows exceed the limit of \(Self.maxExplainedRows) per explained call; split the batch")
         }
-        let model = try selectModel(request.hasModel ? request.model : nil)
+        let model = try selectModel(request.hasModel ? request.model : nil, principal: principal)
         var shap: TreeExplainer?
         if request.explain { shap = try explainer(of: model) }
         let columns = request.rows.featureColumns()
@@ -291,6 +317,20 @@ final class CallHandlers: Sendable {
             response.explanation = explanation
         }
         return response
+    }
+
+    /// Hands a call production answered to the shadow, when one runs (a call a canary or an
+    /// explicit selector answered is not shadowed: the shadow is compared with production).
+    func shadow(_ input: @autoclosure () -> ShadowScorer.Job.Input, level: Double, prices: [Double],
+                answeredBy version: UInt32, header: FrameHeader, principal: Principal) {
+        let registry = loader.registry
+        guard let shadowModel = registry.rollout.shadow, let production = registry.model,
+            production.version == Int(version), shadowModel !== production
+        else { return }
+        shadow.submit(ShadowScorer.Job(
+            model: shadowModel, input: input(), level: level > 0 ? level : ConformalIntervals.defaultLevel, at: Date(),
+            principal: principal.name, tokenID: principal.tokenID, requestID: UInt64(header.requestID),
+            productionPrices: prices))
     }
 
     // MARK: FindSimilar
@@ -353,6 +393,24 @@ final class CallHandlers: Sendable {
 
     func getJob(_ request: Loupe_V1_GetJobRequest) throws(ProtocolError) -> Loupe_V1_GetJobResponse {
         try runner().job(request)
+    }
+
+    /// ReportOutcomes goes to the outcome recorder the process gave this server.
+    func reportOutcomes(_ request: Loupe_V1_ReportOutcomesRequest, principal: Principal) throws(ProtocolError)
+        -> Loupe_V1_ReportOutcomesResponse
+    {
+        guard let outcomes else {
+            throw ProtocolError(code: .unimplemented, message: "this model server records no outcomes (it has no request log)")
+        }
+        guard !request.outcomes.isEmpty else {
+            throw ProtocolError(code: .invalidArgument, message: "the request has no outcomes")
+        }
+        guard request.outcomes.count <= configuration.maxBatchRows else {
+            throw ProtocolError(
+                code: .resourceExhausted,
+                message: "\(request.outcomes.count) outcomes exceed the limit of \(configuration.maxBatchRows) per call; split them")
+        }
+        return try outcomes.report(request, principal: principal.name)
     }
 
     private func runner() throws(ProtocolError) -> any RetrainJobs {

@@ -13,9 +13,14 @@ final class ModelLoader: Sendable {
     private let cache = Mutex<[String: ServingModel]>([:])
     private let cacheOrder = Mutex<[String]>([])
     private let cacheSize = 4
-    private let logger: Logger
+    let logger: Logger
     private let metrics: ServerMetrics?
     private let unloadable = Mutex<Unloadable?>(nil)
+    /// Each version's calls since it took its current role (reset when it becomes production
+    /// or the canary, so it is judged on its own calls in that role).
+    let liveStats = LiveCallStats()
+    /// Canary or shadow versions (`alias@version`) that failed to load, so each is logged once.
+    private let failedRollout = Mutex<Set<String>>([])
 
     /// The production version the server could not load (it serves the one it has), and why.
     struct Unloadable: Sendable {
@@ -49,12 +54,15 @@ final class ModelLoader: Sendable {
     }
 
     /// Makes the default model's production version (else its newest) current if it is not
-    /// already; returns true when it swapped. Called at start and on every poll.
+    /// already, and follows its canary and shadow; returns true when production swapped. Called
+    /// at start and on every poll.
     @discardableResult
     func refreshProduction() throws -> Bool {
+        let aliases = try catalog.store.aliases(name: defaultModel)
+        refreshRollout(aliases)
         let manifest: ModelManifest
-        if let production = try catalog.store.model(name: defaultModel, alias: .production) {
-            manifest = production
+        if let production = aliases.production {
+            manifest = try catalog.store.model(name: defaultModel, version: production)
         } else if let latest = try catalog.store.latestModel(name: defaultModel) {
             manifest = latest
         } else {
@@ -73,12 +81,54 @@ final class ModelLoader: Sendable {
             throw error
         }
         productionServed(manifest.version)
+        liveStats.reset(version: manifest.version)
         let old = registry.swap(to: model)
         logger.info("serving model", metadata: [
             "model": "\(manifest.name)", "version": "\(manifest.version)",
             "replaced": "\(old.map { String($0.version) } ?? "none")",
         ])
         return true
+    }
+
+    /// Loads the canary and shadow the aliases name (keeping models already loaded) and hands
+    /// them to the registry. A version that does not load is logged once and left out: the
+    /// calls it would have had go to production.
+    private func refreshRollout(_ aliases: AliasRecord) {
+        let before = registry.rollout
+        func resolve(_ alias: ModelAlias, _ have: ServingModel?) -> ServingModel? {
+            guard let version = aliases[alias] else { return nil }
+            if let have, have.version == version { return have }
+            if let production = registry.model, production.name == defaultModel, production.version == version {
+                return production
+            }
+            if failedRollout.withLock({ $0.contains("\(alias)@\(version)") }) { return nil }
+            do {
+                let model = try load(try catalog.store.model(name: defaultModel, version: version))
+                logger.info("\(alias) started", metadata: [
+                    "model": "\(defaultModel)", "version": "\(version)",
+                    "percent": "\(alias == .canary ? aliases.canaryPercent ?? 0 : 0)",
+                ])
+                return model
+            } catch {
+                failedRollout.withLock { _ = $0.insert("\(alias)@\(version)") }
+                logger.error("\(alias) version cannot be loaded; production answers its calls", metadata: [
+                    "model": "\(defaultModel)", "version": "\(version)", "error": "\(error)",
+                ])
+                return nil
+            }
+        }
+        let rollout = Rollout(
+            canary: resolve(.canary, before.canary), canaryPercent: aliases.canaryPercent ?? 0,
+            shadow: resolve(.shadow, before.shadow))
+        for (alias, was, now) in [(ModelAlias.canary, before.canary, rollout.canary), (.shadow, before.shadow, rollout.shadow)]
+        where was != nil && was?.version != now?.version {
+            logger.info("\(alias) ended", metadata: ["model": "\(defaultModel)", "version": "\(was!.version)"])
+        }
+        if rollout.canary !== before.canary || rollout.shadow !== before.shadow || rollout.canaryPercent != before.canaryPercent {
+            if let canary = rollout.canary, canary !== before.canary { liveStats.reset(version: canary.version) }
+            registry.setRollout(rollout)
+        }
+        metrics?.rollout(canary: rollout.canary?.version, percent: rollout.canaryPercent, shadow: rollout.shadow?.version)
     }
 
     /// The production version the server could not load, if the alias names one.

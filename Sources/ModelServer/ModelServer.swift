@@ -29,6 +29,8 @@ public final class ModelServer: Service, Sendable {
     /// Where every call is recorded, when the log is on. The server starts it before listening
     /// and flushes it after the last call is answered.
     public let requestLog: RequestLog?
+    /// Each version's calls, server errors and latencies since it took its role.
+    public var liveStats: LiveCallStats { handlers.liveStats }
     let loader: ModelLoader
     let handlers: CallHandlers
     private let authenticator: any Authenticator
@@ -45,14 +47,15 @@ public final class ModelServer: Service, Sendable {
 
     private let reportPage: @Sendable (String) -> String?
 
-    /// A server over `catalog`'s models. `jobs` answers Retrain and GetJob (nil: UNIMPLEMENTED);
+    /// A server over `catalog`'s models. `jobs` answers Retrain and GetJob, `outcomes`
+    /// ReportOutcomes (nil: UNIMPLEMENTED);
     /// `inputs` sees every diamond priced; `reportPage` renders `/report/VERSION` on the metrics
     /// port ("" = production; nil = not found); `requestLog` records every call.
     public init(
         configuration: ModelServerConfiguration = ModelServerConfiguration(), catalog: Catalog,
         authenticator: any Authenticator, metrics: ServerMetrics = ServerMetrics(), jobs: (any RetrainJobs)? = nil,
         inputs: ScoredInputs? = nil, reportPage: @escaping @Sendable (String) -> String? = { _ in nil },
-        requestLog: RequestLog? = nil, logger: Logger = Logger(label: "loupe.server")
+        requestLog: RequestLog? = nil, outcomes: (any OutcomeReports)? = nil, logger: Logger = Logger(label: "loupe.server")
     ) {
         self.requestLog = requestLog
         self.configuration = configuration
@@ -68,7 +71,7 @@ public final class ModelServer: Service, Sendable {
         self.reportPage = reportPage
         handlers = CallHandlers(
             configuration: configuration, loader: loader, jobs: jobs, metrics: metrics, inputs: inputs,
-            requestLog: requestLog)
+            requestLog: requestLog, outcomes: outcomes)
     }
 
     /// Swaps in the production version now if it changed, rather than at the next poll (a job
@@ -79,6 +82,9 @@ public final class ModelServer: Service, Sendable {
         metrics.modelSwapped(to: model.version)
         return true
     }
+
+    /// Waits until every call handed to the shadow so far is scored and logged.
+    public func drainShadow() async { await handlers.shadow.drain() }
 
     /// The port the server listens on, once started.
     public var port: Int? { running.withLock { $0?.channel.localAddress?.port } }
@@ -190,6 +196,7 @@ public final class ModelServer: Service, Sendable {
         // the stragglers are closed for it.
         await connections.drain(grace: configuration.shutdownGracePeriod)
         try? await run.pool.shutdownGracefully()
+        await handlers.shadow.drain()
         // Every call is answered: flush the log (commit or spill, seal the segment).
         await requestLog?.shutdown()
         logger.info("stopped")

@@ -36,6 +36,8 @@ public struct ModelServerConfiguration: Sendable {
     /// Port of the HTTP endpoint with `/metrics` (Prometheus text) and `/healthz`; nil turns
     /// it off, 0 picks a free one. It listens on `host`.
     public var metricsPort: Int?
+    /// Rows that may wait for the shadow version; calls beyond it are not shadowed (serving first).
+    public var shadowMaxPendingRows: Int = 200_000
 
     public init(
         host: String = "127.0.0.1", port: Int = 7071, frameLimits: FrameLimits = .standard,

@@ -11,6 +11,7 @@ enum ServerCall: Sendable {
     case listModels(Loupe_V1_ListModelsRequest)
     case retrain(Loupe_V1_RetrainRequest, rows: UInt32)
     case getJob(Loupe_V1_GetJobRequest)
+    case reportOutcomes(Loupe_V1_ReportOutcomesRequest)
 
     /// Decodes the payload of a request frame for `method` (not Hello, which the connection handles).
     init(method: Method, frame: Frame) throws(ProtocolError) {
@@ -22,6 +23,7 @@ enum ServerCall: Sendable {
         case .listModels: self = .listModels(try frame.decode())
         case .retrain: self = .retrain(try frame.decode(), rows: frame.header.rowCount)
         case .getJob: self = .getJob(try frame.decode())
+        case .reportOutcomes: self = .reportOutcomes(try frame.decode())
         case .hello:
             throw ProtocolError(code: .failedPrecondition, message: "the handshake is already done on this connection")
         }
@@ -36,7 +38,7 @@ enum ServerCall: Sendable {
         case .batchPredict(let request, let rows):
             rows <= handlers.configuration.inlineBatchRows
                 && handlers.usesCurrentModel(request.hasModel ? request.model : nil)
-        case .listModels, .retrain: false
+        case .listModels, .retrain, .reportOutcomes: false
         }
     }
 
@@ -50,13 +52,21 @@ enum ServerCall: Sendable {
                 return (try Frame(header: header.response(), message: handlers.health()), summary)
             case .predict(let request):
                 summary = CallSummary(asked: request)
-                let response = try handlers.predict(request)
+                let response = try handlers.predict(request, principal: principal.name)
                 summary.answered(response)
+                if case .success(let diamond) = request.diamond.diamond() {
+                    handlers.shadow(
+                        .diamond(diamond, logged: summary.diamond), level: response.level, prices: [response.price],
+                        answeredBy: response.modelVersion, header: header, principal: principal)
+                }
                 return (try Frame(header: header.response(), message: response), summary)
             case .batchPredict(let request, let rows):
                 summary = CallSummary(batchOf: rows)
-                let response = try handlers.batchPredict(request, declaredRows: rows)
+                let response = try handlers.batchPredict(request, declaredRows: rows, principal: principal.name)
                 summary.answered(response)
+                handlers.shadow(
+                    .columns(request.rows.featureColumns()), level: response.level, prices: response.prices,
+                    answeredBy: response.modelVersion, header: header, principal: principal)
                 return (try Frame(header: header.response(rowCount: UInt32(response.prices.count)), message: response), summary)
             case .findSimilar(let request):
                 return (try Frame(header: header.response(), message: handlers.findSimilar(request)), summary)
@@ -68,6 +78,10 @@ enum ServerCall: Sendable {
                 return (try Frame(header: header.response(), message: response), summary)
             case .getJob(let request):
                 return (try Frame(header: header.response(), message: handlers.getJob(request)), summary)
+            case .reportOutcomes(let request):
+                summary.rows = request.outcomes.count
+                let response = try handlers.reportOutcomes(request, principal: principal)
+                return (try Frame(header: header.response(), message: response), summary)
             }
         } catch {
             return (Frame(error: error, replyingTo: header), summary)

@@ -20,6 +20,13 @@ public final class ServerMetrics: Sendable {
     private let loadFailures: Counter
     private let productionVersion: Gauge
     private let aliasMismatch: Gauge
+    private let canaryVersion: Gauge
+    private let canaryPercent: Gauge
+    private let shadowVersion: Gauge
+    private let shadowRows: Counter
+    private let shadowDroppedRows: Counter
+    private let shadowLogFailures: Counter
+    private let shadowDifference: Gauge
 
     /// Calls take microseconds (Predict) to seconds (large batches, store reads).
     static let durationBuckets: [Duration] = [
@@ -44,6 +51,22 @@ public final class ServerMetrics: Sendable {
         aliasMismatch = registry.makeGauge(
             descriptor: .named("loupe_model_alias_mismatch",
                 help: "1 while the production alias names a version the server cannot load (it serves the one it has)."))
+        canaryVersion = registry.makeGauge(
+            descriptor: .named("loupe_model_canary_version", help: "Version answering the canary's share of partners (0: no canary)."))
+        canaryPercent = registry.makeGauge(
+            descriptor: .named("loupe_model_canary_percent", help: "Share of partners (percent) the canary answers."))
+        shadowVersion = registry.makeGauge(
+            descriptor: .named("loupe_model_shadow_version", help: "Version scoring live traffic in shadow (0: none)."))
+        shadowRows = registry.makeCounter(
+            descriptor: .named("loupe_shadow_rows_total", help: "Rows the shadow version scored beside production."))
+        shadowDroppedRows = registry.makeCounter(
+            descriptor: .named("loupe_shadow_dropped_rows_total",
+                help: "Rows not shadowed because the shadow's backlog was full (serving comes first)."))
+        shadowLogFailures = registry.makeCounter(
+            descriptor: .named("loupe_shadow_log_failures_total", help: "Shadow answers that could not be written to the request log."))
+        shadowDifference = registry.makeGauge(
+            descriptor: .named("loupe_shadow_median_relative_difference",
+                help: "Median |shadow price / production price - 1| over the rows of the last call shadowed."))
         loadFailures = registry.makeCounter(
             descriptor: .named("loupe_model_load_failures_total",
                 help: "Times a model version could not be loaded from the store (missing, corrupt or undecodable)."))
@@ -89,6 +112,21 @@ public final class ServerMetrics: Sendable {
         productionVersion.set(Int64(version))
         aliasMismatch.set(Int64(served ? 0 : 1))
     }
+
+    /// The canary and shadow being served (nil: none).
+    func rollout(canary: Int?, percent: Int, shadow: Int?) {
+        canaryVersion.set(Int64(canary ?? 0))
+        canaryPercent.set(Int64(canary == nil ? 0 : percent))
+        shadowVersion.set(Int64(shadow ?? 0))
+    }
+
+    func shadowScored(rows: Int, medianRelativeDifference: Double?) {
+        shadowRows.increment(by: Int64(rows))
+        if let medianRelativeDifference { shadowDifference.set(medianRelativeDifference) }
+    }
+
+    func shadowDropped(_ rows: Int) { shadowDroppedRows.increment(by: Int64(rows)) }
+    func shadowLogFailed(_ rows: Int) { shadowLogFailures.increment(by: Int64(rows)) }
 
     /// The Prometheus text exposition of every metric (the process figures read now).
     public func exposition() -> String {

@@ -15,6 +15,15 @@ public protocol Guestbook: Sendable {
     func stats(_ query: GuestbookQuery) async throws -> GuestbookStats
     /// The diamonds of the newest successful Predict calls at or after `since`, newest first.
     func recentPredictInputs(since: Date, limit: Int) async throws -> [LoggedDiamond]
+    /// Records shadow answers: rows of the same shape in a table of their own (they were never
+    /// sent, so they count toward no statistic, drift or export of the calls).
+    func insertShadow(_ rows: [GuestbookRow]) async throws
+    /// Shadow answers matching `query`, newest first.
+    func shadowRows(_ query: GuestbookQuery) async throws -> [GuestbookRow]
+    /// Records realised prices joined to what each version said (idempotent on outcome and version).
+    func insertOutcomes(_ scores: [OutcomeScore]) async throws
+    /// Every outcome score of `model` whose outcome was ingested at or after `since`.
+    func outcomeScores(model: String, since: Date?) async throws -> [OutcomeScore]
     /// Deletes rows older than `date`; returns how many.
     func deleteOlder(than date: Date) async throws -> Int
     /// Every row's count (tests and `loupe logs stats`).
@@ -34,15 +43,21 @@ public struct GuestbookQuery: Sendable, Hashable {
     public var method: String?
     /// A status name (`OK`, `INVALID_ARGUMENT`, …) or `error` for every failed call.
     public var status: String?
+    /// The client's request id of the call.
+    public var requestID: Int64?
+    /// A Predict's diamond, every field equal.
+    public var diamond: LoggedDiamond?
     public var limit: Int
 
     public init(since: Date? = nil, until: Date? = nil, principal: String? = nil, method: String? = nil,
-                status: String? = nil, limit: Int = 100) {
+                status: String? = nil, requestID: Int64? = nil, diamond: LoggedDiamond? = nil, limit: Int = 100) {
         self.since = since
         self.until = until
         self.principal = principal
         self.method = method
         self.status = status
+        self.requestID = requestID
+        self.diamond = diamond
         self.limit = limit
     }
 
@@ -59,6 +74,16 @@ public struct GuestbookQuery: Sendable, Hashable {
         if let until { add("at_ms < ?", .int(millis(until))) }
         if let principal { add("principal = ?", .text(principal)) }
         if let method { add("method = ?", .text(method)) }
+        if let requestID { add("request_id = ?", .int(requestID)) }
+        if let d = diamond {
+            for (column, value) in [("carat", d.carat), ("depth", d.depth), ("table_pct", d.table), ("x", d.x), ("y", d.y),
+                                    ("z", d.z)] {
+                add("\(column) = ?", .real(value))
+            }
+            add("cut = ?", .text(d.cut))
+            add("color = ?", .text(d.color))
+            add("clarity = ?", .text(d.clarity))
+        }
         if let status {
             if status.lowercased() == "error" { terms.append("status <> 'OK'") } else { add("status = ?", .text(status)) }
         }
@@ -69,6 +94,7 @@ public struct GuestbookQuery: Sendable, Hashable {
 enum QueryValue: Sendable, Hashable {
     case int(Int64)
     case text(String)
+    case real(Double)
 }
 
 /// What `loupe logs stats` shows.
@@ -97,7 +123,7 @@ public struct GuestbookStats: Sendable, Hashable, Codable {
 
 /// Method names the guestbook records (for validating filters).
 public enum LoggedMethods {
-    public static let all = ["Hello", "Health", "Predict", "BatchPredict", "FindSimilar", "ListModels", "Retrain", "GetJob", "unknown"]
+    public static let all = ["Hello", "Health", "Predict", "BatchPredict", "FindSimilar", "ListModels", "Retrain", "GetJob", "ReportOutcomes", "unknown"]
 
     /// The method with this name (any case), or a clear error.
     public static func validate(_ name: String) throws -> String {
@@ -107,6 +133,74 @@ public enum LoggedMethods {
 }
 
 func millis(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded()) }
+
+/// A realised price (an outcome: a sale) and what one model version said of that diamond.
+/// One outcome gives a score for the version that answered the partner (`served`) and for every
+/// other version live when it was ingested (production, canary, shadow), so versions can be
+/// compared on the same stones.
+public struct OutcomeScore: Sendable, Hashable, Codable {
+    /// The outcome's id: the partner's, or a digest of its fields (so ingesting twice is harmless).
+    public var outcomeID: String
+    public var modelName: String
+    public var modelVersion: Int
+    /// Whether this version gave the partner its answer (false: scored for comparison).
+    public var served: Bool
+    /// How the outcome was joined to a logged call: `request` (principal and request id),
+    /// `diamond` (the same diamond's newest logged Predict), or `none`.
+    public var matchedBy: String
+    /// When it was ingested (ms since 1970).
+    public var atMilliseconds: Int64
+    /// When the stone sold, if given (ms since 1970).
+    public var soldAtMilliseconds: Int64?
+    public var principal: String?
+    public var requestID: Int64?
+    public var soldPrice: Double
+    public var price: Double
+    public var low: Double?
+    public var high: Double?
+
+    public init(
+        outcomeID: String, modelName: String, modelVersion: Int, served: Bool, matchedBy: String, atMilliseconds: Int64,
+        soldAtMilliseconds: Int64?, principal: String?, requestID: Int64?, soldPrice: Double, price: Double, low: Double?,
+        high: Double?
+    ) {
+        self.outcomeID = outcomeID
+        self.modelName = modelName
+        self.modelVersion = modelVersion
+        self.served = served
+        self.matchedBy = matchedBy
+        self.atMilliseconds = atMilliseconds
+        self.soldAtMilliseconds = soldAtMilliseconds
+        self.principal = principal
+        self.requestID = requestID
+        self.soldPrice = soldPrice
+        self.price = price
+        self.low = low
+        self.high = high
+    }
+}
+
+/// The outcome table's columns, in insert order.
+enum OutcomeColumns {
+    static let names = [
+        "outcome_id", "model_name", "model_version", "served", "matched_by", "at_ms", "sold_at_ms", "principal",
+        "request_id", "sold_price", "price", "low", "high",
+    ]
+    static let list = names.joined(separator: ", ")
+
+    static func schema(table: String, big: String, real: String) -> [String] {
+        [
+            """
+            CREATE TABLE IF NOT EXISTS \(table) (
+              outcome_id TEXT NOT NULL, model_name TEXT NOT NULL, model_version \(big) NOT NULL, served \(big) NOT NULL,
+              matched_by TEXT NOT NULL, at_ms \(big) NOT NULL, sold_at_ms \(big), principal TEXT, request_id \(big),
+              sold_price \(real) NOT NULL, price \(real) NOT NULL, low \(real), high \(real),
+              PRIMARY KEY (outcome_id, model_version))
+            """,
+            "CREATE INDEX IF NOT EXISTS \(table)_model ON \(table) (model_name, model_version, at_ms)",
+        ]
+    }
+}
 
 /// The guestbook's columns, in the order both stores insert them.
 enum GuestbookColumns {

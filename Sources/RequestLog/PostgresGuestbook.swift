@@ -13,6 +13,9 @@ import Synchronization
 public final class PostgresGuestbook: Guestbook {
     private let database: PostgresPool<RequestLogError>
     private let table: String
+    private let shadowTable: String
+    private let outcomeTable: String
+    private let schema: [String]
     /// A call that takes longer fails (server side through `statement_timeout`, client side
     /// through a timer for a server that does not answer at all).
     public let operationTimeout: TimeAmount
@@ -29,6 +32,9 @@ public final class PostgresGuestbook: Guestbook {
             url: url, logger: logger, invalid: { RequestLogError(.invalidArgument, $0) },
             failure: { RequestLogError(.unavailable, $0, cause: $1) })
         table = try GuestbookTables.name(prefix: tablePrefix)
+        shadowTable = try GuestbookTables.shadow(prefix: tablePrefix)
+        outcomeTable = try GuestbookTables.outcomes(prefix: tablePrefix)
+        schema = try GuestbookTables.schema(prefix: tablePrefix, big: "BIGINT", real: "DOUBLE PRECISION")
         self.operationTimeout = operationTimeout
         do {
             try await createTable(timeout: waitForDatabase ? max(operationTimeout, .seconds(30)) : operationTimeout)
@@ -45,10 +51,10 @@ public final class PostgresGuestbook: Guestbook {
     /// Creates the table and its indexes if missing (every server may: one creates them, the
     /// others wait on an advisory lock).
     private func createTable(timeout: TimeAmount) async throws {
-        let table = table
+        let schema = schema
         try await transaction("create the request log table", timeout: timeout, ensuringTable: false) { connection, logger in
             try await connection.query("SELECT pg_advisory_xact_lock(7418520914)", logger: logger)
-            for statement in GuestbookColumns.schema(table: table, big: "BIGINT", real: "DOUBLE PRECISION") {
+            for statement in schema {
                 try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
             }
         }
@@ -61,8 +67,71 @@ public final class PostgresGuestbook: Guestbook {
     }
 
     public func insert(_ rows: [GuestbookRow]) async throws {
+        try await insert(rows, into: table)
+    }
+
+    public func insertShadow(_ rows: [GuestbookRow]) async throws {
+        try await insert(rows, into: shadowTable)
+    }
+
+    public func shadowRows(_ query: GuestbookQuery) async throws -> [GuestbookRow] {
+        try await rows(query, from: shadowTable)
+    }
+
+    public func insertOutcomes(_ scores: [OutcomeScore]) async throws {
+        guard !scores.isEmpty else { return }
+        let table = outcomeTable
+        try await transaction("record \(scores.count) outcome scores") { connection, logger in
+            for chunkStart in stride(from: 0, to: scores.count, by: 1000) {
+                var binds = PostgresBindings()
+                var tuples: [String] = []
+                for s in scores[chunkStart..<min(scores.count, chunkStart + 1000)] {
+                    let first = binds.count
+                    binds.append(s.outcomeID)
+                    binds.append(s.modelName)
+                    binds.append(Int64(s.modelVersion))
+                    binds.append(Int64(s.served ? 1 : 0))
+                    binds.append(s.matchedBy)
+                    binds.append(s.atMilliseconds)
+                    binds.append(s.soldAtMilliseconds)
+                    binds.append(s.principal)
+                    binds.append(s.requestID)
+                    binds.append(s.soldPrice)
+                    binds.append(s.price)
+                    binds.append(s.low)
+                    binds.append(s.high)
+                    tuples.append("(" + (first + 1...binds.count).map { "$\($0)" }.joined(separator: ", ") + ")")
+                }
+                let sql = "INSERT INTO \(table) (\(OutcomeColumns.list)) VALUES \(tuples.joined(separator: ", ")) "
+                    + "ON CONFLICT (outcome_id, model_version) DO NOTHING"
+                try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
+            }
+        }
+    }
+
+    public func outcomeScores(model: String, since: Date?) async throws -> [OutcomeScore] {
+        let sql = "SELECT \(OutcomeColumns.list) FROM \(outcomeTable) WHERE model_name = $1 AND at_ms >= $2 ORDER BY at_ms, outcome_id"
+        return try await run("read outcomes") {
+            var scores: [OutcomeScore] = []
+            let rows = try await self.database.client.query(
+                Self.query(sql, [.text(model), .int(since.map(millis) ?? Int64.min)]), logger: self.database.logger)
+            for try await row in rows {
+                let r = row.makeRandomAccess()
+                scores.append(OutcomeScore(
+                    outcomeID: try r[0].decode(String.self), modelName: try r[1].decode(String.self),
+                    modelVersion: Int(try r[2].decode(Int64.self)), served: try r[3].decode(Int64.self) != 0,
+                    matchedBy: try r[4].decode(String.self), atMilliseconds: try r[5].decode(Int64.self),
+                    soldAtMilliseconds: try r[6].decode(Int64?.self), principal: try r[7].decode(String?.self),
+                    requestID: try r[8].decode(Int64?.self), soldPrice: try r[9].decode(Double.self),
+                    price: try r[10].decode(Double.self), low: try r[11].decode(Double?.self),
+                    high: try r[12].decode(Double?.self)))
+            }
+            return scores
+        }
+    }
+
+    private func insert(_ rows: [GuestbookRow], into table: String) async throws {
         guard !rows.isEmpty else { return }
-        let table = table
         try await transaction("record \(rows.count) calls") { connection, logger in
             // PostgreSQL allows 65535 parameters per statement.
             let chunk = 1000
@@ -81,6 +150,10 @@ public final class PostgresGuestbook: Guestbook {
     }
 
     public func rows(_ query: GuestbookQuery) async throws -> [GuestbookRow] {
+        try await rows(query, from: table)
+    }
+
+    private func rows(_ query: GuestbookQuery, from table: String) async throws -> [GuestbookRow] {
         let (clause, values) = query.whereClause { "$\($0)" }
         let sql = "SELECT \(GuestbookColumns.list) FROM \(table) \(clause) ORDER BY at_ms DESC, id DESC LIMIT \(max(0, query.limit))"
         return try await run("query the request log") {
@@ -190,6 +263,7 @@ public final class PostgresGuestbook: Guestbook {
             switch value {
             case .int(let i): binds.append(i)
             case .text(let s): binds.append(s)
+            case .real(let d): binds.append(d)
             }
         }
         return binds

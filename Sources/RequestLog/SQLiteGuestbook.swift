@@ -10,6 +10,8 @@ public final class SQLiteGuestbook: Guestbook {
     /// on the calling thread).
     private let writer: BackgroundWorker
     private let table: String
+    private let shadowTable: String
+    private let outcomeTable: String
     /// Whether inserts give way to serving threads (`PeriodicYield`): the writer runs as background work.
     private let givesWay: Bool
     public let location: String
@@ -21,6 +23,9 @@ public final class SQLiteGuestbook: Guestbook {
         givesWay = backgroundNice > 0
         writer = BackgroundWorker(name: "loupe-sqlite", nice: backgroundNice)
         table = try GuestbookTables.name(prefix: tablePrefix)
+        shadowTable = try GuestbookTables.shadow(prefix: tablePrefix)
+        outcomeTable = try GuestbookTables.outcomes(prefix: tablePrefix)
+        let schema = try GuestbookTables.schema(prefix: tablePrefix, big: "INTEGER", real: "REAL")
         var configuration = Configuration()
         configuration.busyMode = .timeout(busyTimeout)
         configuration.label = "loupe.requestlog"
@@ -30,9 +35,8 @@ public final class SQLiteGuestbook: Guestbook {
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             }
             pool = try DatabasePool(path: path, configuration: configuration)
-            let table = table
             try pool.write { db in
-                for statement in GuestbookColumns.schema(table: table, big: "INTEGER", real: "REAL") {
+                for statement in schema {
                     try db.execute(sql: statement)
                 }
             }
@@ -42,6 +46,14 @@ public final class SQLiteGuestbook: Guestbook {
     }
 
     public func insert(_ rows: [GuestbookRow]) async throws {
+        try await insert(rows, into: table)
+    }
+
+    public func insertShadow(_ rows: [GuestbookRow]) async throws {
+        try await insert(rows, into: shadowTable)
+    }
+
+    private func insert(_ rows: [GuestbookRow], into table: String) async throws {
         guard !rows.isEmpty else { return }
         let sql = "INSERT OR IGNORE INTO \(table) (\(GuestbookColumns.list)) VALUES ("
             + Array(repeating: "?", count: GuestbookColumns.names.count).joined(separator: ", ") + ")"
@@ -68,6 +80,41 @@ public final class SQLiteGuestbook: Guestbook {
     }
 
     public func rows(_ query: GuestbookQuery) async throws -> [GuestbookRow] {
+        try await rows(query, from: table)
+    }
+
+    public func shadowRows(_ query: GuestbookQuery) async throws -> [GuestbookRow] {
+        try await rows(query, from: shadowTable)
+    }
+
+    public func insertOutcomes(_ scores: [OutcomeScore]) async throws {
+        guard !scores.isEmpty else { return }
+        let sql = "INSERT OR IGNORE INTO \(outcomeTable) (\(OutcomeColumns.list)) VALUES ("
+            + Array(repeating: "?", count: OutcomeColumns.names.count).joined(separator: ", ") + ")"
+        try await run("record \(scores.count) outcome scores") { db in
+            let statement = try db.cachedStatement(sql: sql)
+            for s in scores {
+                try statement.execute(arguments: [
+                    s.outcomeID, s.modelName, s.modelVersion, s.served ? 1 : 0, s.matchedBy, s.atMilliseconds,
+                    s.soldAtMilliseconds, s.principal, s.requestID, s.soldPrice, s.price, s.low, s.high,
+                ])
+            }
+        }
+    }
+
+    public func outcomeScores(model: String, since: Date?) async throws -> [OutcomeScore] {
+        let sql = "SELECT \(OutcomeColumns.list) FROM \(outcomeTable) WHERE model_name = ? AND at_ms >= ? ORDER BY at_ms, outcome_id"
+        return try await read("read outcomes") { db in
+            try Row.fetchAll(db, sql: sql, arguments: [model, since.map(millis) ?? Int64.min]).map { r in
+                OutcomeScore(
+                    outcomeID: r[0], modelName: r[1], modelVersion: r[2], served: (r[3] as Int64) != 0, matchedBy: r[4],
+                    atMilliseconds: r[5], soldAtMilliseconds: r[6], principal: r[7], requestID: r[8], soldPrice: r[9],
+                    price: r[10], low: r[11], high: r[12])
+            }
+        }
+    }
+
+    private func rows(_ query: GuestbookQuery, from table: String) async throws -> [GuestbookRow] {
         let (clause, values) = query.whereClause { _ in "?" }
         let sql = "SELECT \(GuestbookColumns.list) FROM \(table) \(clause) ORDER BY at_ms DESC, id DESC LIMIT \(max(0, query.limit))"
         return try await read("query the request log") { db in
@@ -150,6 +197,7 @@ public final class SQLiteGuestbook: Guestbook {
             switch value {
             case .int(let i): i
             case .text(let s): s
+            case .real(let d): d
             }
         })
     }
@@ -254,5 +302,20 @@ enum GuestbookTables {
                 .invalidArgument, "table prefix \"\(prefix)\" must be lower-case letters, digits and '_', starting with a letter")
         }
         return prefix + "requests"
+    }
+
+    /// Shadow answers: the calls' shape, never sent.
+    static func shadow(prefix: String) throws -> String { try name(prefix: prefix) + "_shadow" }
+    /// Realised prices joined to versions' answers.
+    static func outcomes(prefix: String) throws -> String {
+        _ = try name(prefix: prefix)
+        return prefix + "outcomes"
+    }
+
+    /// Every table's schema.
+    static func schema(prefix: String, big: String, real: String) throws -> [String] {
+        GuestbookColumns.schema(table: try name(prefix: prefix), big: big, real: real)
+            + GuestbookColumns.schema(table: try shadow(prefix: prefix), big: big, real: real)
+            + OutcomeColumns.schema(table: try outcomes(prefix: prefix), big: big, real: real)
     }
 }

@@ -129,6 +129,12 @@ final class FlakyGuestbook: Guestbook {
     func recentPredictInputs(since: Date, limit: Int) async throws -> [LoggedDiamond] {
         try await inner.recentPredictInputs(since: since, limit: limit)
     }
+    func insertShadow(_ rows: [GuestbookRow]) async throws { try await inner.insertShadow(rows) }
+    func shadowRows(_ query: GuestbookQuery) async throws -> [GuestbookRow] { try await inner.shadowRows(query) }
+    func insertOutcomes(_ scores: [OutcomeScore]) async throws { try await inner.insertOutcomes(scores) }
+    func outcomeScores(model: String, since: Date?) async throws -> [OutcomeScore] {
+        try await inner.outcomeScores(model: model, since: since)
+    }
     func deleteOlder(than date: Date) async throws -> Int { try await inner.deleteOlder(than: date) }
     func count() async throws -> Int { try await inner.count() }
     var location: String { inner.location }

@@ -149,6 +149,9 @@ public nonisolated enum Loupe_V1_Method: SwiftProtobuf.Enum, Swift.CaseIterable 
 
   /// GetJobRequest -> GetJobResponse
   case getJob // = 8
+
+  /// ReportOutcomesRequest -> ReportOutcomesResponse
+  case reportOutcomes // = 9
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -166,6 +169,7 @@ public nonisolated enum Loupe_V1_Method: SwiftProtobuf.Enum, Swift.CaseIterable 
     case 6: self = .listModels
     case 7: self = .retrain
     case 8: self = .getJob
+    case 9: self = .reportOutcomes
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -181,6 +185,7 @@ public nonisolated enum Loupe_V1_Method: SwiftProtobuf.Enum, Swift.CaseIterable 
     case .listModels: return 6
     case .retrain: return 7
     case .getJob: return 8
+    case .reportOutcomes: return 9
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -196,6 +201,7 @@ public nonisolated enum Loupe_V1_Method: SwiftProtobuf.Enum, Swift.CaseIterable 
     .listModels,
     .retrain,
     .getJob,
+    .reportOutcomes,
   ]
 
 }
@@ -211,5 +217,5 @@ nonisolated extension Loupe_V1_FrameFlag: SwiftProtobuf._ProtoNameProviding {
 }
 
 nonisolated extension Loupe_V1_Method: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0METHOD_NONE\0\u{1}METHOD_HELLO\0\u{1}METHOD_HEALTH\0\u{1}METHOD_PREDICT\0\u{1}METHOD_BATCH_PREDICT\0\u{1}METHOD_FIND_SIMILAR\0\u{1}METHOD_LIST_MODELS\0\u{1}METHOD_RETRAIN\0\u{1}METHOD_GET_JOB\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0METHOD_NONE\0\u{1}METHOD_HELLO\0\u{1}METHOD_HEALTH\0\u{1}METHOD_PREDICT\0\u{1}METHOD_BATCH_PREDICT\0\u{1}METHOD_FIND_SIMILAR\0\u{1}METHOD_LIST_MODELS\0\u{1}METHOD_RETRAIN\0\u{1}METHOD_GET_JOB\0\u{1}METHOD_REPORT_OUTCOMES\0")
 }

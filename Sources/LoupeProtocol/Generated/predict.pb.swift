@@ -8,7 +8,8 @@
 // For information on using the generated types, please see the documentation:
 //   https://github.com/apple/swift-protobuf/
 
-/// Pricing: METHOD_PREDICT (one diamond) and METHOD_BATCH_PREDICT (columns of diamonds).
+/// Pricing: METHOD_PREDICT (one diamond) and METHOD_BATCH_PREDICT (columns of diamonds); and
+/// METHOD_REPORT_OUTCOMES, the prices those stones later sold for.
 
 import SwiftProtobuf
 
@@ -223,6 +224,83 @@ public nonisolated struct Loupe_V1_BatchExplanation: Sendable {
   public var featureCount: UInt32 = 0
 
   public var contributions: [Double] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// A stone the partner priced, and the price it sold for (METHOD_REPORT_OUTCOMES, scope
+/// predict). The server joins it to the partner's call that priced it: by request_id when
+/// has_request_id, else by the same diamond's newest Predict; the principal is always the
+/// caller (through the gateway, the partner the token belongs to).
+public nonisolated struct Loupe_V1_Outcome: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var diamond: Loupe_V1_Diamond {
+    get {_diamond ?? Loupe_V1_Diamond()}
+    set {_diamond = newValue}
+  }
+  /// Returns true if `diamond` has been explicitly set.
+  public var hasDiamond: Bool {self._diamond != nil}
+  /// Clears the value of `diamond`. Subsequent reads from it will return its default value.
+  public mutating func clearDiamond() {self._diamond = nil}
+
+  /// dollars, > 0
+  public var soldPrice: Double = 0
+
+  /// when it sold; 0 = unknown (taken as now)
+  public var soldUnixMs: Int64 = 0
+
+  /// the request id of the call that priced it (with has_request_id)
+  public var requestID: UInt32 = 0
+
+  public var hasRequestID_p: Bool = false
+
+  /// the partner's id for it; empty = a digest of the fields
+  public var outcomeID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _diamond: Loupe_V1_Diamond? = nil
+}
+
+public nonisolated struct Loupe_V1_ReportOutcomesRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// at most the Welcome's max_batch_rows
+  public var outcomes: [Loupe_V1_Outcome] = []
+
+  /// empty = the server's default model
+  public var model: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Outcomes are recorded once: reporting the same outcome again changes nothing.
+public nonisolated struct Loupe_V1_ReportOutcomesResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var accepted: UInt32 = 0
+
+  public var matchedByRequest: UInt32 = 0
+
+  public var matchedByDiamond: UInt32 = 0
+
+  public var unmatched: UInt32 = 0
+
+  /// row = index in outcomes; field and reason say why
+  public var rejected: [Loupe_V1_RowError] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -574,6 +652,150 @@ nonisolated extension Loupe_V1_BatchExplanation: SwiftProtobuf.Message, SwiftPro
     if lhs.baseValue != rhs.baseValue {return false}
     if lhs.featureCount != rhs.featureCount {return false}
     if lhs.contributions != rhs.contributions {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Loupe_V1_Outcome: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Outcome"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}diamond\0\u{3}sold_price\0\u{3}sold_unix_ms\0\u{3}request_id\0\u{3}has_request_id\0\u{3}outcome_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._diamond) }()
+      case 2: try { try decoder.decodeSingularDoubleField(value: &self.soldPrice) }()
+      case 3: try { try decoder.decodeSingularInt64Field(value: &self.soldUnixMs) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.requestID) }()
+      case 5: try { try decoder.decodeSingularBoolField(value: &self.hasRequestID_p) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.outcomeID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._diamond {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if self.soldPrice.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.soldPrice, fieldNumber: 2)
+    }
+    if self.soldUnixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.soldUnixMs, fieldNumber: 3)
+    }
+    if self.requestID != 0 {
+      try visitor.visitSingularUInt32Field(value: self.requestID, fieldNumber: 4)
+    }
+    if self.hasRequestID_p != false {
+      try visitor.visitSingularBoolField(value: self.hasRequestID_p, fieldNumber: 5)
+    }
+    if !self.outcomeID.isEmpty {
+      try visitor.visitSingularStringField(value: self.outcomeID, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Loupe_V1_Outcome, rhs: Loupe_V1_Outcome) -> Bool {
+    if lhs._diamond != rhs._diamond {return false}
+    if lhs.soldPrice != rhs.soldPrice {return false}
+    if lhs.soldUnixMs != rhs.soldUnixMs {return false}
+    if lhs.requestID != rhs.requestID {return false}
+    if lhs.hasRequestID_p != rhs.hasRequestID_p {return false}
+    if lhs.outcomeID != rhs.outcomeID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Loupe_V1_ReportOutcomesRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ReportOutcomesRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}outcomes\0\u{1}model\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.outcomes) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.model) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.outcomes.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.outcomes, fieldNumber: 1)
+    }
+    if !self.model.isEmpty {
+      try visitor.visitSingularStringField(value: self.model, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Loupe_V1_ReportOutcomesRequest, rhs: Loupe_V1_ReportOutcomesRequest) -> Bool {
+    if lhs.outcomes != rhs.outcomes {return false}
+    if lhs.model != rhs.model {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Loupe_V1_ReportOutcomesResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ReportOutcomesResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}accepted\0\u{3}matched_by_request\0\u{3}matched_by_diamond\0\u{1}unmatched\0\u{1}rejected\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.accepted) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.matchedByRequest) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.matchedByDiamond) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.unmatched) }()
+      case 5: try { try decoder.decodeRepeatedMessageField(value: &self.rejected) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.accepted != 0 {
+      try visitor.visitSingularUInt32Field(value: self.accepted, fieldNumber: 1)
+    }
+    if self.matchedByRequest != 0 {
+      try visitor.visitSingularUInt32Field(value: self.matchedByRequest, fieldNumber: 2)
+    }
+    if self.matchedByDiamond != 0 {
+      try visitor.visitSingularUInt32Field(value: self.matchedByDiamond, fieldNumber: 3)
+    }
+    if self.unmatched != 0 {
+      try visitor.visitSingularUInt32Field(value: self.unmatched, fieldNumber: 4)
+    }
+    if !self.rejected.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.rejected, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Loupe_V1_ReportOutcomesResponse, rhs: Loupe_V1_ReportOutcomesResponse) -> Bool {
+    if lhs.accepted != rhs.accepted {return false}
+    if lhs.matchedByRequest != rhs.matchedByRequest {return false}
+    if lhs.matchedByDiamond != rhs.matchedByDiamond {return false}
+    if lhs.unmatched != rhs.unmatched {return false}
+    if lhs.rejected != rhs.rejected {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -69,7 +69,7 @@ const ProtobufCEnumDescriptor loupe__v1__frame_flag__descriptor =
   loupe__v1__frame_flag__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCEnumValue loupe__v1__method__enum_values_by_number[9] =
+static const ProtobufCEnumValue loupe__v1__method__enum_values_by_number[10] =
 {
   { "METHOD_NONE", "LOUPE__V1__METHOD__METHOD_NONE", 0 },
   { "METHOD_HELLO", "LOUPE__V1__METHOD__METHOD_HELLO", 1 },
@@ -80,11 +80,12 @@ static const ProtobufCEnumValue loupe__v1__method__enum_values_by_number[9] =
   { "METHOD_LIST_MODELS", "LOUPE__V1__METHOD__METHOD_LIST_MODELS", 6 },
   { "METHOD_RETRAIN", "LOUPE__V1__METHOD__METHOD_RETRAIN", 7 },
   { "METHOD_GET_JOB", "LOUPE__V1__METHOD__METHOD_GET_JOB", 8 },
+  { "METHOD_REPORT_OUTCOMES", "LOUPE__V1__METHOD__METHOD_REPORT_OUTCOMES", 9 },
 };
 static const ProtobufCIntRange loupe__v1__method__value_ranges[] = {
-{0, 0},{0, 9}
+{0, 0},{0, 10}
 };
-static const ProtobufCEnumValueIndex loupe__v1__method__enum_values_by_name[9] =
+static const ProtobufCEnumValueIndex loupe__v1__method__enum_values_by_name[10] =
 {
   { "METHOD_BATCH_PREDICT", 4 },
   { "METHOD_FIND_SIMILAR", 5 },
@@ -94,6 +95,7 @@ static const ProtobufCEnumValueIndex loupe__v1__method__enum_values_by_name[9] =
   { "METHOD_LIST_MODELS", 6 },
   { "METHOD_NONE", 0 },
   { "METHOD_PREDICT", 3 },
+  { "METHOD_REPORT_OUTCOMES", 9 },
   { "METHOD_RETRAIN", 7 },
 };
 const ProtobufCEnumDescriptor loupe__v1__method__descriptor =
@@ -103,9 +105,9 @@ const ProtobufCEnumDescriptor loupe__v1__method__descriptor =
   "Method",
   "Loupe__V1__Method",
   "loupe.v1",
-  9,
+  10,
   loupe__v1__method__enum_values_by_number,
-  9,
+  10,
   loupe__v1__method__enum_values_by_name,
   1,
   loupe__v1__method__value_ranges,

@@ -96,7 +96,11 @@ typedef enum _Loupe__V1__Method {
   /*
    * GetJobRequest -> GetJobResponse
    */
-  LOUPE__V1__METHOD__METHOD_GET_JOB = 8
+  LOUPE__V1__METHOD__METHOD_GET_JOB = 8,
+  /*
+   * ReportOutcomesRequest -> ReportOutcomesResponse
+   */
+  LOUPE__V1__METHOD__METHOD_REPORT_OUTCOMES = 9
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(LOUPE__V1__METHOD)
 } Loupe__V1__Method;
 

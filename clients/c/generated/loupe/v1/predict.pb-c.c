@@ -322,6 +322,141 @@ void   loupe__v1__batch_explanation__free_unpacked
   assert(message->base.descriptor == &loupe__v1__batch_explanation__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   loupe__v1__outcome__init
+                     (Loupe__V1__Outcome         *message)
+{
+  static const Loupe__V1__Outcome init_value = LOUPE__V1__OUTCOME__INIT;
+  *message = init_value;
+}
+size_t loupe__v1__outcome__get_packed_size
+                     (const Loupe__V1__Outcome *message)
+{
+  assert(message->base.descriptor == &loupe__v1__outcome__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t loupe__v1__outcome__pack
+                     (const Loupe__V1__Outcome *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &loupe__v1__outcome__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t loupe__v1__outcome__pack_to_buffer
+                     (const Loupe__V1__Outcome *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &loupe__v1__outcome__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Loupe__V1__Outcome *
+       loupe__v1__outcome__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Loupe__V1__Outcome *)
+     protobuf_c_message_unpack (&loupe__v1__outcome__descriptor,
+                                allocator, len, data);
+}
+void   loupe__v1__outcome__free_unpacked
+                     (Loupe__V1__Outcome *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &loupe__v1__outcome__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   loupe__v1__report_outcomes_request__init
+                     (Loupe__V1__ReportOutcomesRequest         *message)
+{
+  static const Loupe__V1__ReportOutcomesRequest init_value = LOUPE__V1__REPORT_OUTCOMES_REQUEST__INIT;
+  *message = init_value;
+}
+size_t loupe__v1__report_outcomes_request__get_packed_size
+                     (const Loupe__V1__ReportOutcomesRequest *message)
+{
+  assert(message->base.descriptor == &loupe__v1__report_outcomes_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t loupe__v1__report_outcomes_request__pack
+                     (const Loupe__V1__ReportOutcomesRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &loupe__v1__report_outcomes_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t loupe__v1__report_outcomes_request__pack_to_buffer
+                     (const Loupe__V1__ReportOutcomesRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &loupe__v1__report_outcomes_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Loupe__V1__ReportOutcomesRequest *
+       loupe__v1__report_outcomes_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Loupe__V1__ReportOutcomesRequest *)
+     protobuf_c_message_unpack (&loupe__v1__report_outcomes_request__descriptor,
+                                allocator, len, data);
+}
+void   loupe__v1__report_outcomes_request__free_unpacked
+                     (Loupe__V1__ReportOutcomesRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &loupe__v1__report_outcomes_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   loupe__v1__report_outcomes_response__init
+                     (Loupe__V1__ReportOutcomesResponse         *message)
+{
+  static const Loupe__V1__ReportOutcomesResponse init_value = LOUPE__V1__REPORT_OUTCOMES_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t loupe__v1__report_outcomes_response__get_packed_size
+                     (const Loupe__V1__ReportOutcomesResponse *message)
+{
+  assert(message->base.descriptor == &loupe__v1__report_outcomes_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t loupe__v1__report_outcomes_response__pack
+                     (const Loupe__V1__ReportOutcomesResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &loupe__v1__report_outcomes_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t loupe__v1__report_outcomes_response__pack_to_buffer
+                     (const Loupe__V1__ReportOutcomesResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &loupe__v1__report_outcomes_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Loupe__V1__ReportOutcomesResponse *
+       loupe__v1__report_outcomes_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Loupe__V1__ReportOutcomesResponse *)
+     protobuf_c_message_unpack (&loupe__v1__report_outcomes_response__descriptor,
+                                allocator, len, data);
+}
+void   loupe__v1__report_outcomes_response__free_unpacked
+                     (Loupe__V1__ReportOutcomesResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &loupe__v1__report_outcomes_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor loupe__v1__model_selector__field_descriptors[3] =
 {
   {
@@ -898,5 +1033,249 @@ const ProtobufCMessageDescriptor loupe__v1__batch_explanation__descriptor =
   loupe__v1__batch_explanation__field_indices_by_name,
   1,  loupe__v1__batch_explanation__number_ranges,
   (ProtobufCMessageInit) loupe__v1__batch_explanation__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor loupe__v1__outcome__field_descriptors[6] =
+{
+  {
+    "diamond",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Loupe__V1__Outcome, diamond),
+    &loupe__v1__diamond__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "sold_price",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Loupe__V1__Outcome, sold_price),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "sold_unix_ms",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Loupe__V1__Outcome, sold_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "request_id",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Loupe__V1__Outcome, request_id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "has_request_id",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Loupe__V1__Outcome, has_request_id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "outcome_id",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Loupe__V1__Outcome, outcome_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned loupe__v1__outcome__field_indices_by_name[] = {
+  0,   /* field[0] = diamond */
+  4,   /* field[4] = has_request_id */
+  5,   /* field[5] = outcome_id */
+  3,   /* field[3] = request_id */
+  1,   /* field[1] = sold_price */
+  2,   /* field[2] = sold_unix_ms */
+};
+static const ProtobufCIntRange loupe__v1__outcome__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 6 }
+};
+const ProtobufCMessageDescriptor loupe__v1__outcome__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "loupe.v1.Outcome",
+  "Outcome",
+  "Loupe__V1__Outcome",
+  "loupe.v1",
+  sizeof(Loupe__V1__Outcome),
+  6,
+  loupe__v1__outcome__field_descriptors,
+  loupe__v1__outcome__field_indices_by_name,
+  1,  loupe__v1__outcome__number_ranges,
+  (ProtobufCMessageInit) loupe__v1__outcome__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor loupe__v1__report_outcomes_request__field_descriptors[2] =
+{
+  {
+    "outcomes",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Loupe__V1__ReportOutcomesRequest, n_outcomes),
+    offsetof(Loupe__V1__ReportOutcomesRequest, outcomes),
+    &loupe__v1__outcome__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "model",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Loupe__V1__ReportOutcomesRequest, model),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned loupe__v1__report_outcomes_request__field_indices_by_name[] = {
+  1,   /* field[1] = model */
+  0,   /* field[0] = outcomes */
+};
+static const ProtobufCIntRange loupe__v1__report_outcomes_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor loupe__v1__report_outcomes_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "loupe.v1.ReportOutcomesRequest",
+  "ReportOutcomesRequest",
+  "Loupe__V1__ReportOutcomesRequest",
+  "loupe.v1",
+  sizeof(Loupe__V1__ReportOutcomesRequest),
+  2,
+  loupe__v1__report_outcomes_request__field_descriptors,
+  loupe__v1__report_outcomes_request__field_indices_by_name,
+  1,  loupe__v1__report_outcomes_request__number_ranges,
+  (ProtobufCMessageInit) loupe__v1__report_outcomes_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor loupe__v1__report_outcomes_response__field_descriptors[5] =
+{
+  {
+    "accepted",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Loupe__V1__ReportOutcomesResponse, accepted),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "matched_by_request",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Loupe__V1__ReportOutcomesResponse, matched_by_request),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "matched_by_diamond",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Loupe__V1__ReportOutcomesResponse, matched_by_diamond),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "unmatched",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Loupe__V1__ReportOutcomesResponse, unmatched),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "rejected",
+    5,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Loupe__V1__ReportOutcomesResponse, n_rejected),
+    offsetof(Loupe__V1__ReportOutcomesResponse, rejected),
+    &loupe__v1__row_error__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned loupe__v1__report_outcomes_response__field_indices_by_name[] = {
+  0,   /* field[0] = accepted */
+  2,   /* field[2] = matched_by_diamond */
+  1,   /* field[1] = matched_by_request */
+  4,   /* field[4] = rejected */
+  3,   /* field[3] = unmatched */
+};
+static const ProtobufCIntRange loupe__v1__report_outcomes_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 5 }
+};
+const ProtobufCMessageDescriptor loupe__v1__report_outcomes_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "loupe.v1.ReportOutcomesResponse",
+  "ReportOutcomesResponse",
+  "Loupe__V1__ReportOutcomesResponse",
+  "loupe.v1",
+  sizeof(Loupe__V1__ReportOutcomesResponse),
+  5,
+  loupe__v1__report_outcomes_response__field_descriptors,
+  loupe__v1__report_outcomes_response__field_indices_by_name,
+  1,  loupe__v1__report_outcomes_response__number_ranges,
+  (ProtobufCMessageInit) loupe__v1__report_outcomes_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };

@@ -24,6 +24,9 @@ typedef struct Loupe__V1__PredictResponse Loupe__V1__PredictResponse;
 typedef struct Loupe__V1__BatchPredictRequest Loupe__V1__BatchPredictRequest;
 typedef struct Loupe__V1__BatchPredictResponse Loupe__V1__BatchPredictResponse;
 typedef struct Loupe__V1__BatchExplanation Loupe__V1__BatchExplanation;
+typedef struct Loupe__V1__Outcome Loupe__V1__Outcome;
+typedef struct Loupe__V1__ReportOutcomesRequest Loupe__V1__ReportOutcomesRequest;
+typedef struct Loupe__V1__ReportOutcomesResponse Loupe__V1__ReportOutcomesResponse;
 
 
 /* --- enums --- */
@@ -184,6 +187,78 @@ struct  Loupe__V1__BatchExplanation
     , 0, 0, 0,NULL }
 
 
+/*
+ * A stone the partner priced, and the price it sold for (METHOD_REPORT_OUTCOMES, scope
+ * predict). The server joins it to the partner's call that priced it: by request_id when
+ * has_request_id, else by the same diamond's newest Predict; the principal is always the
+ * caller (through the gateway, the partner the token belongs to).
+ */
+struct  Loupe__V1__Outcome
+{
+  ProtobufCMessage base;
+  Loupe__V1__Diamond *diamond;
+  /*
+   * dollars, > 0
+   */
+  double sold_price;
+  /*
+   * when it sold; 0 = unknown (taken as now)
+   */
+  int64_t sold_unix_ms;
+  /*
+   * the request id of the call that priced it (with has_request_id)
+   */
+  uint32_t request_id;
+  protobuf_c_boolean has_request_id;
+  /*
+   * the partner's id for it; empty = a digest of the fields
+   */
+  char *outcome_id;
+};
+#define LOUPE__V1__OUTCOME__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&loupe__v1__outcome__descriptor) \
+    , NULL, 0, 0, 0, 0, (char *)protobuf_c_empty_string }
+
+
+struct  Loupe__V1__ReportOutcomesRequest
+{
+  ProtobufCMessage base;
+  /*
+   * at most the Welcome's max_batch_rows
+   */
+  size_t n_outcomes;
+  Loupe__V1__Outcome **outcomes;
+  /*
+   * empty = the server's default model
+   */
+  char *model;
+};
+#define LOUPE__V1__REPORT_OUTCOMES_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&loupe__v1__report_outcomes_request__descriptor) \
+    , 0,NULL, (char *)protobuf_c_empty_string }
+
+
+/*
+ * Outcomes are recorded once: reporting the same outcome again changes nothing.
+ */
+struct  Loupe__V1__ReportOutcomesResponse
+{
+  ProtobufCMessage base;
+  uint32_t accepted;
+  uint32_t matched_by_request;
+  uint32_t matched_by_diamond;
+  uint32_t unmatched;
+  /*
+   * row = index in outcomes; field and reason say why
+   */
+  size_t n_rejected;
+  Loupe__V1__RowError **rejected;
+};
+#define LOUPE__V1__REPORT_OUTCOMES_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&loupe__v1__report_outcomes_response__descriptor) \
+    , 0, 0, 0, 0, 0,NULL }
+
+
 /* Loupe__V1__ModelSelector methods */
 void   loupe__v1__model_selector__init
                      (Loupe__V1__ModelSelector         *message);
@@ -317,6 +392,63 @@ Loupe__V1__BatchExplanation *
 void   loupe__v1__batch_explanation__free_unpacked
                      (Loupe__V1__BatchExplanation *message,
                       ProtobufCAllocator *allocator);
+/* Loupe__V1__Outcome methods */
+void   loupe__v1__outcome__init
+                     (Loupe__V1__Outcome         *message);
+size_t loupe__v1__outcome__get_packed_size
+                     (const Loupe__V1__Outcome   *message);
+size_t loupe__v1__outcome__pack
+                     (const Loupe__V1__Outcome   *message,
+                      uint8_t             *out);
+size_t loupe__v1__outcome__pack_to_buffer
+                     (const Loupe__V1__Outcome   *message,
+                      ProtobufCBuffer     *buffer);
+Loupe__V1__Outcome *
+       loupe__v1__outcome__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   loupe__v1__outcome__free_unpacked
+                     (Loupe__V1__Outcome *message,
+                      ProtobufCAllocator *allocator);
+/* Loupe__V1__ReportOutcomesRequest methods */
+void   loupe__v1__report_outcomes_request__init
+                     (Loupe__V1__ReportOutcomesRequest         *message);
+size_t loupe__v1__report_outcomes_request__get_packed_size
+                     (const Loupe__V1__ReportOutcomesRequest   *message);
+size_t loupe__v1__report_outcomes_request__pack
+                     (const Loupe__V1__ReportOutcomesRequest   *message,
+                      uint8_t             *out);
+size_t loupe__v1__report_outcomes_request__pack_to_buffer
+                     (const Loupe__V1__ReportOutcomesRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Loupe__V1__ReportOutcomesRequest *
+       loupe__v1__report_outcomes_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   loupe__v1__report_outcomes_request__free_unpacked
+                     (Loupe__V1__ReportOutcomesRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Loupe__V1__ReportOutcomesResponse methods */
+void   loupe__v1__report_outcomes_response__init
+                     (Loupe__V1__ReportOutcomesResponse         *message);
+size_t loupe__v1__report_outcomes_response__get_packed_size
+                     (const Loupe__V1__ReportOutcomesResponse   *message);
+size_t loupe__v1__report_outcomes_response__pack
+                     (const Loupe__V1__ReportOutcomesResponse   *message,
+                      uint8_t             *out);
+size_t loupe__v1__report_outcomes_response__pack_to_buffer
+                     (const Loupe__V1__ReportOutcomesResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Loupe__V1__ReportOutcomesResponse *
+       loupe__v1__report_outcomes_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   loupe__v1__report_outcomes_response__free_unpacked
+                     (Loupe__V1__ReportOutcomesResponse *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Loupe__V1__ModelSelector_Closure)
@@ -340,6 +472,15 @@ typedef void (*Loupe__V1__BatchPredictResponse_Closure)
 typedef void (*Loupe__V1__BatchExplanation_Closure)
                  (const Loupe__V1__BatchExplanation *message,
                   void *closure_data);
+typedef void (*Loupe__V1__Outcome_Closure)
+                 (const Loupe__V1__Outcome *message,
+                  void *closure_data);
+typedef void (*Loupe__V1__ReportOutcomesRequest_Closure)
+                 (const Loupe__V1__ReportOutcomesRequest *message,
+                  void *closure_data);
+typedef void (*Loupe__V1__ReportOutcomesResponse_Closure)
+                 (const Loupe__V1__ReportOutcomesResponse *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -353,6 +494,9 @@ extern const ProtobufCMessageDescriptor loupe__v1__predict_response__descriptor;
 extern const ProtobufCMessageDescriptor loupe__v1__batch_predict_request__descriptor;
 extern const ProtobufCMessageDescriptor loupe__v1__batch_predict_response__descriptor;
 extern const ProtobufCMessageDescriptor loupe__v1__batch_explanation__descriptor;
+extern const ProtobufCMessageDescriptor loupe__v1__outcome__descriptor;
+extern const ProtobufCMessageDescriptor loupe__v1__report_outcomes_request__descriptor;
+extern const ProtobufCMessageDescriptor loupe__v1__report_outcomes_response__descriptor;
 
 PROTOBUF_C__END_DECLS
 
