@@ -375,6 +375,15 @@ let package = Package(
             ]
         ),
         .testTarget(
+            name: "LiveAccuracyTests",
+            dependencies: [
+                "ArtifactStore", "Catalog", "DiamondSchema", "LiveAccuracy", "LoupeClient", "LoupeProtocol", "LoupeTestKit",
+                "ModelRuntime", "ModelServer", "RequestLog", "TreeTraining",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
             name: "ModelServerTests",
             dependencies: [
                 "Catalog", "DataCleaning", "DiamondSchema", "LoupeClient", "LoupeProtocol", "LoupeTestKit", "ModelServer",

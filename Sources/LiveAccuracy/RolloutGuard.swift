@@ -146,38 +146,49 @@ public final class RolloutGuard: Sendable {
     func judge(_ candidate: Int, against baseline: Int, alias: ModelAlias, since: Date, scores: [OutcomeScore])
         -> RolloutVerdict
     {
-        var evidence: [String] = []
-        var reasons: [String] = []
-        let c = liveStats.snapshot(version: candidate), b = liveStats.snapshot(version: baseline)
-        if c.calls >= policy.minCalls, b.calls >= policy.minCalls {
-            evidence.append(String(format: "server errors %.2f%% vs %.2f%%, p99 %d µs vs %d µs over %d and %d calls",
-                                   c.errorRate * 100, b.errorRate * 100, c.p99Microseconds, b.p99Microseconds, c.calls, b.calls))
-            if c.errorRate - b.errorRate > policy.maxErrorRateIncrease {
-                reasons.append(String(format: "server errors %.2f%% vs %.2f%% for v%d", c.errorRate * 100, b.errorRate * 100, baseline))
-            }
-            let limit = max(Double(b.p99Microseconds) * policy.maxLatencyRatio,
-                            Double(b.p99Microseconds + policy.latencyFloorMicroseconds))
-            if Double(c.p99Microseconds) > limit {
-                reasons.append("p99 latency \(c.p99Microseconds) µs vs \(b.p99Microseconds) µs for v\(baseline)")
-            }
-        }
         let recent = scores.filter { Double($0.atMilliseconds) / 1000 >= since.timeIntervalSince1970 }
-        if let pair = LiveAccuracy.paired(recent, candidate, baseline), pair.a.outcomes >= policy.minOutcomes {
-            let (a, base) = pair
-            evidence.append(String(format: "live MAPE %.2f%% vs %.2f%%, RMSE $%.0f vs $%.0f on %d outcomes",
-                                   a.mape, base.mape, a.rmse, base.rmse, a.outcomes))
-            if a.mape > base.mape * (1 + policy.maxAccuracyLoss) {
-                reasons.append(String(format: "live MAPE %.2f%% vs %.2f%% for v%d on %d outcomes",
-                                      a.mape, base.mape, baseline, a.outcomes))
-            } else if a.rmse > base.rmse * (1 + policy.maxAccuracyLoss) {
-                reasons.append(String(format: "live RMSE $%.0f vs $%.0f for v%d on %d outcomes",
-                                      a.rmse, base.rmse, baseline, a.outcomes))
-            }
-        }
+        let (reasons, evidence) = Self.compare(
+            candidate: liveStats.snapshot(version: candidate), baseline: liveStats.snapshot(version: baseline),
+            accuracy: LiveAccuracy.paired(recent, candidate, baseline), baselineVersion: baseline, policy: policy)
         return RolloutVerdict(
             alias: alias.rawValue, version: candidate, baseline: baseline,
             rollbackReason: reasons.isEmpty ? nil : "\(alias) v\(candidate): " + reasons.joined(separator: "; "),
             evidence: evidence.isEmpty ? "not enough evidence yet" : evidence.joined(separator: "; "))
+    }
+
+    /// The policy applied to two versions' figures: why the candidate fails (empty: it holds),
+    /// and what was compared. A comparison is made only once its evidence is in.
+    public static func compare(
+        candidate c: LiveCallStats.Snapshot, baseline b: LiveCallStats.Snapshot,
+        accuracy: (a: VersionAccuracy, b: VersionAccuracy)?, baselineVersion: Int, policy: RolloutPolicy
+    ) -> (reasons: [String], evidence: [String]) {
+        var evidence: [String] = []
+        var reasons: [String] = []
+        if c.calls >= policy.minCalls, b.calls >= policy.minCalls {
+            evidence.append(String(format: "server errors %.2f%% vs %.2f%%, p99 %d µs vs %d µs over %d and %d calls",
+                                   c.errorRate * 100, b.errorRate * 100, c.p99Microseconds, b.p99Microseconds, c.calls, b.calls))
+            if c.errorRate - b.errorRate > policy.maxErrorRateIncrease {
+                reasons.append(String(format: "server errors %.2f%% vs %.2f%% for v%d",
+                                      c.errorRate * 100, b.errorRate * 100, baselineVersion))
+            }
+            let limit = max(Double(b.p99Microseconds) * policy.maxLatencyRatio,
+                            Double(b.p99Microseconds + policy.latencyFloorMicroseconds))
+            if Double(c.p99Microseconds) > limit {
+                reasons.append("p99 latency \(c.p99Microseconds) µs vs \(b.p99Microseconds) µs for v\(baselineVersion)")
+            }
+        }
+        if let (a, base) = accuracy, a.outcomes >= policy.minOutcomes {
+            evidence.append(String(format: "live MAPE %.2f%% vs %.2f%%, RMSE $%.0f vs $%.0f on %d outcomes",
+                                   a.mape, base.mape, a.rmse, base.rmse, a.outcomes))
+            if a.mape > base.mape * (1 + policy.maxAccuracyLoss) {
+                reasons.append(String(format: "live MAPE %.2f%% vs %.2f%% for v%d on %d outcomes",
+                                      a.mape, base.mape, baselineVersion, a.outcomes))
+            } else if a.rmse > base.rmse * (1 + policy.maxAccuracyLoss) {
+                reasons.append(String(format: "live RMSE $%.0f vs $%.0f for v%d on %d outcomes",
+                                      a.rmse, base.rmse, baselineVersion, a.outcomes))
+            }
+        }
+        return (reasons, evidence)
     }
 
     private func act(_ verdict: RolloutVerdict, _ rollback: () throws -> Void) -> RolloutVerdict {

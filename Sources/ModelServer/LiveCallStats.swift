@@ -18,6 +18,13 @@ public final class LiveCallStats: Sendable {
         public var p99Microseconds: Int64
 
         public var errorRate: Double { calls == 0 ? 0 : Double(serverErrors) / Double(calls) }
+
+        public init(calls: Int, serverErrors: Int, p50Microseconds: Int64, p99Microseconds: Int64) {
+            self.calls = calls
+            self.serverErrors = serverErrors
+            self.p50Microseconds = p50Microseconds
+            self.p99Microseconds = p99Microseconds
+        }
     }
 
     private struct Entry {

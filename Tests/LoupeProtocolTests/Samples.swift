@@ -109,6 +109,17 @@ enum Samples {
             }, 2)
         case .getJob:
             return (Loupe_V1_GetJobRequest.with { $0.jobID = "job-17" }, 0)
+        case .reportOutcomes:
+            return (Loupe_V1_ReportOutcomesRequest.with {
+                $0.outcomes = [.with {
+                    $0.diamond = diamond
+                    $0.soldPrice = 5210
+                    $0.soldUnixMs = 1_764_000_000_000
+                    $0.requestID = 42
+                    $0.hasRequestID_p = true
+                    $0.outcomeID = "sale-9"
+                }]
+            }, 0)
         }
     }
 
@@ -192,6 +203,11 @@ enum Samples {
                         $0.decision = "holdout RMSE 489.1 vs production 502.9: 2.7% better, margin 1%"
                     }
                 }
+            }, 0)
+        case .reportOutcomes:
+            return (Loupe_V1_ReportOutcomesResponse.with {
+                $0.accepted = 1
+                $0.matchedByRequest = 1
             }, 0)
         }
     }
