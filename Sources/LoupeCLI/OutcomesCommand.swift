@@ -44,7 +44,8 @@ struct OutcomesCommand: AsyncParsableCommand {
             guard let data = FileManager.default.contents(atPath: file) else { throw CLIError("cannot read \(file)") }
             let (outcomes, rejected) = try oneLine(file) { try OutcomeFile.parse(Array(data)) }
             let catalog = try storeOptions.readOnlyCatalog()
-            let guestbook = try await logOptions.openGuestbook(store: storeOptions.path)
+            // Created when missing: outcomes may arrive before the first `loupe serve`.
+            let guestbook = try await logOptions.openGuestbook(store: storeOptions.path, create: true, backgroundNice: 0)
             var summary: OutcomeIngest.Summary
             do {
                 summary = try await OutcomeIngest(catalog: catalog, guestbook: guestbook, model: model).ingest(outcomes)

@@ -47,6 +47,8 @@ final class ShadowScorer: Sendable {
     private let logger: Logger
     private let unwritten = Mutex<[GuestbookRow]>([])
     private let sequence = Atomic<Int>(0)
+    /// Writes to the request log under way.
+    private let writing = Atomic<Int>(0)
     /// Makes row ids unique across processes (as the request log's `<run>-<sequence>`).
     private let run = String(UInt64.random(in: 0...UInt64.max), radix: 36)
 
@@ -78,6 +80,7 @@ final class ShadowScorer: Sendable {
             queue.async { done.resume() }
         }
         await write(take())
+        while writing.load(ordering: .acquiring) > 0 { try? await Task.sleep(for: .milliseconds(5)) }
     }
 
     private func score(_ job: Job) {
@@ -137,7 +140,11 @@ final class ShadowScorer: Sendable {
     private func flush() {
         let rows = take()
         guard !rows.isEmpty else { return }
-        Task { await write(rows) }
+        writing.add(1, ordering: .relaxed)
+        Task {
+            await write(rows)
+            writing.subtract(1, ordering: .releasing)
+        }
     }
 
     private func write(_ rows: [GuestbookRow]) async {

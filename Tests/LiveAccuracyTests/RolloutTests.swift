@@ -91,7 +91,8 @@ import Testing
         policy.minOutcomes = 30
         let rollouts = RolloutGuard(
             catalog: fixture.catalog, liveStats: fixture.server.liveStats, guestbook: fixture.guestbook, policy: policy,
-            logger: Logger(label: "test"), onRollback: { fixture.server.reloadProduction() })
+            registry: fixture.server.metrics.registry, logger: Logger(label: "test"),
+            onRollback: { fixture.server.reloadProduction() })
         let verdicts = await rollouts.check()
         let verdict = try #require(verdicts.first { $0.alias == "canary" })
         #expect(verdict.rollbackReason?.contains("live MAPE") == true)
@@ -103,6 +104,10 @@ import Testing
         // Live accuracy per version, as the metrics and the listing show it.
         let live = rollouts.liveAccuracy
         #expect(try #require(live[fixture.worse]).mape > 2 * (try #require(live[fixture.good])).mape)
+        let exposition = fixture.server.metrics.exposition()
+        #expect(exposition.contains("loupe_rollout_rollbacks_total 1"))
+        #expect(exposition.contains("loupe_live_mape_percent{version=\"\(fixture.worse)\"}"))
+        #expect(exposition.contains("loupe_model_canary_version 0"))
 
         // Keep calling a little past the rollback, then stop: not one call failed.
         let after = load.calls.load(ordering: .relaxed)
