@@ -7,21 +7,37 @@ import NIOCore
 /// client connection of that token on the same loop. Each call gets a fresh request id on
 /// this connection; the reply's id is mapped back to the client's.
 ///
-/// When the connection fails or closes, every call in flight on it is answered UNAVAILABLE
-/// and, if calls were in flight or the handshake never finished, the backend is marked
-/// unhealthy until a health check passes again.
+/// When the connection fails or closes, the calls in flight on it that are safe to run twice
+/// (`retriedMethods`) go once to another healthy backend; the others are answered UNAVAILABLE.
+/// If calls were in flight or the handshake never finished, the backend is marked unhealthy
+/// until a health check passes again.
 final class BackendConnection: ChannelInboundHandler {
     typealias InboundIn = Frame
     typealias OutboundOut = ByteBuffer
 
     /// A call waiting for its reply.
     enum Pending {
-        /// From a client connection: where the reply goes, the client's request header, and
-        /// how many backends were tried before this one.
-        case forwarded(client: GatewayConnectionHandler, request: FrameHeader, attempt: Int)
+        /// From a client connection: where the reply goes, the client's request header, how
+        /// many backends were tried before this one, and (for a call that may be retried) the
+        /// request as received, to send again.
+        case forwarded(client: GatewayConnectionHandler, request: FrameHeader, attempt: Int, retry: Retry?)
         /// The gateway's own (health checks).
         case local(EventLoopPromise<Frame>)
     }
+
+    /// What a retry needs: the request frame and when it arrived (its deadline runs from then).
+    struct Retry {
+        var frame: Frame
+        var received: NIODeadline
+    }
+
+    /// Methods that read or record idempotently, so a call whose backend died before it
+    /// answered may run again elsewhere: the partner sees the answer, not the failure. Retrain
+    /// starts a job, so it is never sent twice.
+    static let retriedMethods: Set<UInt16> = [
+        Method.predict.rawValue, Method.batchPredict.rawValue, Method.findSimilar.rawValue, Method.listModels.rawValue,
+        Method.getJob.rawValue, Method.reportOutcomes.rawValue,
+    ]
 
     private enum State {
         case connecting(queued: [(Frame, Pending, NIODeadline)])
@@ -158,7 +174,7 @@ final class BackendConnection: ChannelInboundHandler {
         guard let call = pending.removeValue(forKey: header.requestID) else { return }
         backend.callFinished()
         switch call {
-        case .forwarded(let client, let request, _):
+        case .forwarded(let client, let request, _, _):
             client.backendReplied(frame, request: request)
         case .local(let promise):
             promise.succeed(frame)
@@ -198,14 +214,19 @@ final class BackendConnection: ChannelInboundHandler {
         if !calls.isEmpty || !wasReady, backend.connectionFailed() {
             logger.warning("model server marked unhealthy", metadata: ["backend": "\(backend.address)"])
         }
-        // Sent calls may have run: they are answered UNAVAILABLE, never retried.
+        // Sent calls may have run: an idempotent one goes once to another backend, the others
+        // are answered UNAVAILABLE.
         for (_, call) in calls {
             backend.callFinished()
-            fail(call, reason)
+            if case .forwarded(let client, let request, let attempt, let retry?) = call, attempt == 0 {
+                client.retry(retry.frame, request: request, received: retry.received, error: reason)
+            } else {
+                fail(call, reason)
+            }
         }
         // Queued calls never left the gateway: another healthy backend may take them.
         for (frame, call, received) in queued {
-            if case .forwarded(let client, let request, let attempt) = call {
+            if case .forwarded(let client, let request, let attempt, _) = call {
                 client.reroute(frame, request: request, received: received, attempt: attempt + 1, error: reason)
             } else {
                 fail(call, reason)
@@ -216,7 +237,7 @@ final class BackendConnection: ChannelInboundHandler {
 
     private func fail(_ call: Pending, _ error: ProtocolError) {
         switch call {
-        case .forwarded(let client, let request, _):
+        case .forwarded(let client, let request, _, _):
             client.backendFailed(request: request, error: error)
         case .local(let promise):
             promise.fail(error)

@@ -381,8 +381,21 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
             }
             return
         }
+        let retry = BackendConnection.retriedMethods.contains(frame.header.methodID)
+            ? BackendConnection.Retry(frame: frame, received: received) : nil
         pools.connection(to: backend, for: session.actingFor)
-            .send(frame, .forwarded(client: self, request: frame.header, attempt: attempt), received: received)
+            .send(frame, .forwarded(client: self, request: frame.header, attempt: attempt, retry: retry), received: received)
+    }
+
+    /// An idempotent call whose backend went away before answering runs once more, on another
+    /// healthy backend (the dead one is marked unhealthy first); without one it fails as before.
+    func retry(_ frame: Frame, request: FrameHeader, received: NIODeadline, error: ProtocolError) {
+        guard let session, context.channel.isActive, services.backends.all.count > 1 else {
+            backendFailed(request: request, error: error)
+            return
+        }
+        services.metrics.retried(method: methodName(request))
+        forward(frame, session: session, received: received, attempt: max(1, services.backends.all.count))
     }
 
     /// A call that never reached its backend (the connection to it failed first) goes to

@@ -33,6 +33,7 @@ public final class GatewayMetrics: Sendable {
         "loupe_gateway_rejections_total": "Handshakes and calls the gateway refused, by reason and principal.",
         "loupe_gateway_backend_healthy": "Whether the backend answered its last health check ready (1) or not (0).",
         "loupe_gateway_backend_in_flight": "Calls forwarded to the backend and not answered yet.",
+        "loupe_gateway_retries_total": "Idempotent calls sent again to another backend because theirs went away before answering.",
     ]
 
     /// Metrics in `registry` (a new one by default).
@@ -51,6 +52,10 @@ public final class GatewayMetrics: Sendable {
     func call(principal: String, method: String, outcome: String) {
         counter("loupe_gateway_calls_total", [("principal", principal), ("method", method), ("outcome", outcome)])
             .increment()
+    }
+
+    func retried(method: String) {
+        counter("loupe_gateway_retries_total", [("method", method)]).increment()
     }
 
     func rejected(_ reason: String, principal: String?, count: Int = 1) {

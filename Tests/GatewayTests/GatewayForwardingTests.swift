@@ -286,11 +286,11 @@ import TokenStore
 }
 
 @Suite(.serialized) struct GatewayBackendTests {
-    @Test func aBackendKilledMidLoadFailsOnlyItsCallsAndRejoins() async throws {
+    @Test func aBackendKilledMidLoadRetriesItsIdempotentCallsElsewhereAndRejoins() async throws {
         let fixture = try await GatewayFixture.start(backends: 2)
         defer { Task { await fixture.stop() } }
         let (a, b) = (fixture.backends[0], fixture.backends[1])
-        let token = try await fixture.token("acme", limits: .unlimited)
+        let token = try await fixture.token("acme", scopes: ["admin"], limits: .unlimited)
         let client = try await fixture.client(token)
         a.hold(true)
         // Rounds of 20 calls: the ones routed to A stay in flight there, B answers the rest. On a
@@ -299,12 +299,23 @@ import TokenStore
         var calls: [Task<Void, any Error>] = []
         for _ in 0..<10 where a.heldCount == 0 {
             #expect(await fixture.eventually { fixture.gateway.backendHealth == [true, true] })
-            calls += (0..<20).map { _ in Task { _ = try await client.quickPredict() } }
+            calls += (0..<20).map { i in
+                Task {
+                    if i % 4 == 0 {
+                        // Retrain starts a job: never sent twice.
+                        let _: Loupe_V1_RetrainResponse = try await client.call(.retrain, Loupe_V1_RetrainRequest())
+                    } else {
+                        _ = try await client.quickPredict()
+                    }
+                }
+            }
             let sent = calls.count
             #expect(await fixture.eventually { a.heldCount + b.stats.totalCalls == sent })
         }
         let stranded = a.heldCount
+        let strandedRetrains = a.stats.calls[Method.retrain.rawValue] ?? 0
         #expect(stranded > 0)
+        let retrainsOnB = b.stats.calls[Method.retrain.rawValue] ?? 0
         let portA = a.port!
         await a.stop()
         var unavailable = 0
@@ -318,8 +329,11 @@ import TokenStore
                 unavailable += 1
             }
         }
-        #expect(unavailable == stranded)
-        #expect(answered == calls.count - stranded)
+        // The Predicts stranded on A were answered by B; only the Retrains failed.
+        #expect(unavailable == strandedRetrains)
+        #expect(answered == calls.count - strandedRetrains)
+        #expect(b.stats.calls[Method.retrain.rawValue] ?? 0 == retrainsOnB)
+        #expect(fixture.gateway.metrics.exposition().contains("loupe_gateway_retries_total{method=\"Predict\"}"))
         // New calls go to B; the client connection survived.
         for _ in 0..<10 { #expect(try await client.quickPredict().price == 1000) }
         #expect(fixture.gateway.backendHealth == [false, true])
