@@ -112,7 +112,7 @@ let package = Package(
         .target(
             name: "Retraining",
             dependencies: [
-                "ArtifactStore", "Catalog", "DataCleaning", "HyperTuning", "TreeModel", "TreeTraining",
+                "ArtifactStore", "Catalog", "DataCleaning", "HyperTuning", "LoupeUtilities", "TreeModel", "TreeTraining",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict

@@ -141,14 +141,6 @@ struct GatewayCommand: AsyncParsableCommand {
     }
 
     private func internalSecret() throws -> String {
-        if let file = internalSecretFile {
-            guard let data = FileManager.default.contents(atPath: file),
-                let text = String(data: data, encoding: .utf8)?.trimmingCharacters(in: .whitespacesAndNewlines),
-                !text.isEmpty
-            else { throw CLIError("cannot read the internal secret from \(file)") }
-            return text
-        }
-        if let env = ProcessInfo.processInfo.environment["LOUPE_INTERNAL_SECRET"], !env.isEmpty { return env }
-        return try ServerSecret.read(store: storeOptions.path)
+        try ServerSecret.resolve(file: internalSecretFile, store: storeOptions.path, create: false)
     }
 }

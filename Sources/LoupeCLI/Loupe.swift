@@ -10,7 +10,7 @@ struct Loupe: AsyncParsableCommand {
             (53,940 stones; see `loupe data --provenance`).
             """,
         subcommands: [
-            ServeCommand.self, GatewayCommand.self, TokenCommand.self, LogsCommand.self, DemoCommand.self, CleanCommand.self,
+            ServeCommand.self, ServerCommand.self, GatewayCommand.self, TokenCommand.self, LogsCommand.self, DemoCommand.self, CleanCommand.self,
             IngestCommand.self, TrainCommand.self, ImportCommand.self, EvaluateCommand.self, PredictCommand.self,
             ModelsCommand.self, OutcomesCommand.self, JobsCommand.self, ReferenceCommand.self,
             TuneCommand.self, RetrainCommand.self, StatusCommand.self, ReportCommand.self, StoreCommand.self, DataCommand.self,

@@ -79,8 +79,12 @@ struct ServeRequestLogOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "The most the appender at --log-nice may fall behind, in milliseconds: past it a thread at normal priority appends until the queue is fresh again (bounds what a kill -9 can lose on a saturated machine; 0: no bound).")
     var logMaxLagMs: Int = 100
 
-    /// The configured log for `store`, or nil with --no-request-log.
-    func open(store: String, artifacts: ArtifactStore, registry: PrometheusCollectorRegistry) async throws -> RequestLog? {
+    /// The configured log for `store`, or nil with --no-request-log. Each server process on a
+    /// store needs a payload archive directory of its own: `<store>/capsule` for `loupe serve`,
+    /// `<store>/capsule-<instance>` for a named instance.
+    func open(
+        store: String, artifacts: ArtifactStore, registry: PrometheusCollectorRegistry, instance: String? = nil
+    ) async throws -> RequestLog? {
         guard !noRequestLog else { return nil }
         guard logSegmentMB > 0 else { throw CLIError("--log-segment-mb must be at least 1, got \(logSegmentMB)") }
         guard (0...1000).contains(logGroupMs) else { throw CLIError("--log-group-ms must be in 0...1000, got \(logGroupMs)") }
@@ -91,7 +95,8 @@ struct ServeRequestLogOptions: ParsableArguments {
         let retention: Duration? = logRetention.lowercased() == "forever"
             ? nil : try parseDuration(logRetention, option: "--log-retention")
         let configuration = RequestLogConfiguration(
-            archiveDirectory: RequestLogConfiguration.archiveDirectory(inStore: store), retention: retention, segmentMaxBytes: logSegmentMB << 20,
+            archiveDirectory: RequestLogConfiguration.archiveDirectory(inStore: store)
+                + (instance.map { "-" + $0 } ?? ""), retention: retention, segmentMaxBytes: logSegmentMB << 20,
             segmentMaxAge: try parseDuration(logSegmentAge, option: "--log-segment-age"),
             commitInterval: .milliseconds(logCommitMs), syncInterval: .milliseconds(logSyncMs), groupWindow: .milliseconds(logGroupMs), backgroundNice: logNice,
             maxAppendLag: logMaxLagMs > 0 ? .milliseconds(logMaxLagMs) : nil)

@@ -55,17 +55,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "Largest frame after the handshake, in bytes.")
     var maxFrameSize: Int = FrameLimits.standard.maxFrameSize
 
-    @Option(help: "Retrain on a timer: every this long (e.g. 24h, 30m); off by default.")
-    var retrainEvery: String?
-
-    @Option(parsing: .unconditional, help: "Retrain when recent inputs drift: the population stability index above which a feature counts as drifted (0: off).")
-    var driftThreshold: Double = 0.2
-
-    @Flag(help: "Do not watch <store>/inbox for new labelled CSV files.")
-    var noInbox = false
-
-    @Option(help: "Least time between two scheduled retrains (e.g. 10m).")
-    var retrainGap: String = "10m"
+    @OptionGroup(title: "Retraining on its own")
+    var schedulerOptions: SchedulerOptions
 
     @OptionGroup var tokenOptions: TokenStoreOptions
 
@@ -96,7 +87,6 @@ struct ServeCommand: AsyncParsableCommand {
         ] where value < 1 {
             throw ValidationError("\(option) must be at least 1, got \(value)")
         }
-        guard driftThreshold >= 0 else { throw ValidationError("--drift-threshold must be >= 0 (0: off), got \(driftThreshold)") }
     }
 
     func run() async throws {
@@ -127,57 +117,14 @@ struct ServeCommand: AsyncParsableCommand {
         let serverConfiguration = ModelServerConfiguration(
             host: "127.0.0.1", port: serverPort, frameLimits: frameLimits, maxBatchRows: maxBatchRows,
             maxInFlightPerConnection: maxInFlight, metricsPort: metricsPort == 0 ? nil : metricsPort)
-        var schedule = SchedulerConfiguration()
-        schedule.interval = try retrainEvery.map { try parseDuration($0, option: "--retrain-every") }
-        schedule.inbox = !noInbox
-        schedule.driftThreshold = driftThreshold > 0 ? driftThreshold : nil
-        schedule.minimumGap = try parseDuration(retrainGap, option: "--retrain-gap")
-        // The process is assembled here: one job runner for the Retrain calls and the scheduler,
-        // the scheduler's drift inputs, report pages, then the server that takes them. Drift
-        // sees every diamond priced: with the request log on, Predict calls from the guestbook
-        // (they outlive a restart) and BatchPredict rows from an in-memory window (the guestbook
-        // keeps no batch rows); with it off, both from the window.
-        let retrain = RetrainService(catalog: catalog, defaultModel: serverConfiguration.defaultModel, logger: logger)
-        let window = DriftWindow()
-        let scheduler = Scheduler(
-            configuration: schedule, catalog: catalog, jobs: retrain.jobs, inboxDirectory: storeOptions.path + "/inbox",
-            window: window, inputs: requestLog.map { CombinedDriftInputs([GuestbookDriftInputs(log: $0), window]) },
-            logger: logger, onStatus: SchedulerMetrics(registry: metrics.registry).update)
-        let reports = ModelReportPage(catalog: catalog)
-        // Live accuracy for the report pages, as of the rollout guard's last check.
-        let live = LiveFiguresBox()
-        let logged = requestLog != nil
-        let scored = ScoredInputs(
-            diamond: { diamond in if !logged { window.add(diamond) } }, columns: { window.add(columns: $0) })
-        let server = ModelServer(
-            configuration: serverConfiguration, catalog: catalog,
-            authenticator: GatewayTrustingAuthenticator(internalSecret: secret), metrics: metrics, jobs: retrain,
-            inputs: scored,
-            reportPage: { version in
-                reports.page(model: serverConfiguration.defaultModel, version: version) { live.figures[$0] }
-            },
-            requestLog: requestLog,
-            outcomes: requestLog.map { OutcomeService(catalog: catalog, guestbook: $0.guestbook, defaultModel: serverConfiguration.defaultModel) },
-            logger: logger)
-        retrain.whenPromoted { manifest in
-            server.reloadProduction()
-            _ = try? reports.page(for: manifest)
-        }
-        // Judges the canary and a newly promoted production against their baselines and rolls
-        // back what does worse (the rollback is swapped in at once).
-        let rolloutGuard = RolloutGuard(
-            catalog: catalog, model: serverConfiguration.defaultModel, liveStats: server.liveStats,
-            guestbook: requestLog?.guestbook, policy: rolloutOptions.policy, registry: metrics.registry, logger: logger,
-            onRollback: { server.reloadProduction() },
-            onCheck: { accuracy in
-                live.figures = accuracy.mapValues {
-                    LiveFigures(outcomes: $0.outcomes, served: $0.served, rmse: $0.rmse, mape: $0.mape, coverage: $0.coverage)
-                }
-            })
+        let process = try ServerProcess(
+            catalog: catalog, storePath: storeOptions.path, configuration: serverConfiguration,
+            authenticator: GatewayTrustingAuthenticator(internalSecret: secret), metrics: metrics, requestLog: requestLog,
+            schedule: try schedulerOptions.configuration(), leaseSeconds: try schedulerOptions.lease(),
+            rollout: rolloutOptions, logger: logger)
+        let server = process.server
         // The server must listen before the gateway probes it.
-        try await server.start()
-        scheduler.start()
-        rolloutGuard.start(every: try rolloutOptions.interval())
+        try await process.start()
         guard let boundServer = server.port else { throw CLIError("the model server did not start") }
         // In one process the gateway hands calls to the server directly (no socket); with
         // --gateway-via-loopback it connects to the server's port as `loupe gateway` would.
@@ -194,15 +141,11 @@ struct ServeCommand: AsyncParsableCommand {
         do {
             try await gateway.start()
         } catch {
-            scheduler.stop()
-            await server.shutdown()
+            await process.shutdown()
             throw CLIError("\(error)")
         }
         let group = ServiceGroup(configuration: .init(
-            services: [
-                StartedService(server.shutdown), StartedService(gateway.shutdown), StartedService(scheduler.stop),
-                StartedService(rolloutGuard.stop),
-            ],
+            services: [StartedService(process.shutdown), StartedService(gateway.shutdown)],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         async let serving: Void = group.run()
         if let bound = gateway.port {
@@ -373,14 +316,5 @@ struct RolloutOptions: ParsableArguments {
         let every = try parseDuration(rolloutCheckEvery, option: "--rollout-check-every")
         guard every > .zero else { throw ValidationError("--rollout-check-every must be more than 0") }
         return every
-    }
-}
-
-/// The live figures the report pages show, updated by the rollout guard.
-final class LiveFiguresBox: Sendable {
-    private let state = Mutex<[Int: LiveFigures]>([:])
-    var figures: [Int: LiveFigures] {
-        get { state.withLock { $0 } }
-        set { state.withLock { $0 = newValue } }
     }
 }

@@ -33,6 +33,20 @@ struct ServerOptions: ParsableArguments {
 enum ServerSecret {
     static func path(store: String) -> String { store + "/server.secret" }
 
+    /// The internal secret from `file`, else `$LOUPE_INTERNAL_SECRET`, else the store's (made
+    /// when missing if `create`).
+    static func resolve(file: String?, store: String, create: Bool) throws -> String {
+        if let file {
+            guard let data = FileManager.default.contents(atPath: file),
+                let text = String(data: data, encoding: .utf8)?.trimmingCharacters(in: .whitespacesAndNewlines),
+                !text.isEmpty
+            else { throw CLIError("cannot read the internal secret from \(file)") }
+            return text
+        }
+        if let env = ProcessInfo.processInfo.environment["LOUPE_INTERNAL_SECRET"], !env.isEmpty { return env }
+        return create ? try readOrCreate(store: store) : try read(store: store)
+    }
+
     static func read(store: String) throws -> String {
         guard let data = FileManager.default.contents(atPath: path(store: store)),
             let text = String(data: data, encoding: .utf8)?.trimmingCharacters(in: .whitespacesAndNewlines),

@@ -2,6 +2,7 @@ import Catalog
 import Dispatch
 import Foundation
 import Logging
+import LoupeUtilities
 import Synchronization
 
 /// Runs retraining jobs one at a time, off the caller's thread, and keeps their status.
@@ -173,17 +174,10 @@ public final class JobManager: Sendable {
     }
 
     /// This process, as jobs record their owner: `host:pid`.
-    static let owner = "\(ProcessInfo.processInfo.hostName):\(getpid())"
+    static var owner: String { ProcessOwner.current }
 
-    /// Whether the process that recorded a job is known to be gone: on this host and no longer
-    /// running (a job recorded before owners were kept counts as gone).
-    static func ownerIsGone(_ owner: String?) -> Bool {
-        guard let owner else { return true }
-        guard let colon = owner.lastIndex(of: ":"), owner[..<colon] == ProcessInfo.processInfo.hostName,
-            let pid = Int32(owner[owner.index(after: colon)...])
-        else { return false }
-        return kill(pid, 0) != 0 && errno == ESRCH
-    }
+    /// Whether the process that recorded a job is known to be gone (`ProcessOwner.isGone`).
+    static func ownerIsGone(_ owner: String?) -> Bool { ProcessOwner.isGone(owner) }
 
     /// `job-20261207t171500-k3f9x2`: sortable by time, unique across processes.
     static func newID() -> String {
