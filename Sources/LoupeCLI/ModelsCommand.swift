@@ -55,7 +55,7 @@ struct ModelsCommand: AsyncParsableCommand {
                 return
             }
             guard !versions.isEmpty else {
-                print("no versions of model \(model) in \(storeOptions.path); train one with `loupe train`")
+                print("no versions of model \(model) in \(storeOptions.location); train one with `loupe train`")
                 return
             }
             print(pad("version", 9) + pad("created (UTC)", 22) + pad("dataset", 16) + pad("trees", 7)
