@@ -39,9 +39,12 @@ enum HTTPBridge {
     static let client: HTTPClient = {
         var configuration = HTTPClient.Configuration(
             redirectConfiguration: .disallow,
-            timeout: .init(connect: .seconds(10), read: .seconds(60)),
+            timeout: .init(connect: .seconds(5), read: .seconds(60)),
             decompression: .disabled)
         configuration.httpVersion = .http1Only
+        // A failed connect fails the request at once: S3Client's retries (with their backoff and
+        // attempt limit) decide what happens next, not a pool retrying until a deadline.
+        configuration.connectionPool.retryConnectionEstablishment = false
         return HTTPClient(eventLoopGroupProvider: .shared(group), configuration: configuration)
     }()
 
