@@ -381,7 +381,7 @@ let package = Package(
         .testTarget(
             name: "LoupeCLITests",
             dependencies: [
-                "Catalog", "LoupeCLI", "LoupeProtocol", "LoupeTestKit", "Retraining", "TreeTraining", "Zstd",
+                "Catalog", "LoupeCLI", "LoupeProtocol", "LoupeTestKit", "Retraining", "S3Store", "TreeTraining", "Zstd",
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),

@@ -103,7 +103,7 @@ final class CallHandlers: Sendable {
         response.live = true
         let model = loader.registry.model
         response.modelLoaded = model != nil
-        response.storeReachable = (try? loader.catalog.store.modelNames()) != nil
+        response.storeReachable = loader.storeReachable
         response.ready = response.modelLoaded && response.storeReachable
         response.modelName = model?.name ?? ""
         response.modelVersion = UInt32(model?.version ?? 0)

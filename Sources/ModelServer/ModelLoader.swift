@@ -16,6 +16,7 @@ final class ModelLoader: Sendable {
     private let logger: Logger
     private let metrics: ServerMetrics?
     private let unloadable = Mutex<Unloadable?>(nil)
+    private let reachable = Mutex<Bool?>(nil)
 
     /// The production version the server could not load (it serves the one it has), and why.
     struct Unloadable: Sendable {
@@ -79,6 +80,23 @@ final class ModelLoader: Sendable {
             "replaced": "\(old.map { String($0.version) } ?? "none")",
         ])
         return true
+    }
+
+    /// Whether the store answered the last time it was asked: by the poller (every poll
+    /// interval), or now when it has never been asked. Health answers on the event loop, and a
+    /// store in object storage that is down can take seconds to fail (retries, timeouts): it
+    /// must not stall the loop's other calls, so it reads this instead of asking the store.
+    var storeReachable: Bool {
+        if let known = reachable.withLock({ $0 }) { return known }
+        return probeStore()
+    }
+
+    /// Asks the store for its model names and remembers whether it answered.
+    @discardableResult
+    func probeStore() -> Bool {
+        let ok = (try? catalog.store.modelNames()) != nil
+        reachable.withLock { $0 = ok }
+        return ok
     }
 
     /// The production version the server could not load, if the alias names one.

@@ -97,6 +97,10 @@ public final class S3Backend: ArtifactBackend {
     /// Sends and requires success (or one of `accepting`).
     func expect(_ request: S3Request, _ what: @autoclosure () -> String, accepting: Set<Int> = []) throws -> S3Response {
         let response = try send(request, what())
+        // A missing bucket is never "no such object".
+        if response.status == 404, XMLElement.parse(response.body)?["Code"] == "NoSuchBucket" {
+            throw fail(client.error(for: response, request), what())
+        }
         if accepting.contains(response.status) { return response }
         do {
             guard response.ok else { throw client.error(for: response, request) }

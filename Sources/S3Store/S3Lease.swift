@@ -214,16 +214,14 @@ func storeError(_ error: S3Error, client: S3Client, what: String) -> StoreError 
         return StoreError(
             .io,
             "\(what): access to bucket \(configuration.bucket) at \(configuration.endpointDescription) was refused "
-                + "(\(error)); check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN) and the bucket's policy",
-            cause: error)
+                + "(\(error)); check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN) and the bucket's policy")
     }
     if error.code == "NoSuchBucket" {
         return StoreError(
-            .notFound, "\(what): bucket \(configuration.bucket) does not exist at \(configuration.endpointDescription) (\(error))",
-            cause: error)
+            .notFound, "\(what): bucket \(configuration.bucket) does not exist at \(configuration.endpointDescription) (\(error))")
     }
     if error.status == nil {
-        return StoreError(.io, "\(what): the S3 endpoint is unreachable: \(error)", cause: error)
+        return StoreError(.io, "\(what): the S3 endpoint is unreachable: \(error)")
     }
-    return StoreError(.io, "\(what): \(error)", cause: error)
+    return StoreError(.io, "\(what): \(error)")
 }
