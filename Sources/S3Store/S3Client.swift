@@ -179,9 +179,10 @@ final class S3Client: Sendable {
                 .getConnectionFromPoolTimeout, .tlsHandshakeTimeout,
             ].contains(error)
         }
+        // A response cut off mid-way (the connection closed before Content-Length bytes).
+        if let error = error as? HTTPParserError { return error == .invalidEOFState }
         // Connection refused or reset, DNS hiccups: NIO's channel and socket errors.
         return error is IOError || error is ChannelError || error is NIOConnectionError
-            || "\(type(of: error))".contains("Connect")
     }
 
     private func backoff(after attempt: Int) {
@@ -200,7 +201,8 @@ final class S3Client: Sendable {
             default: return "\(endpoint): \(error)"
             }
         }
-        return "cannot reach \(endpoint): \(error)"
+        if error is IOError || error is NIOConnectionError { return "cannot reach \(endpoint): \(error)" }
+        return "\(endpoint): \(error)"
     }
 
     /// Replaces any credential in `text` (S3 echoes the key id in some errors).

@@ -239,6 +239,34 @@ import Testing
         #expect(server.requests.filter { $0.uri.hasSuffix("/conflict.json") }.count == 1)
     }
 
+    @Test func aReadCutOffMidwayResumesWhereItStopped() throws {
+        let object = Fixtures.bytes(3 << 20, seed: 21, compressible: false)
+        let etag = "\"\(WriteChecksums(object).md5Hex)\""
+        let server = try FakeS3Server { request, _ in
+            guard let range = request.headers.first(name: "range") else {
+                // The first GET: the whole object announced, a third of it sent.
+                return .init(status: .ok, headers: [("etag", etag)], body: object, cutAfter: object.count / 3)
+            }
+            guard request.headers.first(name: "if-match") == etag, range.hasPrefix("bytes="), range.hasSuffix("-"),
+                let start = Int(range.dropFirst(6).dropLast())
+            else { return .error(.badRequest, code: "Unexpected", message: "range \(range)") }
+            return .init(status: .partialContent, headers: [("etag", etag)], body: Array(object[start...]))
+        }
+        defer { server.stop() }
+        let backend = try S3Backend(configuration: try Self.configuration(server.endpoint), readOnly: true)
+        let source = try backend.openBlob(BlobDigest(of: [1]))
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 100_000)
+        while true {
+            let n = try buffer.withUnsafeMutableBytes { try source.read(into: $0) }
+            if n == 0 { break }
+            received += buffer[0..<n]
+        }
+        #expect(received == object)
+        let ranges = server.requests.compactMap { $0.headers.first(name: "range") }
+        #expect(ranges.count == 1 && ranges[0] != "bytes=0-", "resumed once, from where it stopped: \(ranges)")
+    }
+
     @Test func anUnreachableEndpointIsAClearErrorAfterRetries() throws {
         let server = try FakeS3Server { _, _ in .init(status: .ok) }
         let endpoint = server.endpoint

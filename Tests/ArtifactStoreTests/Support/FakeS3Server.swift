@@ -19,6 +19,9 @@ final class FakeS3Server: Sendable {
         var status: HTTPResponseStatus
         var headers: [(String, String)] = []
         var body: [UInt8] = []
+        /// Sends only this many bytes of the body (with the full Content-Length), then drops the
+        /// connection: a transfer cut off mid-way.
+        var cutAfter: Int?
 
         static func error(_ status: HTTPResponseStatus, code: String, message: String) -> Reply {
             Reply(
@@ -86,6 +89,12 @@ final class FakeS3Server: Sendable {
                 headers.replaceOrAdd(name: "content-length", value: "\(reply.body.count)")
                 headers.replaceOrAdd(name: "date", value: "Mon, 07 Dec 2026 18:45:26 GMT")
                 context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: reply.status, headers: headers))), promise: nil)
+                if let cut = reply.cutAfter {
+                    context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: reply.body.prefix(cut))))), promise: nil)
+                    context.flush()
+                    context.close(promise: nil)
+                    return
+                }
                 if head.method != .HEAD {
                     context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: reply.body)))), promise: nil)
                 }
