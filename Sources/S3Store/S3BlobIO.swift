@@ -151,16 +151,16 @@ final class S3BlobUpload: BlobUpload {
                 ]),
             "writing blob \(digest)", accepting: [412])
         if copy.status == 412 {
-            return try backend.touch(key, "confirming blob \(digest)") || completeAndCopyFailed(digest)
+            // It exists: refresh its timestamp for gc's grace period.
+            guard try backend.touch(key, "confirming blob \(digest)") else {
+                throw StoreError(.io, "writing blob \(digest): it existed, then vanished before it could be confirmed (a concurrent gc?)")
+            }
+            return false
         }
         guard let info = try backend.objectInfo(key, "checking blob \(digest)"), info.size == Int64(total) else {
             throw StoreError(.io, "writing blob \(digest): \(backend.location(of: digest)) does not hold the \(total) bytes copied")
         }
         return true
-    }
-
-    private func completeAndCopyFailed(_ digest: BlobDigest) throws -> Bool {
-        throw StoreError(.io, "writing blob \(digest): it existed, then vanished before it could be confirmed (a concurrent gc?)")
     }
 
     private func abortMultipart() {

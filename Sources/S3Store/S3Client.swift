@@ -28,8 +28,6 @@ public struct S3Error: Error, Sendable, CustomStringConvertible {
         return text
     }
 
-    var isPreconditionFailed: Bool { status == 412 }
-    var isNotFound: Bool { status == 404 }
     var isAccessDenied: Bool { status == 401 || status == 403 }
 }
 
@@ -144,21 +142,6 @@ final class S3Client: Sendable {
                     attempts: attempt)
             }
         }
-    }
-
-    /// Sends and requires a 2xx reply (``S3Error`` otherwise).
-    func sendExpectingSuccess(_ request: S3Request) throws -> S3Response {
-        let response = try send(request)
-        guard response.ok else { throw error(for: response, request) }
-        // CompleteMultipartUpload and CopyObject may fail after a 200 head: the error is the body.
-        if request.method == .POST || request.headers.contains(where: { $0.name == "x-amz-copy-source" }),
-            let xml = XMLElement.parse(response.body), xml.name == "Error"
-        {
-            throw S3Error(
-                status: 500, code: xml["Code"], operation: "\(request.method) \(describe(request.key))",
-                message: scrub(xml["Message"] ?? ""), attempts: response.attempts)
-        }
-        return response
     }
 
     static func isTransient(_ response: S3Response) -> Bool {

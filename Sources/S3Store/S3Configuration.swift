@@ -95,9 +95,6 @@ public struct S3Configuration: Sendable, CustomStringConvertible {
         self.listPageSize = max(1, min(1000, listPageSize))
     }
 
-    /// Allows a part size under S3's 5 MiB minimum (tests against servers that accept it).
-    public mutating func setPartSizeUnchecked(_ size: Int) { partSize = max(1, size) }
-
     /// Parses `s3://BUCKET[/PREFIX]` and reads the rest as the AWS CLI does:
     ///
     /// - endpoint: `AWS_ENDPOINT_URL_S3`, else `AWS_ENDPOINT_URL`, else AWS

@@ -135,7 +135,7 @@ import Testing
                 let thief = S3Lease.Body(holder: "thief", acquired: "2026-01-01T00:00:00Z", ttlSeconds: 60, released: false)
                 try harness.rawWrite("lock", Array(try JSONEncoder().encode(thief)))
                 // The next renewal notices (bounded wait; no timing is asserted).
-                for _ in 0..<200 where !backend.leaseLost { Thread.sleep(forTimeInterval: 0.05) }
+                for _ in 0..<600 where !backend.leaseLost { Thread.sleep(forTimeInterval: 0.05) }
                 try backend.replaceDocument("records/x/y.json", with: Array("{}".utf8))
             }
         }
