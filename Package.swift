@@ -30,6 +30,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // System libzstd (Debian: libzstd-dev).
@@ -82,6 +83,23 @@ let package = Package(
         .target(
             name: "ArtifactStore",
             dependencies: ["LoupeUtilities", "Zstd", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
+        // The artifact store on S3-compatible object storage (AWS S3, MinIO, Ceph RGW, R2): a
+        // hand-written SigV4 layer over async-http-client. Its own module so that ArtifactStore
+        // (and everything that links it: tests, benchmarks, the stress child) does not pull in
+        // an HTTP client; the CLI links it to open `--store s3://…`.
+        .target(
+            name: "S3Store",
+            dependencies: [
+                "ArtifactStore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             swiftSettings: strict
         ),
         // Loupe's datasets and models in the store: the glue between ArtifactStore and the domain.
@@ -299,10 +317,8 @@ let package = Package(
             dependencies: [
                 "ArtifactStore", "BundledData", "Catalog", "DataCleaning", "DiamondSchema", "Gateway", "HyperTuning",
                 "LiveAccuracy", "LoupeClient", "LoupeProtocol", "LoupeUtilities", "ModelImport", "ModelServer", "ModelRuntime",
-                "Reports",
-                "RequestLog", "RetrainService", "Retraining", "Scheduling", "TokenStore", "TreeExplain", "TreeInference",
-                "TreeModel",
-                "TreeTraining",
+                "Reports", "RequestLog", "RetrainService", "Retraining", "S3Store", "Scheduling", "TokenStore", "TreeExplain",
+                "TreeInference", "TreeModel", "TreeTraining",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -360,7 +376,15 @@ let package = Package(
             name: "ModelImportTests", dependencies: ["ModelImport", "TreeExplain", "TreeInference", "TreeModel"],
             exclude: ["Fixtures"]),
         .testTarget(name: "ModelRuntimeTests", dependencies: ["ModelRuntime", "TreeTraining"]),
-        .testTarget(name: "ArtifactStoreTests", dependencies: ["ArtifactStore", "loupe-store-stress", "BundledData", "LoupeUtilities"]),
+        .testTarget(
+            name: "ArtifactStoreTests",
+            dependencies: [
+                "ArtifactStore", "loupe-store-stress", "BundledData", "LoupeUtilities", "S3Store",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]),
         .testTarget(name: "CatalogTests", dependencies: ["Catalog"]),
         .testTarget(name: "RetrainingTests", dependencies: ["LoupeTestKit", "Retraining"]),
         .testTarget(name: "HyperTuningTests", dependencies: ["HyperTuning"]),
@@ -370,7 +394,7 @@ let package = Package(
         .testTarget(
             name: "LoupeCLITests",
             dependencies: [
-                "Catalog", "LoupeCLI", "LoupeProtocol", "LoupeTestKit", "Retraining", "TreeTraining", "Zstd",
+                "Catalog", "LoupeCLI", "LoupeProtocol", "LoupeTestKit", "Retraining", "S3Store", "TreeTraining", "Zstd",
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),

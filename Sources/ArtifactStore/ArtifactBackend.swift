@@ -1,7 +1,7 @@
 import Foundation
 
-/// Where an ``ArtifactStore`` keeps its bytes: the local directory today
-/// (``LocalDirectoryBackend``), an S3-compatible object store later.
+/// Where an ``ArtifactStore`` keeps its bytes: the local directory (``LocalDirectoryBackend``,
+/// the default), or an S3-compatible object store (`S3Backend` in the `S3Store` module).
 ///
 /// The store above does all the hashing, compression, validation and bookkeeping; a backend only
 /// moves bytes and provides four guarantees. Everything is synchronous and may block.

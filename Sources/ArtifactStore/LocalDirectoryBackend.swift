@@ -271,7 +271,12 @@ public final class LocalDirectoryBackend: ArtifactBackend {
     /// Must run under the store lock so that no session is being created meanwhile.
     static func sweep(root: String, files: any FileLayer, keeping live: String, remove: Bool) throws -> [String] {
         let tmp = root + "/tmp"
-        let entries = try files.list(tmp)
+        let entries: [String]
+        do {
+            entries = try files.list(tmp)
+        } catch let error as SystemCallError where error.isNotFound {
+            return []  // a copy made without tmp/ (e.g. synced from an S3 store): nothing left behind
+        }
         var found: [String] = []
         let lockNames = Set(entries.filter { $0.hasSuffix(".lock") })
         for entry in entries {

@@ -24,6 +24,9 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         public static let unsupportedFormat = Code(name: "unsupported format")
         /// A write to a store opened read-only (`ArtifactStore.openReadOnly`).
         public static let readOnly = Code(name: "read-only")
+        /// A conditional write lost: another writer changed the document first (object-store
+        /// backends, whose lock is a lease that a stalled holder can lose).
+        public static let conflict = Code(name: "conflict")
 
         public var description: String { name }
     }

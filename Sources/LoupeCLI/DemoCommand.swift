@@ -19,19 +19,19 @@ struct DemoCommand: ParsableCommand {
 
     func run() throws {
         let catalog = try storeOptions.catalog()
-        let dataset = try oneLine("store \(storeOptions.path)") { try catalog.latestDataset() }
+        let dataset = try oneLine("store \(storeOptions.location)") { try catalog.latestDataset() }
         print("dataset \(dataset.name) v\(dataset.version) (\(dataset.source ?? "?")): \(dataset.counts.rowsIn) rows in, "
             + "\(dataset.counts.clean) clean, \(dataset.counts.quarantined) quarantined")
         let table = try oneLine("dataset \(dataset.name)") { try catalog.table(of: dataset) }
         var configuration = TrainingConfiguration()
         configuration.threads = threads
         let trained = try train(table, configuration: configuration, quiet: false)
-        let manifest = try oneLine("store \(storeOptions.path)") {
+        let manifest = try oneLine("store \(storeOptions.location)") {
             let manifest = try catalog.register(trained, dataset: dataset.reference, note: "loupe demo")
             _ = try catalog.promote(name: manifest.name, version: manifest.version, reason: "loupe demo")
             return manifest
         }
-        print(describe(trained.report, model: "model \(manifest.name) v\(manifest.version) (production) in \(storeOptions.path)"))
+        print(describe(trained.report, model: "model \(manifest.name) v\(manifest.version) (production) in \(storeOptions.location)"))
         let d = Self.example
         print("")
         print("A \(d.carat) carat \(d.cut) \(d.color) \(d.clarity) diamond (depth \(d.depth), table \(d.table), "

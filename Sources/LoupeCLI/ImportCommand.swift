@@ -65,12 +65,12 @@ struct ImportCommand: ParsableCommand {
         do throws(ImportError) { conformed = try DiamondFeatureMapping.conform(parsed) } catch { throw CLIError("\(file): \(error.message)") }
         let catalog = try storeOptions.catalog()
         let datasetVersion = try oneLine("dataset \(dataset)") { try catalog.latestDataset(dataset) }
-        let imported = try oneLine("store \(storeOptions.path)") {
+        let imported = try oneLine("store \(storeOptions.location)") {
             try catalog.registerImported(
                 conformed, name: model, dataset: datasetVersion, library: library.rawValue, source: file)
         }
         if promote {
-            _ = try oneLine("store \(storeOptions.path)") {
+            _ = try oneLine("store \(storeOptions.location)") {
                 try catalog.promote(name: model, version: imported.manifest.version, reason: "loupe import --promote")
             }
         }
@@ -80,7 +80,7 @@ struct ImportCommand: ParsableCommand {
             c.genericReason.map { "reference walk (\($0))" } ?? "compiled \(c.layout.map { "\($0)" } ?? "") \(c.kernelPath.rawValue) kernels"
         } ?? "reference walk"
         print("imported \(library.rawValue) \(file): \(imported.model.trees.count) trees, target \(transform.name)")
-        print("saved: model \(model) v\(imported.manifest.version)\(promote ? " (production)" : "") in \(storeOptions.path)"
+        print("saved: model \(model) v\(imported.manifest.version)\(promote ? " (production)" : "") in \(storeOptions.location)"
             + (out.map { ", and \($0)" } ?? ""))
         print("scored by: \(engine)")
         print("holdout (\(imported.calibrationRows) rows of \(dataset) v\(datasetVersion.version), calibrating the ranges):")

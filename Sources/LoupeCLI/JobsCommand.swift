@@ -63,7 +63,7 @@ struct JobsCommand: ParsableCommand {
         func run() throws {
             let catalog = try storeOptions.readOnlyCatalog()
             guard let job = JobManager.read(id, in: catalog) else {
-                throw CLIError("no job \"\(id)\" on the store \(storeOptions.path) (`loupe jobs list` shows them)")
+                throw CLIError("no job \"\(id)\" on the store \(storeOptions.location) (`loupe jobs list` shows them)")
             }
             print(encodeJSON(job))
         }

@@ -61,7 +61,7 @@ struct ModelsCommand: AsyncParsableCommand {
                 return
             }
             guard !versions.isEmpty else {
-                print("no versions of model \(model) in \(storeOptions.path); train one with `loupe train`")
+                print("no versions of model \(model) in \(storeOptions.location); train one with `loupe train`")
                 return
             }
             // Holdout figures from training; live ones from realised prices (`loupe outcomes ingest`).

@@ -210,7 +210,7 @@ struct ServeCommand: AsyncParsableCommand {
         let model = Catalog.defaultModel
         guard try catalog.store.latestModel(name: model) == nil else { return }
         logger.info("empty store: training the first model on the bundled data")
-        let dataset = try oneLine("store \(storeOptions.path)") { try catalog.latestDataset() }
+        let dataset = try oneLine("store \(storeOptions.location)") { try catalog.latestDataset() }
         let table = try catalog.table(of: dataset)
         let configuration = try training.configuration()
         let trained = try train(table, configuration: configuration, quiet: false)

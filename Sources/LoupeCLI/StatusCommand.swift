@@ -17,7 +17,7 @@ struct StatusCommand: ParsableCommand {
     func run() throws {
         let catalog = try storeOptions.readOnlyCatalog()
         let production = try? catalog.store.model(name: Catalog.defaultModel, alias: .production)
-        let scheduler = try oneLine("store \(storeOptions.path)") { try catalog.schedulerStatus() }
+        let scheduler = try oneLine("store \(storeOptions.location)") { try catalog.schedulerStatus() }
         if json {
             print(encodeJSON(StatusJSON(production: production?.version, scheduler: scheduler)))
             return

@@ -15,7 +15,7 @@ struct StoreCommand: ParsableCommand {
 
         func run() throws {
             let catalog = try storeOptions.readOnlyCatalog()
-            let report = try oneLine("store \(storeOptions.path)") { try catalog.store.verify() }
+            let report = try oneLine("store \(storeOptions.location)") { try catalog.store.verify() }
             print("checked \(report.blobsChecked) blobs and \(report.documentsChecked) manifests: "
                 + (report.ok ? "ok" : "PROBLEMS FOUND"))
             for blob in report.corruptBlobs { print("  corrupt blob \(blob.digest) (\(blob.location)): \(blob.message)") }
@@ -46,7 +46,7 @@ struct StoreCommand: ParsableCommand {
         func run() throws {
             guard graceHours >= 0 else { throw CLIError("--grace-hours must be >= 0") }
             let catalog = try storeOptions.catalog()
-            let report = try oneLine("store \(storeOptions.path)") {
+            let report = try oneLine("store \(storeOptions.location)") {
                 try catalog.store.gc(gracePeriod: .milliseconds(Int64(graceHours * 3_600_000)), dryRun: !apply)
             }
             let verb = apply ? "removed" : "would remove (dry run; --apply to delete)"
@@ -65,7 +65,7 @@ struct StoreCommand: ParsableCommand {
 
         func run() throws {
             let catalog = try storeOptions.readOnlyCatalog()
-            let report = try oneLine("store \(storeOptions.path)") { try catalog.store.du() }
+            let report = try oneLine("store \(storeOptions.location)") { try catalog.store.du() }
             print(pad("kind", 10) + pad("blobs", 7) + pad("raw bytes", 14) + pad("stored bytes", 14) + "ratio")
             for (name, blobs) in [("datasets", report.datasets), ("models", report.models), ("other", report.other),
                                   ("total", report.blobs)] {

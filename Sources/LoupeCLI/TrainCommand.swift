@@ -75,25 +75,25 @@ struct TrainCommand: ParsableCommand {
         let trained = try train(table, configuration: configuration, quiet: quiet)
         let clock = ContinuousClock()
         let writeStart = clock.now
-        let registered = try oneLine("store \(storeOptions.path)") {
+        let registered = try oneLine("store \(storeOptions.location)") {
             try catalog.register(trained, name: model, dataset: datasetVersion.reference)
         }
         let writeTime = clock.now - writeStart
         // Read the version back through the store (re-hash, decompress, parse, validate): the
         // cost a server pays to load it, next to what training it cost.
         let readStart = clock.now
-        let readBack = try oneLine("store \(storeOptions.path)") { try catalog.ensemble(of: registered) }
+        let readBack = try oneLine("store \(storeOptions.location)") { try catalog.ensemble(of: registered) }
         let readTime = clock.now - readStart
         guard readBack == trained.model else { throw CLIError("model \(model) v\(registered.version) did not read back identical") }
         _ = try? ModelReportPage(catalog: catalog).page(for: registered)  // stored with the model
         if promote {
-            _ = try oneLine("store \(storeOptions.path)") {
+            _ = try oneLine("store \(storeOptions.location)") {
                 try catalog.promote(name: model, version: registered.version, reason: "loupe train --promote")
             }
         }
         if let out { try writeFile(out, trained.model.serialized()) }
         if let report { try writeFile(report, Array(trained.report.json().utf8)) }
-        let location = "model \(model) v\(registered.version)\(promote ? " (production)" : "") in \(storeOptions.path)"
+        let location = "model \(model) v\(registered.version)\(promote ? " (production)" : "") in \(storeOptions.location)"
             + (out.map { ", and \($0)" } ?? "")
 
         var evaluation: EvaluationReport?

@@ -132,7 +132,7 @@ struct TuneCommand: ParsableCommand {
         guard register else { return }
         bestConfiguration.threads = threads
         let trained = try train(table, configuration: bestConfiguration, quiet: quiet)
-        let manifest = try oneLine("store \(storeOptions.path)") {
+        let manifest = try oneLine("store \(storeOptions.location)") {
             let manifest = try catalog.register(trained, dataset: datasetVersion.reference, note: "tuning run \(id)")
             if promote { _ = try catalog.promote(name: manifest.name, version: manifest.version, reason: "loupe tune --promote") }
             return manifest

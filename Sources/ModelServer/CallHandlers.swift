@@ -118,16 +118,20 @@ final class CallHandlers: Sendable {
         response.live = true
         let model = loader.registry.model
         response.modelLoaded = model != nil
-        response.storeReachable = (try? loader.catalog.store.modelNames()) != nil
-        response.ready = response.modelLoaded && response.storeReachable
+        response.storeReachable = loader.storeReachable
+        // A loaded model prices without the store: a store that cannot be read (S3 down) keeps
+        // the server ready, serving what it has, as with a production version it cannot load.
+        response.ready = response.modelLoaded
         response.modelName = model?.name ?? ""
         response.modelVersion = UInt32(model?.version ?? 0)
         response.serverVersion = configuration.serverVersion
         response.uptimeMs = UInt64(max(0, Date().timeIntervalSince(started) * 1000))
         if !response.modelLoaded {
             response.message = "no model loaded yet: train and promote one (`loupe train --promote`)"
+                + (response.storeReachable ? "" : "; the artifact store cannot be read")
         } else if !response.storeReachable {
-            response.message = "the artifact store cannot be read"
+            response.message = "the artifact store cannot be read: serving v\(response.modelVersion) as loaded; "
+                + "promotions and versions not loaded wait until it can"
         } else if let stale = loader.unloadableProduction {
             // Still ready (it prices with the version it has), but not what the alias says.
             response.message = "production names v\(stale.version), which cannot be loaded, so v\(response.modelVersion) "

@@ -21,6 +21,7 @@ final class ModelLoader: Sendable {
     let liveStats = LiveCallStats()
     /// Canary or shadow versions (`alias@version`) that failed to load, so each is logged once.
     private let failedRollout = Mutex<Set<String>>([])
+    private let reachable = Mutex<Bool?>(nil)
 
     /// The production version the server could not load (it serves the one it has), and why.
     struct Unloadable: Sendable {
@@ -129,6 +130,23 @@ final class ModelLoader: Sendable {
             registry.setRollout(rollout)
         }
         metrics?.rollout(canary: rollout.canary?.version, percent: rollout.canaryPercent, shadow: rollout.shadow?.version)
+    }
+
+    /// Whether the store answered the last time it was asked: by the poller (every poll
+    /// interval), or now when it has never been asked. Health answers on the event loop, and a
+    /// store in object storage that is down can take seconds to fail (retries, timeouts): it
+    /// must not stall the loop's other calls, so it reads this instead of asking the store.
+    var storeReachable: Bool {
+        if let known = reachable.withLock({ $0 }) { return known }
+        return probeStore()
+    }
+
+    /// Asks the store for its model names and remembers whether it answered.
+    @discardableResult
+    func probeStore() -> Bool {
+        let ok = (try? catalog.store.modelNames()) != nil
+        reachable.withLock { $0 = ok }
+        return ok
     }
 
     /// The production version the server could not load, if the alias names one.

@@ -164,9 +164,22 @@ public final class ModelServer: Service, Sendable {
             }
         }
         let poller = Task { [weak self] in
+            var storeWasReachable = true
             while !Task.isCancelled {
                 try? await Task.sleep(nanoseconds: UInt64(configuration.modelPollInterval.nanoseconds))
                 guard let self, !Task.isCancelled else { return }
+                // One cheap question first: when the store is down (an object store can take
+                // seconds to fail), skip the production check and keep serving what is loaded.
+                let reachable = self.loader.probeStore()
+                if reachable != storeWasReachable {
+                    if reachable {
+                        self.logger.info("the artifact store is reachable again")
+                    } else {
+                        self.logger.error("the artifact store cannot be read; serving the loaded model until it can")
+                    }
+                    storeWasReachable = reachable
+                }
+                guard reachable else { continue }
                 do {
                     if try self.loader.refreshProduction(), let model = self.registry.model {
                         self.metrics.modelSwapped(to: model.version)

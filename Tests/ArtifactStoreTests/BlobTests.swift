@@ -5,17 +5,16 @@ import Testing
 @testable import ArtifactStore
 
 @Suite struct BlobTests {
-    @Test func smallBlobRoundTripAndLayout() throws {
-        let dir = TemporaryDirectory()
-        let store = try ArtifactStore.open(at: dir.path)
+    @Test(arguments: BackendKind.allCases) func smallBlobRoundTripAndLayout(_ kind: BackendKind) throws {
+        guard let harness = try Harness.make(kind) else { return }
+        let store = try harness.open()
         let bytes = Array("hello, diamonds".utf8)
         let digest = try store.putBlob(bytes)
         // Named by the SHA-256 of the raw bytes, fanned out by its first two hex digits.
         #expect(digest.hex == SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined())
-        let path = dir.path + "/blobs/sha256/" + digest.hex.prefix(2) + "/" + digest.hex
-        #expect(FileManager.default.fileExists(atPath: path))
+        #expect(store.backend.location(of: digest) == harness.location(of: digest))
         // Stored as a zstd frame (magic 28 B5 2F FD), not as the raw bytes.
-        let stored = try #require(FileManager.default.contents(atPath: path))
+        let stored = try #require(try harness.rawRead(Harness.blobKey(digest)))
         #expect(Array(stored.prefix(4)) == [0x28, 0xB5, 0x2F, 0xFD])
         #expect(try store.readBlob(digest) == bytes)
         #expect(try store.containsBlob(digest))
@@ -24,16 +23,16 @@ import Testing
         #expect(BlobDigest("sha256:xyz") == nil)
     }
 
-    @Test func emptyBlobRoundTrips() throws {
-        let dir = TemporaryDirectory()
-        let store = try ArtifactStore.open(at: dir.path)
+    @Test(arguments: BackendKind.allCases) func emptyBlobRoundTrips(_ kind: BackendKind) throws {
+        guard let harness = try Harness.make(kind) else { return }
+        let store = try harness.open()
         let digest = try store.putBlob([UInt8]())
         #expect(try store.readBlob(digest) == [])
     }
 
-    @Test func modelSizedBlobRoundTripsBitExact() throws {
-        let dir = TemporaryDirectory()
-        let store = try ArtifactStore.open(at: dir.path, configuration: .init(compressionLevel: 3, chunkSize: 256 * 1024))
+    @Test(arguments: BackendKind.allCases) func modelSizedBlobRoundTripsBitExact(_ kind: BackendKind) throws {
+        guard let harness = try Harness.make(kind) else { return }
+        let store = try harness.open(.init(compressionLevel: 3, chunkSize: 256 * 1024))
         // About what a 1000-tree ensemble serialises to.
         let bytes = Fixtures.bytes(3_000_000, seed: 1000)
         let digest = try store.putBlob(bytes)
@@ -49,9 +48,9 @@ import Testing
         #expect(calls > 1, "a 3 MB blob must come out in several chunks, not all at once")
     }
 
-    @Test func bundledCSVCompressesAtLeastFiveFold() throws {
-        let dir = TemporaryDirectory()
-        let store = try ArtifactStore.open(at: dir.path)
+    @Test(arguments: BackendKind.allCases) func bundledCSVCompressesAtLeastFiveFold(_ kind: BackendKind) throws {
+        guard let harness = try Harness.make(kind) else { return }
+        let store = try harness.open()
         let csv = BundledData.diamondsCSV()
         let manifest = try store.putDataset(
             name: "diamonds", cleanCSV: csv, counts: RowCounts(rowsIn: 53_940, clean: 53_940, quarantined: 0))
@@ -88,9 +87,10 @@ import Testing
         #expect(Fixtures.tempFiles(dir.path).isEmpty)
     }
 
-    @Test func streamsFilesInAndOut() throws {
-        let dir = TemporaryDirectory()
-        let store = try ArtifactStore.open(at: dir.sub("store"), configuration: .init(chunkSize: 64 * 1024))
+    @Test(arguments: BackendKind.allCases) func streamsFilesInAndOut(_ kind: BackendKind) throws {
+        guard let harness = try Harness.make(kind) else { return }
+        let dir = TemporaryDirectory("files")
+        let store = try harness.open(.init(chunkSize: 64 * 1024))
         let bytes = Fixtures.bytes(1_000_003, seed: 5)
         let source = dir.sub("in.bin")
         #expect(FileManager.default.createFile(atPath: source, contents: Data(bytes)))
@@ -103,9 +103,9 @@ import Testing
         #expect(try store.rawSize(of: digest) == 1_000_003)
     }
 
-    @Test func streamingWriterOfUnknownSize() throws {
-        let dir = TemporaryDirectory()
-        let store = try ArtifactStore.open(at: dir.path)
+    @Test(arguments: BackendKind.allCases) func streamingWriterOfUnknownSize(_ kind: BackendKind) throws {
+        guard let harness = try Harness.make(kind) else { return }
+        let store = try harness.open()
         let parts = (0..<50).map { Fixtures.bytes(10_000 + $0, seed: UInt64($0)) }
         let digest = try store.putBlob { writer in
             for part in parts { try writer.write(part) }
@@ -117,9 +117,9 @@ import Testing
         #expect(try store.rawSize(of: digest) == Int64(all.count))
     }
 
-    @Test func writerThatThrowsLeavesNothing() throws {
-        let dir = TemporaryDirectory()
-        let store = try ArtifactStore.open(at: dir.path)
+    @Test(arguments: BackendKind.allCases) func writerThatThrowsLeavesNothing(_ kind: BackendKind) throws {
+        guard let harness = try Harness.make(kind) else { return }
+        let store = try harness.open()
         struct Boom: Error {}
         #expect(throws: Boom.self) {
             try store.putBlob { writer in
@@ -128,23 +128,24 @@ import Testing
             }
         }
         #expect(try store.backend.listBlobs().isEmpty)
-        #expect(Fixtures.tempFiles(dir.path).isEmpty)
+        #expect(harness.kind == .s3 || Fixtures.tempFiles(harness.dir.path).isEmpty)
+        #expect(try harness.rawObjects().keys.allSatisfy { !$0.hasPrefix("blobs/") && !$0.hasSuffix(".blob") })
         // A wrong expectedSize is an error, not a blob.
         #expect(throws: StoreError.self) { try store.putBlob(expectedSize: 10) { try $0.write([1, 2, 3]) } }
         #expect(try store.backend.listBlobs().isEmpty)
     }
 
-    @Test func readLimitIsEnforced() throws {
-        let dir = TemporaryDirectory()
-        let store = try ArtifactStore.open(at: dir.path)
+    @Test(arguments: BackendKind.allCases) func readLimitIsEnforced(_ kind: BackendKind) throws {
+        guard let harness = try Harness.make(kind) else { return }
+        let store = try harness.open()
         let digest = try store.putBlob(Fixtures.bytes(10_000, seed: 3))
         #expect(throws: StoreError.self) { _ = try store.readBlob(digest, maxSize: 9_999) }
         #expect(try store.readBlob(digest, maxSize: 10_000).count == 10_000)
     }
 
-    @Test func missingBlobIsNotFound() throws {
-        let dir = TemporaryDirectory()
-        let store = try ArtifactStore.open(at: dir.path)
+    @Test(arguments: BackendKind.allCases) func missingBlobIsNotFound(_ kind: BackendKind) throws {
+        guard let harness = try Harness.make(kind) else { return }
+        let store = try harness.open()
         let digest = BlobDigest(of: [1, 2, 3])
         let error = try #require(throws: StoreError.self) { _ = try store.readBlob(digest) }
         #expect(error.code == .notFound)
@@ -153,14 +154,15 @@ import Testing
 }
 
 @Suite struct CorruptionTests {
-    /// Stores a blob and returns the store, its digest and its path.
-    func stored(_ dir: TemporaryDirectory, _ bytes: [UInt8]) throws -> (ArtifactStore, BlobDigest, String) {
-        let store = try ArtifactStore.open(at: dir.path)
+    /// Stores a blob and returns the store, its digest and its key (location: harness.location).
+    func stored(_ harness: Harness, _ bytes: [UInt8]) throws -> (ArtifactStore, BlobDigest, String) {
+        let store = try harness.open()
         let digest = try store.putBlob(bytes)
-        return (store, digest, dir.path + "/blobs/sha256/" + digest.hex.prefix(2) + "/" + digest.hex)
+        return (store, digest, Harness.blobKey(digest))
     }
 
-    func expectCorrupt(_ store: ArtifactStore, _ digest: BlobDigest, _ path: String) throws {
+    func expectCorrupt(_ store: ArtifactStore, _ digest: BlobDigest, _ harness: Harness) throws {
+        let path = harness.location(of: digest)
         let error = try #require(throws: StoreError.self) { _ = try store.readBlob(digest) }
         #expect(error.code == .corruptBlob)
         #expect(error.message.contains(digest.description), "the message names the digest: \(error.message)")
@@ -170,36 +172,35 @@ import Testing
         #expect(report.corruptBlobs.map(\.digest) == [digest])
     }
 
-    @Test(arguments: [0.1, 0.5, 0.9, 1.0])
-    func flippedByteIsDetected(at fraction: Double) throws {
-        let dir = TemporaryDirectory()
-        let (store, digest, path) = try stored(dir, Fixtures.bytes(200_000, seed: 11))
-        var data = try #require(FileManager.default.contents(atPath: path))
+    @Test(arguments: BackendKind.allCases, [0.1, 0.5, 0.9, 1.0])
+    func flippedByteIsDetected(_ kind: BackendKind, at fraction: Double) throws {
+        guard let harness = try Harness.make(kind) else { return }
+        let (store, digest, key) = try stored(harness, Fixtures.bytes(200_000, seed: 11))
+        var data = try #require(try harness.rawRead(key))
         let index = min(data.count - 1, Int(Double(data.count) * fraction))
         data[index] ^= 0x40
-        try data.write(to: URL(fileURLWithPath: path))
-        try expectCorrupt(store, digest, path)
+        try harness.rawWrite(key, data)
+        try expectCorrupt(store, digest, harness)
     }
 
-    @Test func truncatedBlobIsDetected() throws {
-        let dir = TemporaryDirectory()
-        let (store, digest, path) = try stored(dir, Fixtures.bytes(200_000, seed: 12))
-        let data = try #require(FileManager.default.contents(atPath: path))
-        try data.prefix(data.count / 2).write(to: URL(fileURLWithPath: path))
-        try expectCorrupt(store, digest, path)
-        try Data().write(to: URL(fileURLWithPath: path))
-        try expectCorrupt(store, digest, path)
+    @Test(arguments: BackendKind.allCases) func truncatedBlobIsDetected(_ kind: BackendKind) throws {
+        guard let harness = try Harness.make(kind) else { return }
+        let (store, digest, key) = try stored(harness, Fixtures.bytes(200_000, seed: 12))
+        let data = try #require(try harness.rawRead(key))
+        try harness.rawWrite(key, Array(data.prefix(data.count / 2)))
+        try expectCorrupt(store, digest, harness)
+        try harness.rawWrite(key, [])
+        try expectCorrupt(store, digest, harness)
     }
 
     /// A perfectly valid zstd frame of other content: only re-hashing catches this.
-    @Test func substitutedContentIsDetectedByTheHash() throws {
-        let dir = TemporaryDirectory()
-        let (store, digest, path) = try stored(dir, Fixtures.bytes(50_000, seed: 13))
+    @Test(arguments: BackendKind.allCases) func substitutedContentIsDetectedByTheHash(_ kind: BackendKind) throws {
+        guard let harness = try Harness.make(kind) else { return }
+        let dir = TemporaryDirectory("files")
+        let (store, digest, key) = try stored(harness, Fixtures.bytes(50_000, seed: 13))
         let other = try store.putBlob(Fixtures.bytes(50_000, seed: 14))
-        let otherPath = dir.path + "/blobs/sha256/" + other.hex.prefix(2) + "/" + other.hex
-        try FileManager.default.removeItem(atPath: path)
-        try FileManager.default.copyItem(atPath: otherPath, toPath: path)
-        try expectCorrupt(store, digest, path)
+        try harness.rawWrite(key, try #require(try harness.rawRead(Harness.blobKey(other))))
+        try expectCorrupt(store, digest, harness)
         // The streaming read also refuses, and the file read leaves no file behind.
         #expect(throws: StoreError.self) { try store.readBlob(digest) { _ in } }
         #expect(throws: StoreError.self) { try store.readBlob(digest, toFile: dir.sub("out.bin")) }
@@ -209,10 +210,10 @@ import Testing
 
 extension BlobTests {
     /// 128 KiB multiples end exactly on zstd's output buffer (a bug once read them as truncated).
-    @Test(arguments: [131_072, 4 * 131_072])
-    func blobThatFillsTheDecompressionBufferExactly(size: Int) throws {
-        let dir = TemporaryDirectory()
-        let store = try ArtifactStore.open(at: dir.path)
+    @Test(arguments: BackendKind.allCases, [131_072, 4 * 131_072])
+    func blobThatFillsTheDecompressionBufferExactly(_ kind: BackendKind, size: Int) throws {
+        guard let harness = try Harness.make(kind) else { return }
+        let store = try harness.open()
         let bytes = Fixtures.bytes(size, seed: UInt64(size))
         let digest = try store.putBlob(bytes)
         #expect(try store.readBlob(digest) == bytes)

@@ -7,9 +7,9 @@ import Testing
         dir.path + "/blobs/sha256/" + digest.hex.prefix(2) + "/" + digest.hex
     }
 
-    @Test func verifyPassesOnAHealthyStore() throws {
-        let dir = TemporaryDirectory()
-        let store = try ArtifactStore.open(at: dir.path)
+    @Test(arguments: BackendKind.allCases) func verifyPassesOnAHealthyStore(_ kind: BackendKind) throws {
+        guard let harness = try Harness.make(kind) else { return }
+        let store = try harness.open()
         let (dataset, models) = try Fixtures.seed(store)
         let report = try store.verify()
         #expect(report.ok)
@@ -18,19 +18,19 @@ import Testing
         #expect(report.orphanTempFiles.isEmpty)
     }
 
-    @Test func verifyReportsMissingBlobsAndDanglingReferences() throws {
-        let dir = TemporaryDirectory()
-        let store = try ArtifactStore.open(at: dir.path)
+    @Test(arguments: BackendKind.allCases) func verifyReportsMissingBlobsAndDanglingReferences(_ kind: BackendKind) throws {
+        guard let harness = try Harness.make(kind) else { return }
+        let store = try harness.open()
         let (dataset, models) = try Fixtures.seed(store)
-        try FileManager.default.removeItem(atPath: blobPath(dir, models[0].modelBlob))
-        try FileManager.default.removeItem(atPath: dir.path + "/datasets/diamonds/1.json")
+        try harness.rawDelete(Harness.blobKey(models[0].modelBlob))
+        try harness.rawDelete("datasets/diamonds/1.json")
         let report = try store.verify()
         #expect(!report.ok)
         #expect(report.missingBlobs == [.init(digest: models[0].modelBlob, referencedBy: ["models/price/1.json"])])
         #expect(Set(report.brokenDocuments.map(\.key)) == ["models/price/1.json", "models/price/2.json"])
         #expect(report.brokenDocuments.allSatisfy { $0.message.contains("dataset \(dataset.reference)") })
         // An alias pointing at a version that is gone.
-        try FileManager.default.removeItem(atPath: dir.path + "/models/price/2.json")
+        try harness.rawDelete("models/price/2.json")
         #expect(try store.verify().brokenDocuments.contains { $0.key == "aliases/price.json" && $0.message.contains("version 2") })
     }
 
@@ -66,6 +66,26 @@ import Testing
         _ = store
     }
 
+    /// S3 cannot backdate an object, so there: no grace keeps every orphan, zero grace takes
+    /// them all, referenced blobs stay either way, and a dry run changes nothing.
+    @Test func gcOnS3KeepsReferencedBlobsAndHonoursTheGracePeriod() throws {
+        guard let harness = try Harness.make(.s3) else { return }
+        let store = try harness.open()
+        let (dataset, models) = try Fixtures.seed(store)
+        let referenced = Set(dataset.blobs + models.flatMap(\.blobs))
+        let orphans = [try store.putBlob(Fixtures.bytes(1000, seed: 100)), try store.putBlob(Fixtures.bytes(1000, seed: 101))]
+        let kept = try store.gc(gracePeriod: .seconds(86_400), dryRun: false)
+        #expect(kept.collected.isEmpty && Set(kept.tooYoung) == Set(orphans) && kept.referenced == referenced.count)
+        let before = try harness.rawObjects()
+        let dry = try store.gc(gracePeriod: .zero)
+        #expect(Set(dry.collected.map(\.digest)) == Set(orphans))
+        #expect(try harness.rawObjects().filter { !$0.key.hasPrefix("lock") } == before.filter { !$0.key.hasPrefix("lock") })
+        let real = try store.gc(gracePeriod: .zero, dryRun: false)
+        #expect(Set(real.collected.map(\.digest)) == Set(orphans) && real.bytesCollected > 0)
+        #expect(Set(try store.backend.listBlobs()) == referenced)
+        #expect(try store.verify().ok)
+    }
+
     @Test func gcDryRunDeletesNothingAndRealRunOnlyOldUnreferencedBlobs() throws {
         let dir = TemporaryDirectory()
         let store = try ArtifactStore.open(at: dir.path)
@@ -99,20 +119,20 @@ import Testing
         #expect(Set(try store.backend.listBlobs()) == referenced)
     }
 
-    @Test func gcRefusesWhenAManifestCannotBeRead() throws {
-        let dir = TemporaryDirectory()
-        let store = try ArtifactStore.open(at: dir.path)
+    @Test(arguments: BackendKind.allCases) func gcRefusesWhenAManifestCannotBeRead(_ kind: BackendKind) throws {
+        guard let harness = try Harness.make(kind) else { return }
+        let store = try harness.open()
         try Fixtures.seed(store)
-        try Data("{".utf8).write(to: URL(fileURLWithPath: dir.path + "/models/price/1.json"))
+        try harness.rawWrite("models/price/1.json", Array("{".utf8))
         let error = try #require(throws: StoreError.self) { try store.gc(gracePeriod: .zero, dryRun: false) }
         #expect(error.code == .corruptManifest)
         #expect(error.message.contains("models/price/1.json"))
         #expect(try store.backend.listBlobs().count == 5)
     }
 
-    @Test func duNumbersAddUp() throws {
-        let dir = TemporaryDirectory()
-        let store = try ArtifactStore.open(at: dir.path)
+    @Test(arguments: BackendKind.allCases) func duNumbersAddUp(_ kind: BackendKind) throws {
+        guard let harness = try Harness.make(kind) else { return }
+        let store = try harness.open()
         let (dataset, models) = try Fixtures.seed(store)
         let orphan = Fixtures.bytes(12_345, seed: 55)
         try store.putBlob(orphan)
@@ -129,15 +149,11 @@ import Testing
         #expect(usage.blobs.count == usage.datasets.count + usage.models.count + usage.other.count)
         #expect(usage.blobs.rawBytes == usage.datasets.rawBytes + usage.models.rawBytes + usage.other.rawBytes)
         #expect(usage.datasets.compressionRatio > 1)
-        // Stored bytes equal what is on disk, file by file.
+        // Stored bytes equal what is stored, object by object.
         var blobBytes: Int64 = 0
         var documentBytes: Int64 = 0
         var documents = 0
-        let walker = try #require(FileManager.default.enumerator(atPath: dir.path))
-        while let relative = walker.nextObject() as? String {
-            let attributes = try FileManager.default.attributesOfItem(atPath: dir.path + "/" + relative)
-            guard attributes[.type] as? FileAttributeType == .typeRegular else { continue }
-            let size = Int64(attributes[.size] as? Int ?? 0)
+        for (relative, size) in try harness.rawObjects() {
             if relative.hasPrefix("blobs/") { blobBytes += size }
             if relative.hasSuffix(".json") { documentBytes += size; documents += 1 }
         }

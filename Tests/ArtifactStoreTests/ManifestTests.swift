@@ -3,9 +3,9 @@ import Testing
 @testable import ArtifactStore
 
 @Suite struct ManifestTests {
-    @Test func versionsAreNumberedPerName() throws {
-        let dir = TemporaryDirectory()
-        let store = try ArtifactStore.open(at: dir.path)
+    @Test(arguments: BackendKind.allCases) func versionsAreNumberedPerName(_ kind: BackendKind) throws {
+        guard let harness = try Harness.make(kind) else { return }
+        let store = try harness.open()
         let counts = RowCounts(rowsIn: 1, clean: 1, quarantined: 0)
         var seen: [Int] = []
         for i in 0..<3 {
@@ -20,7 +20,7 @@ import Testing
         #expect(try store.latestDataset(name: "a")?.version == 4)
         #expect(try store.latestDataset(name: "nothing-yet") == nil)
         for version in 1...4 {
-            #expect(FileManager.default.fileExists(atPath: dir.path + "/datasets/a/\(version).json"))
+            #expect(try harness.rawRead("datasets/a/\(version).json") != nil)
         }
     }
 
@@ -42,9 +42,9 @@ import Testing
         #expect(ArtifactName.isValid(name))
     }
 
-    @Test func datasetManifestRoundTripsAndIsReadableJSON() throws {
-        let dir = TemporaryDirectory()
-        let store = try ArtifactStore.open(at: dir.path)
+    @Test(arguments: BackendKind.allCases) func datasetManifestRoundTripsAndIsReadableJSON(_ kind: BackendKind) throws {
+        guard let harness = try Harness.make(kind) else { return }
+        let store = try harness.open()
         let (dataset, models) = try Fixtures.seed(store)
         #expect(try store.dataset(name: "diamonds", version: 1) == dataset)
         #expect(try store.model(name: "price", version: 2) == models[1])
@@ -52,12 +52,12 @@ import Testing
         #expect(try store.readBlob(try #require(dataset.reportBlob)) == Fixtures.report)
         #expect(try store.readBlob(dataset.cleanBlob) == Fixtures.bytes(5000, seed: 1))
         // Pretty, sorted keys, ISO-8601 UTC dates, digests as sha256:<hex>.
-        let text = try String(contentsOfFile: dir.path + "/datasets/diamonds/1.json", encoding: .utf8)
+        let text = String(decoding: try #require(try harness.rawRead("datasets/diamonds/1.json")), as: UTF8.self)
         #expect(text.contains("\"cleanBlob\" : \"sha256:\(dataset.cleanBlob.hex)\""))
         #expect(text.range(of: #""created" : "\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ""#, options: .regularExpression) != nil)
         let keys = text.split(separator: "\n").filter { $0.hasPrefix("  \"") }.map { $0.split(separator: "\"")[1] }
         #expect(keys == keys.sorted())
-        let modelText = try String(contentsOfFile: dir.path + "/models/price/1.json", encoding: .utf8)
+        let modelText = String(decoding: try #require(try harness.rawRead("models/price/1.json")), as: UTF8.self)
         #expect(modelText.contains("\"learning_rate\" : 0.1"))
         #expect(models[0].hyperparameters == ["rounds": 100, "learning_rate": 0.1])
     }
@@ -68,9 +68,9 @@ import Testing
         #expect(try ManifestCoding.decode(JSONValue.self, from: bytes, key: "test") == value)
     }
 
-    @Test func referencesAreCheckedBeforeTheManifestIsWritten() throws {
-        let dir = TemporaryDirectory()
-        let store = try ArtifactStore.open(at: dir.path)
+    @Test(arguments: BackendKind.allCases) func referencesAreCheckedBeforeTheManifestIsWritten(_ kind: BackendKind) throws {
+        guard let harness = try Harness.make(kind) else { return }
+        let store = try harness.open()
         let counts = RowCounts(rowsIn: 1, clean: 1, quarantined: 0)
         let absent = BlobDigest(of: [42])
         // A manifest may not point at a blob the store does not hold …
@@ -92,9 +92,9 @@ import Testing
         #expect(try store.putModel(name: "m", modelBytes: [1], dataset: d.reference).version == 1)
     }
 
-    @Test func invalidArgumentsAreRejected() throws {
-        let dir = TemporaryDirectory()
-        let store = try ArtifactStore.open(at: dir.path)
+    @Test(arguments: BackendKind.allCases) func invalidArgumentsAreRejected(_ kind: BackendKind) throws {
+        guard let harness = try Harness.make(kind) else { return }
+        let store = try harness.open()
         let d = try store.putDataset(name: "d", cleanCSV: [1], counts: RowCounts(rowsIn: 1, clean: 1, quarantined: 0))
         let cases: [() throws -> Void] = [
             { try store.putModel(name: "m", modelBytes: [1], dataset: d.reference, metrics: ["rmse": .nan]) },
@@ -111,22 +111,21 @@ import Testing
         #expect(try store.datasetVersions(name: "d") == [1])
     }
 
-    @Test func unknownVersionIsNotFoundWithAHint() throws {
-        let dir = TemporaryDirectory()
-        let store = try ArtifactStore.open(at: dir.path)
+    @Test(arguments: BackendKind.allCases) func unknownVersionIsNotFoundWithAHint(_ kind: BackendKind) throws {
+        guard let harness = try Harness.make(kind) else { return }
+        let store = try harness.open()
         try Fixtures.seed(store)
         let error = try #require(throws: StoreError.self) { _ = try store.model(name: "price", version: 9) }
         #expect(error.code == .notFound)
         #expect(error.message.contains("versions are 1–2"), "\(error.message)")
     }
 
-    @Test func tornManifestIsACorruptManifestError() throws {
-        let dir = TemporaryDirectory()
-        let store = try ArtifactStore.open(at: dir.path)
+    @Test(arguments: BackendKind.allCases) func tornManifestIsACorruptManifestError(_ kind: BackendKind) throws {
+        guard let harness = try Harness.make(kind) else { return }
+        let store = try harness.open()
         try Fixtures.seed(store)
-        let path = dir.path + "/models/price/2.json"
-        let text = try Data(contentsOf: URL(fileURLWithPath: path))
-        try text.prefix(text.count / 2).write(to: URL(fileURLWithPath: path))
+        let text = try #require(try harness.rawRead("models/price/2.json"))
+        try harness.rawWrite("models/price/2.json", Array(text.prefix(text.count / 2)))
         let error = try #require(throws: StoreError.self) { _ = try store.model(name: "price", version: 2) }
         #expect(error.code == .corruptManifest && error.message.contains("models/price/2.json"))
         let report = try store.verify()
@@ -134,11 +133,11 @@ import Testing
         #expect(report.brokenDocuments.map(\.key) == ["models/price/2.json"])
     }
 
-    @Test func refusesAnUnknownStoreFormat() throws {
-        let dir = TemporaryDirectory()
-        _ = try ArtifactStore.open(at: dir.path)
-        try Data("{\"format\": 99, \"kind\": \"loupe-artifact-store\"}".utf8).write(to: URL(fileURLWithPath: dir.path + "/store.json"))
-        let error = try #require(throws: StoreError.self) { _ = try ArtifactStore.open(at: dir.path) }
+    @Test(arguments: BackendKind.allCases) func refusesAnUnknownStoreFormat(_ kind: BackendKind) throws {
+        guard let harness = try Harness.make(kind) else { return }
+        _ = try harness.open()
+        try harness.rawWrite("store.json", Array("{\"format\": 99, \"kind\": \"loupe-artifact-store\"}".utf8))
+        let error = try #require(throws: StoreError.self) { _ = try harness.open() }
         #expect(error.code == .unsupportedFormat)
     }
 
@@ -152,9 +151,9 @@ import Testing
 }
 
 @Suite struct AliasTests {
-    @Test func promoteMovesAliasesAndKeepsHistory() throws {
-        let dir = TemporaryDirectory()
-        let store = try ArtifactStore.open(at: dir.path)
+    @Test(arguments: BackendKind.allCases) func promoteMovesAliasesAndKeepsHistory(_ kind: BackendKind) throws {
+        guard let harness = try Harness.make(kind) else { return }
+        let store = try harness.open()
         try Fixtures.seed(store)
         var record = try store.promote(name: "price", version: 2, to: .staging, reason: "candidate")
         #expect(record.production == 2 && record.staging == 2)
@@ -165,7 +164,7 @@ import Testing
         record = try store.aliases(name: "price")
         #expect(record.production == 2)
         #expect(try store.model(name: "price", alias: .production)?.version == 2)
-        let text = try String(contentsOfFile: dir.path + "/aliases/price.json", encoding: .utf8)
+        let text = String(decoding: try #require(try harness.rawRead("aliases/price.json")), as: UTF8.self)
         #expect(text.contains("\"production\" : 2") && text.contains("\"staging\" : 2") && text.contains("\"history\""))
         // Unknown versions cannot be promoted.
         let error = try #require(throws: StoreError.self) { try store.promote(name: "price", version: 3) }
@@ -174,9 +173,9 @@ import Testing
         #expect(try store.aliases(name: "never-promoted") == AliasRecord())
     }
 
-    @Test func rollbackWalksBackThroughProductionVersions() throws {
-        let dir = TemporaryDirectory()
-        let store = try ArtifactStore.open(at: dir.path)
+    @Test(arguments: BackendKind.allCases) func rollbackWalksBackThroughProductionVersions(_ kind: BackendKind) throws {
+        guard let harness = try Harness.make(kind) else { return }
+        let store = try harness.open()
         let (dataset, _) = try Fixtures.seed(store)
         try store.putModel(name: "price", modelBytes: [3], dataset: dataset.reference)
         try store.promote(name: "price", version: 3, reason: "newest")  // production: 1, 2, 3
@@ -196,9 +195,9 @@ import Testing
         #expect(try store.aliases(name: "price").history.count == 8)
     }
 
-    @Test func rollbackWithoutHistoryIsAClearError() throws {
-        let dir = TemporaryDirectory()
-        let store = try ArtifactStore.open(at: dir.path)
+    @Test(arguments: BackendKind.allCases) func rollbackWithoutHistoryIsAClearError(_ kind: BackendKind) throws {
+        guard let harness = try Harness.make(kind) else { return }
+        let store = try harness.open()
         let error = try #require(throws: StoreError.self) { try store.rollback(name: "price") }
         #expect(error.code == .noRollbackTarget)
         #expect(error.message.contains("price"))

@@ -28,8 +28,10 @@ struct CLIRunner {
 
     /// Runs `loupe` on a thread of its own and waits without holding one of the test process's
     /// cooperative threads (two on a 2-core machine): suites that run beside it keep theirs.
-    static func run(_ arguments: [String], in directory: URL? = nil, timeout: TimeInterval? = nil) async throws -> Output {
-        try await offPool { try runBlocking(arguments, in: directory, timeout: timeout) }
+    static func run(
+        _ arguments: [String], in directory: URL? = nil, timeout: TimeInterval? = nil, environment: [String: String] = [:]
+    ) async throws -> Output {
+        try await offPool { try runBlocking(arguments, in: directory, timeout: timeout, environment: environment) }
     }
 
     /// Runs blocking work (waiting on a child process, reading its pipe) on a thread of its own.
@@ -41,11 +43,15 @@ struct CLIRunner {
 
     /// With `timeout`, a command still running after that many seconds is terminated (a server
     /// that should have refused to start).
+    /// `environment` adds to (or overrides) this process's environment.
     static func runBlocking(_ arguments: [String], in directory: URL? = nil, timeout: TimeInterval? = nil,
-                            executable: URL = binary) throws -> Output {
+                            executable: URL = binary, environment: [String: String] = [:]) throws -> Output {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         if let directory { process.currentDirectoryURL = directory }
         let out = Pipe()
         let err = Pipe()

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+@testable import S3Store
 
 @Suite(.serialized) struct StoreCLITests {
     @Test func ingestTrainPromoteRollbackAndPredictFromTheStore() async throws {
@@ -78,5 +79,67 @@ import Testing
         #expect(result.status != 0)
         #expect(result.stderr.contains("nothing"), "\(result.stderr)")
         #expect(result.stderr.split(separator: "\n").count == 1)
+    }
+
+    /// The same commands on an S3 store (`--store s3://…`, endpoint and credentials from the
+    /// AWS_* variables), against the endpoint in LOUPE_TEST_S3_ENDPOINT (moto under scripts/test).
+    @Test func theStoreCommandsWorkOnAnS3Store() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        guard let endpoint = environment["LOUPE_TEST_S3_ENDPOINT"], !endpoint.isEmpty else {
+            #expect(environment["CI"] != "true", "CI=true but LOUPE_TEST_S3_ENDPOINT is not set")
+            print("⚠️  SKIPPING the S3 store CLI test: LOUPE_TEST_S3_ENDPOINT is not set (scripts/test starts moto_server)")
+            return
+        }
+        let aws = [
+            "AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "AKIACLITEST", "AWS_SECRET_ACCESS_KEY": "cli-secret-value",
+            "AWS_REGION": "us-east-1",
+        ]
+        let store = "s3://loupe-cli-test/run-\(UUID().uuidString.prefix(8).lowercased())"
+        let s3 = try S3Configuration.fromEnvironment(url: store, environment: aws)
+        let client = S3Client(configuration: s3)
+        _ = try client.send(S3Request(.PUT, key: nil))  // the bucket (exists already: 409, fine)
+        let dir = try CLIRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try sampleCSV(rows: 400).write(to: dir.appendingPathComponent("a.csv"), atomically: true, encoding: .utf8)
+        func loupe(_ arguments: String...) async throws -> CLIRunner.Output {
+            try await CLIRunner.run(arguments + ["--store", store], in: dir, environment: aws)
+        }
+        let ingest = try await loupe("ingest", "a.csv", "--dataset", "stones")
+        #expect(ingest.status == 0, "\(ingest.stderr)")
+        #expect(ingest.stdout.contains("stored dataset stones v1"), "\(ingest.stdout)")
+        let train = try await loupe(
+            "train", "--promote", "--dataset", "stones", "--rounds", "10", "--num-leaves", "7", "--early-stopping", "0",
+            "--calibration-fraction", "0.2", "--threads", "1", "--quiet")
+        #expect(train.status == 0, "\(train.stderr)")
+        let list = try await loupe("models", "list")
+        #expect(list.stdout.contains("stones@1") && list.stdout.contains("production"), "\(list.stdout)")
+        let verify = try await loupe("store", "verify")
+        #expect(verify.status == 0 && verify.stdout.contains(": ok"), "\(verify.stdout) \(verify.stderr)")
+        let du = try await loupe("store", "du")
+        #expect(du.status == 0 && du.stdout.contains("datasets") && du.stdout.contains("models"), "\(du.stdout)")
+        let gc = try await loupe("store", "gc", "--grace-hours", "0", "--apply")
+        #expect(gc.status == 0 && gc.stdout.contains("removed: 0 blobs"), "\(gc.stdout) \(gc.stderr)")
+        // Local state (what is not in the store) goes to the state directory, not the cwd's loupe-store.
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("loupe-store").path))
+
+        // A damaged blob: verify names its s3:// location and fails.
+        let blobs = try S3Backend(configuration: s3, readOnly: true).listBlobs()
+        let victim = try #require(blobs.first)
+        let key = s3.prefix + "blobs/sha256/\(victim.hex.prefix(2))/\(victim.hex)"
+        var bytes = try client.send(S3Request(.GET, key: key)).body
+        bytes[bytes.count / 2] ^= 0xFF
+        _ = try client.send(S3Request(.PUT, key: key, body: bytes))
+        let damaged = try await loupe("store", "verify")
+        #expect(damaged.status != 0)
+        #expect(damaged.stdout.contains("corrupt blob") && damaged.stdout.contains("s3://loupe-cli-test/"), "\(damaged.stdout)")
+        // Wrong endpoint: one clear line naming the bucket, never the secret.
+        var down = aws
+        down["AWS_ENDPOINT_URL"] = "http://127.0.0.1:1"
+        let unreachable = try await CLIRunner.run(["store", "du", "--store", store], in: dir, environment: down)
+        #expect(unreachable.status != 0)
+        #expect(unreachable.stderr.contains("loupe-cli-test") && !unreachable.stderr.contains("cli-secret-value"), "\(unreachable.stderr)")
+        for key in try S3Backend(configuration: s3, readOnly: true).listObjects(prefix: s3.prefix, delimiter: false, "cleanup").objects {
+            _ = try? client.send(S3Request(.DELETE, key: key.key))
+        }
     }
 }
