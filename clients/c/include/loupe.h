@@ -28,6 +28,10 @@
  * ERRORS. Functions that return a result return NULL on failure; functions that return an
  * int return LOUPE_OK (0) or an error code. Either way the code and a message stay on the
  * client (loupe_errcode, loupe_errmsg) until the next call on it. There is no global error.
+ * A call the server refused (or whose deadline passed) reaches the client's accessors in
+ * every mode: a blocking call returns NULL with it there; loupe_get_reply returns a result
+ * carrying it (loupe_result_code ...) and puts the same code, message, retry advice and
+ * details on the client.
  * Codes 1..16 are the server's status codes: the call failed, the connection stays open
  * unless the server closed it (UNAUTHENTICATED, or an error about the connection itself).
  * Codes from 100 up are the client's own; all but LOUPE_ERR_USAGE and LOUPE_ERR_NOMEM close
@@ -46,6 +50,11 @@
  *
  * BLOCKING. Every call blocks at most the call timeout (loupe_connect: the connect timeout
  * per phase; name resolution uses the system resolver and is not bounded by it).
+ *
+ * NON-BLOCKING MODE (for event loops; see "Non-blocking mode" below and the README):
+ * loupe_connect_start / loupe_connect_poll connect without waiting; then loupe_append_*,
+ * loupe_flush (0 sent, 1 more to send: wait for POLLOUT), loupe_consume_input (when the
+ * socket is readable), loupe_get_reply (a finished result or NULL, never waits).
  */
 #ifndef LOUPE_H
 #define LOUPE_H
@@ -64,9 +73,9 @@ extern "C" {
 #endif
 
 #define LOUPE_VERSION_MAJOR 1
-#define LOUPE_VERSION_MINOR 0
+#define LOUPE_VERSION_MINOR 1
 #define LOUPE_VERSION_PATCH 0
-#define LOUPE_VERSION "1.0.0"
+#define LOUPE_VERSION "1.1.0"
 
 /* ---------------------------------------------------------------------------------------
  * Error codes
@@ -78,7 +87,7 @@ typedef enum loupe_code {
     LOUPE_CANCELLED = 1,
     LOUPE_UNKNOWN = 2,
     LOUPE_INVALID_ARGUMENT = 3,     /* a bad diamond, level or selector; see the details */
-    LOUPE_DEADLINE_EXCEEDED = 4,    /* the server gave up on the call (the call timeout passed) */
+    LOUPE_DEADLINE_EXCEEDED = 4,    /* the call's deadline passed (the server's or the client's check) */
     LOUPE_NOT_FOUND = 5,            /* unknown model, version, alias, dataset or job */
     LOUPE_ALREADY_EXISTS = 6,
     LOUPE_PERMISSION_DENIED = 7,    /* the token's scopes do not allow the method */
@@ -266,6 +275,12 @@ typedef struct loupe_retrain_options {
     double promotion_margin;     /* 0: the server's default (0.01) */
 } loupe_retrain_options;
 LOUPE_API loupe_result *loupe_retrain(loupe_client *c, const loupe_retrain_options *o);
+/** Retrain overriding guardrails for this run (RetrainRequest.accept), by name: e.g.
+ *  {"label-shift"}; the others are "decile-regression", "coverage", "reference-regression".
+ *  The server records them in the decision; an unknown name is INVALID_ARGUMENT. accept may
+ *  be NULL when accept_count is 0 (then this is loupe_retrain). Since 1.1. */
+LOUPE_API loupe_result *loupe_retrain_accepting(loupe_client *c, const loupe_retrain_options *o,
+                                                const char *const *accept, size_t accept_count);
 /** A retrain job's progress (loupe_result_job). */
 LOUPE_API loupe_result *loupe_get_job(loupe_client *c, const char *job_id);
 /** Liveness and readiness (loupe_result_health). Works without a token. */
@@ -284,21 +299,126 @@ LOUPE_API int loupe_append_predict(loupe_client *c, const loupe_diamond *d,
 LOUPE_API int loupe_append_batch_predict(loupe_client *c, const loupe_columns *rows,
                                          const loupe_predict_options *o, uint32_t *request_id);
 /** Sends everything queued, waiting at most the call timeout (reading replies meanwhile so
- *  that neither side stalls). */
+ *  that neither side stalls). LOUPE_OK or an error code. (Non-blocking mode: 0, 1 or -1, see
+ *  below.) */
 LOUPE_API int loupe_flush(loupe_client *c);
-/** Sends what is queued and returns the next reply to arrive, waiting at most the call
+/** Sends what is queued and returns the next finished result, waiting at most the call
  *  timeout. NULL: nothing pending (LOUPE_ERR_USAGE) or the connection failed (every pending
- *  call is lost). A call the server refused is a result with loupe_result_code != LOUPE_OK. */
+ *  call is lost). A call the server refused, or whose deadline passed, is a result with
+ *  loupe_result_code != LOUPE_OK, and the same code, message, retry advice and details are
+ *  on the client (loupe_errcode ...) until its next call; the connection stays open unless
+ *  loupe_connected says otherwise. (Non-blocking mode: never waits, see below.) */
 LOUPE_API loupe_result *loupe_get_reply(loupe_client *c);
-/** Calls appended whose replies have not been read yet (cancelled ones not counted). */
+/** Calls appended whose results loupe_get_reply has not returned yet (cancelled ones not
+ *  counted). */
 LOUPE_API size_t loupe_pending(const loupe_client *c);
-/** Gives up on a pipelined call: its reply is read and discarded when it arrives, and
- *  loupe_get_reply returns the others. The server may still run it. LOUPE_ERR_USAGE when no
- *  call with that id is waiting. */
+/** Gives up on a pipelined call: its reply is read and discarded when it arrives (or now, if
+ *  it arrived and was not returned yet), and loupe_get_reply returns the others. The server
+ *  may still run it. LOUPE_ERR_USAGE when no call with that id is waiting. */
 LOUPE_API int loupe_cancel(loupe_client *c, uint32_t request_id);
 /** Changes the call timeout of a connected client (0: for ever), for the calls and waits that
  *  start after it; also sent as their frames' deadline. */
 LOUPE_API int loupe_set_call_timeout_ms(loupe_client *c, unsigned ms);
+
+/** The other methods, pipelined (since 1.1): as loupe_health, loupe_list_models,
+ *  loupe_find_similar, loupe_get_job and loupe_retrain_accepting, read with loupe_get_reply. */
+LOUPE_API int loupe_append_health(loupe_client *c, uint32_t *request_id);
+LOUPE_API int loupe_append_list_models(loupe_client *c, const char *name, uint32_t *request_id);
+LOUPE_API int loupe_append_find_similar(loupe_client *c, const loupe_similar_query *q,
+                                        uint32_t *request_id);
+LOUPE_API int loupe_append_get_job(loupe_client *c, const char *job_id, uint32_t *request_id);
+LOUPE_API int loupe_append_retrain(loupe_client *c, const loupe_retrain_options *o,
+                                   const char *const *accept, size_t accept_count,
+                                   uint32_t *request_id);
+
+/* ---------------------------------------------------------------------------------------
+ * Per-call deadlines (since 1.1)
+ * ------------------------------------------------------------------------------------- */
+
+/** The deadline of each call started after this (a blocking call, or an append), in ms from
+ *  its start; 0 (the default): none. Sticky: set it again before a call that needs another.
+ *  It travels in the frame's deadline field (the time left when the frame is sent, at most
+ *  the call timeout), so the server gives up too; and the client enforces it itself: a call
+ *  with no reply by its deadline completes with LOUPE_DEADLINE_EXCEEDED -- a blocking call
+ *  returns NULL with it on the client, loupe_get_reply returns a result with that code --
+ *  its reply is dropped if it comes later, and the connection stays open. (Unlike the call
+ *  timeout, which bounds a blocking wait and closes the connection when it passes.) */
+LOUPE_API int loupe_set_deadline_ms(loupe_client *c, unsigned ms);
+
+/* ---------------------------------------------------------------------------------------
+ * Non-blocking mode (since 1.1), for event loops (poll, epoll, libuv, libevent ...), in the
+ * manner of libpq's asynchronous API. The library never waits; the caller owns the waiting:
+ *
+ *   - the socket (loupe_socket) belongs to the library: poll it, never read, write or close
+ *     it. It changes when connecting moves to another address: ask again after each
+ *     loupe_connect_poll, and after loupe_reconnect_start.
+ *   - wait for POLLIN whenever calls are pending, and call loupe_consume_input when it is
+ *     readable; wait for POLLOUT only while loupe_flush returns 1, and call loupe_flush again
+ *     when it is writable. After appending, call loupe_flush.
+ *   - then take what finished: while ((r = loupe_get_reply(c)) != NULL) { ... }; NULL with
+ *     loupe_errcode(c) == LOUPE_OK means nothing more is finished now.
+ *   - poll no longer than loupe_next_timeout_ms: when it passes, call loupe_connect_poll
+ *     (connecting) or loupe_get_reply (a call's deadline passed: its result is ready).
+ *   - errors: a call's failure is its result's code (and the client's, as everywhere); a
+ *     connection's failure is the code loupe_consume_input / loupe_flush / loupe_connect_poll
+ *     report, with loupe_connected 0; results finished before it are still handed out.
+ * Blocking calls (loupe_predict ...) are refused in this mode (LOUPE_ERR_USAGE).
+ * ------------------------------------------------------------------------------------- */
+
+/** What loupe_connect_poll says (the values of libpq's PostgresPollingStatusType). */
+typedef enum loupe_poll_status {
+    LOUPE_POLL_FAILED = 0,  /* connecting failed: loupe_errcode, loupe_errmsg say why */
+    LOUPE_POLL_READING = 1, /* wait until loupe_socket is readable, then poll again */
+    LOUPE_POLL_WRITING = 2, /* wait until loupe_socket is writable, then poll again */
+    LOUPE_POLL_OK = 3       /* connected, handshake done: calls may be appended */
+} loupe_poll_status;
+
+/** Starts connecting without waiting and returns the handle (NULL only if out of memory),
+ *  in non-blocking mode. Resolving the host name still blocks (getaddrinfo): give an IP
+ *  address where that matters. A failure so early (a name that does not resolve, TLS not
+ *  built in) shows in loupe_errcode, and loupe_connect_poll returns LOUPE_POLL_FAILED. */
+LOUPE_API loupe_client *loupe_connect_start(const loupe_options *o);
+/** Advances connecting as far as it goes without waiting: the TCP connect (address by
+ *  address), the TLS handshake, Hello -> Welcome, each within the connect timeout (checked
+ *  when this is called: call it when loupe_next_timeout_ms passes, too). Call it first
+ *  right after loupe_connect_start, then each time the socket is ready as it asked. */
+LOUPE_API loupe_poll_status loupe_connect_poll(loupe_client *c);
+/** loupe_reconnect without waiting: closes (pending calls and unread results are dropped)
+ *  and starts connecting again with the same options; then loupe_connect_poll. LOUPE_OK or
+ *  an error code (the name did not resolve ...). */
+LOUPE_API int loupe_reconnect_start(loupe_client *c);
+/** The connection's socket, to poll; -1 when there is none. */
+LOUPE_API int loupe_socket(const loupe_client *c);
+/** Turns non-blocking mode on (1) or off (0); loupe_connect_start turns it on. LOUPE_OK, or
+ *  an error code if replies already received turn out to be broken (the connection closed). */
+LOUPE_API int loupe_set_nonblocking(loupe_client *c, int on);
+LOUPE_API int loupe_is_nonblocking(const loupe_client *c);
+/** Reads what has arrived, until the socket would block (so edge-triggered polling works),
+ *  and turns complete replies into results for loupe_get_reply; never waits. LOUPE_OK, or
+ *  the code of the failure that closed the connection: the server closed it (LOUPE_ERR_EOF,
+ *  also at an orderly end of the stream: the socket is then closed, loupe_socket is -1), a
+ *  reset, bytes that are not the protocol, a connection-level error frame, a call-level
+ *  UNAUTHENTICATED. Results finished before the failure are still returned by
+ *  loupe_get_reply; calls still waiting are lost. */
+LOUPE_API int loupe_consume_input(loupe_client *c);
+/** 1 while calls are waiting and none has finished: loupe_get_reply would have nothing (in
+ *  blocking mode: would wait). 0 when a result is ready, nothing is pending, or the
+ *  connection is closed. Reads nothing. */
+LOUPE_API int loupe_is_busy(loupe_client *c);
+/** Milliseconds until the library needs to be called without the socket being ready: the
+ *  earliest deadline of a pending call or of the connect phase; 0 when it has passed or a
+ *  result is ready; -1 when there is none (poll without a timeout). */
+LOUPE_API int loupe_next_timeout_ms(const loupe_client *c);
+
+/* In non-blocking mode the pipelining functions above behave so:
+ *   loupe_append_*   queue as always; they may start sending (no waiting): call loupe_flush.
+ *   loupe_flush      sends what the socket takes now: 0 when everything is sent, 1 when
+ *                    bytes remain (wait for POLLOUT and call it again), -1 when the
+ *                    connection failed (loupe_errcode says why).
+ *   loupe_get_reply  the next finished result (a reply, or a call whose deadline passed), or
+ *                    NULL: with LOUPE_OK nothing is finished now (or nothing is pending:
+ *                    loupe_pending tells), otherwise the connection is closed. No I/O.
+ *   loupe_cancel     also drops a result that finished but was not handed out yet. */
 
 /* ---------------------------------------------------------------------------------------
  * Results. Accessors return 0 / NaN / NULL when the result is not of that kind.
@@ -312,8 +432,9 @@ enum { LOUPE_METHOD_HEALTH = 2, LOUPE_METHOD_PREDICT = 3, LOUPE_METHOD_BATCH_PRE
 LOUPE_API void loupe_result_free(loupe_result *r);
 LOUPE_API int loupe_result_method(const loupe_result *r);
 LOUPE_API uint32_t loupe_result_request_id(const loupe_result *r);
-/** LOUPE_OK, or (pipelined calls only) the server's status code (1..16) for a call it
- *  refused. Blocking calls return NULL instead of error results. */
+/** LOUPE_OK, or (results of loupe_get_reply only) the status code (1..16) of a call the
+ *  server refused, or LOUPE_DEADLINE_EXCEEDED for a call whose deadline passed on the
+ *  client (loupe_set_deadline_ms). Blocking calls return NULL instead of error results. */
 LOUPE_API int loupe_result_code(const loupe_result *r);
 LOUPE_API const char *loupe_result_message(const loupe_result *r);  /* "" when OK */
 LOUPE_API unsigned loupe_result_retry_after_ms(const loupe_result *r);

@@ -40,13 +40,31 @@ struct loupe_options {
     char *server_name;
 };
 
+/* What becomes of a call's reply when it arrives. */
+enum { LP_CALL_LIVE = 0, LP_CALL_CANCELLED = 1, LP_CALL_EXPIRED = 2 };
+
 /* A call whose reply has not been read. */
 typedef struct lp_pending {
     uint32_t id;
     uint16_t method;
-    size_t rows;   /* BatchPredict: the rows asked for */
-    int cancelled; /* loupe_cancel: its reply is read and discarded */
+    uint8_t state;    /* LP_CALL_*: a cancelled or expired call's reply is read and dropped */
+    size_t rows;      /* BatchPredict: the rows asked for */
+    int64_t deadline; /* CLOCK_MONOTONIC ms past which it completes DEADLINE_EXCEEDED; -1 none */
+    unsigned deadline_ms; /* the deadline it was given (for the message) */
 } lp_pending;
+
+/* A queued frame with a deadline, not yet started on the wire: its header's deadline field
+ * is rewritten with the time left just before it is sent. */
+typedef struct lp_unsent {
+    uint64_t pos;        /* its first byte's position in the connection's output stream */
+    int64_t deadline;    /* the call's deadline (monotonic ms) */
+    uint32_t timeout_ms; /* the call timeout when it was queued (0: none): the field's cap */
+} lp_unsent;
+
+/* Where a connection is. */
+enum { LP_ST_CLOSED = 0, LP_ST_TRANSPORT, LP_ST_HELLO, LP_ST_READY };
+/* Where the transport is (io.c). */
+enum { LP_PHASE_NONE = 0, LP_PHASE_TCP, LP_PHASE_TLS, LP_PHASE_DONE };
 
 struct loupe_client {
     loupe_options opt; /* a private copy */
@@ -54,6 +72,14 @@ struct loupe_client {
     /* transport (io.c) */
     int fd;            /* -1: closed */
     int connected;     /* handshake done (or skipped), no connection error since */
+    int state;         /* LP_ST_*: connecting (transport, Hello), ready, closed */
+    int nonblocking;   /* loupe_set_nonblocking: nothing waits, blocking calls refused */
+    int64_t phase_deadline; /* connecting: when the current phase times out */
+    void *addrs;       /* connecting: the struct addrinfo list, and the next address to try */
+    void *addr_next;
+    int io_phase;      /* LP_PHASE_* */
+    int connect_errno; /* the last address's failure */
+    int conn_wants;    /* connecting: the poll event the transport waits for */
     void *tls;         /* SSL *, with TLS */
     void *tls_ctx;     /* SSL_CTX * */
     void *tls_bio;     /* BIO_METHOD * */
@@ -63,12 +89,20 @@ struct loupe_client {
     lp_reader reader;
     uint8_t *wbuf;     /* queued request bytes: [wstart, wend) */
     size_t wstart, wend, wcap;
+    uint64_t wqueued, wsent; /* bytes queued and sent on this connection, in all */
+    lp_unsent *unsent; /* frames with a deadline not yet started: [unsent_head, nunsent) */
+    size_t unsent_head, nunsent, unsent_cap;
     int write_failed;  /* the code of a failed send; the queued bytes were dropped */
     char write_errstr[256];
 
     uint32_t next_id;
     lp_pending *pending;
     size_t npending, pending_cap;
+    unsigned deadline_ms;  /* loupe_set_deadline_ms: each new call's deadline (0: none) */
+
+    /* results complete and not yet handed out by loupe_get_reply, oldest first */
+    loupe_result *ready_head, *ready_tail;
+    size_t nready;
 
     loupe_result *welcome; /* the handshake's reply (a result of method Hello) */
 
@@ -104,6 +138,8 @@ struct loupe_result {
     loupe_job job;
     loupe_health_info health;
     loupe_session session;
+
+    struct loupe_result *next;      /* the client's queue of finished results */
 };
 
 /* result.c */
@@ -115,6 +151,11 @@ loupe_result *lp_result_decode(int method, uint32_t request_id, int error, const
 /** Decodes a Status payload with the decoding budget; NULL if it does not decode. */
 Loupe__V1__Status *lp_status_decode(const uint8_t *payload, size_t len);
 void lp_status_free(Loupe__V1__Status *s);
+/** A copy of a Status (for the client's error when a reply carried it); NULL if none. */
+Loupe__V1__Status *lp_status_copy(const Loupe__V1__Status *s);
+/** A result the client makes itself for a call (e.g. its deadline passed): code and message,
+ *  nothing else. NULL when out of memory. */
+loupe_result *lp_result_local(int method, uint32_t request_id, int code, const char *message);
 /** A status code from the wire as a loupe_code (unknown numbers and OK read as UNKNOWN). */
 int lp_status_code(int wire);
 size_t lp_status_detail_count(const Loupe__V1__Status *s);
@@ -126,7 +167,14 @@ int lp_status_detail(const Loupe__V1__Status *s, size_t i, long *row, const char
  * LP_IO_ERROR with the error set on the client. */
 #define LP_IO_AGAIN (-1)
 #define LP_IO_ERROR (-2)
-int lp_io_connect(loupe_client *c, int64_t deadline_ms);
+/** Resolves the host and prepares to connect (io_phase TCP). LOUPE_OK or an error code. */
+int lp_io_connect_start(loupe_client *c);
+/** Advances the TCP connect (address by address) and the TLS handshake without waiting:
+ *  LOUPE_OK once the transport is ready (io_phase DONE), LP_IO_AGAIN (c->conn_wants says
+ *  which poll event to wait for), or an error code (set on the client). */
+int lp_io_connect_step(loupe_client *c);
+/** Waits for `events` on fd until the deadline: 1 ready, 0 timed out, -1 error (errno). */
+int lp_io_wait(int fd, short events, int64_t deadline_ms);
 long lp_io_read(loupe_client *c, uint8_t *buf, size_t n);
 long lp_io_write(loupe_client *c, const uint8_t *buf, size_t n);
 void lp_io_close(loupe_client *c);

@@ -33,8 +33,7 @@ static int set_nonblocking(int fd) {
     return 0;
 }
 
-/* Waits for `events` on fd until the deadline: 1 ready, 0 timed out, -1 error (errno). */
-static int wait_fd(int fd, short events, int64_t deadline_ms) {
+int lp_io_wait(int fd, short events, int64_t deadline_ms) {
     for (;;) {
         int64_t left = deadline_ms - lp_now_ms();
         if (left < 0) left = 0;
@@ -46,43 +45,17 @@ static int wait_fd(int fd, short events, int64_t deadline_ms) {
     }
 }
 
-/* One TCP connection to one address: the fd, or -1 with *err (errno, or ETIMEDOUT). */
-static int connect_one(const struct addrinfo *ai, int64_t deadline_ms, int *err) {
-    int fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
-    if (fd < 0) {
-        *err = errno;
-        return -1;
-    }
-    int one = 1;
-    if (set_nonblocking(fd) != 0) goto fail;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) return fd;
-    if (errno != EINPROGRESS && errno != EINTR) goto fail;
-    int rc = wait_fd(fd, POLLOUT, deadline_ms);
-    if (rc == 0) {
-        errno = ETIMEDOUT;
-        goto fail;
-    }
-    if (rc < 0) goto fail;
-    int so = 0;
-    socklen_t len = sizeof so;
-    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &so, &len) != 0) goto fail;
-    if (so != 0) {
-        errno = so;
-        goto fail;
-    }
-    return fd;
-fail:
-    *err = errno;
-    close(fd);
-    return -1;
-}
-
 #ifdef LOUPE_TLS
-static int tls_handshake(loupe_client *c, int64_t deadline_ms);
+static int tls_start(loupe_client *c);
+static int tls_step(loupe_client *c);
 #endif
 
-int lp_io_connect(loupe_client *c, int64_t deadline_ms) {
+static void free_addresses(loupe_client *c) {
+    if (c->addrs) freeaddrinfo(c->addrs);
+    c->addrs = c->addr_next = NULL;
+}
+
+int lp_io_connect_start(loupe_client *c) {
     char port[16], text[128];
     if (c->opt.tls && !lp_io_tls_available())
         return lp_set_error(c, LOUPE_ERR_TLS,
@@ -98,26 +71,90 @@ int lp_io_connect(loupe_client *c, int64_t deadline_ms) {
         return lp_set_error(c, LOUPE_ERR_IO, "cannot resolve \"%s\": %s", c->opt.host,
                             rc == EAI_SYSTEM ? errno_text(errno, text, sizeof text)
                                              : gai_strerror(rc));
-    int fd = -1, err = ECONNREFUSED;
-    for (const struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
-        fd = connect_one(ai, deadline_ms, &err);
-        if (fd < 0 && err == ETIMEDOUT) break;
-    }
-    freeaddrinfo(res);
-    if (fd < 0) {
-        if (err == ETIMEDOUT)
-            return lp_set_error(c, LOUPE_ERR_TIMEOUT, "no connection to %s:%d within %u ms",
-                                c->opt.host, c->opt.port, c->opt.connect_timeout_ms);
-        return lp_set_error(c, LOUPE_ERR_IO, "cannot connect to %s:%d: %s", c->opt.host,
-                            c->opt.port, errno_text(err, text, sizeof text));
-    }
-    c->fd = fd;
-    c->read_wants = POLLIN;
-    c->write_wants = POLLOUT;
-#ifdef LOUPE_TLS
-    if (c->opt.tls) return tls_handshake(c, deadline_ms);
-#endif
+    c->addrs = c->addr_next = res;
+    c->connect_errno = ECONNREFUSED;
+    c->io_phase = LP_PHASE_TCP;
     return LOUPE_OK;
+}
+
+/* Starts a connect to the next address: 1 with c->fd set (connected or in progress), 0 when
+ * that address failed at once (c->connect_errno), -1 when no address is left. */
+static int connect_next(loupe_client *c) {
+    const struct addrinfo *ai = c->addr_next;
+    if (!ai) return -1;
+    c->addr_next = ai->ai_next;
+    int fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+    if (fd < 0) {
+        c->connect_errno = errno;
+        return 0;
+    }
+    int one = 1;
+    if (set_nonblocking(fd) != 0) goto fail;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    /* EINTR: the connect goes on in the background, as with EINPROGRESS. */
+    if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0 && errno != EINPROGRESS && errno != EINTR)
+        goto fail;
+    c->fd = fd;
+    return 1;
+fail:
+    c->connect_errno = errno;
+    close(fd);
+    return 0;
+}
+
+int lp_io_connect_step(loupe_client *c) {
+    char text[128];
+    for (;;) {
+        switch (c->io_phase) {
+        case LP_PHASE_TCP: {
+            if (c->fd < 0) {
+                int rc = connect_next(c);
+                if (rc == 0) continue;
+                if (rc < 0) {
+                    free_addresses(c);
+                    c->io_phase = LP_PHASE_NONE;
+                    return lp_set_error(c, LOUPE_ERR_IO, "cannot connect to %s:%d: %s",
+                                        c->opt.host, c->opt.port,
+                                        errno_text(c->connect_errno, text, sizeof text));
+                }
+            }
+            /* Writable means the connect finished, one way or the other: SO_ERROR says. */
+            struct pollfd p = {c->fd, POLLOUT, 0};
+            int ready = poll(&p, 1, 0);
+            if (ready == 0 || (ready < 0 && errno == EINTR)) {
+                c->conn_wants = POLLOUT;
+                return LP_IO_AGAIN;
+            }
+            int so = 0;
+            socklen_t len = sizeof so;
+            if (ready < 0 || getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &so, &len) != 0) so = errno;
+            if (so != 0) {
+                c->connect_errno = so;
+                close(c->fd);
+                c->fd = -1;
+                continue; /* the next address */
+            }
+            free_addresses(c);
+            c->read_wants = POLLIN;
+            c->write_wants = POLLOUT;
+#ifdef LOUPE_TLS
+            if (c->opt.tls) {
+                c->io_phase = LP_PHASE_TLS;
+                int rc = tls_start(c);
+                if (rc != LOUPE_OK) return rc;
+                continue;
+            }
+#endif
+            c->io_phase = LP_PHASE_DONE;
+            return LOUPE_OK;
+        }
+#ifdef LOUPE_TLS
+        case LP_PHASE_TLS: return tls_step(c);
+#endif
+        case LP_PHASE_DONE: return LOUPE_OK;
+        default: return lp_set_error(c, LOUPE_ERR_USAGE, "not connecting");
+        }
+    }
 }
 
 static long io_error(loupe_client *c, const char *what, int e) {
@@ -182,6 +219,8 @@ void lp_io_close(loupe_client *c) {
 #endif
     if (c->fd >= 0) close(c->fd);
     c->fd = -1;
+    free_addresses(c);
+    c->io_phase = LP_PHASE_NONE;
 }
 
 #ifndef LOUPE_TLS
@@ -236,7 +275,7 @@ static int tls_error(loupe_client *c, const char *what) {
                         text);
 }
 
-static int tls_handshake(loupe_client *c, int64_t deadline_ms) {
+static int tls_start(loupe_client *c) {
     ERR_clear_error();
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
     if (!ctx) return tls_error(c, "setup for");
@@ -271,21 +310,23 @@ static int tls_handshake(loupe_client *c, int64_t deadline_ms) {
     } else if (SSL_set_tlsext_host_name(ssl, name) != 1 || SSL_set1_host(ssl, name) != 1) {
         return tls_error(c, "setup for");
     }
-    for (;;) {
-        ERR_clear_error();
-        int rc = SSL_connect(ssl);
-        if (rc == 1) return LOUPE_OK;
-        int e = SSL_get_error(ssl, rc);
-        short events;
-        if (e == SSL_ERROR_WANT_READ) events = POLLIN;
-        else if (e == SSL_ERROR_WANT_WRITE) events = POLLOUT;
-        else return tls_error(c, "handshake with");
-        int w = wait_fd(c->fd, events, deadline_ms);
-        if (w == 0)
-            return lp_set_error(c, LOUPE_ERR_TIMEOUT, "no TLS handshake with %s:%d within %u ms",
-                                c->opt.host, c->opt.port, c->opt.connect_timeout_ms);
-        if (w < 0) return (int)io_error(c, "waiting for", errno);
+    return LOUPE_OK;
+}
+
+/* One non-blocking step of the handshake: LOUPE_OK when done, LP_IO_AGAIN (conn_wants), or
+ * LOUPE_ERR_TLS. */
+static int tls_step(loupe_client *c) {
+    ERR_clear_error();
+    int rc = SSL_connect(c->tls);
+    if (rc == 1) {
+        c->io_phase = LP_PHASE_DONE;
+        return LOUPE_OK;
     }
+    int e = SSL_get_error(c->tls, rc);
+    if (e == SSL_ERROR_WANT_READ) c->conn_wants = POLLIN;
+    else if (e == SSL_ERROR_WANT_WRITE) c->conn_wants = POLLOUT;
+    else return tls_error(c, "handshake with");
+    return LP_IO_AGAIN;
 }
 
 /* After SSL_read / SSL_write returned rc <= 0: AGAIN (with wants), 0 (EOF), or ERROR. */

@@ -58,6 +58,17 @@ Loupe__V1__Status *lp_status_decode(const uint8_t *payload, size_t len) {
 
 void lp_status_free(Loupe__V1__Status *s) { free_message((ProtobufCMessage *)s); }
 
+Loupe__V1__Status *lp_status_copy(const Loupe__V1__Status *s) {
+    if (!s) return NULL;
+    size_t n = protobuf_c_message_get_packed_size(&s->base);
+    uint8_t *buf = malloc(n ? n : 1);
+    if (!buf) return NULL;
+    protobuf_c_message_pack(&s->base, buf);
+    Loupe__V1__Status *copy = lp_status_decode(buf, n);
+    free(buf);
+    return copy;
+}
+
 int lp_status_code(int wire) {
     return wire >= LOUPE_CANCELLED && wire <= LOUPE_UNAUTHENTICATED ? wire : LOUPE_UNKNOWN;
 }
@@ -339,6 +350,23 @@ loupe_result *lp_result_decode(int method, uint32_t request_id, int error, const
     default:
         return protocol_error(r, "a reply for method %d, which this client does not know", method);
     }
+}
+
+loupe_result *lp_result_local(int method, uint32_t request_id, int code, const char *message) {
+    loupe_result *r = calloc(1, sizeof *r);
+    if (!r) return NULL;
+    r->method = method;
+    r->request_id = request_id;
+    r->code = code;
+    r->level = NAN;
+    r->message_own = malloc(strlen(message) + 1);
+    if (!r->message_own) {
+        free(r);
+        return NULL;
+    }
+    strcpy(r->message_own, message);
+    r->message = r->message_own;
+    return r;
 }
 
 /* ---- accessors ------------------------------------------------------------------------ */

@@ -10,6 +10,7 @@
  * runs: TLS under valgrind). tests/run starts `loupe serve` (and a TLS terminator) and sets these.
  */
 #include <math.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -286,6 +287,147 @@ static void test_pipelining(loupe_client *c) {
     free_columns(&o);
 }
 
+/* Connects without waiting (loupe_connect_start / loupe_connect_poll), TLS too when asked. */
+static loupe_client *start_client(const char *with_token) {
+    loupe_options *o = loupe_options_new();
+    loupe_options_set_host(o, host);
+    loupe_options_set_port(o, port);
+    loupe_options_set_token(o, with_token);
+    loupe_options_set_client_name(o, "libloupe-integration-test (event loop)");
+    if (tls_ca) loupe_options_set_tls(o, 1, tls_ca, NULL);
+    loupe_client *c = loupe_connect_start(o);
+    loupe_options_free(o);
+    return c;
+}
+
+/* Several connections driven from one poll() loop, as a partner's event loop would: connect
+ * without waiting, pipeline BatchPredict slices over all of them, compare every price with
+ * one blocking call over the whole batch. */
+static void test_event_loop(loupe_client *blocking) {
+    TEST("event loop: 4 connections from one poll() loop, 24 calls pipelined, same prices");
+    enum { CONNS = 4, CALLS = 24, SLICE = 250, DEPTH = 3 };
+    owned_columns o = make_columns((size_t)CALLS * SLICE);
+    loupe_result *reference = loupe_batch_predict(blocking, &o.cols, NULL);
+    CHECK(reference != NULL);
+    if (!reference) {
+        free_columns(&o);
+        return;
+    }
+    loupe_client *c[CONNS];
+    int state[CONNS]; /* loupe_poll_status while connecting; then LOUPE_POLL_OK */
+    int more[CONNS], in_flight[CONNS], health[CONNS]; /* health: 0 not asked, 1 asked, 2 answered */
+    uint32_t id_of[CONNS][DEPTH + 1];
+    int call_of[CONNS][DEPTH + 1];
+    for (int k = 0; k < CONNS; k++) {
+        c[k] = start_client(token);
+        state[k] = loupe_connect_poll(c[k]);
+        more[k] = in_flight[k] = health[k] = 0;
+        if (k % 2) loupe_set_deadline_ms(c[k], 120000); /* sent, and never reached */
+    }
+    int next = 0, done = 0, same = 0, failed = 0, healthy = 0, answered = 0;
+    double t0 = check_clock();
+    while ((done < CALLS || answered < CONNS) && !failed && check_clock() - t0 < 120) {
+        struct pollfd p[CONNS];
+        for (int k = 0; k < CONNS; k++) {
+            short ev = state[k] == LOUPE_POLL_READING ? POLLIN
+                       : state[k] == LOUPE_POLL_WRITING ? POLLOUT
+                                                        : (short)(POLLIN | (more[k] ? POLLOUT : 0));
+            p[k] = (struct pollfd){loupe_socket(c[k]), ev, 0};
+        }
+        poll(p, CONNS, 1000);
+        for (int k = 0; k < CONNS && !failed; k++) {
+            if (state[k] != LOUPE_POLL_OK) {
+                state[k] = loupe_connect_poll(c[k]);
+                if (state[k] == LOUPE_POLL_FAILED) {
+                    fprintf(stderr, "  connect: %s\n", loupe_errmsg(c[k]));
+                    failed = 1;
+                }
+                if (state[k] != LOUPE_POLL_OK) continue;
+            }
+            if (health[k] == 0) { /* each connection also asks Health once it is up */
+                CHECK(loupe_append_health(c[k], NULL) == LOUPE_OK);
+                health[k] = 1;
+            }
+            if ((p[k].revents & (POLLIN | POLLHUP | POLLERR)) && loupe_consume_input(c[k]) != LOUPE_OK) {
+                fprintf(stderr, "  consume: %s\n", loupe_errmsg(c[k]));
+                failed = 1;
+                break;
+            }
+            loupe_result *r;
+            while ((r = loupe_get_reply(c[k])) != NULL) {
+                if (loupe_result_method(r) == LOUPE_METHOD_HEALTH) {
+                    const loupe_health_info *h = loupe_result_health(r);
+                    healthy += h && h->ready;
+                    if (!h || !h->ready)
+                        fprintf(stderr, "  Health: %s: %s %s\n", loupe_code_name(loupe_result_code(r)),
+                                loupe_result_message(r), h ? h->message : "");
+                    answered++;
+                    health[k] = 2;
+                } else {
+                    for (int j = 0; j < in_flight[k]; j++) {
+                        if (id_of[k][j] != loupe_result_request_id(r)) continue;
+                        size_t first = (size_t)call_of[k][j] * SLICE;
+                        same += loupe_result_code(r) == LOUPE_OK && loupe_result_rows(r) == SLICE &&
+                                memcmp(loupe_result_prices(r), loupe_result_prices(reference) + first,
+                                       SLICE * sizeof(double)) == 0;
+                        id_of[k][j] = id_of[k][in_flight[k] - 1];
+                        call_of[k][j] = call_of[k][--in_flight[k]];
+                        done++;
+                        break;
+                    }
+                }
+                loupe_result_free(r);
+            }
+            if (loupe_errcode(c[k]) != LOUPE_OK && !loupe_connected(c[k])) {
+                fprintf(stderr, "  get_reply: %s\n", loupe_errmsg(c[k]));
+                failed = 1;
+                break;
+            }
+            while (in_flight[k] < DEPTH && next < CALLS) {
+                size_t first = (size_t)next * SLICE;
+                loupe_columns slice = {SLICE, o.carat + first, o.cut + first, o.color + first,
+                                       o.clarity + first, o.depth + first, o.table + first,
+                                       o.x + first, o.y + first, o.z + first};
+                if (loupe_append_batch_predict(c[k], &slice, NULL, &id_of[k][in_flight[k]]) != LOUPE_OK) {
+                    fprintf(stderr, "  append: %s\n", loupe_errmsg(c[k]));
+                    failed = 1;
+                    break;
+                }
+                call_of[k][in_flight[k]++] = next++;
+            }
+            more[k] = loupe_flush(c[k]);
+            if (more[k] < 0) {
+                fprintf(stderr, "  flush: %s\n", loupe_errmsg(c[k]));
+                failed = 1;
+            }
+        }
+    }
+    CHECK(!failed);
+    CHECK_INT(done, CALLS);
+    CHECK_INT(same, CALLS);
+    CHECK_INT(healthy, CONNS);
+    for (int k = 0; k < CONNS; k++) {
+        CHECK(loupe_connected(c[k]));
+        CHECK_INT(loupe_pending(c[k]), 0);
+        loupe_free(c[k]);
+    }
+    loupe_result_free(reference);
+    free_columns(&o);
+
+    TEST("event loop: a bad token fails the handshake without waiting");
+    loupe_client *bad = start_client("loupe_notatoken");
+    loupe_poll_status st;
+    t0 = check_clock();
+    while ((st = loupe_connect_poll(bad)) == LOUPE_POLL_READING || st == LOUPE_POLL_WRITING) {
+        if (check_clock() - t0 > 60) break;
+        struct pollfd p = {loupe_socket(bad), st == LOUPE_POLL_READING ? POLLIN : POLLOUT, 0};
+        poll(&p, 1, 1000);
+    }
+    CHECK_INT(st, LOUPE_POLL_FAILED);
+    CHECK_CODE(bad, LOUPE_UNAUTHENTICATED);
+    loupe_free(bad);
+}
+
 static void test_models_and_similar(loupe_client *c) {
     TEST("ListModels");
     loupe_result *r = loupe_list_models(c, NULL);
@@ -454,6 +596,7 @@ int main(void) {
     test_predict(c);
     test_batch(c);
     test_pipelining(c);
+    test_event_loop(c);
     test_models_and_similar(c);
     if (denied && strcmp(denied, "1") == 0) test_retrain(c, 1);
     else if (!admin || strcmp(admin, "0") != 0) test_retrain(c, 0);
