@@ -104,9 +104,16 @@ final class S3Lease: Sendable {
                     lease.startRenewal(every: ttl / 3)
                     return lease
                 }
-                // 412: someone else won the race (or renewed); 404: released and removed meanwhile.
-                guard response.status == 412 || response.status == 404 || response.status == 409 else {
-                    throw storeError(client.error(for: response, request), client: client, what: "taking the store lock")
+                // 412: someone else won the race (or renewed); 404: released and removed meanwhile
+                // — unless the bucket itself is missing, which no wait will fix.
+                let error = client.error(for: response, request)
+                guard response.status == 412 || response.status == 404 || response.status == 409, error.code != "NoSuchBucket"
+                else {
+                    throw storeError(error, client: client, what: "taking the store lock")
+                }
+                if Date().timeIntervalSince(started) > waitLimit {
+                    throw StoreError(
+                        .io, "the store lock of \(client.configuration.url) could not be taken in \(Int(waitLimit)) s: \(error)")
                 }
                 continue
             }

@@ -104,6 +104,15 @@ import Testing
         #expect(try backend.withExclusiveLock { 42 } == 42)
     }
 
+    @Test func aMissingBucketIsAClearErrorNotAnEndlessWait() throws {
+        guard let harness = try Harness.make(.s3) else { return }
+        var configuration = try #require(harness.s3)
+        configuration.bucket = "no-such-bucket-" + UUID().uuidString.prefix(8).lowercased()
+        // Opening creates the store marker under the lock: the lock's put finds no bucket.
+        let error = try #require(throws: StoreError.self) { _ = try ArtifactStore(backend: try S3Backend(configuration: configuration)) }
+        #expect(error.code == .notFound && error.message.contains(configuration.bucket), "\(error)")
+    }
+
     @Test func aLiveLeaseExcludesOtherHolders() throws {
         guard let harness = try Harness.make(.s3, tweak: { $0.leaseDuration = .seconds(3) }) else { return }
         let backends = [try harness.s3Backend(), try harness.s3Backend()]

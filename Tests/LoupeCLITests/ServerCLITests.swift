@@ -7,65 +7,8 @@ import Testing
 /// Several `loupe server`s on one store: each with its own payload archive, all following the
 /// store's aliases, exactly one running the scheduler — and another taking over when it dies.
 @Suite(.serialized) struct ServerCLITests {
-    /// A `loupe server` in the background, with its banner read.
-    final class Running: @unchecked Sendable {
-        let process = Process()
-        let store: URL
-        var port = 0
-
-        init(_ arguments: [String], in dir: URL, log: String) async throws {
-            process.executableURL = CLIRunner.binary
-            process.arguments = ["server"] + arguments
-            process.currentDirectoryURL = dir
-            store = dir.appendingPathComponent("loupe-store")
-            let out = Pipe()
-            let logURL = dir.appendingPathComponent(log)
-            _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
-            process.standardOutput = out
-            process.standardError = try FileHandle(forWritingTo: logURL)
-            try process.run()
-            let reader = out.fileHandleForReading
-            nonisolated(unsafe) let running = process
-            let banner = try await CLIRunner.offPool {
-                var banner = ""
-                let deadline = Date().addingTimeInterval(180)
-                while !banner.contains("Stop with Ctrl-C"), Date() < deadline, running.isRunning {
-                    banner += String(decoding: reader.availableData, as: UTF8.self)
-                }
-                return banner
-            }
-            port = try #require(banner.firstMatch(of: /on 127\.0\.0\.1:(\d+)\./).flatMap { Int($0.1) }, "\(banner)")
-        }
-
-        /// Whether the store's scheduler lease names this process (and has not expired).
-        func isLeader() -> Bool {
-            let lease = store.appendingPathComponent("records/leases/scheduler.json")
-            guard let data = try? Data(contentsOf: lease),
-                let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-                let holder = object["holder"] as? String
-            else { return false }
-            return holder.hasSuffix(":\(process.processIdentifier)")
-        }
-
-        func kill() {
-            Foundation.kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
-
-        func stop() {
-            if process.isRunning {
-                process.terminate()
-                process.waitUntilExit()
-            }
-        }
-    }
-
-    func eventually(_ condition: () async throws -> Bool) async throws -> Bool {
-        for _ in 0..<600 {
-            if try await condition() { return true }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        return false
+    static func server(_ arguments: [String], in dir: URL, log: String) async throws -> BackgroundLoupe {
+        try await BackgroundLoupe(["server"] + arguments, in: dir, log: log, ready: /on 127\.0\.0\.1:(\d+)\./)
     }
 
     @Test func twoServersShareAStoreFollowPromotionsAndHandTheSchedulerOver() async throws {
@@ -77,19 +20,20 @@ import Testing
                         "--threads", "1", "--quiet"]
         #expect(try await CLIRunner.run(["train", "--promote"] + training, in: dir).status == 0)
 
+        let store = dir.appendingPathComponent("loupe-store")
         let common = ["--port", "0", "--metrics-port", "0", "--scheduler-lease", "2s", "--no-inbox"]
         // (--metrics-port 0 turns the endpoint off, as for `loupe serve`.)
-        let a = try await Running(common + ["--instance", "a"], in: dir, log: "a.log")
+        let a = try await Self.server(common + ["--instance", "a"], in: dir, log: "a.log")
         defer { a.stop() }
-        let b = try await Running(common + ["--instance", "b"], in: dir, log: "b.log")
+        let b = try await Self.server(common + ["--instance", "b"], in: dir, log: "b.log")
         defer { b.stop() }
         // Each records calls in an archive of its own; neither blocks the other.
         #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("loupe-store/capsule-a").path))
         #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("loupe-store/capsule-b").path))
 
         // Exactly one runs the scheduler.
-        #expect(try await eventually { a.isLeader() || b.isLeader() })
-        let aLeads = a.isLeader()
+        #expect(try await eventually { a.holdsSchedulerLease(store: store) || b.holdsSchedulerLease(store: store) })
+        let aLeads = a.holdsSchedulerLease(store: store)
         let (leader, follower) = aLeads ? (a, b) : (b, a)
 
         // Both serve production, and both follow a promotion.
@@ -110,7 +54,19 @@ import Testing
 
         // The leader dies: the other takes the scheduler over once the lease runs out.
         leader.kill()
-        #expect(!follower.isLeader())
-        #expect(try await eventually { follower.isLeader() })
+        #expect(!follower.holdsSchedulerLease(store: store))
+        #expect(try await eventually { follower.holdsSchedulerLease(store: store) })
+    }
+}
+
+extension BackgroundLoupe {
+    /// Whether the store's scheduler lease names this process.
+    func holdsSchedulerLease(store: URL) -> Bool {
+        let lease = store.appendingPathComponent("records/leases/scheduler.json")
+        guard let data = try? Data(contentsOf: lease),
+            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+            let holder = object["holder"] as? String
+        else { return false }
+        return holder.hasSuffix(":\(process.processIdentifier)")
     }
 }
