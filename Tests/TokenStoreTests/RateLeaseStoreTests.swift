@@ -34,6 +34,14 @@ import TokenStore
         let rowsFree = RateLimits(callsPerSecond: 50, callBurst: 10, rowsPerSecond: 0, rowBurst: 0)
         #expect(try await lease(0, 5, at: 300, limits: rowsFree) == RateLease(calls: 0, rows: 0))
         #expect(try await lease(0, 5, at: 300) == RateLease(calls: 0, rows: 5))
+        // Without a time, the server's clock: a new bucket is full, and however long the machine
+        // takes between two leases, the second gets what is left, refilled up to the burst at most.
+        let fresh = RateLeaseRequest(tokenID: "\(id)-clock", limits: Self.limits, calls: 3, rows: 0)
+        #expect(try await store.leaseRate(fresh).calls == 3)
+        var more = fresh
+        more.calls = 100
+        let second = try await store.leaseRate(more).calls
+        #expect(second >= 7 && second <= 10)
         await store.close()
     }
 
