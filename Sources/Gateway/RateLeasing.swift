@@ -134,8 +134,9 @@ final class RateLeasing: Sendable {
         if answered {
             logger.notice("the token store answers rate leases again; shared rate limits resume")
         } else {
+            let share = "1/\(liveGateways)"
             logger.error(
-                "cannot lease rate budget from the token store; each token falls back to 1/\(liveGateways) of its limits on this gateway until it answers",
+                "cannot lease rate budget from the token store; each token falls back to \(share) of its limits until it answers",
                 metadata: ["error": "\(error.map { "\($0)" } ?? "?")"])
         }
     }

@@ -56,8 +56,13 @@ extension PostgresTokenStore: RateLeaseStore {
     /// at the burst, then the grant is taken: at most what is there, or, for a negative amount,
     /// given back up to the burst.
     static let leaseSQL: String = {
-        func bucket(_ column: String, rate: String, burst: String, want: String) -> (insert: String, insertGrant: String, update: String, grant: String) {
-            let level = "LEAST(\(burst), COALESCE(b.\(column) + GREATEST(0, excluded.at_s - b.at_s) * \(rate), \(burst)))"
+        /// One bucket's SQL: its value and grant in a new row, its new level and grant in an
+        /// existing one (`b`, refilled to `excluded.at_s`). NULL level: unlimited, or full.
+        func bucket(
+            _ column: String, rate: String, burst: String, want: String
+        ) -> (insert: String, insertGrant: String, update: String, grant: String) {
+            let elapsed = "GREATEST(0, excluded.at_s - b.at_s)"
+            let level = "LEAST(\(burst), COALESCE(b.\(column) + \(elapsed) * \(rate), \(burst)))"
             let grant = """
                 CASE WHEN \(rate) <= 0 THEN 0 WHEN \(want) >= 0 THEN LEAST(\(want), GREATEST(0, \(level))) \
                 ELSE GREATEST(\(want), \(level) - \(burst)) END
