@@ -36,20 +36,33 @@ public final class Gateway: Service, Sendable {
 
     /// A gateway over `tokens`, forwarding to `inProcess` (a model server in this process, if
     /// any) and `configuration.backends`.
+    ///
+    /// Rate limits are shared with the other gateways on the same store when the store offers
+    /// it (`RateLeaseStore`: PostgreSQL) and `configuration.rateLeaseSlice` is not zero;
+    /// otherwise each gateway limits on its own. `clock` is what the limits run on (tests pass a
+    /// simulated one).
     public init(
         configuration: GatewayConfiguration, tokens: any TokenStore, inProcess: (any InProcessBackend)? = nil,
-        metrics: GatewayMetrics = GatewayMetrics(), logger: Logger = Logger(label: "loupe.gateway")
+        metrics: GatewayMetrics = GatewayMetrics(), clock: GatewayClock = .system,
+        logger: Logger = Logger(label: "loupe.gateway")
     ) {
         self.configuration = configuration
         self.metrics = metrics
         self.tokens = tokens
         self.logger = logger
         let audit = AuditLog(logger: logger, metrics: metrics)
-        let authority = TokenAuthority(store: tokens, configuration: configuration, logger: logger, audit: audit)
+        var leasing: RateLeasing?
+        if let shared = tokens as? any RateLeaseStore, configuration.rateLeaseSlice > .zero {
+            leasing = RateLeasing(store: shared, configuration: configuration, clock: clock, metrics: metrics, logger: logger)
+        } else {
+            metrics.rateLimits(shared: false)
+        }
+        let authority = TokenAuthority(
+            store: tokens, configuration: configuration, logger: logger, audit: audit, clock: clock, leasing: leasing)
         let backends = BackendSet(configuration.backends, local: inProcess, metrics: metrics)
         services = GatewayServices(
             configuration: configuration, authority: authority, audit: audit, metrics: metrics, backends: backends,
-            logger: logger)
+            clock: clock, logger: logger)
         let group = MultiThreadedEventLoopGroup.singleton
         checkers = backends.all.map {
             HealthChecker(
@@ -89,6 +102,8 @@ public final class Gateway: Service, Sendable {
         if await !services.authority.refresh() {
             logger.error("the token store did not answer at start; partners get UNAVAILABLE until it does")
         }
+        // Counted among the live gateways before the first call (the share to fall back to).
+        await services.authority.leasing?.heartbeat()
         for checker in checkers { await checker.check() }
 
         let services = services
@@ -142,6 +157,7 @@ public final class Gateway: Service, Sendable {
         }
         let authority = services.authority
         var tasks = [Task { await authority.run() }]
+        if let leasing = authority.leasing { tasks.append(Task { await leasing.run() }) }
         for checker in checkers { tasks.append(Task { await checker.run() }) }
         running.withLock { $0 = Running(channel: channel, metricsChannel: metricsChannel, tasks: tasks) }
         logger.info("gateway listening", metadata: [
@@ -151,7 +167,8 @@ public final class Gateway: Service, Sendable {
     }
 
     /// Graceful shutdown: stop accepting, let calls in flight be answered (up to the grace
-    /// period), close, and flush usage counters and the audit queue to the store.
+    /// period), close, flush usage counters and the audit queue to the store, and give unspent
+    /// rate budget back to it.
     public func shutdown() async {
         guard let run = running.withLock({ current -> Running? in
             defer { current = nil }
@@ -163,6 +180,7 @@ public final class Gateway: Service, Sendable {
         for task in run.tasks { task.cancel() }
         for task in run.tasks { await task.value }
         await services.authority.refresh()
+        await services.authority.leasing?.leave(services.authority.allStates)
         logger.info("gateway stopped")
     }
 
@@ -176,6 +194,10 @@ public final class Gateway: Service, Sendable {
     /// Reads the token store now (as the refresher does every `tokenRefreshInterval`).
     @discardableResult
     public func refreshTokens() async -> Bool { await services.authority.refresh() }
+
+    /// Records this gateway as alive in a store that shares rate limits and counts the live
+    /// gateways, now (as it does every `gatewayHeartbeatInterval`); nothing without one.
+    public func heartbeatRateLimits() async { await services.authority.leasing?.heartbeat() }
 
     /// Probes every backend now (as the health checks do every `healthCheckInterval`).
     public func checkBackends() async {

@@ -98,6 +98,16 @@ public struct GatewayConfiguration: Sendable {
     public var tokenStaleAfter: TimeAmount
     /// A single token store call that takes longer counts as a failure.
     public var storeTimeout: TimeAmount
+    /// With a token store that shares rate limits (PostgreSQL), each lease tops a token's
+    /// budget on this gateway up to this much of its rate (at most half its burst, at least one
+    /// call or row). Smaller: closer to the exact limit across gateways (N gateways admit at
+    /// most `burst + rate × t + N × slice`), more leases. Zero: every gateway limits on its own
+    /// (N gateways allow N × the rate), as with a SQLite store.
+    public var rateLeaseSlice: TimeAmount
+    /// How often the gateway records itself as alive in a store that shares rate limits; a
+    /// gateway missing for three intervals is no longer counted. The count sets the share of a
+    /// token's limits each gateway falls back to while the store cannot be reached.
+    public var gatewayHeartbeatInterval: TimeAmount
     /// How long a graceful shutdown waits for calls in flight.
     public var shutdownGracePeriod: TimeAmount
     /// Reported in `Welcome.server_version` and the gateway's own Health answers.
@@ -117,6 +127,7 @@ public struct GatewayConfiguration: Sendable {
         backendConnectionsPerToken: Int = 4, healthCheckInterval: TimeAmount = .seconds(1),
         healthCheckTimeout: TimeAmount = .seconds(1), tokenRefreshInterval: TimeAmount = .milliseconds(250),
         tokenStaleAfter: TimeAmount = .seconds(5), storeTimeout: TimeAmount = .seconds(2),
+        rateLeaseSlice: TimeAmount = .milliseconds(100), gatewayHeartbeatInterval: TimeAmount = .seconds(1),
         shutdownGracePeriod: TimeAmount = .seconds(10), serverVersion: String = "loupe-gateway 0.4.0",
         metricsPort: Int? = nil
     ) {
@@ -144,6 +155,8 @@ public struct GatewayConfiguration: Sendable {
         self.tokenRefreshInterval = tokenRefreshInterval
         self.tokenStaleAfter = tokenStaleAfter
         self.storeTimeout = storeTimeout
+        self.rateLeaseSlice = rateLeaseSlice
+        self.gatewayHeartbeatInterval = gatewayHeartbeatInterval
         self.shutdownGracePeriod = shutdownGracePeriod
         self.serverVersion = serverVersion
         self.metricsPort = metricsPort

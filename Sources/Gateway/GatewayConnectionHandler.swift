@@ -26,7 +26,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    struct Session {
+    struct Session: Sendable {
         let token: TokenState
         let principal: String
         let actingFor: Loupe_V1_ActingFor
@@ -331,25 +331,79 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
         }
         if method != .health {
             let rows = max(1, Int(header.rowCount))
-            switch session.token.admit(rows: rows) {
+            let now = services.clock.now()
+            let admission: TokenState.Admission
+            if services.authority.sharesRateLimits {
+                // The call may wait for budget leased from the store; its answer comes back here,
+                // on this connection's event loop.
+                let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+                let eventLoop = context.eventLoop
+                admission = session.token.admit(rows: rows, now: now) { decided in
+                    eventLoop.execute {
+                        bound.value.leaseDecided(decided, frame, session: session, received: received)
+                    }
+                }
+            } else {
+                admission = session.token.admit(rows: rows, now: now)
+            }
+            switch admission {
             case .admitted:
                 break
+            case .waiting:
+                // In flight from now on (backpressure, drain and reused ids count it); answered
+                // when the lease is.
+                services.metrics.rateLeaseWait()
+                connection.callStarted(header)
+                services.metrics.callStarted()
+                return
             case .refused(let error, let reason, let closes):
-                services.audit.record(
-                    reason, tokenID: session.token.id, principal: session.principal, remote: remote,
-                    detail: closes ? "call refused, connection closed" : "\(method.map { "\($0)" } ?? "method \(header.methodID)")",
-                    quiet: !closes)
-                if closes {
-                    fail(context, error, replyingTo: header)
-                } else {
-                    reply(context, error, to: header)
-                }
+                refuse(context, header, session: session, error, reason: reason, closes: closes)
                 return
             }
         }
         connection.callStarted(header)
         services.metrics.callStarted()
         forward(frame, session: session, received: received, attempt: 0)
+    }
+
+    /// A call refused by its token's validity, quota or rate limits: audited, answered, and the
+    /// connection closed when the token stopped being valid.
+    private func refuse(
+        _ context: ChannelHandlerContext, _ header: FrameHeader, session: Session, _ error: ProtocolError,
+        reason: String, closes: Bool
+    ) {
+        services.audit.record(
+            reason, tokenID: session.token.id, principal: session.principal, remote: remote,
+            detail: closes ? "call refused, connection closed" : methodName(header), quiet: !closes)
+        if closes {
+            fail(context, error, replyingTo: header)
+        } else {
+            reply(context, error, to: header)
+        }
+    }
+
+    /// A call that waited for a lease (already marked started) was decided.
+    private func leaseDecided(
+        _ admission: TokenState.Admission, _ frame: Frame, session: Session, received: NIODeadline
+    ) {
+        guard context.channel.isActive else {
+            callFinished(frame.header)
+            return
+        }
+        switch admission {
+        case .admitted:
+            forward(frame, session: session, received: received, attempt: 0)
+        case .refused(let error, let reason, let closes):
+            refuse(context, frame.header, session: session, error, reason: reason, closes: closes)
+            callFinished(frame.header)
+        case .waiting:
+            // Not expected (a lease answers every call it kept waiting), but never leave a call
+            // unanswered.
+            reply(context, ProtocolError(
+                code: .unavailable, message: "the rate limit could not be checked; retry", retryAfterMilliseconds: 100),
+                to: frame.header)
+            callFinished(frame.header)
+        }
     }
 
     /// Sends an admitted call to the healthy backend with the fewest calls in flight.

@@ -11,12 +11,15 @@ final class GatewayServices: Sendable {
     let metrics: GatewayMetrics
     let backends: BackendSet
     let logger: Logger
+    /// The clock rate limits run on.
+    let clock: GatewayClock
     let started = NIODeadline.now()
     private let counts = Mutex(ConnectionCounts())
     private let loopPools = Mutex<[ObjectIdentifier: NIOLoopBound<BackendPools>]>([:])
 
     init(configuration: GatewayConfiguration, authority: TokenAuthority, audit: AuditLog, metrics: GatewayMetrics,
-         backends: BackendSet, logger: Logger) {
+         backends: BackendSet, clock: GatewayClock, logger: Logger) {
+        self.clock = clock
         self.configuration = configuration
         self.authority = authority
         self.audit = audit

@@ -19,6 +19,10 @@ final class TokenAuthority: Sendable {
     private let configuration: GatewayConfiguration
     private let logger: Logger
     let audit: AuditLog
+    /// Shared rate limits (a store that offers them, unless turned off); nil: per gateway.
+    let leasing: RateLeasing?
+    /// The clock the buckets run on.
+    private let clock: GatewayClock
     private let states = Mutex<[String: TokenState]>([:])
     private let seenGeneration = Mutex<Int64?>(nil)
     /// Uptime nanoseconds of the last successful refresh; 0 = never.
@@ -27,8 +31,13 @@ final class TokenAuthority: Sendable {
     /// One refresh at a time (the refresher's and an explicit one must not flush twice).
     private let refreshing = Mutex<Bool>(false)
 
-    init(store: any TokenStore, configuration: GatewayConfiguration, logger: Logger, audit: AuditLog) {
+    init(
+        store: any TokenStore, configuration: GatewayConfiguration, logger: Logger, audit: AuditLog,
+        clock: GatewayClock = .system, leasing: RateLeasing? = nil
+    ) {
         self.store = store
+        self.clock = clock
+        self.leasing = leasing
         self.configuration = configuration
         self.logger = logger
         self.audit = audit
@@ -41,6 +50,12 @@ final class TokenAuthority: Sendable {
         var tokenID: String?
         var principal: String?
     }
+
+    /// Whether rate limits are shared with other gateways through the store.
+    var sharesRateLimits: Bool { leasing != nil }
+
+    /// Every token known now.
+    var allStates: [TokenState] { states.withLock { Array($0.values) } }
 
     /// Whether the cache is recent enough to trust.
     var isFresh: Bool {
@@ -124,10 +139,10 @@ final class TokenAuthority: Sendable {
     private func install(_ record: TokenRecord) -> TokenState {
         states.withLock { states in
             if let existing = states[record.id] {
-                existing.update(record)
+                existing.update(record, now: clock.now())
                 return existing
             }
-            let state = TokenState(record: record)
+            let state = TokenState(record: record, leasing: leasing, now: clock.now())
             states[record.id] = state
             return state
         }
@@ -180,14 +195,15 @@ final class TokenAuthority: Sendable {
     }
 
     private func apply(_ records: [TokenRecord]) {
+        let now = clock.now()
         let removed: [TokenState] = states.withLock { states in
             var seen = Set<String>()
             for record in records {
                 seen.insert(record.id)
                 if let existing = states[record.id] {
-                    existing.update(record)
+                    existing.update(record, now: now)
                 } else {
-                    states[record.id] = TokenState(record: record)
+                    states[record.id] = TokenState(record: record, leasing: leasing, now: now)
                 }
             }
             let gone = states.keys.filter { !seen.contains($0) }

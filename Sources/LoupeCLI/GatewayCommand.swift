@@ -38,6 +38,20 @@ struct GatewayOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Milliseconds between health checks of each backend.")
     var healthCheckMs: Int = 1000
 
+    @Option(
+        parsing: .unconditional,
+        help: """
+            With a PostgreSQL --tokens store, gateways share each token's rate limits: each leases \
+            budget in slices of this many milliseconds of the token's rate (0: every gateway limits \
+            on its own, N gateways allow N × the rate).
+            """)
+    var rateLeaseMs: Int = 100
+
+    @Option(
+        parsing: .unconditional,
+        help: "Milliseconds between heartbeats into a PostgreSQL --tokens store (the live-gateway count).")
+    var heartbeatMs: Int = 1000
+
     func tls() throws -> GatewayTLSConfiguration? {
         switch (tlsCert, tlsKey) {
         case (nil, nil):
@@ -59,6 +73,8 @@ struct GatewayOptions: ParsableArguments {
         configuration.maxUnauthenticatedConnectionsPerAddress = maxUnauthenticatedPerAddress
         configuration.handshakeTimeout = .milliseconds(Int64(handshakeTimeoutMs))
         configuration.healthCheckInterval = .milliseconds(Int64(healthCheckMs))
+        configuration.rateLeaseSlice = .milliseconds(Int64(rateLeaseMs))
+        configuration.gatewayHeartbeatInterval = .milliseconds(Int64(heartbeatMs))
     }
 
     func validate() throws {
@@ -67,9 +83,11 @@ struct GatewayOptions: ParsableArguments {
             (maxConnectionsPerAddress, "--max-connections-per-address"),
             (maxUnauthenticatedPerAddress, "--max-unauthenticated-per-address"),
             (handshakeTimeoutMs, "--handshake-timeout-ms"), (healthCheckMs, "--health-check-ms"),
+            (heartbeatMs, "--heartbeat-ms"),
         ] where value < 1 {
             throw ValidationError("\(option) must be at least 1, got \(value)")
         }
+        guard rateLeaseMs >= 0 else { throw ValidationError("--rate-lease-ms must be 0 or more, got \(rateLeaseMs)") }
     }
 }
 
@@ -82,7 +100,8 @@ struct GatewayCommand: AsyncParsableCommand {
             it, its scopes, rate limits and quota, and forwards each call to the healthy --backend \
             with the fewest calls in flight. The backends must accept the internal secret \
             (their <store>/server.secret; --internal-secret-file or $LOUPE_INTERNAL_SECRET). \
-            Several gateways share tokens, quotas and the audit table through a PostgreSQL --tokens.
+            Several gateways share tokens, quotas, rate limits and the audit table through a \
+            PostgreSQL --tokens.
             """)
 
     @Option(name: .customLong("backend"), help: "A model server, HOST:PORT (repeat for several).")

@@ -6,13 +6,16 @@ import PostgresSupport
 
 /// Tokens in PostgreSQL, for several gateways: they share the tokens (a revocation made
 /// anywhere reaches every gateway at its next poll of the change counter), the daily quota
-/// counters and the audit table. Same tables as `SQLiteTokenStore`, created on first use.
+/// counters, the audit table and the rate limits (`RateLeaseStore`: one shared token bucket per
+/// token, leased in slices, and a heartbeat per gateway). Same token tables as
+/// `SQLiteTokenStore`, plus `loupe_rate_buckets` and `loupe_gateway_heartbeats`, created on
+/// first use.
 ///
 /// The location is a URL: `postgres://user:password@host:5432/database`, with
 /// `?sslmode=disable|prefer|require` (default prefer) or `?host=/run/postgresql` for a Unix
 /// socket directory.
 public final class PostgresTokenStore: TokenStore {
-    private let database: PostgresPool<TokenStoreError>
+    let database: PostgresPool<TokenStoreError>
     /// The database, without the password, for messages.
     public var location: String { database.location }
 
@@ -62,6 +65,18 @@ public final class PostgresTokenStore: TokenStore {
                 CREATE TABLE IF NOT EXISTS loupe_token_audit (
                   seq BIGSERIAL PRIMARY KEY, at_ms BIGINT NOT NULL, event TEXT NOT NULL, token_id TEXT,
                   principal TEXT, remote TEXT, detail TEXT NOT NULL, count INTEGER NOT NULL)
+                """, logger: logger)
+            // Shared rate limits: the level of each token's two buckets (NULL: unlimited, or not
+            // seen yet: full) as of `at_s`, and the last grant (RETURNING reads it back).
+            try await connection.query("""
+                CREATE TABLE IF NOT EXISTS loupe_rate_buckets (
+                  token_id TEXT PRIMARY KEY, calls DOUBLE PRECISION, rows DOUBLE PRECISION,
+                  at_s DOUBLE PRECISION NOT NULL, granted_calls DOUBLE PRECISION NOT NULL,
+                  granted_rows DOUBLE PRECISION NOT NULL)
+                """, logger: logger)
+            try await connection.query("""
+                CREATE TABLE IF NOT EXISTS loupe_gateway_heartbeats (
+                  gateway_id TEXT PRIMARY KEY, seen_s DOUBLE PRECISION NOT NULL)
                 """, logger: logger)
         }
     }
@@ -224,7 +239,7 @@ public final class PostgresTokenStore: TokenStore {
         return logger
     }
 
-    private func run<T: Sendable>(_ what: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    func run<T: Sendable>(_ what: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
         try await database.run(what, within: operationTimeout, body)
     }
 

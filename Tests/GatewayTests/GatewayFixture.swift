@@ -24,7 +24,7 @@ struct GatewayFixture {
 
     static func start(
         backends count: Int = 1, tokens: (any TokenStore)? = nil, inProcess: (any InProcessBackend)? = nil,
-        configure: (inout GatewayConfiguration) -> Void = { _ in }
+        clock: GatewayClock = .system, configure: (inout GatewayConfiguration) -> Void = { _ in }
     ) async throws -> GatewayFixture {
         let directory = TestFiles.unique("loupe-gateway")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -48,7 +48,8 @@ struct GatewayFixture {
         let log = directory.appendingPathComponent("gateway.log")
         writtenFiles.withLock { $0.append(log.path) }
         let gateway = Gateway(
-            configuration: configuration, tokens: store, inProcess: inProcess, logger: LogLines(file: log).logger(label: "loupe.gateway"))
+            configuration: configuration, tokens: store, inProcess: inProcess, clock: clock,
+            logger: LogLines(file: log).logger(label: "loupe.gateway"))
         try await gateway.start()
         return GatewayFixture(directory: directory, tokens: store, backends: backends, gateway: gateway, log: log)
     }
@@ -150,6 +151,18 @@ final class Counter: Sendable {
     private let value = Atomic<Int>(0)
     func add(_ n: Int = 1) { value.add(n, ordering: .relaxed) }
     var count: Int { value.load(ordering: .relaxed) }
+}
+
+/// A clock the test moves by hand (seconds), for rate limits that must not depend on the
+/// machine's speed.
+final class ManualClock: Sendable {
+    private let seconds: Mutex<Double>
+
+    init(start: Double = 1000) { seconds = Mutex(start) }
+
+    var now: Double { seconds.withLock { $0 } }
+    func advance(by delta: Double) { seconds.withLock { $0 += delta } }
+    var gatewayClock: GatewayClock { .simulated { self.now } }
 }
 
 /// A flag tasks can share.
