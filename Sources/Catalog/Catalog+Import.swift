@@ -28,7 +28,8 @@ extension Catalog {
     /// as the next version of `name`.
     ///
     /// Its price ranges are calibrated on `dataset`'s holdout: the rows `loupe train` would hold
-    /// out with the default settings (`calibrationRows`). The residuals are honest only if the
+    /// out with the default settings (`calibrationRows`), half of them fitting how the ranges'
+    /// width varies between stones (`RangeCalibration`). The residuals are honest only if the
     /// other library did not train on those rows; the manifest's hyperparameters record where
     /// the model and its calibration came from.
     public func registerImported(
@@ -38,9 +39,13 @@ extension Catalog {
         let rows = Self.calibrationRows(count: table.count)
         let calibration = table.rows(rows)
         let raw = model.rawScores(columns: calibration.columns)
-        let residuals = raw.indices.map { abs(model.target.raw(fromPrice: calibration.price[$0]) - raw[$0]) }
         var calibrated = model
-        calibrated.intervals = ConformalIntervals(residuals: residuals.filter(\.isFinite))
+        // No other honest rows are known for an imported model, so half of the holdout fits
+        // the error scale and the other half calibrates (constant width on a small holdout).
+        calibrated.intervals = RangeCalibration.calibrate(
+            heldOut: RangeCalibration.ScoredRows(
+                raw: raw, target: calibration.price.map { model.target.raw(fromPrice: $0) }, columns: calibration.columns),
+            seed: TrainingConfiguration().seed)
         let holdout = EvaluationReport(model: calibrated, table: calibration)
         let provenance = ImportProvenance(
             importedFrom: library, source: source, target: model.target.name, trees: model.trees.count,
