@@ -4,11 +4,13 @@ import TreeModel
 /// Calibrates a model's price ranges: normalised split conformal, so a range is as wide as the
 /// model's error for that kind of stone (docs/TRAINING.md, "Price ranges").
 ///
-/// Two disjoint sets of rows the model never trained on are used. The *scale rows* fit the
-/// error scale, a product of factors per predicted-price bin, cut, color and clarity; the
-/// *calibration rows* then give the conformity scores |y − ŷ| / scale. Because the scale does
-/// not depend on the calibration rows, the ranges keep split conformal's guarantee. With no
-/// scale rows, or too few, the calibration is the constant-width one of format versions 1–2.
+/// Two disjoint sets of rows are used. The *scale rows* fit the error scale, a product of
+/// factors per predicted-price bin, cut, color and clarity; the *calibration rows*, which the
+/// model never trained on, give the conformity scores |y − ŷ| / scale. Because the scale does
+/// not depend on the calibration rows, the ranges keep split conformal's guarantee whichever
+/// rows fitted it: honest held-out rows (early-stopping validation rows) fit it best, the
+/// training rows (residuals the trees partly learned) are the fallback. With too few scale
+/// rows the calibration is the constant-width one of format versions 1–2.
 public enum RangeCalibration {
     /// Rows scored by the model: raw scores, training targets (same scale) and feature columns.
     public struct ScoredRows: Sendable {
@@ -47,11 +49,14 @@ public enum RangeCalibration {
     public static let gradePseudoRows = 10.0
     /// Below this many scale rows the scale would mostly be noise; constant width is used instead.
     public static let minimumScaleRows = 200
+    /// At most this many scale rows are scored (evenly spaced): plenty for 25 factors, and
+    /// scoring every training row of a big dataset would add seconds to training.
+    public static let maximumScaleRows = 20_000
     /// Sweeps of backfitting (each factor table refitted given the others); the fit settles in a few.
     static let sweeps = 10
 
-    /// Calibrates with scale rows (e.g. the early-stopping validation rows) and separate
-    /// calibration rows. Nil when there are no usable calibration rows.
+    /// Calibrates with scale rows and separate calibration rows. Nil when there are no usable
+    /// calibration rows.
     public static func calibrate(scaleRows: ScoredRows, calibration: ScoredRows) -> ConformalIntervals? {
         let residuals = calibration.absoluteResiduals
         guard scaleRows.count >= minimumScaleRows, let scale = fitErrorScale(scaleRows) else {
@@ -63,18 +68,10 @@ public enum RangeCalibration {
         return ConformalIntervals(scores: scores.filter(\.isFinite), errorScale: scale)
     }
 
-    /// Calibrates from one set of held-out rows: a seeded half fits the scale and the other
-    /// half calibrates (when there are at least 2 × `minimumScaleRows`), else constant width on
-    /// all of them. For training without a validation split and for imported models.
-    public static func calibrate(heldOut rows: ScoredRows, seed: UInt64) -> ConformalIntervals? {
-        guard rows.count >= 2 * minimumScaleRows else {
-            return ConformalIntervals(residuals: rows.absoluteResiduals.filter(\.isFinite))
-        }
-        var random = SeededRandom(seed: seed ^ 0x5CA1_E0F5)
-        let order = random.permutation(rows.count)
-        let half = rows.count / 2
-        return calibrate(
-            scaleRows: rows.rows(Array(order[..<half]).sorted()), calibration: rows.rows(Array(order[half...]).sorted()))
+    /// At most `maximumScaleRows` of `rows`, evenly spaced (all of them when there are fewer).
+    public static func scaleRowSample(_ rows: [Int]) -> [Int] {
+        guard rows.count > maximumScaleRows else { return rows }
+        return (0..<maximumScaleRows).map { rows[$0 * rows.count / maximumScaleRows] }
     }
 
     /// The grade features of a diamond model and their number of codes.

@@ -9,7 +9,8 @@ import TreeModel
 /// The rows are shuffled with the seed and split three ways: a calibration part (never
 /// trained on; its residuals calibrate the price ranges and give the holdout metrics), a
 /// validation part for early stopping (only when early stopping is on; its residuals also fit
-/// how the ranges' width varies between stones, see `RangeCalibration`), and the rest to train.
+/// how the ranges' width varies between stones, see `RangeCalibration`, else the training
+/// rows' do), and the rest to train.
 public struct Trainer: Sendable {
     public var configuration: TrainingConfiguration
 
@@ -86,17 +87,16 @@ public struct Trainer: Sendable {
             let raw = model.rawScores(columns: calibration.columns)
             let calibrationScored = RangeCalibration.ScoredRows(
                 raw: raw, target: calibrationRows.map { target[$0] }, columns: calibration.columns)
-            if validationRows.isEmpty {
-                model.intervals = RangeCalibration.calibrate(heldOut: calibrationScored, seed: c.seed)
-            } else {
-                // The validation rows only chose the stopping round: their residuals are honest
-                // enough to fit the error scale, and the calibration rows stay untouched.
-                let validation = data.rows(validationRows)
-                let scaleRows = RangeCalibration.ScoredRows(
-                    raw: model.rawScores(columns: validation.columns), target: validationRows.map { target[$0] },
-                    columns: validation.columns)
-                model.intervals = RangeCalibration.calibrate(scaleRows: scaleRows, calibration: calibrationScored)
-            }
+            // The validation rows only chose the stopping round: their residuals are honest and
+            // fit the error scale best. Without them the training rows' residuals fit it (the
+            // trees partly learned those, so rare stones' error is under-rated, but the
+            // calibration rows stay untouched either way, and so does the guarantee).
+            let scaleRowIndices = validationRows.isEmpty ? RangeCalibration.scaleRowSample(trainRows) : validationRows
+            let scaleTable = data.rows(scaleRowIndices)
+            let scaleRows = RangeCalibration.ScoredRows(
+                raw: model.rawScores(columns: scaleTable.columns), target: scaleRowIndices.map { target[$0] },
+                columns: scaleTable.columns)
+            model.intervals = RangeCalibration.calibrate(scaleRows: scaleRows, calibration: calibrationScored)
             holdout = EvaluationReport(model: model, rawScores: raw, table: calibration)
             points = Self.sample(raw, table: calibration, model: model)
         } else if measureOnValidation && !validationRows.isEmpty {

@@ -77,40 +77,40 @@ import TreeModel
         #expect(ratio > 1.6 && ratio < 2.4)
     }
 
-    @Test func tooFewRowsForAScaleGiveConstantWidth() throws {
-        let rows = Self.heteroscedastic(rows: 399, seed: 4)
-        let held = try #require(RangeCalibration.calibrate(heldOut: rows, seed: 1))
-        #expect(!held.isAdaptive)
-        #expect(held.count == 399)
+    @Test func tooFewScaleRowsGiveConstantWidth() throws {
+        let rows = Self.heteroscedastic(rows: 300, seed: 4)
         let few = Self.heteroscedastic(rows: RangeCalibration.minimumScaleRows - 1, seed: 5)
-        let direct = try #require(RangeCalibration.calibrate(scaleRows: few, calibration: rows))
-        #expect(!direct.isAdaptive)
+        let intervals = try #require(RangeCalibration.calibrate(scaleRows: few, calibration: rows))
+        #expect(!intervals.isAdaptive)
+        #expect(intervals.count == 300)
+        let enough = Self.heteroscedastic(rows: RangeCalibration.minimumScaleRows, seed: 5)
+        #expect(RangeCalibration.calibrate(scaleRows: enough, calibration: rows)?.isAdaptive == true)
     }
 
-    @Test func heldOutRowsAreSplitBetweenScaleAndScores() throws {
-        let rows = Self.heteroscedastic(rows: 1001, seed: 6)
-        let intervals = try #require(RangeCalibration.calibrate(heldOut: rows, seed: 1))
-        #expect(intervals.isAdaptive)
-        #expect(intervals.count == 501)  // the other 500 fitted the scale
-        #expect(RangeCalibration.calibrate(heldOut: rows, seed: 1) == intervals)  // seeded
+    @Test func scaleRowsAreCappedEvenly() {
+        let many = Array(0..<(2 * RangeCalibration.maximumScaleRows + 1))
+        let sample = RangeCalibration.scaleRowSample(many)
+        #expect(sample.count == RangeCalibration.maximumScaleRows)
+        #expect(sample.first == 0 && sample[1] == 2)
+        #expect(RangeCalibration.scaleRowSample([3, 5, 8]) == [3, 5, 8])
     }
 
-    /// With early stopping the validation rows fit the scale and every calibration row is scored;
-    /// without it half the calibration rows fit the scale.
-    @Test func trainerFitsTheScaleOnValidationRowsWhenItHasThem() throws {
+    /// With early stopping the validation rows fit the scale, without it the training rows do;
+    /// either way every calibration row is scored.
+    @Test func trainerFitsTheScaleOnValidationRowsElseTrainingRows() throws {
         let data = TrainingFixtures.synthetic(rows: 2500, seed: 9)
         var config = TrainerTests.small
         config.rounds = 20
         config.earlyStoppingRounds = 5
         config.validationFraction = 0.1
-        let withValidation = try Trainer(configuration: config).train(data)
-        #expect(withValidation.report.rows.validation == 250)
-        #expect(withValidation.model.intervals?.isAdaptive == true)
-        #expect(withValidation.model.intervals?.count == 500)
+        let withValidation = try Trainer(configuration: config).train(data).model
+        #expect(withValidation.intervals?.isAdaptive == true)
+        #expect(withValidation.intervals?.count == 500)
         config.earlyStoppingRounds = 0
         let without = try Trainer(configuration: config).train(data).model
         #expect(without.intervals?.isAdaptive == true)
-        #expect(without.intervals?.count == 250)
+        #expect(without.intervals?.count == 500)
+        #expect(without.intervals?.errorScale != withValidation.intervals?.errorScale)
         // The stored model is version 3 and serves the same ranges after a round trip.
         let bytes = without.serialized()
         #expect(bytes[8] == 3)
