@@ -367,7 +367,7 @@ let package = Package(
         .testTarget(name: "ZstdTests", dependencies: ["Zstd", "BundledData"]),
         .testTarget(name: "DiamondSchemaTests", dependencies: ["DiamondSchema"]),
         .testTarget(name: "DataCleaningTests", dependencies: ["DataCleaning", "BundledData", "LoupeUtilities"]),
-        .testTarget(name: "TreeModelTests", dependencies: ["TreeModel", "LoupeUtilities"]),
+        .testTarget(name: "TreeModelTests", dependencies: ["TreeModel", "LoupeUtilities"], exclude: ["Fixtures"]),
         .testTarget(name: "TreeTrainingTests", dependencies: ["TreeTraining", "BundledData", "DataCleaning"]),
         .testTarget(name: "HelperThreadsTests", dependencies: ["HelperThreads"]),
         .testTarget(name: "TreeInferenceTests", dependencies: ["TreeInference", "TreeTraining", "BundledData", "LoupeUtilities"]),

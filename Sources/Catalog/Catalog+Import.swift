@@ -28,7 +28,8 @@ extension Catalog {
     /// as the next version of `name`.
     ///
     /// Its price ranges are calibrated on `dataset`'s holdout: the rows `loupe train` would hold
-    /// out with the default settings (`calibrationRows`). The residuals are honest only if the
+    /// out with the default settings (`calibrationRows`); the dataset's other rows fit how the
+    /// ranges' width varies between stones (`RangeCalibration`). The residuals are honest only if the
     /// other library did not train on those rows; the manifest's hyperparameters record where
     /// the model and its calibration came from.
     public func registerImported(
@@ -38,9 +39,14 @@ extension Catalog {
         let rows = Self.calibrationRows(count: table.count)
         let calibration = table.rows(rows)
         let raw = model.rawScores(columns: calibration.columns)
-        let residuals = raw.indices.map { abs(model.target.raw(fromPrice: calibration.price[$0]) - raw[$0]) }
         var calibrated = model
-        calibrated.intervals = ConformalIntervals(residuals: residuals.filter(\.isFinite))
+        // The error scale is fitted on the dataset's other rows: whether or not the other
+        // library trained on them, they are not calibration rows, so the guarantee holds.
+        let isCalibration = Set(rows)
+        let scaleIndices = RangeCalibration.scaleRowSample((0..<table.count).filter { !isCalibration.contains($0) })
+        let scaleTable = table.rows(scaleIndices)
+        calibrated.intervals = RangeCalibration.calibrate(
+            scaleRows: Self.scored(model, scaleTable), calibration: Self.scored(model, calibration, raw: raw))
         let holdout = EvaluationReport(model: calibrated, table: calibration)
         let provenance = ImportProvenance(
             importedFrom: library, source: source, target: model.target.name, trees: model.trees.count,
@@ -59,6 +65,15 @@ extension Catalog {
             hyperparameters: try Self.json(provenance), metrics: metrics.filter { $0.value.isFinite },
             parent: parent, note: note ?? "imported from \(library): \(source)")
         return ImportedModel(manifest: manifest, model: calibrated, holdout: holdout, calibrationRows: rows.count)
+    }
+}
+
+extension Catalog {
+    /// A table's rows scored by `model`, on the model's target scale.
+    static func scored(_ model: Ensemble, _ table: DiamondTable, raw: [Double]? = nil) -> RangeCalibration.ScoredRows {
+        RangeCalibration.ScoredRows(
+            raw: raw ?? model.rawScores(columns: table.columns), target: table.price.map { model.target.raw(fromPrice: $0) },
+            columns: table.columns)
     }
 }
 

@@ -6,7 +6,7 @@ import TreeTraining
 struct EvaluateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "evaluate",
-        abstract: "Measure a model on labelled data: RMSE, MAE, MAPE, R² in dollars, range coverage, by price decile.")
+        abstract: "Measure a model on labelled data: RMSE, MAE, MAPE, R² in dollars, range coverage and width, by price decile and by cut, color and clarity level.")
 
     @Argument(help: ArgumentHelp(stringLiteral: ModelArgument.help))
     var model: ModelArgument

@@ -183,9 +183,9 @@ struct PredictCommand: AsyncParsableCommand {
         // would quarantine is not priced, and the reason is reported.
         let batch = try DataSource.file(path).clean(.pricing)
         let scores = model.rawScores(columns: batch.clean.columns)
+        let estimates = model.estimates(raw: scores, columns: batch.clean.columns, level: level)
         var lines = ["row,price,low,high,level"]
-        for i in 0..<batch.clean.count {
-            let e = model.estimate(raw: scores[i], level: level)
+        for (i, e) in estimates.enumerated() {
             let levelText = e.level.map { "\($0)" } ?? ""
             lines.append("\(batch.clean.sourceRow[i]),\(cents(e.price)),\(cents(e.low)),\(cents(e.high)),\(levelText)")
         }

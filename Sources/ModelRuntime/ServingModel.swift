@@ -46,7 +46,7 @@ public final class ServingModel: Sendable {
         if !violations.isEmpty { return .failure(RowProblem(index: 0, violations)) }
         let features = diamond.features
         let raw = compiled?.rawScore(features) ?? ensemble.rawScore(features)
-        return .success(ensemble.estimate(raw: raw, level: level))
+        return .success(ensemble.estimate(raw: raw, features: features, level: level))
     }
 
     /// The model's explainer (built on first use).
@@ -84,9 +84,8 @@ public final class ServingModel: Sendable {
         }
         let scored = valid.count == rows ? columns : columns.map { column in valid.map { column[$0] } }
         let raw = compiled?.rawScores(columns: scored) ?? ensemble.rawScores(columns: scored)
-        var estimates: [PriceEstimate] = []
-        estimates.reserveCapacity(raw.count)
-        for r in raw { estimates.append(ensemble.estimate(raw: r, level: level)) }
+        // A range is a lookup by the row's price bin and grades, not another model to run.
+        let estimates = ensemble.estimates(raw: raw, columns: scored, level: level)
         var result = BatchPrediction(rows: valid, estimates: estimates, problems: problems)
         if explain { result.contributions = try? explainer().contributions(columns: scored) }
         return result

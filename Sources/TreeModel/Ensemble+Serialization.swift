@@ -1,6 +1,6 @@
 /// The model file format, version 1 (all integers and floats little-endian):
 ///
-///     magic "LOUPEGBT"  u16 version  u8 target  u8 flags (v1: 0; v2: bit 0 = sums in float32)
+///     magic "LOUPEGBT"  u16 version  u8 target  u8 flags (v1: 0; v2, v3: bit 0 = sums in float32)
 ///     u32 featureCount  featureCount × (u32 length, UTF-8 name)
 ///     f64 baseScore
 ///     u32 treeCount, per tree:
@@ -9,30 +9,42 @@
 ///         i32 leftChild[internal]  i32 rightChild[internal]  u8 decision[internal]
 ///         f64 splitGain[internal]  f64 internalCover[internal]
 ///         f64 leafValue[leaves]  f64 leafCover[leaves]
-///         (v2 only) u32 setCount, per set: u32 wordCount, u32 words[wordCount]
-///     u32 calibrationCount  f64 residuals[calibrationCount]   (0: no calibration)
+///         (v2, v3) u32 setCount, per set: u32 wordCount, u32 words[wordCount]
+///     u32 calibrationCount  f64 scores[calibrationCount]   (0: no calibration; ascending)
+///     (v3 only) the error scale of adaptive ranges (the scores are |residual| / scale):
+///         u32 priceBinCount  f64 rawScoreEdges[priceBinCount − 1]  f64 priceFactors[priceBinCount]
+///         u32 gradeCount, per grade: u32 feature  u32 codeCount  f64 factors[codeCount]
 ///     u32 metadataLength  UTF-8 metadata (JSON)
 ///     u64 FNV-1a hash of every byte before it
 ///
-/// Version 2 (imported models: category sets, float32 sums) is written only when a model needs
-/// it, so Loupe's own models keep writing version 1 byte for byte.
+/// Version 2 (imported models: category sets, float32 sums) and version 3 (version 2 plus
+/// adaptive ranges) are written only when a model needs them, so a model without them keeps
+/// writing version 1 byte for byte. Versions 1 and 2 carry constant-width ranges: the scores
+/// are plain absolute residuals, and such files keep loading and serving exactly as before.
 ///
 /// Doubles are stored as their bit patterns, so a round trip is bit-exact. The reader checks
 /// the hash and the tree structure before returning a model; it never yields a partial one.
 extension Ensemble {
     static let magic: [UInt8] = Array("LOUPEGBT".utf8)
-    /// The format version written by this build.
-    public static let formatVersion: UInt16 = 2
+    /// The newest format version this build writes (and reads).
+    public static let formatVersion: UInt16 = 3
 
     /// Whether the model needs format version 2 (category sets or float32 sums).
     var needsVersion2: Bool { sumsInFloat32 || trees.contains { !$0.categorySets.isEmpty } }
 
+    /// The oldest format version that can hold this model.
+    var minimumFormatVersion: UInt16 {
+        if intervals?.errorScale != nil { return 3 }
+        return needsVersion2 ? 2 : 1
+    }
+
     /// Serialises the model.
     public func serialized() -> [UInt8] {
-        let v2 = needsVersion2
+        let version = minimumFormatVersion
+        let v2 = version >= 2
         var w = ByteWriter()
         w.bytes(Self.magic)
-        w.u16(v2 ? 2 : 1)
+        w.u16(version)
         w.u8(target.rawValue)
         w.u8(sumsInFloat32 ? 1 : 0)
         w.u32(UInt32(featureNames.count))
@@ -59,9 +71,20 @@ extension Ensemble {
                 }
             }
         }
-        let residuals = intervals?.residuals ?? []
-        w.u32(UInt32(residuals.count))
-        for v in residuals { w.f64(v) }
+        let scores = intervals?.scores ?? []
+        w.u32(UInt32(scores.count))
+        for v in scores { w.f64(v) }
+        if version >= 3, let scale = intervals?.errorScale {
+            w.u32(UInt32(scale.priceFactors.count))
+            for v in scale.rawScoreEdges { w.f64(v) }
+            for v in scale.priceFactors { w.f64(v) }
+            w.u32(UInt32(scale.gradeFactors.count))
+            for grade in scale.gradeFactors {
+                w.u32(UInt32(grade.feature))
+                w.u32(UInt32(grade.factors.count))
+                for v in grade.factors { w.f64(v) }
+            }
+        }
         w.string(metadata)
         w.u64(fnv1a(w.buffer[...]))
         return w.buffer
@@ -76,9 +99,9 @@ extension Ensemble {
         var r = ByteReader(bytes: bytes[...])
         r.offset = Self.magic.count
         let version = try r.u16()
-        guard version == 1 || version == 2 else {
+        guard version >= 1, version <= Self.formatVersion else {
             throw ModelError(
-                .unsupportedVersion, "format version \(version); this build reads versions 1 and 2")
+                .unsupportedVersion, "format version \(version); this build reads versions 1 to \(Self.formatVersion)")
         }
         let stored = bytes.suffix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
         guard fnv1a(bytes.dropLast(8)) == stored else {
@@ -87,7 +110,7 @@ extension Ensemble {
         r.end = bytes.count - 8
         guard let target = TargetTransform(rawValue: try r.u8()) else { throw ModelError(.invalid, "unknown target transform") }
         let flags = try r.u8()
-        guard flags & ~(version == 2 ? 1 : 0) == 0 else { throw ModelError(.invalid, "unknown header flags \(flags)") }
+        guard flags & ~(version >= 2 ? 1 : 0) == 0 else { throw ModelError(.invalid, "unknown header flags \(flags)") }
         let featureCount = Int(try r.u32())
         guard featureCount > 0, featureCount <= 4096 else { throw ModelError(.invalid, "feature count \(featureCount)") }
         var names: [String] = []
@@ -118,7 +141,7 @@ extension Ensemble {
                 splitFeature: splitFeature, threshold: threshold, leftChild: left, rightChild: right,
                 decision: decision, splitGain: try r.f64s(splits), internalCover: try r.f64s(splits),
                 leafValue: try r.f64s(leaves), leafCover: try r.f64s(leaves))
-            if version == 2 {
+            if version >= 2 {
                 let sets = Int(try r.u32())
                 guard sets <= r.remaining / 4 else { throw ModelError(.corrupt, "tree \(t): \(sets) category sets do not fit the file") }
                 for _ in 0..<sets {
@@ -133,19 +156,45 @@ extension Ensemble {
             trees.append(tree)
         }
         let calibrationCount = Int(try r.u32())
-        let residuals = try r.f64s(calibrationCount)
+        let scores = try r.f64s(calibrationCount)
+        let errorScale = version >= 3 ? try Self.readErrorScale(&r, featureCount: featureCount) : nil
         var intervals: ConformalIntervals?
         if calibrationCount > 0 {
-            guard let calibrated = ConformalIntervals(residuals: residuals), calibrated.residuals == residuals else {
-                throw ModelError(.invalid, "calibration residuals are not finite, non-negative and sorted")
+            guard let calibrated = ConformalIntervals(scores: scores, errorScale: errorScale), calibrated.scores == scores else {
+                throw ModelError(.invalid, "calibration scores are not finite, non-negative and sorted")
             }
             intervals = calibrated
+        } else if errorScale != nil {
+            throw ModelError(.invalid, "an error scale without calibration scores")
         }
         let metadata = try r.string()
         guard r.remaining == 0 else { throw ModelError(.invalid, "\(r.remaining) unexpected bytes after the model") }
         self.init(
             trees: trees, baseScore: baseScore, featureNames: names, target: target,
             intervals: intervals, metadata: metadata, sumsInFloat32: flags & 1 != 0)
+    }
+}
+
+extension Ensemble {
+    /// Reads version 3's error scale: nil when its price-bin count is 0.
+    static func readErrorScale(_ r: inout ByteReader, featureCount: Int) throws(ModelError) -> ErrorScale? {
+        let bins = Int(try r.u32())
+        guard bins > 0 else { return nil }
+        guard bins <= 4096 else { throw ModelError(.invalid, "error scale: \(bins) price bins") }
+        let edges = try r.f64s(bins - 1)
+        let priceFactors = try r.f64s(bins)
+        let gradeCount = Int(try r.u32())
+        guard gradeCount <= featureCount else { throw ModelError(.invalid, "error scale: \(gradeCount) grade tables") }
+        var grades: [ErrorScale.GradeFactors] = []
+        for _ in 0..<gradeCount {
+            let feature = Int(try r.u32())
+            let codes = Int(try r.u32())
+            guard codes <= 256 else { throw ModelError(.invalid, "error scale: \(codes) codes in a grade table") }
+            grades.append(ErrorScale.GradeFactors(feature: feature, factors: try r.f64s(codes)))
+        }
+        let scale = try ErrorScale(rawScoreEdges: edges, priceFactors: priceFactors, gradeFactors: grades)
+        try scale.validate(featureCount: featureCount)
+        return scale
     }
 }
 

@@ -111,15 +111,39 @@ public struct Ensemble: Sendable, Equatable {
 
     /// Price and calibrated range for a diamond at `level` coverage (e.g. 0.9).
     public func estimate(_ diamond: Diamond, level: Double = ConformalIntervals.defaultLevel) -> PriceEstimate {
-        estimate(raw: rawScore(diamond.features), level: level)
+        let features = diamond.features
+        return estimate(raw: rawScore(features), features: features, level: level)
     }
 
-    /// Price and range for a raw score at `level` coverage.
-    public func estimate(raw: Double, level: Double = ConformalIntervals.defaultLevel) -> PriceEstimate {
+    /// Price and range for a row with raw score `raw` and feature vector `features`, at `level`
+    /// coverage. The features matter only to a model whose ranges adapt to the stone.
+    public func estimate(raw: Double, features: [Double], level: Double = ConformalIntervals.defaultLevel) -> PriceEstimate {
+        precondition(intervals?.errorScale == nil || features.count >= featureCount, "feature vector too short")
+        let quantile = intervals?.scoreQuantile(level: level)
+        return estimate(raw: raw, quantile: quantile, level: level) { features[$0] }
+    }
+
+    /// Prices and ranges of many rows: their raw scores and their feature columns
+    /// (`columns[f][row]`). The level's quantile is looked up once; per row a range costs a
+    /// few table lookups.
+    public func estimates(raw: [Double], columns: [[Double]], level: Double = ConformalIntervals.defaultLevel) -> [PriceEstimate] {
+        precondition(intervals?.errorScale == nil || columns.count >= featureCount, "need one column per feature")
+        let quantile = intervals?.scoreQuantile(level: level)
+        var out: [PriceEstimate] = []
+        out.reserveCapacity(raw.count)
+        for row in raw.indices {
+            out.append(estimate(raw: raw[row], quantile: quantile, level: level) { columns[$0][row] })
+        }
+        return out
+    }
+
+    @inline(__always)
+    private func estimate(raw: Double, quantile: Double?, level: Double, feature: (Int) -> Double) -> PriceEstimate {
         let price = target.price(fromRaw: raw)
-        guard let intervals, let q = intervals.halfWidth(level: level) else {
+        guard let intervals, let quantile else {
             return PriceEstimate(price: price, low: price, high: price, level: nil)
         }
+        let q = intervals.halfWidth(quantile: quantile, raw: raw, feature: feature)
         return PriceEstimate(
             price: price, low: target.price(fromRaw: raw - q), high: target.price(fromRaw: raw + q), level: level)
     }

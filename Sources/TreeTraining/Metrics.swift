@@ -1,4 +1,5 @@
 import DataCleaning
+import DiamondSchema
 import TreeModel
 
 /// Point-accuracy metrics in dollars.
@@ -75,28 +76,45 @@ public struct DecileMetrics: Sendable, Equatable, Codable {
     public var ranges: RangeMetrics?
 }
 
+/// Metrics for the rows of one level of one grade (e.g. cut Fair).
+public struct GradeGroupMetrics: Sendable, Equatable, Codable {
+    /// The grade: "cut", "color" or "clarity".
+    public var grade: String
+    /// The level's label, e.g. "Fair".
+    public var level: String
+    public var metrics: RegressionMetrics
+    public var ranges: RangeMetrics?
+}
+
 /// A model measured on labelled rows.
 public struct EvaluationReport: Sendable, Equatable, Codable {
     public var metrics: RegressionMetrics
     /// Range quality, when the model is calibrated.
     public var ranges: RangeMetrics?
     public var deciles: [DecileMetrics]
+    /// The same per level of cut, color and clarity (levels with rows only); nil when the rows'
+    /// grades were not given (and in reports stored before grades were measured).
+    public var grades: [GradeGroupMetrics]?
 
     /// Scores `table` with `model` (the reference predictor) and measures it.
     public init(model: Ensemble, table: DiamondTable, level: Double = ConformalIntervals.defaultLevel) {
-        self.init(model: model, rawScores: model.rawScores(columns: table.columns), actual: table.price, level: level)
+        self.init(model: model, rawScores: model.rawScores(columns: table.columns), table: table, level: level)
     }
 
-    /// Measures `model`'s raw scores of rows whose prices are `actual`.
-    public init(model: Ensemble, rawScores: [Double], actual: [Double], level: Double = ConformalIntervals.defaultLevel) {
-        let estimates = rawScores.map { model.estimate(raw: $0, level: level) }
-        self.init(actual: actual, estimates: estimates, level: level, calibrated: model.intervals != nil)
+    /// Measures `model`'s raw scores of `table`'s rows.
+    public init(model: Ensemble, rawScores: [Double], table: DiamondTable, level: Double = ConformalIntervals.defaultLevel) {
+        let estimates = model.estimates(raw: rawScores, columns: table.columns, level: level)
+        self.init(
+            actual: table.price, estimates: estimates, level: level, calibrated: model.intervals != nil,
+            columns: table.columns)
     }
 
-    /// Measures estimates against actual prices.
-    public init(actual: [Double], estimates: [PriceEstimate], level: Double, calibrated: Bool) {
+    /// Measures estimates against actual prices; with the rows' feature `columns` (grades as
+    /// ordinal codes, `Feature` order), per grade level too.
+    public init(actual: [Double], estimates: [PriceEstimate], level: Double, calibrated: Bool, columns: [[Double]]? = nil) {
         metrics = RegressionMetrics(actual: actual, predicted: estimates.map(\.price))
         ranges = calibrated ? RangeMetrics(level: level, actual: actual, estimates: estimates) : nil
+        grades = columns.map { Self.gradeGroups(actual: actual, estimates: estimates, level: level, calibrated: calibrated, columns: $0) }
         let order = actual.indices.sorted { actual[$0] < actual[$1] }
         deciles = []
         guard order.count >= 10 else { return }
@@ -111,7 +129,26 @@ public struct EvaluationReport: Sendable, Equatable, Codable {
         }
     }
 
-    /// A readable table: overall metrics, then one line per price decile.
+    static func gradeGroups(
+        actual: [Double], estimates: [PriceEstimate], level: Double, calibrated: Bool, columns: [[Double]]
+    ) -> [GradeGroupMetrics] {
+        func groups<G: Grade>(_ feature: Feature, _: G.Type) -> [GradeGroupMetrics] {
+            guard feature.rawValue < columns.count else { return [] }
+            let codes = columns[feature.rawValue]
+            return G.allCases.compactMap { grade in
+                let rows = codes.indices.filter { codes[$0] == Double(grade.rawValue) }
+                guard !rows.isEmpty else { return nil }
+                let a = rows.map { actual[$0] }
+                let e = rows.map { estimates[$0] }
+                return GradeGroupMetrics(
+                    grade: feature.name, level: grade.label, metrics: RegressionMetrics(actual: a, predicted: e.map(\.price)),
+                    ranges: calibrated ? RangeMetrics(level: level, actual: a, estimates: e) : nil)
+            }
+        }
+        return groups(.cut, Cut.self) + groups(.color, Color.self) + groups(.clarity, Clarity.self)
+    }
+
+    /// A readable table: overall metrics, then one line per price decile and per grade level.
     public func table() -> String {
         var lines: [String] = []
         lines.append("rows \(metrics.rows)   RMSE $\(fmt(metrics.rmse, 1))   MAE $\(fmt(metrics.mae, 1))   "
@@ -128,6 +165,19 @@ public struct EvaluationReport: Sendable, Equatable, Codable {
                 var line = pad("\(d.decile)", 7) + pad("$\(fmt(d.minPrice, 0))–\(fmt(d.maxPrice, 0))", 18)
                 line += pad(fmt(d.metrics.rmse, 1), 10) + pad(fmt(d.metrics.mae, 1), 10) + pad(fmt(d.metrics.mape, 2) + "%", 8)
                 if let r = d.ranges {
+                    line += pad(fmt(r.coverage * 100, 1) + "%", 8) + pad(fmt(r.medianRelativeWidth * 100, 1) + "%", 8)
+                }
+                lines.append(line)
+            }
+        }
+        if let grades, !grades.isEmpty {
+            lines.append("")
+            lines.append(pad("grade", 9) + pad("level", 11) + pad("rows", 7) + pad("RMSE", 10) + pad("MAE", 10)
+                + pad("MAPE", 8) + (ranges != nil ? pad("cover", 8) + pad("width", 8) : ""))
+            for g in grades {
+                var line = pad(g.grade, 9) + pad(g.level, 11) + pad("\(g.metrics.rows)", 7)
+                line += pad(fmt(g.metrics.rmse, 1), 10) + pad(fmt(g.metrics.mae, 1), 10) + pad(fmt(g.metrics.mape, 2) + "%", 8)
+                if let r = g.ranges {
                     line += pad(fmt(r.coverage * 100, 1) + "%", 8) + pad(fmt(r.medianRelativeWidth * 100, 1) + "%", 8)
                 }
                 lines.append(line)

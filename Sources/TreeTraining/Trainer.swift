@@ -8,7 +8,9 @@ import TreeModel
 ///
 /// The rows are shuffled with the seed and split three ways: a calibration part (never
 /// trained on; its residuals calibrate the price ranges and give the holdout metrics), a
-/// validation part for early stopping (only when early stopping is on), and the rest to train.
+/// validation part for early stopping (only when early stopping is on; its residuals also fit
+/// how the ranges' width varies between stones, see `RangeCalibration`, else the training
+/// rows' do), and the rest to train.
 public struct Trainer: Sendable {
     public var configuration: TrainingConfiguration
 
@@ -83,15 +85,25 @@ public struct Trainer: Sendable {
         if !calibrationRows.isEmpty {
             let calibration = data.rows(calibrationRows)
             let raw = model.rawScores(columns: calibration.columns)
-            let residuals = calibrationRows.indices.map { abs(target[calibrationRows[$0]] - raw[$0]) }
-            model.intervals = ConformalIntervals(residuals: residuals)
-            holdout = EvaluationReport(model: model, rawScores: raw, actual: calibration.price)
-            points = Self.sample(raw, actual: calibration.price, model: model)
+            let calibrationScored = RangeCalibration.ScoredRows(
+                raw: raw, target: calibrationRows.map { target[$0] }, columns: calibration.columns)
+            // The validation rows only chose the stopping round: their residuals are honest and
+            // fit the error scale best. Without them the training rows' residuals fit it (the
+            // trees partly learned those, so rare stones' error is under-rated, but the
+            // calibration rows stay untouched either way, and so does the guarantee).
+            let scaleRowIndices = validationRows.isEmpty ? RangeCalibration.scaleRowSample(trainRows) : validationRows
+            let scaleTable = data.rows(scaleRowIndices)
+            let scaleRows = RangeCalibration.ScoredRows(
+                raw: model.rawScores(columns: scaleTable.columns), target: scaleRowIndices.map { target[$0] },
+                columns: scaleTable.columns)
+            model.intervals = RangeCalibration.calibrate(scaleRows: scaleRows, calibration: calibrationScored)
+            holdout = EvaluationReport(model: model, rawScores: raw, table: calibration)
+            points = Self.sample(raw, table: calibration, model: model)
         } else if measureOnValidation && !validationRows.isEmpty {
             let validation = data.rows(validationRows)
             let raw = model.rawScores(columns: validation.columns)
-            holdout = EvaluationReport(model: model, rawScores: raw, actual: validation.price)
-            points = Self.sample(raw, actual: validation.price, model: model)
+            holdout = EvaluationReport(model: model, rawScores: raw, table: validation)
+            points = Self.sample(raw, table: validation, model: model)
         }
 
         let report = TrainingReport(
@@ -112,11 +124,12 @@ public struct Trainer: Sendable {
     }
 
     /// Up to 1,000 evenly spaced holdout rows with their estimates, for the report's charts.
-    static func sample(_ raw: [Double], actual: [Double], model: Ensemble) -> [HoldoutPoint] {
+    static func sample(_ raw: [Double], table: DiamondTable, model: Ensemble) -> [HoldoutPoint] {
         let step = max(1, raw.count / 1000)
-        return stride(from: 0, to: raw.count, by: step).map { i in
-            let e = model.estimate(raw: raw[i])
-            return HoldoutPoint(actual: actual[i], price: e.price, low: e.low, high: e.high)
+        let rows = Array(stride(from: 0, to: raw.count, by: step))
+        let estimates = model.estimates(raw: rows.map { raw[$0] }, columns: table.columns.map { c in rows.map { c[$0] } })
+        return zip(rows, estimates).map { row, e in
+            HoldoutPoint(actual: table.price[row], price: e.price, low: e.low, high: e.high)
         }
     }
 

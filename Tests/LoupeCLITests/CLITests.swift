@@ -43,6 +43,47 @@ import Testing
         #expect(try #require(metrics["r2"] as? Double) > 0.8)
     }
 
+    /// `evaluate` reports range coverage and median width per price decile and per grade level,
+    /// in the table and in the JSON.
+    @Test func evaluateReportsCoverageByDecileAndByGrade() async throws {
+        let dir = try CLIRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try sampleCSV(rows: 1500).write(to: dir.appendingPathComponent("train.csv"), atomically: true, encoding: .utf8)
+        try sampleCSV(rows: 400, seed: 3).write(to: dir.appendingPathComponent("test.csv"), atomically: true, encoding: .utf8)
+        let train = try await CLIRunner.run(["train", "--data", "train.csv", "--out", "m.loupe"] + Self.fastTraining, in: dir)
+        #expect(train.status == 0, "\(train.stderr)")
+
+        let text = try await CLIRunner.run(["evaluate", "m.loupe", "test.csv"], in: dir)
+        #expect(text.status == 0, "\(text.stderr)")
+        let lines = text.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.contains { $0.hasPrefix("90% ranges: coverage") && $0.contains("median width") })
+        #expect(lines.contains { $0.hasPrefix("decile") && $0.contains("cover") && $0.contains("width") })
+        #expect(lines.contains { $0.hasPrefix("grade") && $0.contains("level") && $0.contains("cover") && $0.contains("width") })
+        let gradeLines = lines.filter { ["cut ", "color ", "clarity "].contains(where: $0.hasPrefix) }
+        #expect(gradeLines.count == 5 + 7 + 8)
+        #expect(gradeLines.contains { $0.hasPrefix("cut      Fair") && $0.trimmingCharacters(in: .whitespaces).hasSuffix("%") })
+        #expect(gradeLines.contains { $0.hasPrefix("clarity  IF") })
+
+        let json = try await CLIRunner.run(["evaluate", "m.loupe", "test.csv", "--json"], in: dir)
+        #expect(json.status == 0, "\(json.stderr)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        #expect((report["deciles"] as? [Any])?.count == 10)
+        let grades = try #require(report["grades"] as? [[String: Any]])
+        #expect(grades.count == 20)
+        #expect(grades.first?["grade"] as? String == "cut" && grades.first?["level"] as? String == "Fair")
+        #expect(grades.last?["grade"] as? String == "clarity" && grades.last?["level"] as? String == "IF")
+        var rowsPerGrade: [String: Int] = [:]
+        for group in grades {
+            let ranges = try #require(group["ranges"] as? [String: Any])
+            let coverage = try #require(ranges["coverage"] as? Double)
+            #expect(coverage >= 0 && coverage <= 1)
+            #expect(try #require(ranges["medianRelativeWidth"] as? Double) > 0)
+            let rows = try #require((group["metrics"] as? [String: Any])?["rows"] as? Int)
+            rowsPerGrade[group["grade"] as! String, default: 0] += rows
+        }
+        #expect(rowsPerGrade == ["cut": 400, "color": 400, "clarity": 400])  // every row in one level of each
+    }
+
     @Test func cleanWritesEveryRowToExactlyOneOutput() async throws {
         let dir = try CLIRunner.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }

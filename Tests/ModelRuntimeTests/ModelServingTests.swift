@@ -80,7 +80,7 @@ import TreeTraining
         #expect(result.problems[1].reason.contains("cut is missing or unknown"))
         #expect(result.problems[1].field == "cut")
         #expect(result.problems[2].reason.contains("clarity is missing or unknown"))
-        let single = Self.model.estimate(raw: Self.model.rawScore(good), level: 0.9)
+        let single = Self.model.estimate(raw: Self.model.rawScore(good), features: good, level: 0.9)
         #expect(result.estimates[0] == single)
     }
 

@@ -43,7 +43,7 @@ import Testing
         let intervals = try #require(ConformalIntervals(residuals: (1...99).map { Double($0) / 100 }))
         let model = Ensemble(
             trees: [Tree(constant: 0)], baseScore: 8, featureNames: ["a"], target: .logPrice, intervals: intervals)
-        let e = model.estimate(raw: 8, level: 0.9)
+        let e = model.estimate(raw: 8, features: [0], level: 0.9)
         // rank ⌈100 · 0.9⌉ = 90 → residual 0.90
         #expect(abs(e.price - exp(8)) < 1e-9)
         #expect(abs(e.low - exp(8 - 0.9)) < 1e-9)
@@ -53,12 +53,12 @@ import Testing
 
     @Test func conformalRankAndTooSmallCalibration() throws {
         let nine = try #require(ConformalIntervals(residuals: [9, 1, 2, 3, 4, 5, 6, 7, 8]))
-        #expect(nine.halfWidth(level: 0.9) == 9)  // ⌈10 · 0.9⌉ = 9th smallest
-        #expect(nine.halfWidth(level: 0.5) == 5)
+        #expect(nine.scoreQuantile(level: 0.9) == 9)  // ⌈10 · 0.9⌉ = 9th smallest
+        #expect(nine.scoreQuantile(level: 0.5) == 5)
         let five = try #require(ConformalIntervals(residuals: [1, 2, 3, 4, 5]))
-        #expect(five.halfWidth(level: 0.9) == nil)  // ⌈6 · 0.9⌉ = 6 > 5
-        #expect(five.halfWidth(level: 1) == nil)
-        #expect(five.halfWidth(level: 0) == nil)
+        #expect(five.scoreQuantile(level: 0.9) == nil)  // ⌈6 · 0.9⌉ = 6 > 5
+        #expect(five.scoreQuantile(level: 1) == nil)
+        #expect(five.scoreQuantile(level: 0) == nil)
         #expect(ConformalIntervals(residuals: []) == nil)
         #expect(ConformalIntervals(residuals: [1, .nan]) == nil)
         #expect(ConformalIntervals(residuals: [-1]) == nil)
@@ -66,8 +66,8 @@ import Testing
 
     @Test func uncalibratedModelGivesAPointRange() {
         let model = Ensemble(trees: [], baseScore: 100, featureNames: ["a"], target: .price)
-        #expect(model.estimate(raw: 100) == PriceEstimate(price: 100, low: 100, high: 100, level: nil))
-        #expect(model.estimate(raw: -5).price == 0)  // a price is never negative
+        #expect(model.estimate(raw: 100, features: [0]) == PriceEstimate(price: 100, low: 100, high: 100, level: nil))
+        #expect(model.estimate(raw: -5, features: [0]).price == 0)  // a price is never negative
     }
 
     @Test func diamondFeaturesFollowTheSchemaOrder() {

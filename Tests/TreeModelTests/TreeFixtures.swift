@@ -49,4 +49,24 @@ enum TreeFixtures {
             intervals: calibrated ? ConformalIntervals(residuals: (0..<50).map { _ in Double.random(in: 0...0.5, using: &rng) }) : nil,
             metadata: "{\"note\":\"fixture\"}")
     }
+
+    /// An error scale like a diamond model's: five price bins and factors for cut, color, clarity.
+    static func errorScale() -> ErrorScale {
+        try! ErrorScale(
+            rawScoreEdges: [6.5, 7.2, 7.9, 8.6], priceFactors: [0.04, 0.05, 0.06, 0.07, 0.08],
+            gradeFactors: [
+                .init(feature: 1, factors: [1.6, 1.1, 0.95, 1, 0.98]),
+                .init(feature: 2, factors: [1, 1, 1.05, 0.95, 1, 1, 1.02]),
+                .init(feature: 3, factors: [1.8, 1.2, 1, 0.9, 0.92, 0.95, 0.95, 0.8]),
+            ])
+    }
+
+    /// `randomEnsemble` with adaptive ranges (format version 3).
+    static func adaptiveEnsemble(trees: Int, seed: UInt64) -> Ensemble {
+        var model = randomEnsemble(trees: trees, seed: seed)
+        var rng = SplitMix64(state: seed ^ 0xADA9)
+        model.intervals = ConformalIntervals(
+            scores: (0..<50).map { _ in Double.random(in: 0...3, using: &rng) }, errorScale: errorScale())
+        return model
+    }
 }
