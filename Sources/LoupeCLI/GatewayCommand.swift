@@ -136,11 +136,7 @@ struct GatewayCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = verbose ? .debug : .info
-            return handler
-        }
+        bootstrapLogging(debug: verbose)
         let logger = Logger(label: "loupe.gateway")
         let secret = try internalSecret()
         let tokens = try await tokenOptions.open(store: storeOptions.path)

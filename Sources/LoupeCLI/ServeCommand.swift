@@ -46,14 +46,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "Port of the HTTP metrics endpoint (/metrics, /healthz); 0 turns it off.")
     var metricsPort: Int = 9091
 
-    @Option(parsing: .unconditional, help: "Rows per BatchPredict call.")
-    var maxBatchRows: Int = ModelServerConfiguration().maxBatchRows
-
-    @Option(parsing: .unconditional, help: "Calls in flight per connection before the server stops reading from it.")
-    var maxInFlight: Int = ModelServerConfiguration().maxInFlightPerConnection
-
-    @Option(parsing: .unconditional, help: "Largest frame after the handshake, in bytes.")
-    var maxFrameSize: Int = FrameLimits.standard.maxFrameSize
+    @OptionGroup var limits: ServerLimitOptions
 
     @OptionGroup(title: "Retraining on its own")
     var schedulerOptions: SchedulerOptions
@@ -82,19 +75,10 @@ struct ServeCommand: AsyncParsableCommand {
         try validatePort(port, option: "--port")
         try validatePort(serverPort, option: "--server-port")
         try validatePort(metricsPort, option: "--metrics-port")
-        for (value, option) in [
-            (maxBatchRows, "--max-batch-rows"), (maxInFlight, "--max-in-flight"), (maxFrameSize, "--max-frame-size"),
-        ] where value < 1 {
-            throw ValidationError("\(option) must be at least 1, got \(value)")
-        }
     }
 
     func run() async throws {
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = verbose ? .debug : .info
-            return handler
-        }
+        bootstrapLogging(debug: verbose)
         let logger = Logger(label: "loupe")
         let catalog = try storeOptions.catalog()
         // Every call is recorded (guestbook + payload archive) unless --no-request-log; the log's
@@ -112,11 +96,9 @@ struct ServeCommand: AsyncParsableCommand {
                 name: "admin", scopes: ["admin"], limits: .unlimited, note: "created by the first loupe serve"))
         }
 
-        var frameLimits = FrameLimits.standard
-        frameLimits.maxFrameSize = maxFrameSize
         let serverConfiguration = ModelServerConfiguration(
-            host: "127.0.0.1", port: serverPort, frameLimits: frameLimits, maxBatchRows: maxBatchRows,
-            maxInFlightPerConnection: maxInFlight, metricsPort: metricsPort == 0 ? nil : metricsPort)
+            host: "127.0.0.1", port: serverPort, frameLimits: limits.frameLimits, maxBatchRows: limits.maxBatchRows,
+            maxInFlightPerConnection: limits.maxInFlight, metricsPort: metricsPort == 0 ? nil : metricsPort)
         let process = try ServerProcess(
             catalog: catalog, storePath: storeOptions.path, configuration: serverConfiguration,
             authenticator: GatewayTrustingAuthenticator(internalSecret: secret), metrics: metrics, requestLog: requestLog,
@@ -131,8 +113,8 @@ struct ServeCommand: AsyncParsableCommand {
         var gatewayConfiguration = GatewayConfiguration(
             host: host, port: port,
             backends: gatewayViaLoopback ? [BackendAddress(host: "127.0.0.1", port: boundServer)] : [],
-            internalSecret: secret, maxFrameSize: maxFrameSize, maxInFlightPerConnection: maxInFlight,
-            maxBatchRows: maxBatchRows)
+            internalSecret: secret, maxFrameSize: limits.maxFrameSize, maxInFlightPerConnection: limits.maxInFlight,
+            maxBatchRows: limits.maxBatchRows)
         try gatewayOptions.apply(to: &gatewayConfiguration)
         let gateway = Gateway(
             configuration: gatewayConfiguration, tokens: tokens,

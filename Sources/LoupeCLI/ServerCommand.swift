@@ -36,14 +36,7 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(help: "File holding the internal secret (default: $LOUPE_INTERNAL_SECRET, else <store>/server.secret).")
     var internalSecretFile: String?
 
-    @Option(parsing: .unconditional, help: "Rows per BatchPredict call.")
-    var maxBatchRows: Int = ModelServerConfiguration().maxBatchRows
-
-    @Option(parsing: .unconditional, help: "Calls in flight per connection before the server stops reading from it.")
-    var maxInFlight: Int = ModelServerConfiguration().maxInFlightPerConnection
-
-    @Option(parsing: .unconditional, help: "Largest frame after the handshake, in bytes.")
-    var maxFrameSize: Int = FrameLimits.standard.maxFrameSize
+    @OptionGroup var limits: ServerLimitOptions
 
     @OptionGroup(title: "Retraining on its own")
     var schedulerOptions: SchedulerOptions
@@ -60,11 +53,6 @@ struct ServerCommand: AsyncParsableCommand {
     func validate() throws {
         try validatePort(port, option: "--port")
         try validatePort(metricsPort, option: "--metrics-port")
-        for (value, option) in [
-            (maxBatchRows, "--max-batch-rows"), (maxInFlight, "--max-in-flight"), (maxFrameSize, "--max-frame-size"),
-        ] where value < 1 {
-            throw ValidationError("\(option) must be at least 1, got \(value)")
-        }
         if port == 0, instance == nil {
             throw ValidationError("--port 0 needs --instance NAME (the payload archive of a server must keep its name across restarts)")
         }
@@ -78,22 +66,16 @@ struct ServerCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = verbose ? .debug : .info
-            return handler
-        }
+        bootstrapLogging(debug: verbose)
         let logger = Logger(label: "loupe")
         let catalog = try storeOptions.catalog()
         let metrics = ServerMetrics()
         let requestLog = try await requestLogOptions.open(
             store: storeOptions.path, artifacts: catalog.store, registry: metrics.registry, instance: instance ?? "\(port)")
         let secret = try ServerSecret.resolve(file: internalSecretFile, store: storeOptions.path, create: true)
-        var frameLimits = FrameLimits.standard
-        frameLimits.maxFrameSize = maxFrameSize
         let configuration = ModelServerConfiguration(
-            host: host, port: port, frameLimits: frameLimits, maxBatchRows: maxBatchRows,
-            maxInFlightPerConnection: maxInFlight, metricsPort: metricsPort == 0 ? nil : metricsPort)
+            host: host, port: port, frameLimits: limits.frameLimits, maxBatchRows: limits.maxBatchRows,
+            maxInFlightPerConnection: limits.maxInFlight, metricsPort: metricsPort == 0 ? nil : metricsPort)
         let process = try ServerProcess(
             catalog: catalog, storePath: storeOptions.path, configuration: configuration,
             authenticator: GatewayTrustingAuthenticator(internalSecret: secret), metrics: metrics, requestLog: requestLog,

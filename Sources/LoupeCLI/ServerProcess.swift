@@ -4,12 +4,49 @@ import Catalog
 import Foundation
 import LiveAccuracy
 import Logging
+import LoupeProtocol
 import ModelServer
 import Reports
 import RequestLog
 import RetrainService
 import Scheduling
 import Synchronization
+
+/// Log lines to standard error, at debug level with `--verbose`: what every long-running
+/// command (serve, server, gateway) logs through.
+func bootstrapLogging(debug: Bool) {
+    LoggingSystem.bootstrap { label in
+        var handler = StreamLogHandler.standardError(label: label)
+        handler.logLevel = debug ? .debug : .info
+        return handler
+    }
+}
+
+/// The model server's limits, for `loupe serve` and `loupe server`.
+struct ServerLimitOptions: ParsableArguments {
+    @Option(parsing: .unconditional, help: "Rows per BatchPredict call.")
+    var maxBatchRows: Int = ModelServerConfiguration().maxBatchRows
+
+    @Option(parsing: .unconditional, help: "Calls in flight per connection before the server stops reading from it.")
+    var maxInFlight: Int = ModelServerConfiguration().maxInFlightPerConnection
+
+    @Option(parsing: .unconditional, help: "Largest frame after the handshake, in bytes.")
+    var maxFrameSize: Int = FrameLimits.standard.maxFrameSize
+
+    func validate() throws {
+        for (value, option) in [
+            (maxBatchRows, "--max-batch-rows"), (maxInFlight, "--max-in-flight"), (maxFrameSize, "--max-frame-size"),
+        ] where value < 1 {
+            throw ValidationError("\(option) must be at least 1, got \(value)")
+        }
+    }
+
+    var frameLimits: FrameLimits {
+        var limits = FrameLimits.standard
+        limits.maxFrameSize = maxFrameSize
+        return limits
+    }
+}
 
 /// When `loupe serve` and `loupe server` retrain on their own (docs/OPERATIONS.md).
 struct SchedulerOptions: ParsableArguments {
