@@ -201,9 +201,8 @@ extension ModelsCommand {
         func run() throws {
             let catalog = try storeOptions.catalog()
             if stop {
-                let before = try oneLine("model \(model)") { try catalog.store.aliases(name: model).shadow }
-                try oneLine("model \(model)") { _ = try catalog.endRollout(name: model, alias: .shadow, reason: reason) }
-                print("\(model) shadow v\(before.map(String.init) ?? "-") ended")
+                let ended = try endRollout(catalog, model: model, alias: .shadow, reason: reason)
+                print("\(model) shadow v\(ended) ended")
                 return
             }
             let record = try oneLine("model \(model)") {
@@ -248,9 +247,8 @@ extension ModelsCommand {
         func run() throws {
             let catalog = try storeOptions.catalog()
             if stop {
-                let before = try oneLine("model \(model)") { try catalog.store.aliases(name: model).canary }
-                try oneLine("model \(model)") { _ = try catalog.endRollout(name: model, alias: .canary, reason: reason) }
-                print("\(model) canary v\(before.map(String.init) ?? "-") ended; production answers every partner")
+                let ended = try endRollout(catalog, model: model, alias: .canary, reason: reason)
+                print("\(model) canary v\(ended) ended; production answers every partner")
                 return
             }
             let record = try oneLine("model \(model)") {
@@ -259,6 +257,15 @@ extension ModelsCommand {
             print("\(model) canary → v\(record.canary ?? version!) for \(record.canaryPercent ?? 0)% of partners "
                 + "(production v\(record.production.map(String.init) ?? "-") answers the rest)")
         }
+    }
+}
+
+/// Ends a canary or shadow; returns the version it ran (as text, "-" if unknown).
+private func endRollout(_ catalog: Catalog, model: String, alias: ModelAlias, reason: String?) throws -> String {
+    try oneLine("model \(model)") {
+        let version = try catalog.store.aliases(name: model)[alias]
+        try catalog.endRollout(name: model, alias: alias, reason: reason)
+        return version.map(String.init) ?? "-"
     }
 }
 

@@ -323,6 +323,9 @@ final class CallHandlers: Sendable {
         return response
     }
 
+    /// Whether a shadow version scores production's calls now.
+    var shadowRunning: Bool { loader.registry.rollout.shadow != nil }
+
     /// Hands a call production answered to the shadow, when one runs (a call a canary or an
     /// explicit selector answered is not shadowed: the shadow is compared with production).
     func shadow(_ input: @autoclosure () -> ShadowScorer.Job.Input, level: Double, prices: [Double],

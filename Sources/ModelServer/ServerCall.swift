@@ -54,7 +54,8 @@ enum ServerCall: Sendable {
                 summary = CallSummary(asked: request)
                 let response = try handlers.predict(request, principal: principal.name)
                 summary.answered(response)
-                if case .success(let diamond) = request.diamond.diamond() {
+                // Decoded again only while a shadow runs: no cost on the answering path otherwise.
+                if handlers.shadowRunning, case .success(let diamond) = request.diamond.diamond() {
                     handlers.shadow(
                         .diamond(diamond, logged: summary.diamond), level: response.level, prices: [response.price],
                         answeredBy: response.modelVersion, header: header, principal: principal)

@@ -115,8 +115,11 @@ final class ShadowScorer: Sendable {
         row.latencyMicroseconds = Int64((DispatchTime.now().uptimeNanoseconds - started) / 1000)
         metrics.shadowScored(rows: job.rows, medianRelativeDifference: Self.medianRelativeDifference(
             shadowPrices, job.productionPrices))
-        unwritten.withLock { $0.append(row) }
-        if unwritten.withLock({ $0.count }) >= 256 { flush() }
+        let full = unwritten.withLock { rows in
+            rows.append(row)
+            return rows.count >= 256
+        }
+        if full { flush() }
     }
 
     /// The median of |shadow / production − 1| over the rows both priced (nil when none).
