@@ -7,7 +7,7 @@ import Synchronization
 /// Moves calls from the inbox into the payload archive, in groups: appends each group to the
 /// open segment (one write), fsyncs it every `syncInterval` and then hands the synced calls'
 /// rows to the guestbook writer (so a row is in the guestbook only once its call is on disk),
-/// rotates and seals segments, and forgets a sealed segment's local copy once its rows are
+/// rotates segments (the `SegmentSealer` seals them into the store), and forgets a sealed segment's local copy once its rows are
 /// durable.
 ///
 /// Its rounds run on the appender's own thread at a lower priority, and, when that thread lags
@@ -24,6 +24,8 @@ final class Appender: Sendable {
     /// the calls written but not yet fsynced, the sealed segments' local copies.
     struct State {
         var archive: PayloadArchive?
+        /// Puts finished segments into the store, off this thread.
+        var sealer: SegmentSealer?
         var sequence = 0
         var sealed: [SealedFile] = []
         /// Written to the segment, not yet fsynced: their rows go to the writer at the next sync.
@@ -61,7 +63,9 @@ final class Appender: Sendable {
     /// bound. The returned thread ends once the inbox is closed and drained, with the sealed
     /// segments' local copies still kept.
     func start(archive: PayloadArchive) -> AppenderThread {
-        state.withLock { $0 = State(archive: archive) }
+        let sealer = SegmentSealer(directory: archive.directory, store: archive.store, counters: counters, logger: logger)
+        sealer.start(nice: configuration.backgroundNice)
+        state.withLock { $0 = State(archive: archive, sealer: sealer) }
         let thread = AppenderThread()
         thread.start(nice: configuration.backgroundNice) { [self] in run() }
         if let lag = configuration.catchUpAfter { Thread { [self] in runCatchUp(after: lag) }.start() }
@@ -121,15 +125,21 @@ final class Appender: Sendable {
             lastGroup = taken
             if closed { break }
         }
-        return state.withLock { state in
+        let sealer = state.withLock { state -> SegmentSealer? in
             state.finished = true
             do {
-                if let path = try state.archive?.seal() { state.sealed.append(SealedFile(path: path, last: state.sequence)) }
+                if let last = try state.archive?.finishSegment() { state.sealer?.submit(last, last: state.sequence) }
             } catch {
-                logger.error("could not seal the last payload archive segment (it is sealed at the next start)",
+                logger.error("could not close the last payload archive segment (it is sealed at the next start)",
                              metadata: ["error": "\(error)"])
             }
             state.archive = nil  // releases the archive's lock for the next log on this store
+            return state.sealer
+        }
+        // Outside the lock: sealing may wait on the store.
+        let sealed = sealer?.finish() ?? []
+        return state.withLock { state in
+            state.sealed += sealed
             return state.sealed
         }
     }
@@ -167,16 +177,17 @@ final class Appender: Sendable {
             state.unsynced.removeAll(keepingCapacity: true)
         }
         do {
-            if let path = try archive.rotateIfDue() {
-                state.sealed.append(SealedFile(path: path, last: state.sequence))
-                // Sealing synced the segment: its rows may go before its local copy is judged.
+            if let finished = try archive.rotateIfDue() {
+                state.sealer?.submit(finished, last: state.sequence)
+                // Closing the segment synced it: its rows may go before its local copy is judged.
                 writer.hand(state.unsynced)
                 state.unsynced.removeAll(keepingCapacity: true)
             }
         } catch {
-            logger.error("could not seal a payload archive segment (it stays open on disk and is retried at the next start)",
+            logger.error("could not close a payload archive segment (it is sealed at the next start)",
                          metadata: ["error": "\(error)"])
         }
+        if let sealed = state.sealer?.takeSealed(), !sealed.isEmpty { state.sealed += sealed }
         if !state.sealed.isEmpty {
             let durable = writer.firstNotDurable()
             state.sealed.removeAll { file in

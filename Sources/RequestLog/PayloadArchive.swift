@@ -9,6 +9,12 @@ import Foundation
 /// Not thread-safe: it is handed once to the log's appender, which alone uses it under its
 /// lock (readers use the static functions); hence the unchecked `Sendable`.
 final class PayloadArchive: @unchecked Sendable {
+    /// A closed segment waiting to be sealed into the store.
+    struct FinishedSegment: Sendable {
+        var path: String
+        var index: SegmentIndex
+    }
+
     /// The store's record kind for sealed segments' indexes. Kept from when the archive was
     /// called the time capsule: existing stores hold records of this kind.
     static let recordKind = "request-capsule"
@@ -73,17 +79,17 @@ final class PayloadArchive: @unchecked Sendable {
         try segment?.flush(sync: true)
     }
 
-    /// Seals the open segment when it is past its size or age; returns the sealed file's
-    /// local copy (see `seal`).
-    func rotateIfDue() throws -> String? {
+    /// Closes the open segment when it is past its size or age and returns it for sealing
+    /// (see `finishSegment`).
+    func rotateIfDue() throws -> FinishedSegment? {
         guard let segment, segment.size >= maxBytes || ContinuousClock.now - opened >= maxAge else { return nil }
-        return try seal()
+        return try finishSegment()
     }
 
-    /// Seals the open segment, if any, into the store. Its local file moves to `sealed/` and
-    /// is returned: the caller deletes it once every row in it is in the guestbook or spilled
-    /// (until then a crash recovers those rows from it).
-    func seal() throws -> String? {
+    /// Closes the open segment, if any: fsynced, nothing more appended. It stays in `open/`
+    /// until `SegmentSealer` has put it into the store (an empty one is removed), so a crash
+    /// before that finds it for recovery and `loupe logs export` still reads it.
+    func finishSegment() throws -> FinishedSegment? {
         guard let segment else { return nil }
         try segment.flush(sync: true)
         self.segment = nil
@@ -93,15 +99,7 @@ final class PayloadArchive: @unchecked Sendable {
             try? FileManager.default.removeItem(atPath: segment.path)
             return nil
         }
-        try Self.seal(path: segment.path, index: index, store: store)
-        let kept = "\(directory)/sealed/\(index.id).seg"
-        try? FileManager.default.createDirectory(atPath: directory + "/sealed", withIntermediateDirectories: true)
-        do {
-            try FileManager.default.moveItem(atPath: segment.path, toPath: kept)
-        } catch {
-            throw RequestLogError(.io, "cannot move the sealed segment \(segment.path) aside", cause: error)
-        }
-        return kept
+        return FinishedSegment(path: segment.path, index: index)
     }
 
     private func openSegment() throws -> SegmentWriter {
@@ -127,7 +125,7 @@ final class PayloadArchive: @unchecked Sendable {
 
     // MARK: Sealing and recovery
 
-    /// Puts a finished segment file into the store (blob + index record) and removes the file.
+    /// Puts a finished segment file into the store (blob + index record).
     static func seal(path: String, index: SegmentIndex, store: ArtifactStore) throws {
         do {
             // The records are compressed already; the store's own pass is kept cheap.
@@ -140,6 +138,21 @@ final class PayloadArchive: @unchecked Sendable {
         } catch {
             throw RequestLogError(.io, "cannot seal the archive segment \(path) into the store", cause: error)
         }
+    }
+
+    /// Seals a finished segment into the store, then moves its local file to `sealed/` and
+    /// returns that path: the caller deletes it once every row in it is in the guestbook or
+    /// spilled (until then a crash recovers those rows from it).
+    static func sealAndKeep(_ segment: FinishedSegment, directory: String, store: ArtifactStore) throws -> String {
+        try seal(path: segment.path, index: segment.index, store: store)
+        let kept = "\(directory)/sealed/\(segment.index.id).seg"
+        try? FileManager.default.createDirectory(atPath: directory + "/sealed", withIntermediateDirectories: true)
+        do {
+            try FileManager.default.moveItem(atPath: segment.path, toPath: kept)
+        } catch {
+            throw RequestLogError(.io, "cannot move the sealed segment \(segment.path) aside", cause: error)
+        }
+        return kept
     }
 
     /// Segments left open by a process that did not shut down cleanly (kill -9, power loss):

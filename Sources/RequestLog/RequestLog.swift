@@ -11,7 +11,9 @@ import Synchronization
 /// - the `Appender` (a thread of its own at a lower priority: it blocks on the disk, which must
 ///   not hold a thread of the cooperative pool) drains the inbox in groups, appends them to the
 ///   open archive segment (one write per group), fsyncs it every `syncInterval` and then hands
-///   their rows to the guestbook writer; when it lags by more than `maxAppendLag`, its catch-up
+///   their rows to the guestbook writer, and hands each finished segment to the `SegmentSealer`
+///   (a thread of its own), which puts it into the store — retrying with backoff while the
+///   store is unreachable, so the appender never waits on it; when it lags by more than `maxAppendLag`, its catch-up
 ///   thread at the process's priority runs its rounds until the inbox is fresh;
 /// - the `GuestbookWriter` (a task) commits waiting rows to the guestbook in batches, every
 ///   `commitInterval` or as soon as a batch is waiting; rows beyond `pendingCapacity` spill to
@@ -22,7 +24,8 @@ import Synchronization
 /// 1. `Appender.state` (the open segment, the row sequence) — held for a whole round;
 /// 2. `CallInbox.state` (calls waiting for the appender) — a round takes the calls under it;
 /// 3. `GuestbookWriter.pending` (rows waiting for the database);
-/// 4. `SpillJournal.state` (the open spill file).
+/// 4. `SpillJournal.state` (the open spill file);
+/// 5. `SegmentSealer.state` (finished segments waiting for the store) — never held while sealing.
 /// `RequestLog.tasks` and `AppenderThread.result` are taken alone. The semaphores (the
 /// appender's and the catch-up thread's wake-ups) are only signalled, never waited on, under a lock.
 ///

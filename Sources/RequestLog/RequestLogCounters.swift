@@ -13,6 +13,7 @@ final class RequestLogCounters: Sendable {
     private let catchUps = Atomic<Int>(0)
     private let exported: [Counter]?
     private let pendingGauge: Gauge?
+    private let unsealedGauge: Gauge?
 
     enum Kind: Int, CaseIterable {
         case queued, written, spilled, replayed, dropped, recovered, catchUps
@@ -41,6 +42,9 @@ final class RequestLogCounters: Sendable {
         pendingGauge = registry?.makeGauge(descriptor: MetricNameDescriptor(
             namespace: "loupe", subsystem: "requestlog", metricName: "pending", unitName: "",
             helpText: "Guestbook rows waiting for the database"))
+        unsealedGauge = registry?.makeGauge(descriptor: MetricNameDescriptor(
+            namespace: "loupe", subsystem: "requestlog", metricName: "unsealed_segments", unitName: "",
+            helpText: "Finished payload archive segments waiting to be sealed into the store (above 0 for long: the store cannot be written)"))
     }
 
     func add(_ kind: Kind, _ n: Int) {
@@ -65,6 +69,8 @@ final class RequestLogCounters: Sendable {
     }
 
     func pending(_ n: Int) { pendingGauge?.set(Int64(n)) }
+
+    func unsealed(_ n: Int) { unsealedGauge?.set(Int64(n)) }
 }
 
 /// A snapshot of the log's counters.

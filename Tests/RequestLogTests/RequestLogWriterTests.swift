@@ -1,3 +1,4 @@
+import ArtifactStore
 import Foundation
 import GRDB
 import PostgresNIO
@@ -281,6 +282,97 @@ extension RequestLogSuites {
             #expect(exported.count == 300)
             #expect(Set(exported.map(\.row.id)).count == 300)
             #expect(exported.allSatisfy { !$0.request.isEmpty && !$0.response.isEmpty && !$0.responseIsError })
+        }
+
+        /// The store (S3 in a cluster) unreachable while the log runs: calls go on being
+        /// recorded, finished segments wait on disk (still exported from there), and once the
+        /// store answers they are sealed without a restart; nothing is lost or sealed twice.
+        @Test func segmentsFinishedWhileTheStoreIsDownAreSealedWhenItAnswers() async throws {
+            let scratch = try Scratch()
+            defer { scratch.remove() }
+            let backend = try UnreachableBackend(root: scratch.url.appendingPathComponent("cut-store").path)
+            let store = try ArtifactStore(backend: backend)
+            let book = try #require(try await makeGuestbook(.sqlite, scratch: scratch))
+            let log = try RequestLog(
+                configuration: RequestLogConfiguration(
+                    archiveDirectory: scratch.archive, segmentMaxBytes: 4096, batchSize: 50, syncAppends: false,
+                    retryInterval: .milliseconds(50), shutdownTimeout: .seconds(2)),
+                guestbook: book, store: store)
+            try await log.start()
+            func send(_ range: Range<Int>) async throws {
+                for group in stride(from: range.lowerBound, to: range.upperBound, by: 30) {
+                    for i in group..<min(group + 30, range.upperBound) { log.record(try predictCall(i)) }
+                    #expect(await log.flush(timeout: patience))
+                }
+            }
+            try await send(0..<90)
+            let before = try PayloadArchiveReader.segments(store: store).count
+            #expect(before > 0)
+
+            backend.down.store(true, ordering: .relaxed)
+            try await send(90..<300)
+            // Every call is in the guestbook; the finished segments wait in open/, still readable.
+            #expect(try await book.count() == 300)
+            #expect(try await eventually { backend.refused.load(ordering: .relaxed) > 0 })
+            let open = scratch.archive + "/open"
+            let waiting = try FileManager.default.contentsOfDirectory(atPath: open).filter { $0.hasSuffix(".seg") }
+            #expect(waiting.count > 1, "finished segments stay on disk while the store is down")
+            var exported = Set<String>()
+            backend.down.store(false, ordering: .relaxed)
+            defer { backend.down.store(false, ordering: .relaxed) }
+            try PayloadArchiveReader.export(store: store, directory: scratch.archive, from: nil, to: nil) { exported.insert($0.row.id) }
+            #expect(exported.count == 300)
+
+            // The store answers: the sealer's next try seals them, in a few seconds at most.
+            #expect(try await eventually {
+                try PayloadArchiveReader.segments(store: store).reduce(0) { $0 + $1.count } >= 270
+            })
+            await log.shutdown()
+            let segments = try PayloadArchiveReader.segments(store: store)
+            #expect(segments.reduce(0) { $0 + $1.count } == 300)
+            #expect(Set(segments.map(\.id)).count == segments.count)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: open).filter { $0.hasSuffix(".seg") }.isEmpty)
+            exported.removeAll()
+            try PayloadArchiveReader.export(store: store, directory: scratch.archive, from: nil, to: nil) { exported.insert($0.row.id) }
+            #expect(exported.count == 300)
+        }
+
+        /// Shut down while the store is still unreachable: the unsealed segments stay on disk
+        /// and the next start seals them.
+        @Test func segmentsLeftUnsealedAtShutdownAreSealedByTheNextStart() async throws {
+            let scratch = try Scratch()
+            defer { scratch.remove() }
+            let backend = try UnreachableBackend(root: scratch.url.appendingPathComponent("cut-store").path)
+            let store = try ArtifactStore(backend: backend)
+            let prefix = freshPrefix()
+            func makeCutLog() async throws -> RequestLog {
+                try RequestLog(
+                    configuration: RequestLogConfiguration(
+                        archiveDirectory: scratch.archive, segmentMaxBytes: 4096, batchSize: 50, syncAppends: false,
+                        retryInterval: .milliseconds(50), shutdownTimeout: .seconds(2)),
+                    guestbook: try #require(try await makeGuestbook(.sqlite, scratch: scratch, prefix: prefix)), store: store)
+            }
+            let log = try await makeCutLog()
+            try await log.start()
+            backend.down.store(true, ordering: .relaxed)
+            for group in 0..<5 {
+                for i in group * 30..<(group + 1) * 30 { log.record(try predictCall(i)) }
+                #expect(await log.flush(timeout: patience))
+            }
+            #expect(try await log.guestbook.count() == 150)
+            await log.shutdown()
+            #expect(!(try FileManager.default.contentsOfDirectory(atPath: scratch.archive + "/open").filter { $0.hasSuffix(".seg") }.isEmpty))
+            #expect(try PayloadArchiveReader.segments(store: try ArtifactStore(backend: backend.base)).isEmpty)
+
+            backend.down.store(false, ordering: .relaxed)
+            let next = try await makeCutLog()
+            try await next.start()
+            // Recovery replays the rows it read back; the guestbook ignores the ones it has.
+            #expect(await next.waitForReplay(timeout: patience))
+            #expect(try await next.guestbook.count() == 150)
+            await next.shutdown()
+            let segments = try PayloadArchiveReader.segments(store: store)
+            #expect(segments.reduce(0) { $0 + $1.count } == 150)
         }
 
         @Test func anUnavailableDatabaseSpillsAndReplaysEverything() async throws {
