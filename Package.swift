@@ -394,7 +394,7 @@ let package = Package(
         .testTarget(
             name: "LoupeCLITests",
             dependencies: [
-                "Catalog", "LoupeCLI", "LoupeProtocol", "LoupeTestKit", "Retraining", "S3Store", "TreeTraining", "Zstd",
+                "Catalog", "LoupeCLI", "LoupeProtocol", "LoupeTestKit", "RequestLog", "Retraining", "S3Store", "TreeTraining", "Zstd",
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),

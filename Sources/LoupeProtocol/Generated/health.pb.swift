@@ -40,7 +40,7 @@ public nonisolated struct Loupe_V1_HealthResponse: Sendable {
   /// the process answers (always true in a reply)
   public var live: Bool = false
 
-  /// model_loaded && store_reachable: it can price diamonds now
+  /// = model_loaded: it can price diamonds now (also while the store is unreachable)
   public var ready: Bool = false
 
   public var modelLoaded: Bool = false

@@ -41,7 +41,7 @@ struct  Loupe__V1__HealthResponse
    */
   protobuf_c_boolean live;
   /*
-   * model_loaded && store_reachable: it can price diamonds now
+   * = model_loaded: it can price diamonds now (also while the store is unreachable)
    */
   protobuf_c_boolean ready;
   protobuf_c_boolean model_loaded;
