@@ -26,7 +26,7 @@ public final class Scheduler: Sendable {
     public let inputs: any DriftInputSource
     private let catalog: Catalog
     private let jobs: JobManager
-    private let inboxDirectory: String?
+    private let inbox: InboxSource?
     private let logger: Logger
     private let onStatus: @Sendable (SchedulerStatus) -> Void
     private let state: Mutex<State>
@@ -41,6 +41,7 @@ public final class Scheduler: Sendable {
     }
 
     /// - Parameter inboxDirectory: the folder watched for CSV files (`<store>/inbox`); nil turns the trigger off.
+    ///   A store shared by several machines (S3) has an inbox of its own, which is watched instead.
     public init(
         configuration: SchedulerConfiguration, catalog: Catalog, jobs: JobManager, inboxDirectory: String?,
         window: DriftWindow = DriftWindow(), inputs: (any DriftInputSource)? = nil, now: Date = Date(), logger: Logger = Logger(label: "loupe.scheduler"),
@@ -49,19 +50,25 @@ public final class Scheduler: Sendable {
         self.configuration = configuration
         self.catalog = catalog
         self.jobs = jobs
-        self.inboxDirectory = configuration.inbox ? inboxDirectory : nil
+        if !configuration.inbox || inboxDirectory == nil {
+            inbox = nil
+        } else if let shared = catalog.store.backend as? any SharedInbox {
+            inbox = .shared(shared)
+        } else {
+            inbox = inboxDirectory.map { .folder($0) }
+        }
         self.window = window
         self.inputs = inputs ?? window
         self.logger = logger
         self.onStatus = onStatus
         var triggers: [String] = []
         if let interval = configuration.interval { triggers.append("interval \(interval)") }
-        if self.inboxDirectory != nil { triggers.append("inbox") }
+        if let inbox { triggers.append("inbox \(inbox.location)") }
         if let threshold = configuration.driftThreshold { triggers.append("drift > \(threshold)") }
         var status = SchedulerStatus(triggers: triggers, updated: now)
         status.nextIntervalRun = configuration.interval.map { now.addingTimeInterval($0.seconds) }
         state = Mutex(State(status: status, created: now))
-        if let inboxDirectory = self.inboxDirectory {
+        if case .folder(let inboxDirectory) = inbox {
             for sub in ["", "/processed", "/failed"] {
                 try? FileManager.default.createDirectory(atPath: inboxDirectory + sub, withIntermediateDirectories: true)
             }
@@ -162,21 +169,22 @@ public final class Scheduler: Sendable {
     // MARK: Inbox
 
     private func takeInbox(now: Date) {
-        guard let inbox = inboxDirectory else { return }
-        let files = ((try? FileManager.default.contentsOfDirectory(atPath: inbox)) ?? [])
-            .filter { $0.lowercased().hasSuffix(".csv") }.sorted()
-        for name in files {
-            let path = inbox + "/" + name
-            guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
-                let modified = attributes[.modificationDate] as? Date,
-                now.timeIntervalSince(modified) >= configuration.inboxSettle.seconds
-            else { continue }
+        guard let inbox else { return }
+        let names: [String]
+        do {
+            names = try inbox.ready(now: now, settle: configuration.inboxSettle)
+        } catch {
+            logger.warning("cannot list the inbox; trying again at the next check",
+                           metadata: ["inbox": "\(inbox.location)", "error": "\(error)"])
+            return
+        }
+        for name in names {
             let stamp = Self.stamp(now)
             do {
-                let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+                let bytes = try inbox.read(name)
                 let result = try catalog.ingest(
                     csv: bytes, dataset: configuration.request.dataset, source: "inbox/\(name)", append: true)
-                try FileManager.default.moveItem(atPath: path, toPath: "\(inbox)/processed/\(stamp)-\(name)")
+                try inbox.processed(name, as: "\(stamp)-\(name)")
                 logger.info("ingested an inbox file", metadata: [
                     "file": "\(name)", "dataset_version": "\(result.manifest.version)",
                     "clean": "\(result.cleaning.report.cleanRows)", "quarantined": "\(result.cleaning.report.quarantinedRows)",
@@ -185,10 +193,14 @@ public final class Scheduler: Sendable {
                     s.status.inboxProcessed += 1
                     if !s.pending.contains("inbox") { s.pending.append("inbox") }
                 }
+            } catch let error as StoreError where error.code == .io || error.code == .conflict {
+                // The store, not the file: it stays in the inbox for the next check. (Ingesting
+                // again after a failed move only repeats rows, which an append leaves out.)
+                logger.warning("an inbox file waits: the store cannot be written",
+                               metadata: ["file": "\(name)", "error": "\(error)"])
+                return
             } catch {
-                let failed = "\(inbox)/failed/\(stamp)-\(name)"
-                try? FileManager.default.moveItem(atPath: path, toPath: failed)
-                try? Data("\(error)\n".utf8).write(to: URL(fileURLWithPath: failed + ".error.txt"))
+                inbox.failed(name, as: "\(stamp)-\(name)", reason: "\(error)\n")
                 logger.error("an inbox file could not be ingested", metadata: ["file": "\(name)", "error": "\(error)"])
                 state.withLock { $0.status.inboxFailed += 1 }
             }

@@ -36,6 +36,32 @@ import Testing
         #expect(try stores[1].verify().ok)
     }
 
+    // MARK: The shared inbox
+
+    @Test func theInboxListsReadsAndMovesFilesDroppedIntoTheBucket() throws {
+        guard let harness = try Harness.make(.s3) else { return }
+        _ = try harness.open()
+        let backend = try harness.s3Backend()
+        #expect(try backend.inboxFiles().isEmpty)
+        try harness.rawWrite("inbox/november sales.csv", Array("carat,price\n1,2\n".utf8))
+        try harness.rawWrite("inbox/broken.csv", Array("x".utf8))
+        try harness.rawWrite("inbox/processed/old.csv", Array("y".utf8))
+        // Only the files directly in inbox/, by name.
+        #expect(try backend.inboxFiles().map(\.name) == ["broken.csv", "november sales.csv"])
+        #expect(try backend.inboxFiles().map(\.size) == [1, 16])
+        #expect(try backend.readInboxFile("november sales.csv") == Array("carat,price\n1,2\n".utf8))
+        try backend.moveInboxFile("november sales.csv", to: "processed", as: "20261207t120000-november sales.csv", note: nil)
+        try backend.moveInboxFile("broken.csv", to: "failed", as: "20261207t120000-broken.csv", note: "no price column\n")
+        #expect(try backend.inboxFiles().isEmpty)
+        let objects = try harness.rawObjects()
+        #expect(objects["inbox/processed/20261207t120000-november sales.csv"] == 16)
+        #expect(try harness.rawRead("inbox/failed/20261207t120000-broken.csv.error.txt") == Array("no price column\n".utf8))
+        #expect(objects["inbox/failed/20261207t120000-broken.csv"] == 1)
+        // A file another server took first is an error naming it, not an empty read.
+        #expect { try backend.readInboxFile("broken.csv") } throws: { "\($0)".contains("inbox/broken.csv") }
+        #expect(backend.inboxLocation.hasPrefix("s3://") && backend.inboxLocation.hasSuffix("/inbox/"))
+    }
+
     @Test func aliasWriteWithAStaleETagLosesAndKeepsTheOtherUpdate() throws {
         guard let harness = try Harness.make(.s3) else { return }
         let store = try harness.open()
