@@ -294,7 +294,7 @@ let package = Package(
         .target(
             name: "LoupeTestKit",
             dependencies: [
-                "LoupeProtocol",
+                "ArtifactStore", "LoupeProtocol",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

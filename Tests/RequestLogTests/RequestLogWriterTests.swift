@@ -1,4 +1,5 @@
 import ArtifactStore
+import LoupeTestKit
 import Foundation
 import GRDB
 import PostgresNIO

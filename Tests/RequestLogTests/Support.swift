@@ -149,40 +149,6 @@ let patience: Duration = .seconds(300)
 /// crowd the two cores the whole test run shares (servers, 100k-row batches, databases).
 @Suite(.serialized) enum RequestLogSuites {}
 
-/// A store backend that can be cut off: while `down`, every call fails as an unreachable
-/// store's would (the lock too), and nothing reaches the directory underneath.
-final class UnreachableBackend: ArtifactBackend, @unchecked Sendable {
-    let base: LocalDirectoryBackend
-    let down = Atomic<Bool>(false)
-    /// Calls refused while down.
-    let refused = Atomic<Int>(0)
-
-    init(root: String) throws { base = try LocalDirectoryBackend(root: root) }
-
-    var description: String { "unreachable-on-demand \(base)" }
-
-    private func reach() throws {
-        if down.load(ordering: .relaxed) {
-            refused.add(1, ordering: .relaxed)
-            throw StoreError(.io, "the store is unreachable (test outage)")
-        }
-    }
-
-    func stageBlob() throws -> any BlobUpload { try reach(); return try base.stageBlob() }
-    func openBlob(_ digest: BlobDigest) throws -> any BlobSource { try reach(); return try base.openBlob(digest) }
-    func blobInfo(_ digest: BlobDigest) throws -> BlobInfo? { try reach(); return try base.blobInfo(digest) }
-    func confirmBlob(_ digest: BlobDigest) throws -> Bool { try reach(); return try base.confirmBlob(digest) }
-    func listBlobs() throws -> [BlobDigest] { try reach(); return try base.listBlobs() }
-    func deleteBlob(_ digest: BlobDigest) throws { try reach(); try base.deleteBlob(digest) }
-    func location(of digest: BlobDigest) -> String { base.location(of: digest) }
-    func readDocument(_ key: String) throws -> [UInt8]? { try reach(); return try base.readDocument(key) }
-    func replaceDocument(_ key: String, with bytes: [UInt8]) throws { try reach(); try base.replaceDocument(key, with: bytes) }
-    func listDocuments(prefix: String) throws -> [String] { try reach(); return try base.listDocuments(prefix: prefix) }
-    func documentSize(_ key: String) throws -> Int64? { try reach(); return try base.documentSize(key) }
-    func withExclusiveLock<T>(_ body: () throws -> T) throws -> T { try reach(); return try base.withExclusiveLock(body) }
-    func abandonedUploads() throws -> [String] { try reach(); return try base.abandonedUploads() }
-}
-
 /// Polls `condition` every 50 ms for up to a minute (a guard against hanging, not a timing
 /// assertion); returns whether it came true.
 func eventually(_ condition: () async throws -> Bool) async throws -> Bool {

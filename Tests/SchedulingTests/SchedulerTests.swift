@@ -73,6 +73,32 @@ import TreeTraining
         #expect(try s.catalog.schedulerStatus()?.lastRun?.job == job)
     }
 
+    /// A store that cannot be written is not the file's fault: the file waits in the inbox and
+    /// is taken at a later check, instead of moving to failed/.
+    @Test func anInboxFileWaitsWhileTheStoreIsUnreachable() async throws {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("loupe-sched-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: url) }
+        let backend = try UnreachableBackend(root: url.appendingPathComponent("store").path)
+        let catalog = Catalog(store: try ArtifactStore(backend: backend))
+        try catalog.ingest(csv: Array(Self.csv(rows: 300).utf8), dataset: "diamonds", source: "test")
+        let inbox = url.appendingPathComponent("inbox").path
+        let t0 = Date()
+        let jobs = JobManager(pipeline: RetrainPipeline(catalog: catalog))
+        let scheduler = Scheduler(
+            configuration: config { $0.inbox = true }, catalog: catalog, jobs: jobs, inboxDirectory: inbox, now: t0)
+        try Self.csv(rows: 200, seed: 4).write(toFile: inbox + "/december.csv", atomically: true, encoding: .utf8)
+        backend.down.store(true, ordering: .relaxed)
+        scheduler.tick(now: t0.addingTimeInterval(10))
+        #expect(scheduler.status.inboxProcessed == 0 && scheduler.status.inboxFailed == 0)
+        #expect(FileManager.default.fileExists(atPath: inbox + "/december.csv"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: inbox + "/failed").isEmpty)
+        backend.down.store(false, ordering: .relaxed)
+        scheduler.tick(now: t0.addingTimeInterval(20))
+        #expect(scheduler.status.inboxProcessed == 1)
+        #expect(try catalog.store.latestDataset(name: "diamonds")?.version == 2)
+        try await settle(scheduler, jobs: jobs, at: t0.addingTimeInterval(30))  // the retrain it started
+    }
+
     @Test func inboxFilesAreIngestedMovedAndTriggerARetrain() async throws {
         let s = try setup()
         defer { try? FileManager.default.removeItem(at: s.url) }
