@@ -357,6 +357,10 @@ LOUPE_API int loupe_set_deadline_ms(loupe_client *c, unsigned ms);
  *     when it is writable. After appending, call loupe_flush.
  *   - then take what finished: while ((r = loupe_get_reply(c)) != NULL) { ... }; NULL with
  *     loupe_errcode(c) == LOUPE_OK means nothing more is finished now.
+ *   - act before you wait: append (and flush) the calls of every connection that is up before
+ *     each poll, not only after one returns. loupe_connect_poll may return LOUPE_POLL_OK from
+ *     any call, the first included, without the socket ever having been ready (the Welcome was
+ *     in already), and a socket with nothing in flight never wakes the loop.
  *   - poll no longer than loupe_next_timeout_ms: when it passes, call loupe_connect_poll
  *     (connecting) or loupe_get_reply (a call's deadline passed: its result is ready).
  *   - errors: a call's failure is its result's code (and the client's, as everywhere); a
@@ -381,7 +385,9 @@ LOUPE_API loupe_client *loupe_connect_start(const loupe_options *o);
 /** Advances connecting as far as it goes without waiting: the TCP connect (address by
  *  address), the TLS handshake, Hello -> Welcome, each within the connect timeout (checked
  *  when this is called: call it when loupe_next_timeout_ms passes, too). Call it first
- *  right after loupe_connect_start, then each time the socket is ready as it asked. */
+ *  right after loupe_connect_start, then each time the socket is ready as it asked. Any call,
+ *  the first included, may return LOUPE_POLL_OK: append the connection's calls then, before
+ *  polling again (the socket will not become readable of itself). */
 LOUPE_API loupe_poll_status loupe_connect_poll(loupe_client *c);
 /** loupe_reconnect without waiting: closes (pending calls and unread results are dropped)
  *  and starts connecting again with the same options; then loupe_connect_poll. LOUPE_OK or
