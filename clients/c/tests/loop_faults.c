@@ -8,7 +8,8 @@
  *                    are up before the loop's first poll(): as when, on a busy machine, the
  *                    server's Welcome is in before the client asks. A loop that only hands out
  *                    work after poll() returns then waits with nothing in flight.
- *   reset-last       the last connection's replies are held back while any other connection
+ *   reset-last       as connected-first (so every connection gets calls from the start), and
+ *                    the last connection's replies are held back while any other connection
  *                    has calls out; then its connection is reset (its calls are lost) while
  *                    the others are idle. A loop that only hands the lost calls to
  *                    connections it has not visited yet in that turn waits for ever.
@@ -61,14 +62,15 @@ loupe_client *__wrap_loupe_connect_start(const loupe_options *o) {
 
 loupe_poll_status __wrap_loupe_connect_poll(loupe_client *c) {
     loupe_poll_status st = __real_loupe_connect_poll(c);
-    if (strcmp(fault(), "connected-first") != 0) return st;
+    int reset_last = strcmp(fault(), "reset-last") == 0;
+    if (strcmp(fault(), "connected-first") != 0 && !reset_last) return st;
     double t0 = seconds();
     while ((st == LOUPE_POLL_READING || st == LOUPE_POLL_WRITING) && seconds() - t0 < 30) {
         struct pollfd p = {loupe_socket(c), st == LOUPE_POLL_READING ? POLLIN : POLLOUT, 0};
         poll(&p, 1, 100);
         st = __real_loupe_connect_poll(c);
     }
-    if (st == LOUPE_POLL_OK) report();
+    if (st == LOUPE_POLL_OK && !reset_last) report();
     return st;
 }
 
