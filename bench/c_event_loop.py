@@ -24,6 +24,10 @@ after a warm-up, the clients run in the order blocking, event loop, Swift, Swift
 blocking, so that a drift in the machine's load falls on all alike; each client's rows/s is its
 rows over its seconds across its two runs.
 
+A C client run that takes longer than --run-timeout (120 s) fails the bench: a client waiting
+with nothing in flight would otherwise sit out the server's 300 s idle timeout and finish with
+no failed call, visible only as a slow run (issue 24).
+
 Only a release server gives meaningful numbers: pass --loupe with a release binary (built with
 `swift build -c release --product loupe --product loupe-bench-server`), or let the script build
 one. A debug server's numbers measure the debug build, not the clients: do not record them.
@@ -62,14 +66,15 @@ def compare(loupe, tools, csv, store, training, args):
 
     def blocking():
         out = subprocess.run([tools["score_csv"], "-a", addr, "-b", str(args.batch), "-d", str(args.blocking_depth),
-                              "--json", csv], check=True, capture_output=True, text=True, env=env).stdout
+                              "--json", csv], check=True, capture_output=True, text=True, env=env,
+                             timeout=args.run_timeout).stdout
         r = json.loads(out)
         return dict(rows=r["rows"], seconds=r["seconds"], failed=r["failed_calls"])
 
     def event_loop():
         out = subprocess.run([tools["score_csv_async"], "-a", addr, "-c", str(args.connections), "-b", str(args.batch),
                               "-d", str(args.depth), "--json", csv], check=True, capture_output=True, text=True,
-                             env=env).stdout
+                             env=env, timeout=args.run_timeout).stdout
         r = json.loads(out)
         return dict(rows=r["rows"], seconds=r["seconds"], failed=r["failed_calls"] + r["retried_calls"])
 
@@ -92,6 +97,10 @@ def compare(loupe, tools, csv, store, training, args):
             runs["swift"].append(measured(lambda: swift(seconds)))
         runs["event_loop"].append(measured(event_loop))
         runs["blocking"].append(measured(blocking))
+    except subprocess.TimeoutExpired as e:
+        # A client that waits with nothing in flight sits until the server's 300 s idle
+        # timeout and then finishes "fine": fail loudly instead (issue 24).
+        sys.exit(f"{os.path.basename(e.cmd[0])} ran past --run-timeout ({args.run_timeout:.0f} s): a stall")
     finally:
         server.terminate()
         server.wait()
@@ -117,6 +126,8 @@ def main():
     ap.add_argument("--blocking-depth", type=int, default=8, help="calls pipelined on the blocking client's connection")
     ap.add_argument("--servers", choices=["both", "default", "small"], default="both")
     ap.add_argument("--no-swift", action="store_true", help="skip the Swift client")
+    ap.add_argument("--run-timeout", type=float, default=120,
+                    help="seconds a C client run may take before it counts as a stall (the bench fails)")
     args = ap.parse_args()
     loupe = args.loupe
     if not loupe:

@@ -15,11 +15,16 @@
  *   -o  write row,price,low,high per input row (NaN for rows the server refused)
  *   --json  print the numbers as one JSON object
  *
- * The loop, per connection: while connecting, wait for what loupe_connect_poll asks; then
- * always POLLIN (loupe_consume_input when readable) and POLLOUT while loupe_flush said 1;
- * after each wake-up take every finished result (loupe_get_reply until NULL) and top the
- * connection up to DEPTH calls. poll() never waits past loupe_next_timeout_ms, so connect
- * timeouts and deadlines fire on time. A connection that fails hands its calls to the others.
+ * The loop takes three steps each turn. (1) Every connection advances: while connecting, as
+ * loupe_connect_poll asks; once connected, loupe_consume_input when readable, then every
+ * finished result is taken (loupe_get_reply until NULL); a connection that fails hands its
+ * calls back. (2) Every connected connection is topped up to DEPTH calls and flushed, again
+ * while one fails and hands calls back. (3) poll(): POLLIN on each connection, POLLOUT while
+ * loupe_flush said 1, never past loupe_next_timeout_ms (connect timeouts and deadlines fire on
+ * time). Step 2 comes before the wait, never only after a wake-up: a connection can come up
+ * without its socket ever waking the loop (the Welcome was in before loupe_connect_poll was
+ * first called), and calls handed back by a failed connection may have only idle connections
+ * left to take them. Either would otherwise wait with nothing in flight (issue 24).
  */
 #include <loupe.h>
 #include <math.h>
@@ -39,6 +44,7 @@ typedef struct conn {
     int status;       /* loupe_poll_status while connecting; LOUPE_POLL_OK once connected */
     int dead;         /* failed: its calls went back to the queue */
     int more;         /* loupe_flush said 1: wait for POLLOUT */
+    char failure[512]; /* why it failed, kept before loupe_get_reply reports ERR_CLOSED */
     size_t in_flight;
     uint32_t ids[MAX_DEPTH];
     size_t batch[MAX_DEPTH]; /* the batch each in-flight call prices */
@@ -51,6 +57,15 @@ typedef struct work {
     int *tries;
     size_t done, failed_calls, retried, refused_rows;
 } work;
+
+/* What the loop scores and where the prices go. */
+typedef struct job {
+    const table *t;
+    size_t batch, depth;
+    size_t batch_limit; /* the server's max_batch_rows, once a connection says it */
+    double *prices, *lows, *highs;
+    work w;
+} job;
 
 static int usage(void) {
     fprintf(stderr, "usage: score_csv_async [-a HOST:PORT] [-c CONNS] [-b ROWS] [-d DEPTH] "
@@ -75,21 +90,116 @@ static int again(work *w, size_t b) {
     return 1;
 }
 
+static size_t batch_rows(const job *j, size_t b) {
+    size_t first = b * j->batch;
+    return j->t->rows - first < j->batch ? j->t->rows - first : j->batch;
+}
+
+/* A call that failed for good: its rows are NaN. */
+static void fail_batch(job *j, size_t b) {
+    for (size_t i = b * j->batch, end = i + batch_rows(j, b); i < end; i++)
+        j->prices[i] = j->lows[i] = j->highs[i] = NAN;
+    j->w.failed_calls++;
+    j->w.done++;
+}
+
+/* Remembers why the connection failed (the first reason: loupe_get_reply then says CLOSED). */
+static void note_failure(conn *k) {
+    if (!k->failure[0])
+        snprintf(k->failure, sizeof k->failure, "%s: %s", loupe_code_name(loupe_errcode(k->c)),
+                 loupe_errmsg(k->c));
+}
+
 /* The connection failed: its calls go back to the queue, the connection out of the loop. */
-static void give_up(conn *k, work *w, double *prices, size_t rows, size_t batch_rows) {
-    fprintf(stderr, "score_csv_async: a connection failed: %s: %s\n",
-            loupe_code_name(loupe_errcode(k->c)), loupe_errmsg(k->c));
-    for (size_t j = 0; j < k->in_flight; j++) {
-        size_t b = k->batch[j];
-        if (!again(w, b)) {
-            for (size_t i = b * batch_rows; i < rows && i < (b + 1) * batch_rows; i++)
-                prices[i] = NAN;
-            w->failed_calls++;
-            w->done++;
-        }
-    }
+static void give_up(conn *k, job *j) {
+    note_failure(k);
+    fprintf(stderr, "score_csv_async: a connection failed: %s\n", k->failure);
+    for (size_t i = 0; i < k->in_flight; i++)
+        if (!again(&j->w, k->batch[i])) fail_batch(j, k->batch[i]);
     k->in_flight = 0;
     k->dead = 1;
+}
+
+/* One finished result of connection k: its prices kept, or the call sent again or failed. */
+static void take_result(conn *k, job *j, const loupe_result *r) {
+    size_t i = 0;
+    while (i < k->in_flight && k->ids[i] != loupe_result_request_id(r)) i++;
+    if (i == k->in_flight) return; /* not a call of ours: cannot happen */
+    size_t b = k->batch[i], first = b * j->batch, n = batch_rows(j, b);
+    k->ids[i] = k->ids[k->in_flight - 1];
+    k->batch[i] = k->batch[--k->in_flight];
+    int code = loupe_result_code(r);
+    if (code == LOUPE_OK) {
+        memcpy(j->prices + first, loupe_result_prices(r), n * sizeof(double));
+        memcpy(j->lows + first, loupe_result_lows(r), n * sizeof(double));
+        memcpy(j->highs + first, loupe_result_highs(r), n * sizeof(double));
+        j->w.refused_rows += loupe_result_row_error_count(r);
+        j->w.done++;
+    } else if ((code == LOUPE_DEADLINE_EXCEEDED || code == LOUPE_UNAVAILABLE) && again(&j->w, b)) {
+        /* sent again by the next top-up */
+    } else {
+        fprintf(stderr, "score_csv_async: rows %zu-%zu: %s: %s\n", first, first + n - 1,
+                loupe_code_name(code), loupe_result_message(r));
+        fail_batch(j, b);
+    }
+}
+
+/* Step 1 for one connection: connecting goes on; input is read when poll() said so
+ * (revents); finished results are taken; a failed connection hands its calls back. 0, or -1
+ * when the run cannot go on. */
+static int advance(conn *k, job *j, short revents) {
+    if (k->dead) return 0;
+    if (k->status != LOUPE_POLL_OK) {
+        k->status = loupe_connect_poll(k->c);
+        if (k->status == LOUPE_POLL_FAILED) {
+            fprintf(stderr, "score_csv_async: cannot connect: %s: %s\n",
+                    loupe_code_name(loupe_errcode(k->c)), loupe_errmsg(k->c));
+            k->dead = 1;
+            return 0;
+        }
+        if (k->status != LOUPE_POLL_OK) return 0;
+        const loupe_session *s = loupe_client_session(k->c);
+        if (s && s->max_batch_rows && (!j->batch_limit || s->max_batch_rows < j->batch_limit))
+            j->batch_limit = s->max_batch_rows;
+        if (j->batch_limit && j->batch > j->batch_limit) {
+            fprintf(stderr, "score_csv_async: -b %zu is over the server's %zu rows per call\n",
+                    j->batch, j->batch_limit);
+            return -1;
+        }
+    }
+    /* A failure here closes the connection; results finished before it still come below. */
+    if ((revents & (POLLIN | POLLHUP | POLLERR)) && loupe_consume_input(k->c) != LOUPE_OK)
+        note_failure(k);
+    loupe_result *r;
+    while ((r = loupe_get_reply(k->c)) != NULL) {
+        take_result(k, j, r);
+        loupe_result_free(r);
+    }
+    if (!loupe_connected(k->c)) give_up(k, j);
+    return 0;
+}
+
+/* Step 2 for one connection: up to DEPTH calls, then flushed. 1 when it failed (its calls
+ * handed back), 0, or -1 when the run cannot go on. */
+static int top_up(conn *k, job *j) {
+    if (k->dead || k->status != LOUPE_POLL_OK) return 0;
+    const table *t = j->t;
+    size_t b;
+    while (k->in_flight < j->depth && take_batch(&j->w, &b)) {
+        size_t first = b * j->batch;
+        loupe_columns cols = {batch_rows(j, b), t->carat + first, t->cut + first,
+                              t->color + first, t->clarity + first, t->depth + first,
+                              t->table + first, t->x + first, t->y + first, t->z + first};
+        if (loupe_append_batch_predict(k->c, &cols, NULL, &k->ids[k->in_flight]) != LOUPE_OK) {
+            fprintf(stderr, "score_csv_async: %s\n", loupe_errmsg(k->c));
+            return -1;
+        }
+        k->batch[k->in_flight++] = b;
+    }
+    k->more = loupe_flush(k->c);
+    if (k->more >= 0) return 0;
+    give_up(k, j);
+    return 1;
 }
 
 int main(int argc, char **argv) {
@@ -144,29 +254,41 @@ int main(int argc, char **argv) {
     }
     loupe_options_free(o);
 
-    work w;
-    memset(&w, 0, sizeof w);
-    w.calls = (t.rows + batch - 1) / batch;
-    w.retry = malloc(w.calls * sizeof(size_t) + 1);
-    w.tries = calloc(w.calls + 1, sizeof(int));
-    size_t batch_limit = 0; /* the server's max_batch_rows, once a connection says it */
-    double *prices = malloc(t.rows * sizeof(double) + 1), *lows = malloc(t.rows * sizeof(double) + 1),
-           *highs = malloc(t.rows * sizeof(double) + 1);
+    job j = {&t, batch, depth, 0, NULL, NULL, NULL, {0}};
+    work *w = &j.w;
+    w->calls = (t.rows + batch - 1) / batch;
+    w->retry = malloc(w->calls * sizeof(size_t) + 1);
+    w->tries = calloc(w->calls + 1, sizeof(int));
+    j.prices = malloc(t.rows * sizeof(double) + 1);
+    j.lows = malloc(t.rows * sizeof(double) + 1);
+    j.highs = malloc(t.rows * sizeof(double) + 1);
     int rc = 0;
 
-    while (w.done < w.calls) {
-        struct pollfd p[MAX_CONNS];
-        int timeout = -1, live = 0;
+    struct pollfd p[MAX_CONNS];
+    for (size_t k = 0; k < nconns; k++) p[k] = (struct pollfd){-1, 0, 0}; /* nothing polled yet */
+    while (w->done < w->calls) {
+        for (size_t k = 0; k < nconns; k++) /* 1: advance */
+            if (advance(&conns[k], &j, p[k].revents) < 0) {
+                rc = 1;
+                goto done;
+            }
+        for (int handed_back = 1; handed_back;) { /* 2: top up, before any wait */
+            handed_back = 0;
+            for (size_t k = 0; k < nconns; k++) {
+                int r = top_up(&conns[k], &j);
+                if (r < 0) {
+                    rc = 1;
+                    goto done;
+                }
+                handed_back |= r;
+            }
+        }
+        if (w->done == w->calls) break;
+        int timeout = -1, live = 0; /* 3: wait */
         for (size_t k = 0; k < nconns; k++) {
             conn *x = &conns[k];
             p[k] = (struct pollfd){-1, 0, 0}; /* poll ignores a negative fd */
             if (x->dead) continue;
-            if (x->status == LOUPE_POLL_FAILED) {
-                fprintf(stderr, "score_csv_async: cannot connect: %s: %s\n",
-                        loupe_code_name(loupe_errcode(x->c)), loupe_errmsg(x->c));
-                x->dead = 1;
-                continue;
-            }
             live++;
             short events = x->status == LOUPE_POLL_READING   ? POLLIN
                            : x->status == LOUPE_POLL_WRITING ? POLLOUT
@@ -185,78 +307,6 @@ int main(int argc, char **argv) {
             rc = 1;
             break;
         }
-        for (size_t k = 0; k < nconns; k++) {
-            conn *x = &conns[k];
-            if (x->dead) continue;
-            if (x->status != LOUPE_POLL_OK) {
-                /* Connecting: poll again when the socket is ready or a timeout passed. */
-                x->status = loupe_connect_poll(x->c);
-                if (x->status != LOUPE_POLL_OK) continue;
-                const loupe_session *s = loupe_client_session(x->c);
-                if (s && s->max_batch_rows && (!batch_limit || s->max_batch_rows < batch_limit))
-                    batch_limit = s->max_batch_rows;
-                if (batch_limit && batch > batch_limit) {
-                    fprintf(stderr, "score_csv_async: -b %zu is over the server's %zu rows per call\n",
-                            batch, batch_limit);
-                    rc = 1;
-                    goto done;
-                }
-            }
-            if ((p[k].revents & (POLLIN | POLLHUP | POLLERR)) &&
-                loupe_consume_input(x->c) != LOUPE_OK) {
-                /* The connection failed; results that finished before it still come below. */
-            }
-            loupe_result *r;
-            while ((r = loupe_get_reply(x->c)) != NULL) {
-                size_t j = 0;
-                while (j < x->in_flight && x->ids[j] != loupe_result_request_id(r)) j++;
-                if (j == x->in_flight) { /* not a call of ours: cannot happen */
-                    loupe_result_free(r);
-                    continue;
-                }
-                size_t b = x->batch[j], first = b * batch;
-                size_t n = t.rows - first < batch ? t.rows - first : batch;
-                x->ids[j] = x->ids[x->in_flight - 1];
-                x->batch[j] = x->batch[--x->in_flight];
-                int code = loupe_result_code(r);
-                if (code == LOUPE_OK) {
-                    memcpy(prices + first, loupe_result_prices(r), n * sizeof(double));
-                    memcpy(lows + first, loupe_result_lows(r), n * sizeof(double));
-                    memcpy(highs + first, loupe_result_highs(r), n * sizeof(double));
-                    w.refused_rows += loupe_result_row_error_count(r);
-                    w.done++;
-                } else if ((code == LOUPE_DEADLINE_EXCEEDED || code == LOUPE_UNAVAILABLE) &&
-                           again(&w, b)) {
-                    /* sent again below */
-                } else {
-                    fprintf(stderr, "score_csv_async: rows %zu-%zu: %s: %s\n", first,
-                            first + n - 1, loupe_code_name(code), loupe_result_message(r));
-                    for (size_t i = first; i < first + n; i++) prices[i] = lows[i] = highs[i] = NAN;
-                    w.failed_calls++;
-                    w.done++;
-                }
-                loupe_result_free(r);
-            }
-            if (!loupe_connected(x->c)) {
-                give_up(x, &w, prices, t.rows, batch);
-                continue;
-            }
-            size_t b;
-            while (x->in_flight < depth && take_batch(&w, &b)) {
-                size_t first = b * batch, n = t.rows - first < batch ? t.rows - first : batch;
-                loupe_columns cols = {n, t.carat + first, t.cut + first, t.color + first,
-                                      t.clarity + first, t.depth + first, t.table + first,
-                                      t.x + first, t.y + first, t.z + first};
-                if (loupe_append_batch_predict(x->c, &cols, NULL, &x->ids[x->in_flight]) != LOUPE_OK) {
-                    fprintf(stderr, "score_csv_async: %s\n", loupe_errmsg(x->c));
-                    rc = 1;
-                    goto done;
-                }
-                x->batch[x->in_flight++] = b;
-            }
-            x->more = loupe_flush(x->c);
-            if (x->more < 0) give_up(x, &w, prices, t.rows, batch);
-        }
     }
 done:;
     double scored = now() - t1;
@@ -268,7 +318,7 @@ done:;
         } else {
             fprintf(out, "row,price,low,high\n");
             for (size_t i = 0; i < t.rows; i++)
-                fprintf(out, "%zu,%.2f,%.2f,%.2f\n", i, prices[i], lows[i], highs[i]);
+                fprintf(out, "%zu,%.2f,%.2f,%.2f\n", i, j.prices[i], j.lows[i], j.highs[i]);
             fclose(out);
         }
     }
@@ -279,17 +329,17 @@ done:;
                    "\"calls\": %zu, \"failed_calls\": %zu, \"retried_calls\": %zu, "
                    "\"refused_rows\": %zu, \"load_seconds\": %.3f, \"seconds\": %.3f, "
                    "\"rows_per_second\": %.0f}\n",
-                   t.rows, batch, nconns, depth, w.calls, w.failed_calls, w.retried,
-                   w.refused_rows, loaded, scored, rate);
+                   t.rows, batch, nconns, depth, w->calls, w->failed_calls, w->retried,
+                   w->refused_rows, loaded, scored, rate);
         else
             printf("%s: %zu rows read in %.2f s; scored in %.2f s over %zu connections from one "
                    "poll loop (%zu calls of %zu rows, %zu in flight on each): %.0f rows/s; "
                    "%zu rows refused, %zu calls failed, %zu sent again\n",
-                   path, t.rows, loaded, scored, nconns, w.calls, batch, depth, rate,
-                   w.refused_rows, w.failed_calls, w.retried);
+                   path, t.rows, loaded, scored, nconns, w->calls, batch, depth, rate,
+                   w->refused_rows, w->failed_calls, w->retried);
     }
     for (size_t k = 0; k < nconns; k++) loupe_free(conns[k].c);
-    free(prices), free(lows), free(highs), free(w.retry), free(w.tries);
+    free(j.prices), free(j.lows), free(j.highs), free(w->retry), free(w->tries);
     free_table(&t);
     return rc;
 }

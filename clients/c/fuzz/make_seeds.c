@@ -116,6 +116,13 @@ int main(int argc, char **argv) {
     gj.job = &job;
     seed(dir, "job", LP_FLAG_RESPONSE, LOUPE_METHOD_GET_JOB, 0, &gj.base);
 
+    Loupe__V1__RowError refused = LOUPE__V1__ROW_ERROR__INIT, *refusals[] = {&refused};
+    refused.row = 1, refused.field = "sold_price", refused.reason = "must be > 0";
+    Loupe__V1__ReportOutcomesResponse ro = LOUPE__V1__REPORT_OUTCOMES_RESPONSE__INIT;
+    ro.accepted = 2, ro.matched_by_request = 1, ro.unmatched = 1;
+    ro.n_rejected = 1, ro.rejected = refusals;
+    seed(dir, "outcomes", LP_FLAG_RESPONSE, LOUPE_METHOD_REPORT_OUTCOMES, 0, &ro.base);
+
     char *scopes[] = {"predict", "models:read"};
     Loupe__V1__Limits limits = LOUPE__V1__LIMITS__INIT;
     limits.max_frame_size = 8 << 20, limits.max_batch_rows = 100000, limits.max_in_flight = 64;

@@ -68,6 +68,8 @@ static void walk(const loupe_result *r) {
         touch(j->job_id), touch(j->message), touch(j->decision), touch(j->error_message);
         walk_model(j->model);
     }
+    const loupe_outcome_summary *os = loupe_result_outcomes(r);
+    if (os) sink += os->accepted + os->matched_by_request + os->matched_by_diamond + os->unmatched;
     const loupe_health_info *hi = loupe_result_health(r);
     if (hi) touch(hi->model_name), touch(hi->server_version), touch(hi->message);
     if (r->method == LP_METHOD_HELLO && r->code == LOUPE_OK) {

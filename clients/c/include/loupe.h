@@ -73,9 +73,9 @@ extern "C" {
 #endif
 
 #define LOUPE_VERSION_MAJOR 1
-#define LOUPE_VERSION_MINOR 1
+#define LOUPE_VERSION_MINOR 2
 #define LOUPE_VERSION_PATCH 0
-#define LOUPE_VERSION "1.1.0"
+#define LOUPE_VERSION "1.2.0"
 
 /* ---------------------------------------------------------------------------------------
  * Error codes
@@ -165,7 +165,7 @@ typedef struct loupe_options loupe_options;
 typedef struct loupe_client loupe_client;
 typedef struct loupe_result loupe_result;
 
-/** Defaults: host 127.0.0.1, port 7070, no token, client name "libloupe/1.0.0", connect
+/** Defaults: host 127.0.0.1, port 7070, no token, client name "libloupe/" LOUPE_VERSION, connect
  *  timeout 5000 ms, call timeout 60000 ms, maximum reply 16 MiB, no TLS. NULL if out of
  *  memory. Setters copy strings and return LOUPE_OK or LOUPE_ERR_USAGE (bad value) or
  *  LOUPE_ERR_NOMEM. */
@@ -286,6 +286,28 @@ LOUPE_API loupe_result *loupe_get_job(loupe_client *c, const char *job_id);
 /** Liveness and readiness (loupe_result_health). Works without a token. */
 LOUPE_API loupe_result *loupe_health(loupe_client *c);
 
+/** A stone this caller priced, and the price it later sold for (ReportOutcomes, predict
+ *  scope; since 1.2). Zero-initialise. */
+typedef struct loupe_outcome {
+    loupe_diamond diamond;   /* the stone, as it was priced */
+    double sold_price;       /* dollars, > 0 */
+    int64_t sold_unix_ms;    /* when it sold (ms since 1970); 0: unknown (the server takes now) */
+    int has_request_id;      /* 1: request_id names the call that priced it */
+    uint32_t request_id;     /* that call's request id on the caller's connection (ids restart
+                                on every connection: give sold_unix_ms too) */
+    const char *outcome_id;  /* the caller's id for the sale; NULL/"": a digest of the fields */
+} loupe_outcome;
+/** Reports `count` sales (1 .. the session's max_batch_rows; more is RESOURCE_EXHAUSTED) of
+ *  `model` (NULL/"": the server's default model), so the server measures each model version
+ *  on real sales. An outcome joins only the caller's own calls: by request id, else the
+ *  newest Predict of the same diamond. The result: loupe_result_outcomes (how many were
+ *  accepted and joined) and loupe_result_row_error (the outcomes refused: a bad diamond, a
+ *  sold_price <= 0, a request id that priced another diamond; row = index in `outcomes`).
+ *  Reporting the same outcome again changes nothing. A server without a request log answers
+ *  UNIMPLEMENTED. Since 1.2. */
+LOUPE_API loupe_result *loupe_report_outcomes(loupe_client *c, const loupe_outcome *outcomes,
+                                              size_t count, const char *model);
+
 /* ---------------------------------------------------------------------------------------
  * Pipelining: append many calls, then read the replies.
  * ------------------------------------------------------------------------------------- */
@@ -330,6 +352,10 @@ LOUPE_API int loupe_append_get_job(loupe_client *c, const char *job_id, uint32_t
 LOUPE_API int loupe_append_retrain(loupe_client *c, const loupe_retrain_options *o,
                                    const char *const *accept, size_t accept_count,
                                    uint32_t *request_id);
+/** As loupe_report_outcomes, pipelined (since 1.2). */
+LOUPE_API int loupe_append_report_outcomes(loupe_client *c, const loupe_outcome *outcomes,
+                                           size_t count, const char *model,
+                                           uint32_t *request_id);
 
 /* ---------------------------------------------------------------------------------------
  * Per-call deadlines (since 1.1)
@@ -357,6 +383,10 @@ LOUPE_API int loupe_set_deadline_ms(loupe_client *c, unsigned ms);
  *     when it is writable. After appending, call loupe_flush.
  *   - then take what finished: while ((r = loupe_get_reply(c)) != NULL) { ... }; NULL with
  *     loupe_errcode(c) == LOUPE_OK means nothing more is finished now.
+ *   - act before you wait: append (and flush) the calls of every connection that is up before
+ *     each poll, not only after one returns. loupe_connect_poll may return LOUPE_POLL_OK from
+ *     any call, the first included, without the socket ever having been ready (the Welcome was
+ *     in already), and a socket with nothing in flight never wakes the loop.
  *   - poll no longer than loupe_next_timeout_ms: when it passes, call loupe_connect_poll
  *     (connecting) or loupe_get_reply (a call's deadline passed: its result is ready).
  *   - errors: a call's failure is its result's code (and the client's, as everywhere); a
@@ -381,7 +411,9 @@ LOUPE_API loupe_client *loupe_connect_start(const loupe_options *o);
 /** Advances connecting as far as it goes without waiting: the TCP connect (address by
  *  address), the TLS handshake, Hello -> Welcome, each within the connect timeout (checked
  *  when this is called: call it when loupe_next_timeout_ms passes, too). Call it first
- *  right after loupe_connect_start, then each time the socket is ready as it asked. */
+ *  right after loupe_connect_start, then each time the socket is ready as it asked. Any call,
+ *  the first included, may return LOUPE_POLL_OK: append the connection's calls then, before
+ *  polling again (the socket will not become readable of itself). */
 LOUPE_API loupe_poll_status loupe_connect_poll(loupe_client *c);
 /** loupe_reconnect without waiting: closes (pending calls and unread results are dropped)
  *  and starts connecting again with the same options; then loupe_connect_poll. LOUPE_OK or
@@ -427,7 +459,7 @@ LOUPE_API int loupe_next_timeout_ms(const loupe_client *c);
 /** Method ids, as in the frame header. */
 enum { LOUPE_METHOD_HEALTH = 2, LOUPE_METHOD_PREDICT = 3, LOUPE_METHOD_BATCH_PREDICT = 4,
        LOUPE_METHOD_FIND_SIMILAR = 5, LOUPE_METHOD_LIST_MODELS = 6, LOUPE_METHOD_RETRAIN = 7,
-       LOUPE_METHOD_GET_JOB = 8 };
+       LOUPE_METHOD_GET_JOB = 8, LOUPE_METHOD_REPORT_OUTCOMES = 9 /* since 1.2 */ };
 
 LOUPE_API void loupe_result_free(loupe_result *r);
 LOUPE_API int loupe_result_method(const loupe_result *r);
@@ -456,7 +488,8 @@ LOUPE_API const double *loupe_result_highs(const loupe_result *r);
 LOUPE_API double loupe_result_level(const loupe_result *r);
 LOUPE_API const char *loupe_result_model_name(const loupe_result *r);
 LOUPE_API unsigned loupe_result_model_version(const loupe_result *r);
-/** The rows that failed validation (BatchPredict): row index, column ("" = whole row), reason. */
+/** The rows that failed validation (BatchPredict: row index, column ("" = whole row), reason)
+ *  or the outcomes refused (ReportOutcomes: index in its `outcomes`, field, reason). */
 LOUPE_API size_t loupe_result_row_error_count(const loupe_result *r);
 LOUPE_API int loupe_result_row_error(const loupe_result *r, size_t i, uint32_t *row,
                                      const char **field, const char **reason);
@@ -513,6 +546,16 @@ typedef struct loupe_job {
 } loupe_job;
 LOUPE_API const char *loupe_result_job_id(const loupe_result *r);  /* Retrain and GetJob */
 LOUPE_API const loupe_job *loupe_result_job(const loupe_result *r); /* GetJob */
+
+/* ReportOutcomes (since 1.2) */
+typedef struct loupe_outcome_summary {
+    unsigned accepted;           /* outcomes recorded (the refused ones are row errors) */
+    unsigned matched_by_request; /* joined to the caller's call by its request id */
+    unsigned matched_by_diamond; /* no request id: joined to the newest Predict of the diamond */
+    unsigned unmatched;          /* kept, and still used to compare versions */
+} loupe_outcome_summary;
+/** What the server did with the outcomes reported (NULL for other results). */
+LOUPE_API const loupe_outcome_summary *loupe_result_outcomes(const loupe_result *r);
 
 /* Health */
 typedef struct loupe_health_info {

@@ -103,8 +103,9 @@ static int64_t call_deadline(const loupe_client *c) {
 static const char *call_name(int method) {
     static const char *const names[] = {"connection", "Hello",       "Health",
                                         "Predict",    "BatchPredict", "FindSimilar",
-                                        "ListModels", "Retrain",     "GetJob"};
-    return method >= 0 && method <= 8 ? names[method] : "unknown";
+                                        "ListModels", "Retrain",     "GetJob",
+                                        "ReportOutcomes"};
+    return method >= 0 && method <= LOUPE_METHOD_REPORT_OUTCOMES ? names[method] : "unknown";
 }
 
 /* Calls whose results loupe_get_reply has yet to hand out (not cancelled ones). */
@@ -1050,6 +1051,49 @@ static int build_similar(loupe_client *c, Loupe__V1__FindSimilarRequest *m,
     return LOUPE_OK;
 }
 
+/* A ReportOutcomesRequest: its Outcome and Diamond messages and the pointers to them live in
+ * one allocation (memory), freed once the request is packed. */
+typedef struct outcomes_msg {
+    Loupe__V1__ReportOutcomesRequest request;
+    void *memory;
+} outcomes_msg;
+
+static int build_outcomes(loupe_client *c, outcomes_msg *m, const loupe_outcome *outcomes,
+                          size_t count, const char *model) {
+    m->memory = NULL;
+    loupe__v1__report_outcomes_request__init(&m->request);
+    if (count == 0)
+        return lp_set_error(c, LOUPE_ERR_USAGE,
+                            "no outcomes: report at least one sale (nothing was sent)");
+    if (!outcomes)
+        return lp_set_error(c, LOUPE_ERR_USAGE, "the outcomes are NULL with a count of %zu",
+                            count);
+    size_t each =
+        sizeof(Loupe__V1__Outcome *) + sizeof(Loupe__V1__Outcome) + sizeof(Loupe__V1__Diamond);
+    Loupe__V1__Outcome **list = count > SIZE_MAX / each ? NULL : malloc(count * each);
+    if (!list)
+        return lp_set_error(c, LOUPE_ERR_NOMEM, "out of memory building %zu outcomes", count);
+    Loupe__V1__Outcome *msgs = (Loupe__V1__Outcome *)(list + count);
+    Loupe__V1__Diamond *diamonds = (Loupe__V1__Diamond *)(msgs + count);
+    for (size_t i = 0; i < count; i++) {
+        const loupe_outcome *o = &outcomes[i];
+        loupe__v1__outcome__init(&msgs[i]);
+        set_diamond(&diamonds[i], &o->diamond);
+        msgs[i].diamond = &diamonds[i];
+        msgs[i].sold_price = o->sold_price;
+        msgs[i].sold_unix_ms = o->sold_unix_ms;
+        msgs[i].has_request_id = o->has_request_id != 0;
+        msgs[i].request_id = o->has_request_id ? o->request_id : 0;
+        if (o->outcome_id) msgs[i].outcome_id = (char *)o->outcome_id;
+        list[i] = &msgs[i];
+    }
+    m->request.n_outcomes = count;
+    m->request.outcomes = list;
+    if (model) m->request.model = (char *)model;
+    m->memory = list;
+    return LOUPE_OK;
+}
+
 loupe_result *loupe_predict(loupe_client *c, const loupe_diamond *d,
                             const loupe_predict_options *o) {
     predict_msg m;
@@ -1104,6 +1148,16 @@ loupe_result *loupe_health(loupe_client *c) {
     if (begin_blocking(c) != LOUPE_OK) return NULL;
     Loupe__V1__HealthRequest m = LOUPE__V1__HEALTH_REQUEST__INIT;
     return call(c, LOUPE_METHOD_HEALTH, 0, &m.base, SIZE_MAX);
+}
+
+loupe_result *loupe_report_outcomes(loupe_client *c, const loupe_outcome *outcomes,
+                                    size_t count, const char *model) {
+    outcomes_msg m;
+    if (begin_blocking(c) != LOUPE_OK || build_outcomes(c, &m, outcomes, count, model) != LOUPE_OK)
+        return NULL;
+    loupe_result *r = call(c, LOUPE_METHOD_REPORT_OUTCOMES, 0, &m.request.base, count);
+    free(m.memory);
+    return r;
 }
 
 /* ---- pipelining ----------------------------------------------------------------------- */
@@ -1174,6 +1228,17 @@ int loupe_append_retrain(loupe_client *c, const loupe_retrain_options *o,
     if (rc == LOUPE_OK)
         rc = append_frame(c, LOUPE_METHOD_RETRAIN, m.header_rows, &m.request.base, SIZE_MAX,
                           request_id);
+    return rc;
+}
+
+int loupe_append_report_outcomes(loupe_client *c, const loupe_outcome *outcomes, size_t count,
+                                  const char *model, uint32_t *request_id) {
+    outcomes_msg m = {.memory = NULL};
+    int rc = begin(c);
+    if (rc == LOUPE_OK) rc = build_outcomes(c, &m, outcomes, count, model);
+    if (rc == LOUPE_OK)
+        rc = append_frame(c, LOUPE_METHOD_REPORT_OUTCOMES, 0, &m.request.base, count, request_id);
+    free(m.memory);
     return rc;
 }
 

@@ -138,6 +138,7 @@ struct loupe_result {
     loupe_job job;
     loupe_health_info health;
     loupe_session session;
+    loupe_outcome_summary outcomes;
 
     struct loupe_result *next;      /* the client's queue of finished results */
 };

@@ -99,8 +99,9 @@ int lp_status_detail(const Loupe__V1__Status *s, size_t i, long *row, const char
 static const char *method_name(int method) {
     static const char *const names[] = {"connection", "Hello",       "Health",
                                         "Predict",    "BatchPredict", "FindSimilar",
-                                        "ListModels", "Retrain",     "GetJob"};
-    return method >= 0 && method <= 8 ? names[method] : "unknown method";
+                                        "ListModels", "Retrain",     "GetJob",
+                                        "ReportOutcomes"};
+    return method >= 0 && method <= LOUPE_METHOD_REPORT_OUTCOMES ? names[method] : "unknown method";
 }
 
 __attribute__((format(printf, 2, 3))) static loupe_result *protocol_error(loupe_result *r,
@@ -315,6 +316,22 @@ loupe_result *lp_result_decode(int method, uint32_t request_id, int error, const
         r->job.message = r->job.decision = r->job.error_message = "";
         return r;
     }
+    case LOUPE_METHOD_REPORT_OUTCOMES: {
+        DECODE(Loupe__V1__ReportOutcomesResponse,
+               loupe__v1__report_outcomes_response__descriptor);
+        /* Every index a caller will use to subscript its own outcomes is checked here. */
+        if (expected_rows != SIZE_MAX && m->n_rejected > expected_rows)
+            return protocol_error(r, "a ReportOutcomes reply refusing %zu of %zu outcomes",
+                                  m->n_rejected, expected_rows);
+        for (size_t i = 0; i < m->n_rejected; i++)
+            if (!m->rejected[i] ||
+                (expected_rows != SIZE_MAX && m->rejected[i]->row >= expected_rows))
+                return protocol_error(r, "a ReportOutcomes reply naming outcome %u of %zu",
+                                      m->rejected[i] ? m->rejected[i]->row : 0u, expected_rows);
+        r->outcomes = (loupe_outcome_summary){m->accepted, m->matched_by_request,
+                                              m->matched_by_diamond, m->unmatched};
+        return r;
+    }
     case LOUPE_METHOD_GET_JOB: {
         DECODE(Loupe__V1__GetJobResponse, loupe__v1__get_job_response__descriptor);
         loupe_job *j = &r->job;
@@ -409,15 +426,36 @@ double loupe_result_level(const loupe_result *r) { return r ? r->level : NAN; }
 const char *loupe_result_model_name(const loupe_result *r) { return r ? r->model_name : NULL; }
 unsigned loupe_result_model_version(const loupe_result *r) { return r ? r->model_version : 0; }
 
+/* The row errors of a BatchPredict result, or the refused outcomes of a ReportOutcomes one. */
+static Loupe__V1__RowError *const *row_errors(const loupe_result *r, size_t *n) {
+    *n = 0;
+    if (!r || r->code != LOUPE_OK || !r->msg) return NULL;
+    if (r->method == LOUPE_METHOD_BATCH_PREDICT) {
+        const Loupe__V1__BatchPredictResponse *m = (const Loupe__V1__BatchPredictResponse *)r->msg;
+        *n = m->n_row_errors;
+        return m->row_errors;
+    }
+    if (r->method == LOUPE_METHOD_REPORT_OUTCOMES) {
+        const Loupe__V1__ReportOutcomesResponse *m =
+            (const Loupe__V1__ReportOutcomesResponse *)r->msg;
+        *n = m->n_rejected;
+        return m->rejected;
+    }
+    return NULL;
+}
+
 size_t loupe_result_row_error_count(const loupe_result *r) {
-    if (!r || r->code != LOUPE_OK || r->method != LOUPE_METHOD_BATCH_PREDICT || !r->msg) return 0;
-    return ((const Loupe__V1__BatchPredictResponse *)r->msg)->n_row_errors;
+    size_t n;
+    row_errors(r, &n);
+    return n;
 }
 
 int loupe_result_row_error(const loupe_result *r, size_t i, uint32_t *row, const char **field,
                            const char **reason) {
-    if (i >= loupe_result_row_error_count(r)) return LOUPE_ERR_USAGE;
-    const Loupe__V1__RowError *e = ((const Loupe__V1__BatchPredictResponse *)r->msg)->row_errors[i];
+    size_t n;
+    Loupe__V1__RowError *const *errors = row_errors(r, &n);
+    if (i >= n) return LOUPE_ERR_USAGE;
+    const Loupe__V1__RowError *e = errors[i];
     if (row) *row = e->row;
     if (field) *field = S(e->field);
     if (reason) *reason = S(e->reason);
@@ -476,6 +514,10 @@ const char *loupe_result_job_id(const loupe_result *r) {
 
 const loupe_job *loupe_result_job(const loupe_result *r) {
     return r && r->msg && r->method == LOUPE_METHOD_GET_JOB ? &r->job : NULL;
+}
+
+const loupe_outcome_summary *loupe_result_outcomes(const loupe_result *r) {
+    return r && r->msg && r->method == LOUPE_METHOD_REPORT_OUTCOMES ? &r->outcomes : NULL;
 }
 
 const loupe_health_info *loupe_result_health(const loupe_result *r) {

@@ -170,6 +170,64 @@ static void test_predict(loupe_client *c) {
     loupe_result_free(r);
 }
 
+/* The same counts from two reports of the same outcomes: reporting again changes nothing. */
+static void check_outcome_report(const loupe_result *r) {
+    CHECK(r != NULL);
+    if (!r) return;
+    CHECK_INT(loupe_result_method(r), LOUPE_METHOD_REPORT_OUTCOMES);
+    const loupe_outcome_summary *s = loupe_result_outcomes(r);
+    CHECK(s != NULL);
+    if (!s) return;
+    CHECK_INT(s->accepted, 2);
+    /* How each joins depends on when the request log wrote the Predict: any way adds up. */
+    CHECK_INT(s->matched_by_request + s->matched_by_diamond + s->unmatched, 2);
+    CHECK_INT(loupe_result_row_error_count(r), 1);
+    uint32_t row = 9;
+    const char *field = NULL, *reason = NULL;
+    CHECK_INT(loupe_result_row_error(r, 0, &row, &field, &reason), LOUPE_OK);
+    CHECK_INT(row, 2);
+    CHECK_STR(field, "sold_price");
+    CHECK_HAS(reason, "positive");
+}
+
+static void test_report_outcomes(loupe_client *c) {
+    TEST("ReportOutcomes: one joined by request id, one by diamond, one refused; again the same");
+    loupe_result *p = loupe_predict(c, &example, NULL);
+    CHECK(p != NULL);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    char id[64];
+    snprintf(id, sizeof id, "libloupe-test-%lld-%ld", (long long)now, (long)getpid());
+    loupe_outcome outs[3];
+    memset(outs, 0, sizeof outs);
+    for (int i = 0; i < 3; i++) outs[i].diamond = example, outs[i].sold_unix_ms = now;
+    outs[0].sold_price = 5200;
+    outs[0].has_request_id = 1;
+    outs[0].request_id = loupe_result_request_id(p);
+    outs[0].outcome_id = id;
+    outs[1].sold_price = 5150;
+    outs[2].sold_price = -5;
+    loupe_result_free(p);
+    loupe_result *r = loupe_report_outcomes(c, outs, 3, NULL);
+    if (!r) fprintf(stderr, "  %s: %s\n", loupe_code_name(loupe_errcode(c)), loupe_errmsg(c));
+    check_outcome_report(r);
+    loupe_result_free(r);
+
+    uint32_t rid = 0;
+    CHECK_INT(loupe_append_report_outcomes(c, outs, 3, "", &rid), LOUPE_OK);
+    r = loupe_get_reply(c);
+    CHECK(r != NULL && loupe_result_request_id(r) == rid);
+    check_outcome_report(r);
+    loupe_result_free(r);
+
+    TEST("ReportOutcomes: none is refused before sending");
+    CHECK(loupe_report_outcomes(c, outs, 0, NULL) == NULL);
+    CHECK_CODE(c, LOUPE_ERR_USAGE);
+    CHECK(loupe_connected(c));
+    CHECK_INT(loupe_pending(c), 0);
+}
+
 static void test_batch(loupe_client *c) {
     TEST("BatchPredict: 1000 rows; bad rows are NaN with row errors; rows match Predict");
     owned_columns o = make_columns(1000);
@@ -594,6 +652,7 @@ int main(void) {
     }
     test_session_and_health(c);
     test_predict(c);
+    test_report_outcomes(c);
     test_batch(c);
     test_pipelining(c);
     test_event_loop(c);

@@ -683,6 +683,143 @@ static void test_no_token_probe(void) {
     loupe_result_free(r);
 }
 
+/* ---- ReportOutcomes ------------------------------------------------------------------ */
+
+/* What the scripted server saw of the first ReportOutcomes request. */
+typedef struct outcomes_seen {
+    int method;
+    uint32_t header_rows;
+    size_t n;
+    double carat1, price0;
+    int64_t sold0;
+    int has_id0, has_id1;
+    uint32_t id0;
+    char outcome_id0[32], outcome_id1[32], model[32];
+} outcomes_seen;
+
+/* Answers the first ReportOutcomes with a summary and outcome 2 refused; the second with a
+ * refused outcome that was never sent (row 3 of 3). */
+static void outcomes_server(mock_conn *c, void *arg) {
+    outcomes_seen *seen = arg;
+    if (!mock_welcome(c, all_scopes, 3, 0, NULL, 0)) return;
+    lp_frame f;
+    if (!mock_read(c, &f, 5000)) return;
+    Loupe__V1__ReportOutcomesRequest *q = loupe__v1__report_outcomes_request__unpack(
+        NULL, f.payload_len, f.payload);
+    seen->method = f.method;
+    seen->header_rows = f.row_count;
+    if (q) {
+        seen->n = q->n_outcomes;
+        snprintf(seen->model, sizeof seen->model, "%s", q->model);
+        if (q->n_outcomes >= 2) {
+            const Loupe__V1__Outcome *a = q->outcomes[0], *b = q->outcomes[1];
+            seen->price0 = a->sold_price;
+            seen->sold0 = a->sold_unix_ms;
+            seen->has_id0 = a->has_request_id;
+            seen->id0 = a->request_id;
+            seen->has_id1 = b->has_request_id;
+            seen->carat1 = b->diamond ? b->diamond->carat : 0;
+            snprintf(seen->outcome_id0, sizeof seen->outcome_id0, "%s", a->outcome_id);
+            snprintf(seen->outcome_id1, sizeof seen->outcome_id1, "%s", b->outcome_id);
+        }
+        loupe__v1__report_outcomes_request__free_unpacked(q, NULL);
+    }
+    Loupe__V1__RowError refused = LOUPE__V1__ROW_ERROR__INIT, *list[1] = {&refused};
+    refused.row = 2;
+    refused.field = "sold_price";
+    refused.reason = "sold_price must be a positive number of dollars, got -5.0";
+    Loupe__V1__ReportOutcomesResponse r = LOUPE__V1__REPORT_OUTCOMES_RESPONSE__INIT;
+    r.accepted = 2;
+    r.matched_by_request = 1;
+    r.matched_by_diamond = 1;
+    r.n_rejected = 1;
+    r.rejected = list;
+    mock_reply(c, f.method, f.request_id, 0, &r.base);
+    if (!mock_read(c, &f, 5000)) return;
+    refused.row = 3;
+    mock_reply(c, f.method, f.request_id, 0, &r.base);
+    mock_drain(c, 3000);
+}
+
+static void test_report_outcomes(void) {
+    TEST("ReportOutcomes: the request on the wire, the summary, the refused outcomes");
+    outcomes_seen seen;
+    memset(&seen, 0, sizeof seen);
+    mock_server *s = mock_start(outcomes_server, &seen);
+    loupe_client *c = connect_to(mock_port(s), "t", 5000, 0, 0);
+    loupe_outcome outs[3];
+    memset(outs, 0, sizeof outs);
+    for (int i = 0; i < 3; i++) outs[i].diamond = example;
+    outs[0].sold_price = 5100;
+    outs[0].sold_unix_ms = 1796000000000;
+    outs[0].has_request_id = 1;
+    outs[0].request_id = 7;
+    outs[0].outcome_id = "sale-1";
+    outs[1].diamond.carat = 0.5;
+    outs[1].sold_price = 1500;
+    outs[2].sold_price = -5;
+
+    CHECK(loupe_report_outcomes(c, outs, 0, NULL) == NULL);
+    CHECK_CODE(c, LOUPE_ERR_USAGE);
+    CHECK_HAS(loupe_errmsg(c), "no outcomes");
+    CHECK(loupe_report_outcomes(c, NULL, 2, NULL) == NULL);
+    CHECK_CODE(c, LOUPE_ERR_USAGE);
+    CHECK_HAS(loupe_errmsg(c), "the outcomes are NULL with a count of 2");
+    CHECK_INT(loupe_append_report_outcomes(c, NULL, 1, NULL, NULL), LOUPE_ERR_USAGE);
+    CHECK_INT(loupe_pending(c), 0); /* nothing was queued */
+    CHECK(loupe_connected(c));
+
+    loupe_result *r = loupe_report_outcomes(c, outs, 3, "diamonds");
+    CHECK(r != NULL);
+    CHECK_INT(seen.method, LOUPE_METHOD_REPORT_OUTCOMES);
+    CHECK_INT(seen.header_rows, 0);
+    CHECK_INT(seen.n, 3);
+    CHECK(seen.price0 == 5100);
+    CHECK(seen.sold0 == 1796000000000);
+    CHECK_INT(seen.has_id0, 1);
+    CHECK_INT(seen.id0, 7);
+    CHECK_INT(seen.has_id1, 0);
+    CHECK(seen.carat1 == 0.5);
+    CHECK_STR(seen.outcome_id0, "sale-1");
+    CHECK_STR(seen.outcome_id1, "");
+    CHECK_STR(seen.model, "diamonds");
+    if (r) {
+        CHECK_INT(loupe_result_method(r), LOUPE_METHOD_REPORT_OUTCOMES);
+        CHECK_INT(loupe_result_code(r), LOUPE_OK);
+        const loupe_outcome_summary *sum = loupe_result_outcomes(r);
+        CHECK(sum != NULL);
+        if (sum) {
+            CHECK_INT(sum->accepted, 2);
+            CHECK_INT(sum->matched_by_request, 1);
+            CHECK_INT(sum->matched_by_diamond, 1);
+            CHECK_INT(sum->unmatched, 0);
+        }
+        CHECK_INT(loupe_result_row_error_count(r), 1);
+        uint32_t row = 0;
+        const char *field = NULL, *reason = NULL;
+        CHECK_INT(loupe_result_row_error(r, 0, &row, &field, &reason), LOUPE_OK);
+        CHECK_INT(row, 2);
+        CHECK_STR(field, "sold_price");
+        CHECK_HAS(reason, "positive");
+        CHECK_INT(loupe_result_row_error(r, 1, &row, &field, &reason), LOUPE_ERR_USAGE);
+        CHECK_INT(loupe_result_rows(r), 0);
+        CHECK(loupe_result_health(r) == NULL);
+    }
+    loupe_result_free(r);
+
+    TEST("ReportOutcomes: a reply refusing an outcome never sent is a protocol error");
+    uint32_t id = 0;
+    CHECK_INT(loupe_append_report_outcomes(c, outs, 3, NULL, &id), LOUPE_OK);
+    CHECK(id != 0);
+    r = loupe_get_reply(c);
+    CHECK(r == NULL);
+    CHECK_CODE(c, LOUPE_ERR_PROTOCOL);
+    CHECK_HAS(loupe_errmsg(c), "naming outcome 3 of 3");
+    CHECK(!loupe_connected(c));
+    loupe_free(c);
+    mock_stop(s);
+}
+
 int main(void) {
     test_refused();
     test_bad_token();
@@ -697,5 +834,6 @@ int main(void) {
     test_frame_limit();
     test_no_deadlock();
     test_no_token_probe();
+    test_report_outcomes();
     return check_done("test_mock");
 }

@@ -196,6 +196,28 @@ static void test_connect(void) {
     CHECK(loupe_socket(c) >= 0); /* the connect is under way (or done) */
     loupe_free(c);
 
+    /* What stalled score_csv_async (issue 24): the Welcome is in before connect_poll runs
+     * (on a busy machine even before loupe_connect_start returns), so connect_poll says OK
+     * at once, with nothing pending, and no socket event will follow. */
+    TEST("connect without waiting: connect_poll says OK at once when the Welcome is in");
+    o = options(mock_port(s), "t", 0);
+    c = loupe_connect_start(o);
+    loupe_options_free(o);
+    double t0 = check_clock();
+    while (c->state == LP_ST_TRANSPORT && check_clock() - t0 < GUARD_S) { /* TCP still going */
+        struct pollfd w = {loupe_socket(c), POLLOUT, 0};
+        poll(&w, 1, 200);
+        loupe_connect_poll(c);
+    }
+    if (c->state == LP_ST_HELLO) { /* the Hello is out: wait for the Welcome, unread */
+        struct pollfd in = {loupe_socket(c), POLLIN, 0};
+        CHECK_INT(poll(&in, 1, (int)(GUARD_S * 1000)), 1);
+    }
+    CHECK_INT(loupe_connect_poll(c), LOUPE_POLL_OK);
+    CHECK_INT(loupe_pending(c), 0);
+    CHECK_INT(loupe_next_timeout_ms(c), -1); /* nothing to wake a loop: the caller acts now */
+    loupe_free(c);
+
     c = connect_nb(mock_port(s), "t", 0, NULL);
     CHECK_INT(loupe_connect_poll(c), LOUPE_POLL_OK);
     CHECK(loupe_connected(c));
@@ -238,7 +260,7 @@ static void test_connect(void) {
     TEST("reconnect without waiting");
     CHECK_INT(loupe_set_nonblocking(c, 1), LOUPE_OK);
     CHECK_INT(loupe_reconnect_start(c), LOUPE_OK);
-    double t0 = check_clock();
+    t0 = check_clock();
     loupe_poll_status st;
     while ((st = loupe_connect_poll(c)) == LOUPE_POLL_READING || st == LOUPE_POLL_WRITING) {
         if (check_clock() - t0 > GUARD_S) break;
@@ -989,6 +1011,15 @@ static void every_method(mock_conn *c, void *arg) {
             mock_reply(c, f.method, f.request_id, 0, &m.base);
             break;
         }
+        case LOUPE_METHOD_REPORT_OUTCOMES: { /* every outcome accepted, none joined */
+            Loupe__V1__ReportOutcomesRequest *req =
+                loupe__v1__report_outcomes_request__unpack(NULL, f.payload_len, f.payload);
+            Loupe__V1__ReportOutcomesResponse m = LOUPE__V1__REPORT_OUTCOMES_RESPONSE__INIT;
+            m.accepted = m.unmatched = req ? (uint32_t)req->n_outcomes : 0;
+            mock_reply(c, f.method, f.request_id, 0, &m.base);
+            loupe__v1__report_outcomes_request__free_unpacked(req, NULL);
+            break;
+        }
         default: reply_price(c, f.request_id, 1); break;
         }
     }
@@ -1023,16 +1054,19 @@ static void test_retrain_accept_and_appends(void) {
     TEST("non-blocking: every method appended, each result of its kind");
     CHECK_INT(loupe_set_nonblocking(c, 1), LOUPE_OK);
     loupe_similar_query q = {1, LOUPE_CUT_IDEAL, LOUPE_COLOR_G, LOUPE_CLARITY_VS1, 5};
-    uint32_t ids[5];
+    loupe_outcome sold[2] = {{example, 5000, 0, 0, 0, NULL}, {example, 5100, 0, 1, 1, "x"}};
+    uint32_t ids[6];
     CHECK_INT(loupe_append_retrain(c, NULL, accept, 1, &ids[0]), LOUPE_OK);
     CHECK_INT(loupe_append_health(c, &ids[1]), LOUPE_OK);
     CHECK_INT(loupe_append_list_models(c, "diamonds", &ids[2]), LOUPE_OK);
     CHECK_INT(loupe_append_get_job(c, "job-1", &ids[3]), LOUPE_OK);
     CHECK_INT(loupe_append_find_similar(c, &q, &ids[4]), LOUPE_OK);
+    CHECK_INT(loupe_append_report_outcomes(c, sold, 2, NULL, &ids[5]), LOUPE_OK);
+    CHECK_INT(loupe_append_report_outcomes(c, sold, 0, NULL, NULL), LOUPE_ERR_USAGE);
     CHECK_INT(loupe_append_get_job(c, NULL, NULL), LOUPE_ERR_USAGE);
     CHECK_INT(loupe_append_find_similar(c, NULL, NULL), LOUPE_ERR_USAGE);
     int seen = 0;
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < 6; i++) {
         r = next_result(c);
         CHECK(r != NULL);
         if (!r) break;
@@ -1048,9 +1082,12 @@ static void test_retrain_accept_and_appends(void) {
             seen += loupe_result_job(r) && strcmp(loupe_result_job(r)->job_id, "job-1") == 0;
         if (id == ids[4] && method == LOUPE_METHOD_FIND_SIMILAR)
             seen += loupe_result_similar_count(r) == 0 && loupe_result_code(r) == LOUPE_OK;
+        if (id == ids[5] && method == LOUPE_METHOD_REPORT_OUTCOMES)
+            seen += loupe_result_outcomes(r) && loupe_result_outcomes(r)->accepted == 2 &&
+                    loupe_result_row_error_count(r) == 0;
         loupe_result_free(r);
     }
-    CHECK_INT(seen, 5);
+    CHECK_INT(seen, 6);
     loupe_free(c);
     mock_stop(s);
 }
