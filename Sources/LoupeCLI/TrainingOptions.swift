@@ -34,6 +34,8 @@ struct TrainingOptions: ParsableArguments {
     var validationFraction: Double = TrainingConfiguration().validationFraction
     @Option(parsing: .unconditional, help: "Fraction held out to calibrate price ranges (0: no ranges).")
     var calibrationFraction: Double = TrainingConfiguration().calibrationFraction
+    @Option(parsing: .unconditional, help: "Folds of out-of-fold models that fit the ranges' error scale (0: fit it on the validation rows).")
+    var rangeFolds: Int = TrainingConfiguration().rangeFolds
     @Option(help: "What the trees fit: log-price or price.")
     var target: String = TrainingConfiguration().target.name
     @Option(parsing: .unconditional, help: "Seed of every random choice.")
@@ -50,7 +52,7 @@ struct TrainingOptions: ParsableArguments {
             minDataInLeaf: minDataInLeaf, minSumHessianInLeaf: minSumHessianInLeaf, lambdaL2: lambdaL2, minGainToSplit: minGainToSplit,
             featureFraction: featureFraction, baggingFraction: baggingFraction, baggingFrequency: baggingFreq,
             maxBin: maxBin, earlyStoppingRounds: earlyStopping, validationFraction: validationFraction,
-            calibrationFraction: calibrationFraction, target: target, seed: seed, threads: threads)
+            calibrationFraction: calibrationFraction, rangeFolds: rangeFolds, target: target, seed: seed, threads: threads)
         try oneLine { try c.validate() }
         return c
     }

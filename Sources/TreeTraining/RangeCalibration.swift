@@ -8,9 +8,10 @@ import TreeModel
 /// factors per predicted-price bin, cut, color and clarity; the *calibration rows*, which the
 /// model never trained on, give the conformity scores |y − ŷ| / scale. Because the scale does
 /// not depend on the calibration rows, the ranges keep split conformal's guarantee whichever
-/// rows fitted it: honest held-out rows (early-stopping validation rows) fit it best, the
-/// training rows (residuals the trees partly learned) are the fallback. With too few scale
-/// rows the calibration is the constant-width one of format versions 1–2.
+/// rows fitted it: the trainer fits it on out-of-fold residuals of its training rows
+/// (`OutOfFoldScores`), honest held-out residuals fit it best; training residuals (which the
+/// trees partly learned) are the fallback. With too few scale rows the calibration is the
+/// constant-width one of format versions 1–2.
 public enum RangeCalibration {
     /// Rows scored by the model: raw scores, training targets (same scale) and feature columns.
     public struct ScoredRows: Sendable {
@@ -33,6 +34,14 @@ public enum RangeCalibration {
             ScoredRows(
                 raw: indices.map { raw[$0] }, target: indices.map { target[$0] },
                 columns: columns.map { column in indices.map { column[$0] } })
+        }
+
+        /// Appends `other`'s rows (with as many feature columns).
+        public mutating func append(_ other: ScoredRows) {
+            precondition(other.columns.count == columns.count)
+            raw += other.raw
+            target += other.target
+            for f in columns.indices { columns[f] += other.columns[f] }
         }
 
         var absoluteResiduals: [Double] { raw.indices.map { abs(target[$0] - raw[$0]) } }

@@ -95,11 +95,12 @@ import TreeModel
         #expect(RangeCalibration.scaleRowSample([3, 5, 8]) == [3, 5, 8])
     }
 
-    /// With early stopping the validation rows fit the scale, without it the training rows do;
-    /// either way every calibration row is scored.
+    /// Without range folds, with early stopping the validation rows fit the scale, without it
+    /// the training rows do; either way every calibration row is scored.
     @Test func trainerFitsTheScaleOnValidationRowsElseTrainingRows() throws {
         let data = TrainingFixtures.synthetic(rows: 2500, seed: 9)
         var config = TrainerTests.small
+        config.rangeFolds = 0
         config.rounds = 20
         config.earlyStoppingRounds = 5
         config.validationFraction = 0.1
@@ -115,5 +116,50 @@ import TreeModel
         let bytes = without.serialized()
         #expect(bytes[8] == 3)
         #expect(try Ensemble(serialized: bytes) == without)
+    }
+
+    /// With range folds (the default) out-of-fold residuals of the training rows fit the
+    /// scale, and the validation rows join the calibration rows' scores; without early
+    /// stopping there are no validation rows and the calibration rows alone are scored.
+    @Test func trainerFitsTheScaleOutOfFoldAndScoresValidationRowsToo() throws {
+        let data = TrainingFixtures.synthetic(rows: 2500, seed: 9)
+        var config = TrainerTests.small
+        config.rounds = 20
+        config.earlyStoppingRounds = 5
+        config.validationFraction = 0.1
+        config.rangeFolds = 3
+        let trained = try Trainer(configuration: config).train(data)
+        let intervals = try #require(trained.model.intervals)
+        #expect(intervals.isAdaptive)
+        #expect(intervals.count == 500 + 250)
+        config.rangeFolds = 0
+        let legacy = try Trainer(configuration: config).train(data).model
+        #expect(legacy.intervals?.count == 500)
+        #expect(legacy.intervals?.errorScale != intervals.errorScale)
+        #expect(legacy.trees == trained.model.trees)  // the folds change the ranges only
+        config.rangeFolds = 3
+        config.earlyStoppingRounds = 0
+        let without = try Trainer(configuration: config).train(data).model
+        #expect(without.intervals?.isAdaptive == true)
+        #expect(without.intervals?.count == 500)
+    }
+
+    /// Configurations stored before range folds existed still decode (with today's default),
+    /// and a bad fold count is named.
+    @Test func rangeFoldsDecodeWhenAbsentAndAreChecked() throws {
+        var json = try #require(String(data: JSONEncoder().encode(TrainerTests.small), encoding: .utf8))
+        #expect(json.contains("\"rangeFolds\":3"))
+        json = json.replacingOccurrences(of: "\"rangeFolds\":3,", with: "").replacingOccurrences(of: ",\"rangeFolds\":3", with: "")
+        #expect(!json.contains("rangeFolds"))
+        let decoded = try JSONDecoder().decode(TrainingConfiguration.self, from: Data(json.utf8))
+        #expect(decoded == TrainerTests.small)
+        for bad in [1, -1, 21] {
+            var config = TrainerTests.small
+            config.rangeFolds = bad
+            #expect { try config.validate() } throws: { ($0 as? TrainingError)?.message.contains("range folds") == true }
+        }
+        var config = TrainerTests.small
+        config.rangeFolds = 0
+        try config.validate()
     }
 }
