@@ -197,7 +197,10 @@ def main():
     print("CPU per call, in process / each path (the rows/s ratio on cores the scoring fills): "
           + ", ".join(f"{name.removeprefix('batch_')} {v:.3f}" for name, v in cpu_ratios.items()))
     bars = [("BatchPredict throughput through the gateway >= 85% of direct", batch_ratio >= 0.85),
-            ("BatchPredict throughput through the gateway >= 90% of in-process scoring", ratios["batch_gateway"] >= 0.9)]
+            ("BatchPredict throughput through the gateway >= 90% of in-process scoring", ratios["batch_gateway"] >= 0.9),
+            # Rows/s on a machine others keep busy follow each run's share of the cores (two
+            # calls in flight hold more threads than one in-process caller); CPU per call does not.
+            ("...and by CPU per call (the rows/s ratio with the cores full)", cpu_ratios["batch_gateway"] >= 0.9)]
     result = dict(runs=runs, batch_runs=batch_runs, batch_ratio=batch_ratio, batch_vs_in_process=ratios,
                   cpu_ms_per_call=cpu, cpu_in_process_over_path=cpu_ratios)
     if not args.batch_only:
