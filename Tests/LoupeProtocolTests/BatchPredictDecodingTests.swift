@@ -72,7 +72,7 @@ import Testing
         request.rows.cut = [.UNRECOGNIZED(300), .ideal, .UNRECOGNIZED(-1), .UNRECOGNIZED(127), .UNRECOGNIZED(128), .fair,
                             .unspecified]
         request.rows.color = [.d, .j, .UNRECOGNIZED(8), .UNRECOGNIZED(Int(Int32.min)), .e, .f, .g]
-        request.rows.clarity = [.if, .i1, .UNRECOGNIZED(9), .UNRECOGNIZED(1 << 20), .vs1, .vs2, .si1]
+        request.rows.clarity = [.`if`, .i1, .UNRECOGNIZED(9), .UNRECOGNIZED(1 << 20), .vs1, .vs2, .si1]
         request.rows.carat = Array(repeating: 1, count: 7)
         try expectSame(try payload(request, handWritten: false), fast: true)
         let columns = try Frame(header: header, payload: try payload(request, handWritten: false)).decodeBatchPredict().columns
@@ -105,7 +105,7 @@ import Testing
     func raw(_ parts: [UInt8]...) -> ByteBuffer { ByteBuffer(bytes: parts.flatMap { $0 }) }
     func double(_ v: Double) -> [UInt8] { withUnsafeBytes(of: v.bitPattern.littleEndian, Array.init) }
     func lengthDelimited(_ field: UInt8, _ body: [UInt8]) -> [UInt8] {
-        precondition(body.count < 128)
+        precondition(field < 16 && body.count < 128, "a one-byte tag and length")
         return [field << 3 | 2, UInt8(body.count)] + body
     }
 
@@ -124,7 +124,8 @@ import Testing
     }
 
     @Test func unknownFieldsInsideTheColumnsGoToSwiftProtobuf() throws {
-        let rows = lengthDelimited(1, double(1)) + lengthDelimited(20, [1, 2, 3, 4]) + [0xA8, 0x01, 0x07]
+        // Field 20 (length-delimited, a two-byte tag) and field 21 (varint 7).
+        let rows = lengthDelimited(1, double(1)) + [0xA2, 0x01, 0x04, 1, 2, 3, 4] + [0xA8, 0x01, 0x07]
         try expectSame(raw(lengthDelimited(1, rows)), fast: false)
     }
 
