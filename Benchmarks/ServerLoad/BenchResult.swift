@@ -15,6 +15,8 @@ struct BenchResult: Encodable {
     var p99Microseconds: Double
     var p999Microseconds: Double
     var maxMicroseconds: Double
+    /// CPU seconds this process (the load generator, or the in-process scorer) used during the run.
+    var cpuSeconds: Double
     /// Every latency bucket recorded, as [µs, calls] (`--json` only): runs' distributions add up
     /// (bench/requestlog.py takes the p99 of all of a mode's calls over its rounds).
     var latencyCounts: [[Double]]

@@ -13,7 +13,7 @@ final class Recorder: Sendable {
 
     func failed() { failures.add(1, ordering: .relaxed) }
 
-    func result(label: String, seconds: Double, rowsPerCall: Int, frameBytes: Int, mode: String) -> BenchResult {
+    func result(label: String, seconds: Double, rowsPerCall: Int, frameBytes: Int, mode: String, cpuSeconds: Double) -> BenchResult {
         histogram.withLock { h in
             let calls = Int(h.totalCount)
             func us(_ p: Double) -> Double { Double(h.valueAtPercentile(p)) / 1000 }
@@ -21,7 +21,7 @@ final class Recorder: Sendable {
                 label: label, mode: mode, seconds: seconds, calls: calls, failures: failures.load(ordering: .relaxed),
                 callsPerSecond: Double(calls) / seconds, rowsPerSecond: Double(calls * rowsPerCall) / seconds,
                 frameBytes: frameBytes, p50Microseconds: us(50), p90Microseconds: us(90), p99Microseconds: us(99),
-                p999Microseconds: us(99.9), maxMicroseconds: Double(h.max) / 1000,
+                p999Microseconds: us(99.9), maxMicroseconds: Double(h.max) / 1000, cpuSeconds: cpuSeconds,
                 latencyCounts: h.recordedValues().map { [Double($0.value) / 1000, Double($0.count)] })
         }
     }

@@ -131,6 +131,7 @@ struct BenchServer: AsyncParsableCommand {
         let recorder = Recorder()
         let clock = ContinuousClock()
         let start = clock.now
+        let cpuStart = ProcessCPU.seconds
         let end = start + .milliseconds(Int64(duration * 1000))
         if let rate {
             // Open loop: call i is due at start + i / rate; each is sent on time (its own task).
@@ -175,7 +176,8 @@ struct BenchServer: AsyncParsableCommand {
         }
         return recorder.result(
             label: label, seconds: (clock.now - start).seconds, rowsPerCall: max(batch, 1), frameBytes: frameBytes,
-            mode: rate.map { "open loop, \(Int($0)) calls/s" } ?? "closed loop, \(clients.count)×\(concurrency) in flight")
+            mode: rate.map { "open loop, \(Int($0)) calls/s" } ?? "closed loop, \(clients.count)×\(concurrency) in flight",
+            cpuSeconds: ProcessCPU.seconds - cpuStart)
     }
 
     private func inProcessRun(_ rows: DiamondTable) throws -> BenchResult {
@@ -186,6 +188,7 @@ struct BenchServer: AsyncParsableCommand {
         let recorder = Recorder()
         let clock = ContinuousClock()
         let start = clock.now
+        let cpuStart = ProcessCPU.seconds
         let end = start + .milliseconds(Int64(duration * 1000))
         let columns = rows.columns
         let diamond = rows.diamond(at: 0)
@@ -200,7 +203,7 @@ struct BenchServer: AsyncParsableCommand {
         }
         return recorder.result(label: (batch == 0 ? "Predict" : "BatchPredict×\(batch)") + " in process",
                                seconds: (clock.now - start).seconds, rowsPerCall: max(batch, 1), frameBytes: 0,
-                               mode: "one thread, no network")
+                               mode: "one thread, no network", cpuSeconds: ProcessCPU.seconds - cpuStart)
     }
 
     /// A bare TCP echo server on loopback, called with frames of the request's size.
@@ -219,6 +222,7 @@ struct BenchServer: AsyncParsableCommand {
         let recorder = Recorder()
         let clock = ContinuousClock()
         let start = clock.now
+        let cpuStart = ProcessCPU.seconds
         let end = start + .milliseconds(Int64(duration * 1000))
         let payload = bytes
         try await withThrowingTaskGroup(of: Void.self) { tasks in
@@ -235,7 +239,8 @@ struct BenchServer: AsyncParsableCommand {
             try await tasks.waitForAll()
         }
         return recorder.result(label: "TCP echo of \(size) bytes", seconds: (clock.now - start).seconds,
-                               rowsPerCall: max(batch, 1), frameBytes: size, mode: "closed loop, \(connections) connection(s)")
+                               rowsPerCall: max(batch, 1), frameBytes: size, mode: "closed loop, \(connections) connection(s)",
+                               cpuSeconds: ProcessCPU.seconds - cpuStart)
     }
 
     /// The same calls over blocking sockets: handshake, then one frame out, one frame back.
@@ -252,6 +257,7 @@ struct BenchServer: AsyncParsableCommand {
         let recorder = Recorder()
         let clock = ContinuousClock()
         let start = clock.now
+        let cpuStart = ProcessCPU.seconds
         let end = start + .milliseconds(Int64(duration * 1000))
         let base = frame
         // With --rate, each connection keeps its own schedule (call i due at start + i ×
@@ -268,6 +274,11 @@ struct BenchServer: AsyncParsableCommand {
                     let socket = try BlockingSocket(port: port)
                     _ = try socket.call(helloBytes)
                     var id: UInt32 = 2
+                    // The frame is written once; each call only gets its own request id (a
+                    // BatchPredict frame is megabytes: copying it per call would be the client's
+                    // largest cost).
+                    var bytes = ByteBuffer()
+                    bytes.writeFrame(base)
                     var due = start + (interval ?? .zero) * connection / connections
                     while clock.now < end {
                         if interval != nil {
@@ -277,8 +288,7 @@ struct BenchServer: AsyncParsableCommand {
                         var header = base.header
                         header.requestID = id
                         id &+= 1
-                        var bytes = ByteBuffer()
-                        bytes.writeFrame(Frame(header: header, payload: base.payload))
+                        bytes.setFrameHeader(header, at: bytes.readerIndex + FrameHeader.lengthFieldSize)
                         let sent = interval == nil ? clock.now : due
                         if let interval { due += interval }
                         let reply = try socket.call(bytes)
@@ -300,7 +310,8 @@ struct BenchServer: AsyncParsableCommand {
         return recorder.result(label: (batch == 0 ? "Predict" : "BatchPredict×\(batch)") + " over a blocking socket",
                                seconds: (clock.now - start).seconds, rowsPerCall: max(batch, 1), frameBytes: base.length + 4,
                                mode: rate.map { "open loop, \(Int($0)) calls/s over \(connections) connection(s)" }
-                                   ?? "closed loop, \(connections) connection(s)")
+                                   ?? "closed loop, \(connections) connection(s)",
+                               cpuSeconds: ProcessCPU.seconds - cpuStart)
     }
 
     /// Blocks the calling thread until `instant` (no-op when it has passed).

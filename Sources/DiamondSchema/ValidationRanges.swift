@@ -30,6 +30,7 @@ public struct ValidationRanges: Sendable, Equatable {
     public static let standard = ValidationRanges()
 
     /// The depth percentage implied by the dimensions, or nil when x + y is not positive.
+    @inlinable
     public static func impliedDepth(x: Double, y: Double, z: Double) -> Double? {
         let mean = x + y
         guard mean > 0 else { return nil }
@@ -80,6 +81,21 @@ extension ValidationRanges {
                     + "tolerance \(depthTolerance))"))
         }
         return found
+    }
+
+    /// Whether a diamond with these measurements passes every check of `violations(in:)`
+    /// (exactly when that finds nothing), without building a diamond or a message: a batch
+    /// checks each row this way and asks `violations` only about the rows it rejects.
+    @inlinable
+    public func accepts(carat: Double, depth: Double, table: Double, x: Double, y: Double, z: Double) -> Bool {
+        @inline(__always) func plausible(_ value: Double, _ range: ClosedRange<Double>) -> Bool {
+            value.isFinite && value > 0 && range.contains(value)
+        }
+        guard plausible(carat, self.carat), plausible(depth, self.depth), plausible(table, self.table),
+            plausible(x, dimension), plausible(y, dimension), plausible(z, dimension)
+        else { return false }
+        if let implied = Self.impliedDepth(x: x, y: y, z: z), abs(depth - implied) > depthTolerance { return false }
+        return true
     }
 
     /// The violations' messages.

@@ -69,7 +69,20 @@ public final class ServingModel: Sendable {
         var valid: [Int] = []
         valid.reserveCapacity(rows)
         var problems: [RowProblem] = []
+        let carat = columns[Feature.carat.rawValue], cut = columns[Feature.cut.rawValue]
+        let color = columns[Feature.color.rawValue], clarity = columns[Feature.clarity.rawValue]
+        let depth = columns[Feature.depth.rawValue], table = columns[Feature.table.rawValue]
+        let x = columns[Feature.x.rawValue], y = columns[Feature.y.rawValue], z = columns[Feature.z.rawValue]
         for row in 0..<rows {
+            // Most rows pass: checked in place, no diamond built. A row that fails is checked
+            // again below to say why.
+            if Self.grade(cut[row], Cut.self) != nil, Self.grade(color[row], Color.self) != nil,
+                Self.grade(clarity[row], Clarity.self) != nil,
+                ranges.accepts(carat: carat[row], depth: depth[row], table: table[row], x: x[row], y: y[row], z: z[row])
+            {
+                valid.append(row)
+                continue
+            }
             switch Self.diamond(columns, row) {
             case .success(let diamond):
                 let found = ranges.violations(in: diamond)
@@ -91,13 +104,16 @@ public final class ServingModel: Sendable {
         return result
     }
 
+    /// The grade whose ordinal code is `code`, or nil when it is not one.
+    @inline(__always)
+    static func grade<G: Grade>(_ code: Double, _: G.Type) -> G? {
+        guard code >= 0, code <= 255, code == code.rounded() else { return nil }
+        return G(rawValue: UInt8(code))
+    }
+
     /// Checks a row's grade codes and builds its diamond.
     static func diamond(_ columns: [[Double]], _ row: Int) -> Result<Diamond, RowProblem> {
-        func grade<G: Grade>(_ feature: Feature, _: G.Type) -> G? {
-            let v = columns[feature.rawValue][row]
-            guard v >= 0, v <= 255, v == v.rounded() else { return nil }
-            return G(rawValue: UInt8(v))
-        }
+        func grade<G: Grade>(_ feature: Feature, _ type: G.Type) -> G? { Self.grade(columns[feature.rawValue][row], type) }
         func missing(_ feature: Feature, _ levels: String) -> RowProblem {
             RowProblem(index: row, field: feature.name,
                        reason: "\(feature.name) is missing or unknown (expected one of \(levels))")

@@ -257,11 +257,12 @@ final class CallHandlers: Sendable {
         }
     }
 
-    func batchPredict(_ request: Loupe_V1_BatchPredictRequest, declaredRows: UInt32, principal: String? = nil)
+    func batchPredict(_ input: BatchPredictInput, declaredRows: UInt32, principal: String? = nil)
         throws(ProtocolError) -> Loupe_V1_BatchPredictResponse
     {
+        let request = input.request
         let level = try level(request.level)
-        guard let rows = request.rows.rowCount else {
+        guard let rows = input.rowCount else {
             throw ProtocolError(code: .invalidArgument, message: "the feature columns differ in length")
         }
         guard rows == Int(declaredRows) else {
@@ -282,7 +283,7 @@ final class CallHandlers: Sendable {
         let model = try selectModel(request.hasModel ? request.model : nil, principal: principal)
         var shap: TreeExplainer?
         if request.explain { shap = try explainer(of: model) }
-        let columns = request.rows.featureColumns()
+        let columns = input.columns
         let result = model.predictBatch(columns: columns, level: level, explain: request.explain)
         metrics.rowsScored(result.rows.count)
         inputs?.columns(columns)
@@ -291,15 +292,7 @@ final class CallHandlers: Sendable {
         response.modelName = model.name
         response.modelVersion = UInt32(model.version)
         // Prices for every row, in order; a rejected row gets NaN and a RowError.
-        response.prices = [Double](repeating: .nan, count: rows)
-        response.lows = [Double](repeating: .nan, count: rows)
-        response.highs = [Double](repeating: .nan, count: rows)
-        for (i, row) in result.rows.enumerated() {
-            let e = result.estimates[i]
-            response.prices[row] = e.price
-            response.lows[row] = e.low
-            response.highs[row] = e.high
-        }
+        (response.prices, response.lows, response.highs) = Self.priceColumns(result, rows: rows)
         response.rowErrors = result.problems.map { problem in
             var error = Loupe_V1_RowError()
             error.row = UInt32(problem.index)
@@ -321,6 +314,26 @@ final class CallHandlers: Sendable {
             response.explanation = explanation
         }
         return response
+    }
+
+    /// Prices, lows and highs for every row of a call, in order: NaN for a rejected row.
+    static func priceColumns(_ result: BatchPrediction, rows: Int) -> (prices: [Double], lows: [Double], highs: [Double]) {
+        var prices = [Double](repeating: .nan, count: rows)
+        var lows = prices
+        var highs = prices
+        prices.withUnsafeMutableBufferPointer { prices in
+            lows.withUnsafeMutableBufferPointer { lows in
+                highs.withUnsafeMutableBufferPointer { highs in
+                    for (i, row) in result.rows.enumerated() {
+                        let e = result.estimates[i]
+                        prices[row] = e.price
+                        lows[row] = e.low
+                        highs[row] = e.high
+                    }
+                }
+            }
+        }
+        return (prices, lows, highs)
     }
 
     /// Whether a shadow version scores production's calls now.

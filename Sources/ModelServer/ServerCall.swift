@@ -6,7 +6,7 @@ import NIOCore
 enum ServerCall: Sendable {
     case health
     case predict(Loupe_V1_PredictRequest)
-    case batchPredict(Loupe_V1_BatchPredictRequest, rows: UInt32)
+    case batchPredict(BatchPredictInput, rows: UInt32)
     case findSimilar(Loupe_V1_FindSimilarRequest)
     case listModels(Loupe_V1_ListModelsRequest)
     case retrain(Loupe_V1_RetrainRequest, rows: UInt32)
@@ -18,7 +18,7 @@ enum ServerCall: Sendable {
         switch method {
         case .health: self = .health
         case .predict: self = .predict(try frame.decode())
-        case .batchPredict: self = .batchPredict(try frame.decode(), rows: frame.header.rowCount)
+        case .batchPredict: self = .batchPredict(try frame.decodeBatchPredict(), rows: frame.header.rowCount)
         case .findSimilar: self = .findSimilar(try frame.decode())
         case .listModels: self = .listModels(try frame.decode())
         case .retrain: self = .retrain(try frame.decode(), rows: frame.header.rowCount)
@@ -35,9 +35,9 @@ enum ServerCall: Sendable {
         switch self {
         case .health, .getJob, .findSimilar: true
         case .predict(let request): handlers.usesCurrentModel(request.hasModel ? request.model : nil)
-        case .batchPredict(let request, let rows):
+        case .batchPredict(let input, let rows):
             rows <= handlers.configuration.inlineBatchRows
-                && handlers.usesCurrentModel(request.hasModel ? request.model : nil)
+                && handlers.usesCurrentModel(input.request.hasModel ? input.request.model : nil)
         case .listModels, .retrain, .reportOutcomes: false
         }
     }
@@ -61,12 +61,12 @@ enum ServerCall: Sendable {
                         answeredBy: response.modelVersion, header: header, principal: principal)
                 }
                 return (try Frame(header: header.response(), message: response), summary)
-            case .batchPredict(let request, let rows):
+            case .batchPredict(let input, let rows):
                 summary = CallSummary(batchOf: rows)
-                let response = try handlers.batchPredict(request, declaredRows: rows, principal: principal.name)
+                let response = try handlers.batchPredict(input, declaredRows: rows, principal: principal.name)
                 summary.answered(response)
                 handlers.shadow(
-                    .columns(request.rows.featureColumns()), level: response.level, prices: response.prices,
+                    .columns(input.columns), level: response.level, prices: response.prices,
                     answeredBy: response.modelVersion, header: header, principal: principal)
                 return (try Frame(header: header.response(rowCount: UInt32(response.prices.count)), message: response), summary)
             case .findSimilar(let request):
