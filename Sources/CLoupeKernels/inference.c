@@ -239,6 +239,29 @@ void loupe_trees_scalar(const loupe_forest *F, const uint8_t *codes, uint32_t st
 #define BV_STACK_ROWS 512
 #define BV_MAX_BLOCK_ROWS 4096
 
+/// Sorts the m rows of `slots` by their code of feature `key` into `sorted`, `order[i]` the
+/// original row of sorted row i (counting sort; rows with the same code keep their order).
+static void sort_rows(const loupe_forest *F, const uint32_t *slots, size_t m, int key, uint32_t *sorted,
+                      uint32_t *order) {
+    const size_t nf = (size_t)F->n_features;
+    const uint32_t scale = (uint32_t)F->bv_words * LOUPE_BV_BLOCK, base = F->feature_row_base[key];
+    const uint32_t codes = F->threshold_offset[key + 1] - F->threshold_offset[key] + 2;
+    uint32_t count[4098];
+    memset(count, 0, codes * sizeof(uint32_t));
+    for (size_t r = 0; r < m; r++) count[slots[r * nf + key] / scale - base]++;
+    uint32_t sum = 0;
+    for (uint32_t c = 0; c < codes; c++) {
+        const uint32_t k = count[c];
+        count[c] = sum;
+        sum += k;
+    }
+    for (size_t r = 0; r < m; r++) {
+        const uint32_t i = count[slots[r * nf + key] / scale - base]++;
+        order[i] = (uint32_t)r;
+        memcpy(sorted + i * nf, slots + r * nf, nf * sizeof(uint32_t));
+    }
+}
+
 static __attribute__((noinline)) void infer_bitvector(const loupe_forest *F, int path, const double *const *columns,
                                                       size_t row_stride, size_t first_row, size_t n, double *out) {
     loupe_bitvector_kernel kernel = loupe_bitvector_scalar;
@@ -252,29 +275,47 @@ static __attribute__((noinline)) void infer_bitvector(const loupe_forest *F, int
     _Alignas(64) uint32_t stack_slots[BV_STACK_ROWS * 16];
     _Alignas(64) double stack_acc[BV_STACK_ROWS];
     size_t block_rows = BV_STACK_ROWS * 16 / nf;
-    uint32_t *slots = stack_slots;
+    uint32_t *slots = stack_slots, *sorted = NULL, *order = NULL;
     double *acc = stack_acc;
     void *heap = NULL;
     if (n > block_rows && n > BV_STACK_ROWS) {
         block_rows = n < BV_MAX_BLOCK_ROWS ? n : BV_MAX_BLOCK_ROWS;
-        heap = malloc(block_rows * (nf * sizeof(uint32_t) + sizeof(double)));
+        heap = malloc(block_rows * (2 * nf * sizeof(uint32_t) + sizeof(double) + sizeof(uint32_t)));
         if (heap) {
             acc = heap;
             slots = (uint32_t *)(acc + block_rows);
+            sorted = slots + block_rows * nf;
+            order = sorted + block_rows * nf;
         } else {
             block_rows = BV_STACK_ROWS * 16 / nf;
         }
     }
     if (block_rows > BV_STACK_ROWS && !heap) block_rows = BV_STACK_ROWS;
     if (block_rows < 1) block_rows = 1;
+    // Big blocks are scored in the order of their rows' codes of the feature with the most codes
+    // (the widest table strips): consecutive rows then read the same strips of it (and, in
+    // correlated data like the diamonds' sizes, of others) from L1. Measured ~8% more rows per
+    // CPU second on the 1000-tree diamond model. A row's score does not depend on the order.
+    int key = -1;
+    uint32_t widest = 0;
+    for (int f = 0; f < F->n_features; f++) {
+        const uint32_t c = F->threshold_offset[f + 1] - F->threshold_offset[f] + 2;
+        if (c > widest && c <= 4098) { widest = c; key = f; }
+    }
+    const int sort = heap && key >= 0;
     const int32_t blocks = (F->n_trees + LOUPE_BV_BLOCK - 1) / LOUPE_BV_BLOCK;
     const size_t end = first_row + n;
     for (size_t first = first_row; first < end; first += block_rows) {
         const size_t m = end - first < block_rows ? end - first : block_rows;
         if (F->n_features > 0) quantize_slots(F, columns, row_stride, first, m, slots);
+        if (sort) sort_rows(F, slots, m, key, sorted, order);
         for (size_t r = 0; r < m; r++) acc[r] = F->base_score;
-        for (int32_t b = 0; b < blocks; b++) kernel(F, slots, m, b, acc);
-        memcpy(out + first, acc, m * sizeof(double));
+        for (int32_t b = 0; b < blocks; b++) kernel(F, sort ? sorted : slots, m, b, acc);
+        if (sort) {
+            for (size_t i = 0; i < m; i++) out[first + order[i]] = acc[i];
+        } else {
+            memcpy(out + first, acc, m * sizeof(double));
+        }
     }
     free(heap);
 }

@@ -120,48 +120,140 @@ T512 void loupe_trees_avx512(const loupe_forest *F, const uint8_t *codes, uint32
         else (nan_aware ? walk1_u16_nan : walk1_u16)(F, codes, stride, r0, t0, t1, acc);
     }
 }
-// Bitvector layout: a group's 8 masks per feature and word are one aligned vector. Four rows at a time, so four
-// chains of in-order adds are in flight.
+// Bitvector layout, in two phases per 8 rows and block of 64 trees. Phase 1, per row: the AND
+// over the block's features of the row's table strip (per feature one 512-byte strip per mask
+// word: 8 vectors for 64 one-word trees, so a feature costs one slot load and 8 ANDs for the
+// whole block), each tree's lowest set bit by lzcnt, and its leaf value by one gather per 8
+// trees, into a buffer. Phase 2: the rows' sums, each tree's value added in tree order, 8 rows
+// at a time so 8 chains of dependent adds are in flight.
+#define BV_ROWS 8
+
+/// The block's features: those any of its groups tests (ANDing an untested feature's all-ones
+/// masks would change nothing, but cost loads).
+static T512 int block_features(const loupe_forest *F, int32_t block, uint8_t *out) {
+    uint64_t seen[4] = {0, 0, 0, 0};
+    const int32_t g0 = block * (LOUPE_BV_BLOCK / LOUPE_BV_GROUP);
+    const int32_t groups = (F->n_trees + LOUPE_BV_GROUP - 1) / LOUPE_BV_GROUP;
+    const int32_t g1 = g0 + LOUPE_BV_BLOCK / LOUPE_BV_GROUP < groups ? g0 + LOUPE_BV_BLOCK / LOUPE_BV_GROUP : groups;
+    for (uint32_t i = F->group_feature_offset[g0]; i < F->group_feature_offset[g1]; i++) {
+        const uint8_t f = F->group_features[i];
+        seen[f >> 6] |= UINT64_C(1) << (f & 63);
+    }
+    int n = 0;
+    for (int f = 0; f < F->n_features; f++)
+        if (seen[f >> 6] >> (f & 63) & 1) out[n++] = (uint8_t)f;
+    return n;
+}
+
+/// Phase 1 for one row: vals[k] = the leaf value of tree t0 + k for k < count (64 slots).
+static T512 LOUPE_ALWAYS_INLINE void bv_row_values(const uint64_t *table, const uint32_t *row, const uint8_t *features,
+                                                int n_features, const double *leaves, int count, const int W,
+                                                double *vals) {
+    const int chunk = 8 / W;  // groups of 8 trees per pass: 8 / W groups × W words = 8 vectors
+    const __m512i lane = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7);
+    for (int c = 0; c < 8 && 8 * c < count; c += chunk) {
+        __m512i v[8];
+        for (int i = 0; i < 8; i++) v[i] = _mm512_set1_epi64(-1);
+        for (int i = 0; i < n_features; i++) {
+            const uint64_t *strip = table + row[features[i]] + 8 * c;
+            for (int g = 0; g < chunk; g++)
+                for (int w = 0; w < W; w++)
+                    v[g * W + w] = _mm512_and_si512(v[g * W + w], _mm512_load_si512(strip + 64 * w + 8 * g));
+        }
+        for (int g = 0; g < chunk; g++) {
+            // The lowest set bit of the lowest nonzero word (as loupe_first_leaf): x & -x keeps
+            // the lowest bit, 63 - lzcnt gives its index.
+            __m512i leaf = _mm512_setzero_si512();
+            for (int w = W - 1; w >= 0; w--) {
+                const __m512i x = v[g * W + w];
+                const __m512i low = _mm512_and_si512(x, _mm512_sub_epi64(_mm512_setzero_si512(), x));
+                const __m512i bit = _mm512_sub_epi64(_mm512_set1_epi64(64 * w + 63), _mm512_lzcnt_epi64(low));
+                leaf = W == 1 ? bit : _mm512_mask_mov_epi64(leaf, _mm512_test_epi64_mask(x, x), bit);
+            }
+            const int first = 8 * (c + g);
+            if (first >= count) break;
+            const __m512i tree = _mm512_add_epi64(_mm512_set1_epi64(first), lane);
+            const __m512i index = _mm512_add_epi64(leaf, _mm512_slli_epi64(tree, W == 1 ? 6 : W == 2 ? 7 : 8));
+            // Trees past the last one (a partial block) read nothing.
+            const __mmask8 live = count - first >= 8 ? 0xFF : (__mmask8)((1u << (count - first)) - 1);
+            _mm512_store_pd(vals + first, _mm512_mask_i64gather_pd(_mm512_setzero_pd(), live, index, leaves, 8));
+        }
+    }
+}
+
 static T512 LOUPE_ALWAYS_INLINE void bv_rows(const loupe_forest *F, const uint32_t *slots, size_t r0, const int R,
-                                          const int W, int32_t block, double *acc) {
+                                             const int W, int32_t block, const uint8_t *features, int n_features,
+                                             double *acc) {
     const int nf = F->n_features;
     const uint64_t *table = F->mask_table + (size_t)block * F->table_rows * W * LOUPE_BV_BLOCK;
     const int32_t t0 = block * LOUPE_BV_BLOCK;
-    const int32_t t1 = F->n_trees - t0 < LOUPE_BV_BLOCK ? F->n_trees : t0 + LOUPE_BV_BLOCK;
-    double a[4];
-    const uint32_t *row[4];
-    for (int q = 0; q < R; q++) {
-        a[q] = acc[r0 + q];
-        row[q] = slots + (r0 + q) * (size_t)nf;
-    }
-    for (int32_t g = t0 / LOUPE_BV_GROUP; g * LOUPE_BV_GROUP < t1; g++) {
-        const uint8_t *features = F->group_features + F->group_feature_offset[g];
-        const uint32_t n_features = F->group_feature_offset[g + 1] - F->group_feature_offset[g];
-        const uint64_t *group = table + (g * LOUPE_BV_GROUP - t0);
-        const int count = t1 - g * LOUPE_BV_GROUP < LOUPE_BV_GROUP ? t1 - g * LOUPE_BV_GROUP : LOUPE_BV_GROUP;
-        const double *leaves = F->leaf_values + (size_t)g * LOUPE_BV_GROUP * 64 * W;
-        for (int q = 0; q < R; q++) {
-            __m512i v[4];
-            for (int w = 0; w < W; w++) v[w] = _mm512_set1_epi64(-1);
-            for (uint32_t i = 0; i < n_features; i++) {
-                const uint64_t *line = group + row[q][features[i]];
-                for (int w = 0; w < W; w++) v[w] = _mm512_and_si512(v[w], _mm512_load_si512(line + 64 * w));
+    const int count = F->n_trees - t0 < LOUPE_BV_BLOCK ? F->n_trees - t0 : LOUPE_BV_BLOCK;
+    const double *leaves = F->leaf_values + (size_t)t0 * 64 * W;
+    _Alignas(64) double vals[BV_ROWS * LOUPE_BV_BLOCK];
+    for (int q = 0; q < R; q++)
+        bv_row_values(table, slots + (r0 + q) * (size_t)nf, features, n_features, leaves, count, W, vals + 64 * q);
+    if (R == BV_ROWS) {
+        // Phase 2 with the rows in the lanes of one vector: each group's 8 × 8 values are
+        // transposed so that tree k's values for the 8 rows are one vector, added in tree order.
+        __m512d sum = _mm512_loadu_pd(acc + r0);
+        for (int first = 0; first < count; first += 8) {
+            __m512d r[8], t[8], u[8], col[8];
+            for (int q = 0; q < 8; q++) r[q] = _mm512_load_pd(vals + 64 * q + first);
+            for (int q = 0; q < 8; q += 2) {
+                t[q] = _mm512_unpacklo_pd(r[q], r[q + 1]);
+                t[q + 1] = _mm512_unpackhi_pd(r[q], r[q + 1]);
             }
-            // Lowest set bits and leaf values in scalar code (measured faster than vplzcntq and a gather).
-            _Alignas(64) uint64_t lanes[4 * 8];
-            for (int w = 0; w < W; w++) _mm512_store_si512(lanes + 8 * w, v[w]);
-            if (F->sum_float32)
-                for (int k = 0; k < count; k++) a[q] = (double)(float)(a[q] + leaves[64 * W * k + loupe_first_leaf(lanes, k, W)]);
-            else
-                for (int k = 0; k < count; k++) a[q] += leaves[64 * W * k + loupe_first_leaf(lanes, k, W)];  // tree order
+            for (int h = 0; h < 8; h += 4) {
+                u[h] = _mm512_shuffle_f64x2(t[h], t[h + 2], 0x88);
+                u[h + 1] = _mm512_shuffle_f64x2(t[h + 1], t[h + 3], 0x88);
+                u[h + 2] = _mm512_shuffle_f64x2(t[h], t[h + 2], 0xDD);
+                u[h + 3] = _mm512_shuffle_f64x2(t[h + 1], t[h + 3], 0xDD);
+            }
+            for (int k = 0; k < 4; k++) {
+                col[k] = _mm512_shuffle_f64x2(u[k], u[k + 4], 0x88);
+                col[k + 4] = _mm512_shuffle_f64x2(u[k], u[k + 4], 0xDD);
+            }
+            const int n = count - first < 8 ? count - first : 8;
+            if (F->sum_float32) {
+                for (int k = 0; k < n; k++) sum = _mm512_cvtps_pd(_mm512_cvtpd_ps(_mm512_add_pd(sum, col[k])));
+            } else {
+                for (int k = 0; k < n; k++) sum = _mm512_add_pd(sum, col[k]);  // tree order
+            }
         }
+        _mm512_storeu_pd(acc + r0, sum);
+        return;
     }
-    for (int q = 0; q < R; q++) acc[r0 + q] = a[q];
+    double a = acc[r0];
+    if (F->sum_float32) {
+        for (int k = 0; k < count; k++) a = (double)(float)(a + vals[k]);
+    } else {
+        for (int k = 0; k < count; k++) a += vals[k];  // tree order
+    }
+    acc[r0] = a;
 }
 
-LOUPE_BV_INSTANCES(bv512, bv_rows, T512)
+#define BV_INSTANCE(NAME, R, W)                                                                                   \
+    static T512 __attribute__((noinline)) void NAME(const loupe_forest *F, const uint32_t *slots, size_t r0,       \
+                                                    int32_t block, const uint8_t *features, int n_features,       \
+                                                    double *acc) {                                                \
+        bv_rows(F, slots, r0, R, W, block, features, n_features, acc);                                            \
+    }
+BV_INSTANCE(bv512_r8_w1, BV_ROWS, 1)
+BV_INSTANCE(bv512_r8_w2, BV_ROWS, 2)
+BV_INSTANCE(bv512_r8_w4, BV_ROWS, 4)
+BV_INSTANCE(bv512_r1_w1, 1, 1)
+BV_INSTANCE(bv512_r1_w2, 1, 2)
+BV_INSTANCE(bv512_r1_w4, 1, 4)
+#undef BV_INSTANCE
 
 T512 void loupe_bitvector_avx512(const loupe_forest *F, const uint32_t *slots, size_t rows, int32_t block, double *acc) {
-    LOUPE_BV_DISPATCH(bv512, F, slots, rows, block, acc);
+    uint8_t features[256];
+    const int n_features = block_features(F, block, features);
+    const int w = F->bv_words;
+    size_t r = 0;
+    for (; r + BV_ROWS <= rows; r += BV_ROWS)
+        (w == 1 ? bv512_r8_w1 : w == 2 ? bv512_r8_w2 : bv512_r8_w4)(F, slots, r, block, features, n_features, acc);
+    for (; r < rows; r++)
+        (w == 1 ? bv512_r1_w1 : w == 2 ? bv512_r1_w2 : bv512_r1_w4)(F, slots, r, block, features, n_features, acc);
 }
 #endif

@@ -2,8 +2,8 @@
 // features whose test the row has failed on the way there (a 64-bit mask); each leaf then adds
 // its part to every feature on its path with one table read each. See loupe_shap.h; the
 // kernels are in shap_kernel.h, compiled once per path.
-#include "loupe_shap.h"
 #include "loupe_inference.h"
+#include "shap_internal.h"
 
 static const double zero_threshold = (double)1e-35f;
 
@@ -45,25 +45,51 @@ static inline unsigned subset_portable(uint64_t failed, const int32_t *features,
 
 int loupe_shap_best_path(void) {
 #if defined(__x86_64__)
+    const int paths = loupe_infer_available_paths();
+    if (paths & (1 << LOUPE_PATH_AVX512)) return LOUPE_SHAP_PATH_AVX512;
     // Every CPU with the AVX2 path (AVX2 + BMI2, OS support checked) has pext.
-    if (loupe_infer_available_paths() & (1 << LOUPE_PATH_AVX2)) return LOUPE_SHAP_PATH_BMI2;
+    if (paths & (1 << LOUPE_PATH_AVX2)) return LOUPE_SHAP_PATH_BMI2;
 #endif
     return LOUPE_SHAP_PATH_PORTABLE;
 }
 
-void loupe_shap_add_row(const loupe_shap_forest *m, int path, const double *x, double *phi, uint64_t *masks) {
 #if defined(__x86_64__)
-    if (path == LOUPE_SHAP_PATH_BMI2) { add_row_bmi2(m, x, phi, masks); return; }
+/// AVX-512: tree by tree, the vector kernel for the trees it takes, the BMI2 one for the others.
+static __attribute__((target("bmi2"))) void add_rows_avx512(const loupe_shap_forest *m, const double *x, size_t n,
+                                                              size_t stride, double *phi, size_t phi_stride,
+                                                              uint64_t *masks) {
+    for (int32_t t = 0; t < m->tree_count; t++) {
+        if (m->skip_tree[t]) continue;
+        if (m->vector_tree && m->vector_tree[t]) {
+            loupe_shap_tree_rows_avx512(m, t, x, n, stride, phi, phi_stride);
+        } else {
+            for (size_t r = 0; r < n; r++) tree_row_bmi2(m, t, x + r * stride, phi + r * phi_stride, masks);
+        }
+    }
+}
+#endif
+
+/// A path this CPU cannot run is taken as the portable one.
+static int usable(int path) {
+#if defined(__x86_64__)
+    const int paths = loupe_infer_available_paths();
+    if (path == LOUPE_SHAP_PATH_AVX512 && (paths & (1 << LOUPE_PATH_AVX512))) return path;
+    if (path == LOUPE_SHAP_PATH_BMI2 && (paths & (1 << LOUPE_PATH_AVX2))) return path;
 #endif
     (void)path;
-    add_row_portable(m, x, phi, masks);
+    return LOUPE_SHAP_PATH_PORTABLE;
+}
+
+void loupe_shap_add_row(const loupe_shap_forest *m, int path, const double *x, double *phi, uint64_t *masks) {
+    loupe_shap_add_rows(m, path, x, 1, 0, phi, 0, masks);
 }
 
 void loupe_shap_add_rows(const loupe_shap_forest *m, int path, const double *x, size_t n, size_t stride, double *phi,
                          size_t phi_stride, uint64_t *masks) {
+    path = usable(path);
 #if defined(__x86_64__)
+    if (path == LOUPE_SHAP_PATH_AVX512) { add_rows_avx512(m, x, n, stride, phi, phi_stride, masks); return; }
     if (path == LOUPE_SHAP_PATH_BMI2) { add_rows_bmi2(m, x, n, stride, phi, phi_stride, masks); return; }
 #endif
-    (void)path;
     add_rows_portable(m, x, n, stride, phi, phi_stride, masks);
 }

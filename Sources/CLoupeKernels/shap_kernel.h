@@ -43,11 +43,6 @@ static inline SHAP_TARGET void SHAP_FN(tree_row_)(const loupe_shap_forest *m, in
     }
 }
 
-static SHAP_TARGET void SHAP_FN(add_row_)(const loupe_shap_forest *m, const double *x, double *phi, uint64_t *masks) {
-    for (int32_t t = 0; t < m->tree_count; t++)
-        if (!m->skip_tree[t]) SHAP_FN(tree_row_)(m, t, x, phi, masks);
-}
-
 static SHAP_TARGET void SHAP_FN(add_rows_)(const loupe_shap_forest *m, const double *x, size_t n, size_t stride,
                                            double *phi, size_t phi_stride, uint64_t *masks) {
     // Tree-major: one tree's tables (tens of KB) stay in cache while every row of the block

@@ -19,9 +19,11 @@ final class ExplainStorage: @unchecked Sendable {
             tree_count: Int32(t.leafStart.count), skip_tree: copy(t.referenceTree), node_start: copy(t.nodeStart),
             node_feature: copy(t.nodeFeature), node_left: copy(t.nodeLeft), node_right: copy(t.nodeRight),
             node_kind: copy(t.nodeKind), node_missing_left: copy(t.nodeMissingLeft), node_threshold: copy(t.nodeThreshold),
-            leaf_start: copy(t.leafStart), leaf_depth: copy(t.leafDepth), leaf_offset: copy(t.leafOffset),
+            leaf_start: copy(t.leafStart + [Int32(t.leafDepth.count)]), leaf_depth: copy(t.leafDepth), leaf_offset: copy(t.leafOffset),
             leaf_features: copy(t.leafFeatures), leaf_mask: copy(t.leafMask), leaf_ratio: copy(t.leafRatio),
-            table_offset: copy(t.tableOffset), table: copy(t.table))
+            table_offset: copy(t.tableOffset), table: copy(t.table), vector_tree: copy(t.vectorTree),
+            leaf_order: copy(t.leafOrder), leaf_direction: copy(t.leafDirection),
+            leaf_feature_nodes: copy(t.leafFeatureNodes), feature_count: Int32(t.featureCount))
         self.owned = owned
     }
 

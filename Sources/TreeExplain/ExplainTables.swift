@@ -32,6 +32,20 @@ struct ExplainTables: Sendable {
     var nodeThreshold: [Double] = []
     /// Whether every table tree has only kinds the C kernel compares (no categorical splits).
     var kernelCompatible = true
+    /// For the AVX-512 kernel (see `loupe_shap_forest`): which trees it takes, each tree's
+    /// leaves in update order, each leaf's path directions, and per leaf feature entry the
+    /// path's nodes that test it.
+    var vectorTree: [UInt8] = []
+    var leafOrder: [Int32] = []
+    var leafDirection: [UInt64] = []
+    var leafFeatureNodes: [UInt64] = []
+    /// Features per row.
+    var featureCount = 0
+
+    /// Most internal nodes of a tree the AVX-512 kernel takes (its decisions are one word).
+    static let maxVectorNodes = 64
+    /// Most features of a model the AVX-512 kernel takes (a row in two registers).
+    static let maxVectorFeatures = 16
 
     init(_ ensemble: Ensemble, maxFeatures: Int) {
         // weights[d][s] = s!(d−1−s)!/d! (and 0 for s = d: H(U) is never read)
@@ -46,6 +60,7 @@ struct ExplainTables: Sendable {
                 return w
             }
         }
+        featureCount = ensemble.featureCount
         for (t, tree) in ensemble.trees.enumerated() {
             leafStart.append(Int32(leafDepth.count))
             maxInternal = max(maxInternal, tree.internalCount)
@@ -75,8 +90,18 @@ struct ExplainTables: Sendable {
                 nodeThreshold.append(tree.threshold[n])
             }
             nodeStart.append(Int32(nodeFeature.count))
+            let vector = !tooWide && tree.internalCount <= Self.maxVectorNodes
+                && ensemble.featureCount <= Self.maxVectorFeatures && !tree.decision.contains { $0.isCategorical }
+            vectorTree.append(vector ? 1 : 0)
+            let nodes = vector ? Self.pathNodes(tree) : []
+            let firstLeaf = Int32(leafDepth.count)
+            for n in 0..<tree.internalCount {
+                for child in [tree.leftChild[n], tree.rightChild[n]] where child < 0 { leafOrder.append(firstLeaf + ~child) }
+            }
+            if tree.internalCount == 0 { leafOrder.append(firstLeaf) }
             for (leaf, unsorted) in paths.enumerated() {
                 leafDepth.append(UInt8(tooWide ? 0 : unsorted.count))
+                leafDirection.append(vector ? nodes[leaf].direction : 0)
                 leafOffset.append(Int32(leafFeatures.count))
                 tableOffset.append(Int64(table.count))
                 var mask: UInt64 = 0
@@ -87,6 +112,7 @@ struct ExplainTables: Sendable {
                 for (f, z) in path {
                     leafFeatures.append(Int32(f))
                     leafRatio.append((1 - z) / z)
+                    leafFeatureNodes.append(vector ? nodes[leaf].nodes[f, default: 0] : 0)
                     mask |= UInt64(1) << UInt64(f)
                 }
                 table += Self.subsetTable(z: path.map(\.z), value: tree.leafValue[leaf], weights: weights[path.count])
@@ -109,6 +135,23 @@ struct ExplainTables: Sendable {
                 if let k = next.firstIndex(where: { $0.feature == f }) { next[k].z *= fraction } else { next.append((f, fraction)) }
                 stack.append((child, next))
             }
+        }
+        return out
+    }
+
+    /// Per leaf of a tree of at most 64 internal nodes: the nodes on its path where it goes
+    /// left (bit n: internal node n), and per feature the path's nodes that test it.
+    static func pathNodes(_ tree: Tree) -> [(direction: UInt64, nodes: [Int: UInt64])] {
+        var out = [(direction: UInt64, nodes: [Int: UInt64])](repeating: (0, [:]), count: tree.leafCount)
+        guard tree.internalCount > 0 else { return out }
+        var stack: [(node: Int32, direction: UInt64, nodes: [Int: UInt64])] = [(0, 0, [:])]
+        while let (node, direction, nodes) = stack.popLast() {
+            if node < 0 { out[Int(~node)] = (direction, nodes); continue }
+            let n = Int(node), bit = UInt64(1) << UInt64(n)
+            var through = nodes
+            through[Int(tree.splitFeature[n]), default: 0] |= bit
+            stack.append((tree.leftChild[n], direction | bit, through))
+            stack.append((tree.rightChild[n], direction, through))
         }
         return out
     }

@@ -62,7 +62,7 @@ public final class TreeExplainer: Sendable {
         usesKernel = tables.kernelCompatible
         self.kernelPath = kernelPath
         maxInternal = tables.maxInternal
-        tableBytes = tables.table.count * 8 + tables.leafRatio.count * 12 + tables.leafMask.count * 8
+        tableBytes = tables.table.count * 8 + tables.leafRatio.count * 20 + tables.leafMask.count * 20
             + tables.nodeFeature.count * 22
         baseValue = tables.expectedValues.reduce(ensemble.baseScore, +)
         referenceTreeCount = tables.referenceTrees.count
