@@ -21,8 +21,6 @@ public final class TCPProxy: Sendable {
         var open: Set<Int32> = []
     }
     private let state = Mutex(State())
-    /// Connections forwarded so far.
-    public let accepted = Atomic<Int>(0)
 
     /// Forwards `127.0.0.1:<port>` (a free port) to `127.0.0.1:targetPort`.
     public init(toPort targetPort: Int) throws {
@@ -108,7 +106,6 @@ public final class TCPProxy: Sendable {
                     close(upstream)
                     continue
                 }
-                accepted.add(1, ordering: .relaxed)
                 let pair = Pair(client, upstream)
                 Thread { [self] in pump(from: client, to: upstream, pair) }.start()
                 Thread { [self] in pump(from: upstream, to: client, pair) }.start()

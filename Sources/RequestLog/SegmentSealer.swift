@@ -64,9 +64,6 @@ final class SegmentSealer: Sendable {
         }
     }
 
-    /// How many finished segments wait to be sealed.
-    var waiting: Int { state.withLock { $0.waiting.count } }
-
     /// Tries each waiting segment once more, stops the thread and returns the local copies
     /// sealed since `takeSealed`. What still cannot be sealed stays in `open/` for the next start.
     func finish() -> [Appender.SealedFile] {
