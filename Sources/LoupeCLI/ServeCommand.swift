@@ -96,14 +96,10 @@ struct ServeCommand: AsyncParsableCommand {
                 name: "admin", scopes: ["admin"], limits: .unlimited, note: "created by the first loupe serve"))
         }
 
-        let serverConfiguration = ModelServerConfiguration(
-            host: "127.0.0.1", port: serverPort, frameLimits: limits.frameLimits, maxBatchRows: limits.maxBatchRows,
-            maxInFlightPerConnection: limits.maxInFlight, metricsPort: metricsPort == 0 ? nil : metricsPort)
         let process = try ServerProcess(
-            catalog: catalog, storePath: storeOptions.path, configuration: serverConfiguration,
-            authenticator: GatewayTrustingAuthenticator(internalSecret: secret), metrics: metrics, requestLog: requestLog,
-            schedule: try schedulerOptions.configuration(), leaseSeconds: try schedulerOptions.lease(),
-            rollout: rolloutOptions, logger: logger)
+            catalog: catalog, storePath: storeOptions.path, host: "127.0.0.1", port: serverPort,
+            metricsPort: metricsPort, internalSecret: secret, limits: limits, schedule: schedulerOptions,
+            rollout: rolloutOptions, metrics: metrics, requestLog: requestLog, logger: logger)
         let server = process.server
         // The server must listen before the gateway probes it.
         try await process.start()

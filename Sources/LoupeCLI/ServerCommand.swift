@@ -73,14 +73,10 @@ struct ServerCommand: AsyncParsableCommand {
         let requestLog = try await requestLogOptions.open(
             store: storeOptions.path, artifacts: catalog.store, registry: metrics.registry, instance: instance ?? "\(port)")
         let secret = try ServerSecret.resolve(file: internalSecretFile, store: storeOptions.path, create: true)
-        let configuration = ModelServerConfiguration(
-            host: host, port: port, frameLimits: limits.frameLimits, maxBatchRows: limits.maxBatchRows,
-            maxInFlightPerConnection: limits.maxInFlight, metricsPort: metricsPort == 0 ? nil : metricsPort)
         let process = try ServerProcess(
-            catalog: catalog, storePath: storeOptions.path, configuration: configuration,
-            authenticator: GatewayTrustingAuthenticator(internalSecret: secret), metrics: metrics, requestLog: requestLog,
-            schedule: try schedulerOptions.configuration(), leaseSeconds: try schedulerOptions.lease(),
-            rollout: rolloutOptions, logger: logger)
+            catalog: catalog, storePath: storeOptions.path, host: host, port: port, metricsPort: metricsPort,
+            internalSecret: secret, limits: limits, schedule: schedulerOptions, rollout: rolloutOptions,
+            metrics: metrics, requestLog: requestLog, logger: logger)
         do {
             try await process.start()
         } catch {

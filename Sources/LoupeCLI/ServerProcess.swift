@@ -158,6 +158,24 @@ final class ServerProcess: Sendable {
             })
     }
 
+    /// The model server of `loupe serve` (loopback, behind its gateway) and `loupe server` (behind
+    /// `loupe gateway`), from their shared options; only the gateway and local tools holding
+    /// `internalSecret` are let in.
+    convenience init(
+        catalog: Catalog, storePath: String, host: String, port: Int, metricsPort: Int, internalSecret: String,
+        limits: ServerLimitOptions, schedule: SchedulerOptions, rollout: RolloutOptions, metrics: ServerMetrics,
+        requestLog: RequestLog?, logger: Logger
+    ) throws {
+        let configuration = ModelServerConfiguration(
+            host: host, port: port, frameLimits: limits.frameLimits, maxBatchRows: limits.maxBatchRows,
+            maxInFlightPerConnection: limits.maxInFlight, metricsPort: metricsPort == 0 ? nil : metricsPort)
+        try self.init(
+            catalog: catalog, storePath: storePath, configuration: configuration,
+            authenticator: GatewayTrustingAuthenticator(internalSecret: internalSecret), metrics: metrics,
+            requestLog: requestLog, schedule: try schedule.configuration(), leaseSeconds: try schedule.lease(),
+            rollout: rollout, logger: logger)
+    }
+
     /// Listens, then takes part in the store's lease.
     func start() async throws {
         try await server.start()
