@@ -63,6 +63,14 @@ public struct RangeMetrics: Sendable, Equatable, Codable {
         widths.sort()
         medianRelativeWidth = widths.isEmpty ? .nan : widths[widths.count / 2]
     }
+
+    /// How far `coverage` on `rows` stones is from the nominal level, in binomial standard
+    /// deviations: ranges that covered every stone with probability exactly `level` would show
+    /// |z| > 2 on about one group in twenty by chance alone, so a larger |z| is the method's.
+    public func zScore(rows: Int) -> Double {
+        guard rows > 0, level > 0, level < 1 else { return .nan }
+        return (coverage - level) / (level * (1 - level) / Double(rows)).squareRoot()
+    }
 }
 
 /// Metrics for the rows whose actual price falls in one decile of the evaluated prices.
@@ -160,12 +168,13 @@ public struct EvaluationReport: Sendable, Equatable, Codable {
         if !deciles.isEmpty {
             lines.append("")
             lines.append(pad("decile", 7) + pad("prices", 18) + pad("RMSE", 10) + pad("MAE", 10) + pad("MAPE", 8)
-                + (ranges != nil ? pad("cover", 8) + pad("width", 8) : ""))
+                + (ranges != nil ? pad("cover", 8) + pad("z", 6) + pad("width", 8) : ""))
             for d in deciles {
                 var line = pad("\(d.decile)", 7) + pad("$\(fmt(d.minPrice, 0))–\(fmt(d.maxPrice, 0))", 18)
                 line += pad(fmt(d.metrics.rmse, 1), 10) + pad(fmt(d.metrics.mae, 1), 10) + pad(fmt(d.metrics.mape, 2) + "%", 8)
                 if let r = d.ranges {
-                    line += pad(fmt(r.coverage * 100, 1) + "%", 8) + pad(fmt(r.medianRelativeWidth * 100, 1) + "%", 8)
+                    line += pad(fmt(r.coverage * 100, 1) + "%", 8) + pad(fmt(r.zScore(rows: d.metrics.rows), 1), 6)
+                        + pad(fmt(r.medianRelativeWidth * 100, 1) + "%", 8)
                 }
                 lines.append(line)
             }
@@ -173,12 +182,13 @@ public struct EvaluationReport: Sendable, Equatable, Codable {
         if let grades, !grades.isEmpty {
             lines.append("")
             lines.append(pad("grade", 9) + pad("level", 11) + pad("rows", 7) + pad("RMSE", 10) + pad("MAE", 10)
-                + pad("MAPE", 8) + (ranges != nil ? pad("cover", 8) + pad("width", 8) : ""))
+                + pad("MAPE", 8) + (ranges != nil ? pad("cover", 8) + pad("z", 6) + pad("width", 8) : ""))
             for g in grades {
                 var line = pad(g.grade, 9) + pad(g.level, 11) + pad("\(g.metrics.rows)", 7)
                 line += pad(fmt(g.metrics.rmse, 1), 10) + pad(fmt(g.metrics.mae, 1), 10) + pad(fmt(g.metrics.mape, 2) + "%", 8)
                 if let r = g.ranges {
-                    line += pad(fmt(r.coverage * 100, 1) + "%", 8) + pad(fmt(r.medianRelativeWidth * 100, 1) + "%", 8)
+                    line += pad(fmt(r.coverage * 100, 1) + "%", 8) + pad(fmt(r.zScore(rows: g.metrics.rows), 1), 6)
+                        + pad(fmt(r.medianRelativeWidth * 100, 1) + "%", 8)
                 }
                 lines.append(line)
             }

@@ -22,6 +22,17 @@ import TreeModel
         #expect(abs(r.medianRelativeWidth - 0.2) < 1e-12)
     }
 
+    @Test func coverageDistanceInBinomialDeviations() {
+        // 900 stones at 90%: one binomial sd is √(0.9·0.1/900) = 1 point.
+        var r = RangeMetrics(level: 0.9, actual: [], estimates: [])
+        r.coverage = 0.92
+        #expect(abs(r.zScore(rows: 900) - 2) < 1e-9)
+        r.coverage = 0.87
+        #expect(abs(r.zScore(rows: 900) + 3) < 1e-9)
+        #expect(abs(r.zScore(rows: 100) + 1) < 1e-9)  // 3 points on 100 stones is one sd
+        #expect(r.zScore(rows: 0).isNaN)
+    }
+
     @Test func decilesSplitByActualPrice() {
         let actual = (1...100).map(Double.init)
         let estimates = actual.map { PriceEstimate(price: $0 + 1, low: $0, high: $0 + 2, level: 0.9) }
@@ -31,6 +42,9 @@ import TreeModel
         #expect(report.deciles[9].minPrice == 91 && report.deciles[9].maxPrice == 100)
         #expect(report.deciles.allSatisfy { $0.metrics.rows == 10 && $0.metrics.mae == 1 })
         #expect(report.table().contains("RMSE $1.0"))
+        // Every range holds its stone: coverage 100%, √(0.09/10) ≈ 0.095 → z = 0.1 / 0.0949 ≈ 1.1.
+        let decileLine = report.table().split(separator: "\n").first { $0.hasPrefix("1  ") }
+        #expect(decileLine.map { $0.contains("100.0%  1.1 ") } == true)
     }
 
     @Test func fixedPointFormatting() {
