@@ -69,28 +69,38 @@ uint64_t loupe_infer_path_calls(int path) {
 // ---------------------------------------------------------------------------------------------
 // Codes. Branch-free searches over the sorted distinct thresholds of a feature.
 
+/// All ones when `c`, else zero, opaque to the compiler: written as a select, the step below
+/// becomes a cmov that clang's cmov-to-branch pass turns back into a branch (it is on the
+/// loop's critical path), and a branch on a row's value mispredicts about every other step
+/// (measured: a fifth of the CPU time of a 1M-row batch went to these searches).
+static LOUPE_ALWAYS_INLINE size_t all_ones_if(int c) {
+    size_t m = -(size_t)(c != 0);
+    __asm__("" : "+r"(m));
+    return m;
+}
+
 /// #{ i < n : t[i] < x } (x not NaN).
 static LOUPE_ALWAYS_INLINE uint32_t count_less(const double *t, uint32_t n, double x) {
     if (n == 0) return 0;
-    const double *base = t;
+    size_t lo = 0;
     while (n > 1) {
         const uint32_t half = n / 2;
-        base = base[half] < x ? base + half : base;
+        lo += half & all_ones_if(t[lo + half] < x);
         n -= half;
     }
-    return (uint32_t)(base - t) + (*base < x);
+    return (uint32_t)lo + (t[lo] < x);
 }
 
 /// #{ i < n : t[i] <= x } (x not NaN).
 static LOUPE_ALWAYS_INLINE uint32_t count_less_equal(const float *t, uint32_t n, float x) {
     if (n == 0) return 0;
-    const float *base = t;
+    size_t lo = 0;
     while (n > 1) {
         const uint32_t half = n / 2;
-        base = base[half] <= x ? base + half : base;
+        lo += half & all_ones_if(t[lo + half] <= x);
         n -= half;
     }
-    return (uint32_t)(base - t) + (*base <= x);
+    return (uint32_t)lo + (t[lo] <= x);
 }
 
 static LOUPE_ALWAYS_INLINE uint32_t code_of(const loupe_forest *F, int f, double x) {
