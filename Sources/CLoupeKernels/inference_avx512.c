@@ -120,13 +120,13 @@ T512 void loupe_trees_avx512(const loupe_forest *F, const uint8_t *codes, uint32
         else (nan_aware ? walk1_u16_nan : walk1_u16)(F, codes, stride, r0, t0, t1, acc);
     }
 }
-// Bitvector layout, in two phases per 8 rows and block of 64 trees. Phase 1, per row: the AND
-// over the block's features of the row's table strip (per feature one 512-byte strip per mask
-// word: 8 vectors for 64 one-word trees, so a feature costs one slot load and 8 ANDs for the
-// whole block), each tree's lowest set bit by lzcnt, and its leaf value by one gather per 8
-// trees, into a buffer. Phase 2: the rows' sums, each tree's value added in tree order, 8 rows
-// at a time so 8 chains of dependent adds are in flight.
-#define BV_ROWS 8
+// Bitvector layout, in two phases per 16 rows (then 8, then 1) and block of 64 trees. Phase 1,
+// per row: the AND over the block's features of the row's table strip (per feature one 512-byte
+// strip per mask word: 8 vectors for 64 one-word trees, so a feature costs one slot load and 8
+// ANDs for the whole block), each tree's lowest set bit by lzcnt, and its leaf value by one
+// gather per 8 trees, into a buffer. Phase 2: the rows' sums, each tree's value added in tree
+// order, 8 rows per vector; with 16 rows two such chains of dependent adds are in flight.
+#define BV_MAX_ROWS 16
 
 /// The block's features: those any of its groups tests (ANDing an untested feature's all-ones
 /// masks would change nothing, but cost loads).
@@ -181,6 +181,26 @@ static T512 LOUPE_ALWAYS_INLINE void bv_row_values(const uint64_t *table, const 
     }
 }
 
+/// The 8 × 8 block of doubles at m (rows 64 apart) transposed: col[k][q] = m[64 q + k].
+static T512 LOUPE_ALWAYS_INLINE void transpose8(const double *m, __m512d *col) {
+    __m512d r[8], t[8], u[8];
+    for (int q = 0; q < 8; q++) r[q] = _mm512_load_pd(m + 64 * q);
+    for (int q = 0; q < 8; q += 2) {
+        t[q] = _mm512_unpacklo_pd(r[q], r[q + 1]);
+        t[q + 1] = _mm512_unpackhi_pd(r[q], r[q + 1]);
+    }
+    for (int h = 0; h < 8; h += 4) {
+        u[h] = _mm512_shuffle_f64x2(t[h], t[h + 2], 0x88);
+        u[h + 1] = _mm512_shuffle_f64x2(t[h + 1], t[h + 3], 0x88);
+        u[h + 2] = _mm512_shuffle_f64x2(t[h], t[h + 2], 0xDD);
+        u[h + 3] = _mm512_shuffle_f64x2(t[h + 1], t[h + 3], 0xDD);
+    }
+    for (int k = 0; k < 4; k++) {
+        col[k] = _mm512_shuffle_f64x2(u[k], u[k + 4], 0x88);
+        col[k + 4] = _mm512_shuffle_f64x2(u[k], u[k + 4], 0xDD);
+    }
+}
+
 static T512 LOUPE_ALWAYS_INLINE void bv_rows(const loupe_forest *F, const uint32_t *slots, size_t r0, const int R,
                                              const int W, int32_t block, const uint8_t *features, int n_features,
                                              double *acc) {
@@ -189,38 +209,30 @@ static T512 LOUPE_ALWAYS_INLINE void bv_rows(const loupe_forest *F, const uint32
     const int32_t t0 = block * LOUPE_BV_BLOCK;
     const int count = F->n_trees - t0 < LOUPE_BV_BLOCK ? F->n_trees - t0 : LOUPE_BV_BLOCK;
     const double *leaves = F->leaf_values + (size_t)t0 * 64 * W;
-    _Alignas(64) double vals[BV_ROWS * LOUPE_BV_BLOCK];
+    _Alignas(64) double vals[BV_MAX_ROWS * LOUPE_BV_BLOCK];
     for (int q = 0; q < R; q++)
         bv_row_values(table, slots + (r0 + q) * (size_t)nf, features, n_features, leaves, count, W, vals + 64 * q);
-    if (R == BV_ROWS) {
-        // Phase 2 with the rows in the lanes of one vector: each group's 8 × 8 values are
-        // transposed so that tree k's values for the 8 rows are one vector, added in tree order.
-        __m512d sum = _mm512_loadu_pd(acc + r0);
+    if (R >= 8) {
+        // Phase 2 with the rows in the lanes of vectors, 8 rows each: each group's 8 × 8 values
+        // of a vector's rows are transposed so that tree k's values for those rows are one
+        // vector, added in tree order. The R / 8 vectors' chains of dependent adds are
+        // interleaved, so several are in flight.
+        __m512d sum[R / 8];
+        for (int h = 0; h < R / 8; h++) sum[h] = _mm512_loadu_pd(acc + r0 + 8 * h);
         for (int first = 0; first < count; first += 8) {
-            __m512d r[8], t[8], u[8], col[8];
-            for (int q = 0; q < 8; q++) r[q] = _mm512_load_pd(vals + 64 * q + first);
-            for (int q = 0; q < 8; q += 2) {
-                t[q] = _mm512_unpacklo_pd(r[q], r[q + 1]);
-                t[q + 1] = _mm512_unpackhi_pd(r[q], r[q + 1]);
-            }
-            for (int h = 0; h < 8; h += 4) {
-                u[h] = _mm512_shuffle_f64x2(t[h], t[h + 2], 0x88);
-                u[h + 1] = _mm512_shuffle_f64x2(t[h + 1], t[h + 3], 0x88);
-                u[h + 2] = _mm512_shuffle_f64x2(t[h], t[h + 2], 0xDD);
-                u[h + 3] = _mm512_shuffle_f64x2(t[h + 1], t[h + 3], 0xDD);
-            }
-            for (int k = 0; k < 4; k++) {
-                col[k] = _mm512_shuffle_f64x2(u[k], u[k + 4], 0x88);
-                col[k + 4] = _mm512_shuffle_f64x2(u[k], u[k + 4], 0xDD);
-            }
+            __m512d col[R / 8][8];
+            for (int h = 0; h < R / 8; h++) transpose8(vals + 64 * 8 * h + first, col[h]);
             const int n = count - first < 8 ? count - first : 8;
             if (F->sum_float32) {
-                for (int k = 0; k < n; k++) sum = _mm512_cvtps_pd(_mm512_cvtpd_ps(_mm512_add_pd(sum, col[k])));
+                for (int k = 0; k < n; k++)
+                    for (int h = 0; h < R / 8; h++)
+                        sum[h] = _mm512_cvtps_pd(_mm512_cvtpd_ps(_mm512_add_pd(sum[h], col[h][k])));
             } else {
-                for (int k = 0; k < n; k++) sum = _mm512_add_pd(sum, col[k]);  // tree order
+                for (int k = 0; k < n; k++)  // tree order
+                    for (int h = 0; h < R / 8; h++) sum[h] = _mm512_add_pd(sum[h], col[h][k]);
             }
         }
-        _mm512_storeu_pd(acc + r0, sum);
+        for (int h = 0; h < R / 8; h++) _mm512_storeu_pd(acc + r0 + 8 * h, sum[h]);
         return;
     }
     double a = acc[r0];
@@ -238,9 +250,12 @@ static T512 LOUPE_ALWAYS_INLINE void bv_rows(const loupe_forest *F, const uint32
                                                     double *acc) {                                                \
         bv_rows(F, slots, r0, R, W, block, features, n_features, acc);                                            \
     }
-BV_INSTANCE(bv512_r8_w1, BV_ROWS, 1)
-BV_INSTANCE(bv512_r8_w2, BV_ROWS, 2)
-BV_INSTANCE(bv512_r8_w4, BV_ROWS, 4)
+BV_INSTANCE(bv512_r16_w1, 16, 1)
+BV_INSTANCE(bv512_r16_w2, 16, 2)
+BV_INSTANCE(bv512_r16_w4, 16, 4)
+BV_INSTANCE(bv512_r8_w1, 8, 1)
+BV_INSTANCE(bv512_r8_w2, 8, 2)
+BV_INSTANCE(bv512_r8_w4, 8, 4)
 BV_INSTANCE(bv512_r1_w1, 1, 1)
 BV_INSTANCE(bv512_r1_w2, 1, 2)
 BV_INSTANCE(bv512_r1_w4, 1, 4)
@@ -251,7 +266,9 @@ T512 void loupe_bitvector_avx512(const loupe_forest *F, const uint32_t *slots, s
     const int n_features = block_features(F, block, features);
     const int w = F->bv_words;
     size_t r = 0;
-    for (; r + BV_ROWS <= rows; r += BV_ROWS)
+    for (; r + 16 <= rows; r += 16)
+        (w == 1 ? bv512_r16_w1 : w == 2 ? bv512_r16_w2 : bv512_r16_w4)(F, slots, r, block, features, n_features, acc);
+    for (; r + 8 <= rows; r += 8)
         (w == 1 ? bv512_r8_w1 : w == 2 ? bv512_r8_w2 : bv512_r8_w4)(F, slots, r, block, features, n_features, acc);
     for (; r < rows; r++)
         (w == 1 ? bv512_r1_w1 : w == 2 ? bv512_r1_w2 : bv512_r1_w4)(F, slots, r, block, features, n_features, acc);
