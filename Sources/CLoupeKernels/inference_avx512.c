@@ -152,9 +152,26 @@ static T512 LOUPE_ALWAYS_INLINE void bv_row_values(const uint64_t *table, const 
     const int chunk = 8 / W;  // groups of 8 trees per pass: 8 / W groups × W words = 8 vectors
     const __m512i lane = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7);
     for (int c = 0; c < 8 && 8 * c < count; c += chunk) {
+        // The first feature's strip starts the ANDs, then two strips per three-way AND (one
+        // vpternlogq for two loads: the loads are the floor, this halves the ALU work).
         __m512i v[8];
-        for (int i = 0; i < 8; i++) v[i] = _mm512_set1_epi64(-1);
-        for (int i = 0; i < n_features; i++) {
+        int i = 0;
+        if (n_features > 0) {
+            const uint64_t *strip = table + row[features[0]] + 8 * c;
+            for (int g = 0; g < chunk; g++)
+                for (int w = 0; w < W; w++) v[g * W + w] = _mm512_load_si512(strip + 64 * w + 8 * g);
+            i = 1;
+        } else {
+            for (int k = 0; k < 8; k++) v[k] = _mm512_set1_epi64(-1);
+        }
+        for (; i + 1 < n_features; i += 2) {
+            const uint64_t *a = table + row[features[i]] + 8 * c, *b = table + row[features[i + 1]] + 8 * c;
+            for (int g = 0; g < chunk; g++)
+                for (int w = 0; w < W; w++)
+                    v[g * W + w] = _mm512_ternarylogic_epi64(v[g * W + w], _mm512_load_si512(a + 64 * w + 8 * g),
+                                                             _mm512_load_si512(b + 64 * w + 8 * g), 0x80);
+        }
+        if (i < n_features) {
             const uint64_t *strip = table + row[features[i]] + 8 * c;
             for (int g = 0; g < chunk; g++)
                 for (int w = 0; w < W; w++)
