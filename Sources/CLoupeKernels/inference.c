@@ -317,7 +317,13 @@ static __attribute__((noinline)) void infer_bitvector(const loupe_forest *F, int
     const size_t end = first_row + n;
     for (size_t first = first_row; first < end; first += block_rows) {
         const size_t m = end - first < block_rows ? end - first : block_rows;
-        if (F->n_features > 0) quantize_slots(F, columns, row_stride, first, m, slots);
+        if (F->n_features > 0) {
+            size_t done = 0;
+#if defined(__x86_64__)
+            if (path == LOUPE_PATH_AVX512) done = loupe_quantize_slots_avx512(F, columns, row_stride, first, m, slots);
+#endif
+            quantize_slots(F, columns, row_stride, first + done, m - done, slots + done * nf);
+        }
         if (sort) sort_rows(F, slots, m, key, sorted, order);
         for (size_t r = 0; r < m; r++) acc[r] = F->base_score;
         for (int32_t b = 0; b < blocks; b++) kernel(F, sort ? sorted : slots, m, b, acc);

@@ -290,4 +290,59 @@ T512 void loupe_bitvector_avx512(const loupe_forest *F, const uint32_t *slots, s
     for (; r < rows; r++)
         (w == 1 ? bv512_r1_w1 : w == 2 ? bv512_r1_w2 : bv512_r1_w4)(F, slots, r, block, features, n_features, acc);
 }
+// Mask-table slots (see quantize_slots in inference.c) of 8 rows per vector: the same
+// branch-free search, step for step, with the 8 rows' threshold loads as one gather. A feature's
+// threshold count is the same for every row, so the steps are too. Measured: the scalar searches
+// took about a tenth of a 1M-row batch's CPU time.
+T512 size_t loupe_quantize_slots_avx512(const loupe_forest *F, const double *const *columns, size_t row_stride,
+                                        size_t first, size_t m, uint32_t *slots) {
+    const int nf = F->n_features;
+    const size_t rows = m & ~(size_t)7;
+    const __m512i lane = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m512i row_index = _mm512_mullo_epi64(lane, _mm512_set1_epi64((long long)row_stride));
+    const __m512i slot_index = _mm512_mullo_epi64(lane, _mm512_set1_epi64(nf));
+    const uint32_t scale = (uint32_t)F->bv_words * LOUPE_BV_BLOCK;
+    for (int f = 0; f < nf; f++) {
+        const double *col = columns[f] + first * row_stride;
+        const uint32_t lo = F->threshold_offset[f], n = F->threshold_offset[f + 1] - lo;
+        const int kind = F->feature_kind[f];
+        const double *td = F->thresholds_double + lo;
+        const float *tf = F->thresholds_float + lo;
+        const __m512i base = _mm512_set1_epi64(F->feature_row_base[f]);
+        for (size_t r = 0; r < rows; r += 8) {
+            const __m512d x = row_stride == 1 ? _mm512_loadu_pd(col + r)
+                                              : _mm512_i64gather_pd(row_index, col + r * row_stride, 8);
+            __m512i code = _mm512_setzero_si512();
+            if (n > 0 && kind == LOUPE_FEATURE_DOUBLE_LE) {
+                uint32_t k = n;
+                while (k > 1) {
+                    const uint32_t half = k / 2;
+                    const __m512d t = _mm512_i64gather_pd(_mm512_add_epi64(code, _mm512_set1_epi64(half)), td, 8);
+                    code = _mm512_mask_add_epi64(code, _mm512_cmp_pd_mask(t, x, _CMP_LT_OQ), code,
+                                                 _mm512_set1_epi64(half));
+                    k -= half;
+                }
+                const __mmask8 last = _mm512_cmp_pd_mask(_mm512_i64gather_pd(code, td, 8), x, _CMP_LT_OQ);
+                code = _mm512_mask_add_epi64(code, last, code, _mm512_set1_epi64(1));
+            } else if (n > 0 && kind == LOUPE_FEATURE_FLOAT_LT) {
+                const __m256 xf = _mm512_cvtpd_ps(x);
+                uint32_t k = n;
+                while (k > 1) {
+                    const uint32_t half = k / 2;
+                    const __m256 t = _mm512_i64gather_ps(_mm512_add_epi64(code, _mm512_set1_epi64(half)), tf, 4);
+                    code = _mm512_mask_add_epi64(code, _mm256_cmp_ps_mask(t, xf, _CMP_LE_OQ), code,
+                                                 _mm512_set1_epi64(half));
+                    k -= half;
+                }
+                const __mmask8 last = _mm256_cmp_ps_mask(_mm512_i64gather_ps(code, tf, 4), xf, _CMP_LE_OQ);
+                code = _mm512_mask_add_epi64(code, last, code, _mm512_set1_epi64(1));
+            }
+            // NaN (unordered with itself) gets code n + 1.
+            code = _mm512_mask_mov_epi64(code, _mm512_cmp_pd_mask(x, x, _CMP_UNORD_Q), _mm512_set1_epi64(n + 1));
+            const __m512i slot = _mm512_mullo_epi64(_mm512_add_epi64(base, code), _mm512_set1_epi64(scale));
+            _mm512_i64scatter_epi32(slots + r * nf + f, slot_index, _mm512_cvtepi64_epi32(slot), 4);
+        }
+    }
+    return rows;
+}
 #endif
