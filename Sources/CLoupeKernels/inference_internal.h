@@ -33,6 +33,13 @@ void loupe_bitvector_avx512(const loupe_forest *forest, const uint32_t *slots, s
                             double *acc);
 #endif
 
+#if defined(__x86_64__)
+/// The bitvector layout's slots of the first m & ~7 rows (what quantize_slots in inference.c
+/// computes, bit for bit); returns how many rows it did.
+size_t loupe_quantize_slots_avx512(const loupe_forest *forest, const double *const *columns, size_t row_stride,
+                                   size_t first, size_t m, uint32_t *slots);
+#endif
+
 #define LOUPE_ALWAYS_INLINE inline __attribute__((always_inline))
 
 /// Bitvector layout: the leaf of tree k of a group, from its AND `v` (word w of tree k at
