@@ -120,10 +120,13 @@ extension RequestLogSuites {
             for (call, row) in zip(calls, rows) {
                 try RecordCodec.withPieces(call, row: row, scratch: &heads) { try writer.add(pieces: $0) }
             }
-            // The old writer's frame: the whole record, compressed in one shot.
-            let whole = wholeRecord(big, row: rows[1])
-            try writer.add(try Zstd.compress(whole, level: 1))
             try writer.flush(sync: false)
+            // The old writer's frame behind them: the whole record, compressed in one shot.
+            let whole = wholeRecord(big, row: rows[1])
+            let file = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+            try file.seekToEnd()
+            try file.write(contentsOf: Data(try Zstd.compress(whole, level: 1)))
+            try file.close()
             let (records, damage) = try SegmentReader.read(path: path)
             #expect(damage == nil)
             #expect(records == zip(calls, rows).map { wholeRecord($0, row: $1) } + [whole])
