@@ -25,7 +25,8 @@ final class SegmentWriter {
     private(set) var size: Int
     /// Frames added since the last `flush`, written by it with one `write`.
     private var buffer = ByteBufferAllocator().buffer(capacity: 0)
-    /// A small record's pieces joined, and its frame (reused: no allocation per Predict call).
+    /// A record's pieces joined, and a small record's frame (reused: no allocation per call;
+    /// `joined` keeps the largest record's size, at most a frame's 8 MiB by default).
     private var joined: [UInt8] = []
     private var framed: [UInt8] = []
     /// `flush` keeps the pending buffer's memory up to this size for the next group (a
@@ -57,19 +58,23 @@ final class SegmentWriter {
 
     /// Frames the record made of `pieces` (joined in order) into the pending buffer.
     func add(pieces: [UnsafeRawBufferPointer]) throws {
-        let total = pieces.reduce(0) { $0 + $1.count }
-        if total <= Self.maxStoredRecord {
-            joined.removeAll(keepingCapacity: true)
-            for piece in pieces { joined.append(contentsOf: piece) }
+        // Joined into a buffer kept from record to record (its memory stays mapped: a fresh
+        // 7.5 MB array per 100k-row call cost page faults), then framed.
+        joined.removeAll(keepingCapacity: true)
+        for piece in pieces { joined.append(contentsOf: piece) }
+        if joined.count <= Self.maxStoredRecord {
             framed.removeAll(keepingCapacity: true)
             joined.withUnsafeBytes { ZstdRawFrame.append($0, to: &framed) }
             buffer.writeBytes(framed)
             return
         }
-        let bound = ZstdFrameCompressor.bound(total)
+        let bound = ZstdFrameCompressor.bound(joined.count)
         do {
-            try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: bound) { free in
-                try compressor.compress(pieces: pieces, into: free)
+            try joined.withUnsafeBytes { record in
+                // Straight into the pending buffer's free space: no zero-filled output array.
+                _ = try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: bound) { free in
+                    try compressor.compress(record, into: free)
+                }
             }
         } catch {
             throw RequestLogError(.io, "cannot compress a record for \(path)", cause: error)
