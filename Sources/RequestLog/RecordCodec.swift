@@ -75,9 +75,9 @@ enum RecordCodec {
 
     /// A call's archive record as the pieces it is made of, in order, for `body` to write one
     /// after another: the head (`scratch`, the row and the request's length), the request
-    /// payload, the response's length (`scratch` too), the response payload. The payloads are
-    /// read where they are, in the frames' buffers: a 100k-row call's ~7.5 MB are not copied
-    /// into a record before being compressed. Together the pieces are `encodeRecord`'s bytes.
+    /// payload, the response's length (`scratch` too), the response payload, the payloads
+    /// where they are in the frames' buffers (`SegmentWriter` joins them into a buffer it keeps
+    /// from record to record). Together the pieces are `encodeRecord`'s bytes.
     static func withPieces<R>(
         _ call: CallRecord, row: GuestbookRow, scratch: inout [UInt8], _ body: ([UnsafeRawBufferPointer]) throws -> R
     ) rethrows -> R {
