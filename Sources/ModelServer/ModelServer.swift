@@ -122,7 +122,7 @@ public final class ModelServer: Service, Sendable {
                     let sync = channel.pipeline.syncOperations
                     try sync.addHandler(IdleStateHandler(readTimeout: configuration.idleTimeout))
                     try sync.addHandler(ByteToMessageHandler(decoder))
-                    try sync.addHandler(MessageToByteHandler(FrameEncoder()))
+                    try sync.addHandler(FrameWriter())
                     try sync.addHandler(ConnectionHandler(
                         decoder: decoder, handlers: handlers, authenticator: authenticator, pool: pool,
                         logger: logger))

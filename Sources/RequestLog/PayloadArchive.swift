@@ -31,7 +31,7 @@ final class PayloadArchive: @unchecked Sendable {
     private var opened = ContinuousClock.now
     private var number = 0
     private let lock: Int32
-    /// One record's encoding, reused (a call's record is built here, then framed into the segment's buffer).
+    /// A record's head and the response's length, reused (the payloads are framed from where they are).
     private var scratch: [UInt8] = []
 
     init(directory: String, store: ArtifactStore, maxBytes: Int, maxAge: Duration, level: Int32, runID: String) throws {
@@ -66,9 +66,7 @@ final class PayloadArchive: @unchecked Sendable {
         let writer = try openSegment()
         for (call, row) in zip(calls, rows) {
             between()
-            scratch.removeAll(keepingCapacity: scratch.capacity <= 1 << 20)
-            RecordCodec.encode(call, row: row, into: &scratch)
-            try writer.add(scratch)
+            try RecordCodec.withPieces(call, row: row, scratch: &scratch) { try writer.add(pieces: $0) }
             index.add(row, principalSet: &principals)
         }
         try writer.flush(sync: false)

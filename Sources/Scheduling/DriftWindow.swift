@@ -27,16 +27,36 @@ public final class DriftWindow: DriftInputSource {
     /// Adds rows given as feature columns (`columns[f][row]`); rows with a non-finite value are skipped.
     public func add(columns: [[Double]]) {
         guard columns.count == Feature.count, let rows = columns.first?.count, rows > 0 else { return }
-        state.withLock { s in
-            // Only the last `capacity` rows can stay.
-            for row in max(0, rows - capacity)..<rows {
-                var finite = true
-                for f in 0..<Feature.count where !columns[f][row].isFinite { finite = false }
-                guard finite else { continue }
-                for f in 0..<Feature.count { s.columns[f][s.next] = columns[f][row] }
-                s.next = (s.next + 1) % capacity
-                s.count = min(capacity, s.count + 1)
+        guard columns.allSatisfy({ $0.count == rows }) else { return }
+        // Only the last `capacity` rows can stay, and only rows finite in every feature. Column
+        // by column through buffer pointers: element by element into the nested arrays under
+        // the lock cost ~0.7 ms for a 100k-row call (uniqueness and bounds checks per value).
+        let first = max(0, rows - capacity)
+        var finite = [Bool](repeating: true, count: rows - first)
+        finite.withUnsafeMutableBufferPointer { finite in
+            for column in columns {
+                column.withUnsafeBufferPointer { values in
+                    for i in 0..<finite.count where !values[first + i].isFinite { finite[i] = false }
+                }
             }
+        }
+        let kept = finite.indices.filter { finite[$0] }.map { first + $0 }
+        guard !kept.isEmpty else { return }
+        let capacity = capacity
+        state.withLock { s in
+            for f in 0..<Feature.count {
+                var slot = s.next
+                s.columns[f].withUnsafeMutableBufferPointer { ring in
+                    columns[f].withUnsafeBufferPointer { values in
+                        for row in kept {
+                            ring[slot] = values[row]
+                            slot = slot + 1 == capacity ? 0 : slot + 1
+                        }
+                    }
+                }
+            }
+            s.next = (s.next + kept.count) % capacity
+            s.count = min(capacity, s.count + kept.count)
         }
     }
 

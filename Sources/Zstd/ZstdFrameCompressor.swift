@@ -23,22 +23,34 @@ public final class ZstdFrameCompressor {
 
     deinit { ZSTD_freeCCtx(context) }
 
+    /// The most bytes a frame of `size` content bytes can take (`compress(_:into:)`'s room).
+    public static func bound(_ size: Int) -> Int { ZSTD_compressBound(size) }
+
     /// Appends one frame holding `input` to `out` (nothing is appended when it throws).
     public func compress(_ input: UnsafeRawBufferPointer, appendingTo out: inout [UInt8]) throws {
         let start = out.count
-        let bound = ZSTD_compressBound(input.count)
-        out.append(contentsOf: repeatElement(0, count: bound))
-        let context = context
-        let written = out.withUnsafeMutableBytes { dst in
-            ZSTD_compress2(context, dst.baseAddress! + start, bound, input.baseAddress, input.count)
-        }
+        out.append(contentsOf: repeatElement(0, count: Self.bound(input.count)))
         do {
-            try Zstd.check(written)
+            let written = try out.withUnsafeMutableBytes { dst in
+                try compress(input, into: UnsafeMutableRawBufferPointer(rebasing: dst[start...]))
+            }
+            out.removeSubrange((start + written)...)
         } catch {
             out.removeSubrange(start...)
             throw error
         }
-        out.removeSubrange((start + written)...)
+    }
+
+    /// Writes one frame holding `input` into `dst`, which must have room for `bound(input.count)`
+    /// bytes, and returns the frame's size: for a caller whose buffer has free space already,
+    /// so that no output array is zero-filled first (~1 ms for a 7.5 MB record's bound). One
+    /// shot: zstd's streaming API over the record's pieces, tried to spare joining them, took
+    /// ~15% more CPU than joining them into a reused buffer and compressing that (measured).
+    public func compress(_ input: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer) throws -> Int {
+        precondition(dst.count >= Self.bound(input.count), "compress(_:into:) needs bound(input.count) bytes of room")
+        let written = ZSTD_compress2(context, dst.baseAddress, dst.count, input.baseAddress, input.count)
+        try Zstd.check(written)
+        return written
     }
 }
 

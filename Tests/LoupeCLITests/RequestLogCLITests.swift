@@ -218,6 +218,11 @@ import Glibc
         #expect(nice.status != 0 && nice.stderr.contains("--log-nice must be in 0...19, got 20"), "\(nice.stderr)")
         let lag = try await cli(["serve", "--port", "0", "--log-max-lag-ms", "60001"], in: dir)
         #expect(lag.status != 0 && lag.stderr.contains("--log-max-lag-ms must be in 0...60000, got 60001"), "\(lag.stderr)")
+        for level in ["0", "20", "-8"] {
+            let zstd = try await cli(["serve", "--port", "0", "--log-zstd-level", level], in: dir)
+            #expect(zstd.status != 0 && zstd.stderr.contains("--log-zstd-level must be in 1...19 or -7...-1, got \(level)"),
+                    "\(zstd.stderr)")
+        }
         let missing = try await cli(["logs", "stats"], in: dir)
         #expect(missing.status != 0 && missing.stderr.contains("there is no request log at loupe-store/requests.sqlite"),
                 "\(missing.stderr)")

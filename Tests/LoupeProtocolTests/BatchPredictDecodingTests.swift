@@ -83,6 +83,21 @@ import Testing
         #expect(columns[3][0] == 7)
     }
 
+    /// Columns of one-byte varints take the table: 0, the last level, one past it and 127 (the
+    /// largest one-byte value) map as the varint loop maps them.
+    @Test func oneByteGradesAtTheEdges() throws {
+        var request = Loupe_V1_BatchPredictRequest()
+        request.rows.cut = [.unspecified, .ideal, .UNRECOGNIZED(6), .UNRECOGNIZED(127), .fair]
+        request.rows.color = [.j, .UNRECOGNIZED(8), .d, .UNRECOGNIZED(100), .e]
+        request.rows.clarity = [.`if`, .UNRECOGNIZED(9), .i1, .unspecified, .vs1]
+        request.rows.carat = Array(repeating: 1, count: 5)
+        try expectSame(try payload(request, handWritten: true), fast: true)
+        let columns = try Frame(header: header, payload: try payload(request, handWritten: true)).decodeBatchPredict().columns
+        #expect(columns[1].map { $0.isNaN ? -1 : $0 } == [-1, 4, -1, -1, 0])
+        #expect(columns[2].map { $0.isNaN ? -1 : $0 } == [0, -1, 6, -1, 5])
+        #expect(columns[3].map { $0.isNaN ? -1 : $0 } == [7, -1, 0, -1, 4])
+    }
+
     @Test func raggedColumnsHaveNoRowCount() throws {
         var request = Loupe_V1_BatchPredictRequest()
         request.rows = columns(rows: 5, seed: 3)

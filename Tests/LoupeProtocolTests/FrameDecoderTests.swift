@@ -89,6 +89,29 @@ struct FrameDecoderTests {
         #expect(try channel.finish().isClean)
     }
 
+    /// Frames past `reserveAfterBytes` (room for the rest is reserved part-way) arriving in
+    /// reads of every size, with the next frame's bytes behind them, decode whole.
+    @Test(arguments: [1000, 65_536, 300_001])
+    func decodesLargeFramesFedInChunks(chunk: Int) throws {
+        var stream = ByteBuffer()
+        for (id, size) in [(1, FrameDecoder.reserveAfterBytes + 5), (2, 3 * FrameDecoder.reserveAfterBytes), (3, 10)] {
+            stream.writeInteger(UInt32(16 + size))
+            var head = header(requestID: UInt32(id))
+            stream.writeBuffer(&head)
+            stream.writeBytes((0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ id) })
+        }
+        let expected = try expectedFrames(stream)
+        #expect(expected.count == 3)
+        let (channel, _) = try makeChannel(handshakeDone: true)
+        var got: [Frame] = []
+        for part in stream.chunked(Array(repeating: chunk, count: stream.readableBytes / chunk + 1)) {
+            try channel.writeInbound(part)
+            got += try readFrames(channel)
+        }
+        #expect(got == expected)
+        #expect(try channel.finish().isClean)
+    }
+
     @Test func decodesManyFramesInOneBuffer() throws {
         let (channel, _) = try makeChannel(handshakeDone: true)
         var stream = ByteBuffer()

@@ -68,6 +68,37 @@ struct MessageRoundTripTests {
         #expect(try channel.finish().isClean)
     }
 
+    /// The model server's writer: a small frame in one buffer, a large one as its head and
+    /// the payload itself (no copy), the same bytes as the encoder's either way.
+    @Test func theFrameWriterPassesLargePayloadsThrough() throws {
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandler(FrameWriter())
+        let small = try Frame(header: .request(.getJob, requestID: 8), message: Loupe_V1_GetJobRequest.with { $0.jobID = "j" })
+        var payload = ByteBuffer(bytes: Array(repeating: 1, count: 10))
+        payload.writeBytes((0..<(FrameWriter.copiedPayloadBytes + 1)).map { UInt8(truncatingIfNeeded: $0) })
+        payload.moveReaderIndex(forwardBy: 10)
+        let large = Frame(header: FrameHeader.request(.batchPredict, requestID: 9, rowCount: 3).response(), payload: payload)
+        for frame in [small, large] {
+            try channel.writeOutbound(frame)
+            var written = ByteBuffer()
+            var parts: [ByteBuffer] = []
+            while var part = try channel.readOutbound(as: ByteBuffer.self) {
+                parts.append(part)
+                written.writeBuffer(&part)
+            }
+            // The large payload is the frame's own buffer, passed on.
+            #expect(parts.count == (frame == large ? 2 : 1))
+            if frame == large {
+                #expect(parts[1].withUnsafeReadableBytes { $0.baseAddress } == payload.withUnsafeReadableBytes { $0.baseAddress })
+            }
+            var encoded = ByteBuffer()
+            try FrameEncoder().encode(data: frame, out: &encoded)
+            #expect(written == encoded)
+            #expect(try decodeThroughChannel(written) == frame)
+        }
+        #expect(try channel.finish().isClean)
+    }
+
     @Test func errorFramesCarryTheStatusAndDecodeAsTheError() throws {
         let sent = ProtocolError(
             code: .invalidArgument,

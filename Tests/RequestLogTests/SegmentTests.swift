@@ -1,4 +1,6 @@
 import Foundation
+import LoupeProtocol
+import NIOCore
 @testable import RequestLog
 import Testing
 import Zstd
@@ -94,6 +96,56 @@ extension RequestLogSuites {
             #expect(read == 2)
         }
     
+        /// A call's record framed from its pieces (head, request payload, response length,
+        /// response payload, as the appender hands them over) reads back as the record
+        /// `encodeRecord` makes, raw or compressed; and a frame made the old way (the whole
+        /// record compressed in one shot, as segments before this writer hold) still reads.
+        @Test func recordsFromPiecesReadAsWholeRecords() throws {
+            let scratch = try Scratch()
+            defer { scratch.remove() }
+            let path = scratch.path + "/pieces.seg"
+            let small = try predictCall(1)
+            var big = try predictCall(2)
+            // A 100k-row-like payload in a frame slice, as the server hands it over (readerIndex > 0).
+            var payload = ByteBuffer(bytes: Array(repeating: 0xAB, count: 64))
+            payload.writeBytes((0..<200_000).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ $0 >> 8) })
+            payload.moveReaderIndex(forwardBy: 64)
+            big.request = Frame(header: big.request!.header, payload: payload)
+            var headOnly = try predictCall(3)
+            headOnly.request = nil
+            let calls = [small, big, headOnly]
+            let rows = calls.enumerated().map { GuestbookRow(id: "r-\($0.offset)", call: $0.element) }
+            let writer = try SegmentWriter(path: path, level: 1)
+            var heads: [UInt8] = []
+            for (call, row) in zip(calls, rows) {
+                try RecordCodec.withPieces(call, row: row, scratch: &heads) { try writer.add(pieces: $0) }
+            }
+            try writer.flush(sync: false)
+            // The old writer's frame behind them: the whole record, compressed in one shot.
+            let whole = wholeRecord(big, row: rows[1])
+            let file = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+            try file.seekToEnd()
+            try file.write(contentsOf: Data(try Zstd.compress(whole, level: 1)))
+            try file.close()
+            let (records, damage) = try SegmentReader.read(path: path)
+            #expect(damage == nil)
+            #expect(records == zip(calls, rows).map { wholeRecord($0, row: $1) } + [whole])
+            let decoded = try RecordCodec.decodeRecord(records[1])
+            #expect(decoded.row == rows[1] && decoded.request == Array(payload.readableBytesView))
+            #expect(try RecordCodec.decodeRecord(records[2]).request.isEmpty)
+        }
+
+        func wholeRecord(_ call: CallRecord, row: GuestbookRow) -> [UInt8] {
+            var out: [UInt8] = []
+            (call.request?.payload ?? ByteBuffer()).withUnsafeReadableBytes { request in
+                call.response.payload.withUnsafeReadableBytes { response in
+                    RecordCodec.encodeRecord(row: row, responseIsError: call.response.header.flags.contains(.error),
+                                             request: request, response: response, into: &out)
+                }
+            }
+            return out
+        }
+
         /// Every length class of XXH64 (under 4, 8 and 32 bytes, whole stripes, the 1- and
         /// 2-byte size fields): libzstd (under the segment reader) reads the frame back, so header and checksum are right.
         @Test func rawFramesAreValidZstdFrames() throws {
