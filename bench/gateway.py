@@ -93,6 +93,8 @@ def main():
                     help="BatchPredict calls in flight (one per blocking connection)")
     ap.add_argument("--no-separate-gateway", action="store_true",
                     help="do not start a separate `loupe gateway` process in front of the model server")
+    ap.add_argument("--no-request-log", action="store_true",
+                    help="run `loupe serve` with --no-request-log: the gateway's own cost, without recording calls")
     args = ap.parse_args()
     loupe = args.loupe
     if not loupe:
@@ -104,7 +106,8 @@ def main():
     port, server_port = free_port(), free_port()
     # No scheduled retraining during a benchmark: its repeated rows would read as drift.
     serve = subprocess.Popen([loupe, "serve", "--store", store, "--drift-threshold", "0", "--no-inbox", "--port", str(port), "--server-port", str(server_port),
-                              "--metrics-port", "0"] + (["--gateway-via-loopback"] if args.via_loopback else []),
+                              "--metrics-port", "0"] + (["--gateway-via-loopback"] if args.via_loopback else [])
+                             + (["--no-request-log"] if args.no_request_log else []),
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     separate = None
     try:

@@ -29,7 +29,7 @@ import Testing
         // The banner names both ports, the admin token (once) and a command that prices a diamond.
         // Read on a thread of its own: the blocking reads must not hold a cooperative thread.
         let reader = out.fileHandleForReading
-        nonisolated(unsafe) let running = process
+        let running = process
         let banner = try await CLIRunner.offPool {
             var banner = ""
             let deadline = Date().addingTimeInterval(180)
