@@ -29,7 +29,7 @@ struct TuneCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "k-fold cross-validation instead of one holdout (k ≥ 2; disables pruning).")
     var folds: Int = 1
 
-    @Option(parsing: .unconditional, help: "Re-score this many of the best trials on a second holdout split and fit the best on both (0: fit the search's best).")
+    @Option(parsing: .unconditional, help: "Re-score this many of the best trials on a second holdout split and fit the best on both (default 0: fit the search's best).")
     var finalists: Int = TuningConfiguration().finalists
 
     @Option(parsing: .unconditional, help: "Random trials before model-based proposals.")
@@ -109,7 +109,7 @@ struct TuneCommand: ParsableCommand {
         guard run.best != nil else {
             throw CLIError("no trial succeeded; see `loupe tune --list` and the run \(id) in the store")
         }
-        if !quiet { Terminal.note("re-scoring the finalists, polishing the best at a smaller learning rate and sizing the final fit") }
+        if !quiet { Terminal.note("polishing the best trial at a smaller learning rate and sizing the final fit") }
         let finished = try oneLine("tune") { try tuner.fitFinal(record: { try catalog.save($0) }) }
         guard let best = finished.best, let final = finished.final,
             var bestConfiguration = Tuner.bestConfiguration(of: finished)

@@ -232,11 +232,13 @@ func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async thro
 
     @Test func finalistsAreRescoredOnASecondSplitAndTheBestMeanIsFitted() async throws {
         let data = Self.data(rows: 800)
-        var unchecked = Self.quick
-        unchecked.finalists = 0
-        let uncheckedConfiguration = unchecked
+        var rescoring = Self.quick
+        rescoring.finalists = 3
+        let rescoringConfiguration = rescoring
+        let uncheckedConfiguration = Self.quick
+        #expect(Self.quick.finalists == 0)
         let (run, plain) = try await offPool {
-            let tuner = try Tuner(configuration: Self.quick, data: data, id: "f3")
+            let tuner = try Tuner(configuration: rescoringConfiguration, data: data, id: "f3")
             _ = try tuner.tune()
             let plain = try Tuner(configuration: uncheckedConfiguration, data: data, id: "f0")
             _ = try plain.tune()
@@ -257,13 +259,14 @@ func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async thro
     }
 
     @Test func aConfigurationSavedBeforeFinalistsDecodesWithNone() throws {
-        var json = try #require(try JSONSerialization.jsonObject(with: JSONEncoder().encode(Self.quick)) as? [String: Any])
+        var saved = Self.quick
+        saved.finalists = 3
+        var json = try #require(try JSONSerialization.jsonObject(with: JSONEncoder().encode(saved)) as? [String: Any])
         #expect(json["finalists"] as? Int == 3)
+        #expect(try JSONDecoder().decode(TuningConfiguration.self, from: JSONSerialization.data(withJSONObject: json)) == saved)
         json["finalists"] = nil
         let decoded = try JSONDecoder().decode(TuningConfiguration.self, from: JSONSerialization.data(withJSONObject: json))
-        var expected = Self.quick
-        expected.finalists = 0
-        #expect(decoded == expected)
+        #expect(decoded == Self.quick)
     }
 
     @Test func aRunSavedBeforeFinalFitsStillDecodesAndEarlyStops() async throws {
