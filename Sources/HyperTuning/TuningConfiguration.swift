@@ -30,7 +30,7 @@ public struct TuningConfiguration: Sendable, Codable, Equatable {
     /// With one holdout split: the best this-many trials are trained again on a second holdout
     /// split before the final fit, and the one with the lowest mean RMSE over both splits is
     /// fitted (0 or 1: the search's best, unchecked). Off by default: on the benchmark's four
-    /// seeds three finalists never changed the pick (docs/TRAINING.md, "Tuning").
+    /// seeds three finalists left the mean test RMSE unchanged (docs/TRAINING.md, "Tuning").
     public var finalists: Int
     public var seed: UInt64
     public var space: SearchSpace
