@@ -57,34 +57,56 @@ public final class Tuner {
         let threadsPerTrial = max(1, cores / parallel)
         let splits = makeSplits()
         let deadline = c.timeBudgetSeconds.map { start + .milliseconds(Int64($0 * 1000)) }
+        let lag = Self.informationLag(parallel: parallel)
 
-        while run.trials.count < c.maxTrials {
-            if let deadline, clock.now >= deadline {
-                run.stopReason = "time budget of \(Int(c.timeBudgetSeconds!)) s spent"
-                break
+        // A trial starts as soon as a worker is free and every trial it may learn from (numbers
+        // below n − lag) has finished: no worker waits for a batch's slowest trial, and what a
+        // trial learns from depends only on its number, so the run stays deterministic.
+        let finished = FinishedTrials()
+        let done = DispatchSemaphore(value: 0)
+        var next = run.trials.count
+        var running = 0
+        var units: [Int: [Double]] = Dictionary(uniqueKeysWithValues: run.trials.map { ($0.number, $0.unit) })
+        var stoppedByTime = false
+        while true {
+            while running < parallel, next < c.maxTrials, run.trials.count >= next - lag {
+                if let deadline, clock.now >= deadline {
+                    stoppedByTime = true
+                    break
+                }
+                let number = next
+                let known = Array(run.trials.prefix(max(0, number - lag)))
+                let unit = propose(number, known: known, pending: (max(0, number - lag)..<number).compactMap { units[$0] })
+                units[number] = unit
+                let rungs = Self.rungValues(known)
+                let trainer = Self.trainerConfiguration(c, unit: unit, number: number, threads: threadsPerTrial)
+                DispatchQueue.global(qos: .userInitiated).async {
+                    let trial = Self.runTrial(
+                        c, trainer: trainer, number: number, unit: unit, splits: splits, rungs: rungs, deadline: deadline)
+                    finished.store(trial)
+                    done.signal()
+                }
+                next += 1
+                running += 1
             }
-            let first = run.trials.count
-            let numbers = Array(first..<min(c.maxTrials, first + parallel))
-            let units = propose(numbers)
-            let rungs = rungValues()
-            let results = Mutex<[Int: TrialRecord]>([:])
-            DispatchQueue.concurrentPerform(iterations: numbers.count) { i in
-                let trial = Self.runTrial(
-                    c, trainer: Self.trainerConfiguration(c, unit: units[i], number: numbers[i], threads: threadsPerTrial),
-                    number: numbers[i], unit: units[i], splits: splits, rungs: rungs, deadline: deadline)
-                results.withLock { $0[i] = trial }
-            }
-            let finished = results.withLock { $0 }
-            for i in numbers.indices {
-                let trial = finished[i]!
+            if running == 0 { break }
+            done.wait()
+            running -= 1
+            // Trials join the run in number order, so a saved run is always a prefix.
+            var appended = false
+            while let trial = finished.take(run.trials.count) {
                 run.trials.append(trial)
+                appended = true
                 let elapsed = (clock.now - start).seconds
                 progress(TuningProgress(
                     trialsDone: run.trials.count, trialBudget: c.maxTrials, bestRMSE: run.best?.rmse,
                     elapsedSeconds: elapsed, secondsLeft: c.timeBudgetSeconds.map { max(0, $0 - elapsed) },
                     lastTrial: trial))
             }
-            try record(run)
+            if appended { try record(run) }
+        }
+        if stoppedByTime || (run.trials.count < c.maxTrials && deadline.map { clock.now >= $0 } == true) {
+            run.stopReason = "time budget of \(Int(c.timeBudgetSeconds!)) s spent"
         }
         if run.stopReason == nil { run.stopReason = "trial budget of \(c.maxTrials) reached" }
         run.finished = Date()
@@ -136,36 +158,50 @@ public final class Tuner {
     ///   the best round scaled by how many more rows it trains on than a trial did, as LightGBM
     ///   users refit with `best_iteration / (1 - validation share)`.
     public func fitFinal(record: (TuningRun) throws -> Void = { _ in }) throws -> TuningRun {
-        guard let best = run.best, let bestRMSE = best.rmse else { throw TuningError("no trial succeeded") }
+        guard run.searchBest?.rmse != nil else { throw TuningError("no trial succeeded") }
         let c = configuration
         let started = clock.now
         let cores = c.threads > 0 ? c.threads : ProcessInfo.processInfo.activeProcessorCount
+        let (best, finalistRMSE) = chooseFinalist(threads: cores)
+        let bestRMSE = best.rmse!
         let trainer = Self.trainerConfiguration(c, unit: best.unit, number: best.number, threads: cores)
         let searched = trainer.learningRate
         let splits = makeSplits()
-        func train(rate: Double, patience: Int) -> TrialRecord {
+        let polishRate = Self.polishLearningRate(searched, c)
+        let finishes = best.state == .pruned
+        let polishes = polishRate < searched
+        // Finishing and polishing are independent trainings: when both run they run at once,
+        // each with half the threads (one trainer gains less from a second thread than a
+        // second trainer does).
+        let threads = finishes && polishes ? max(1, cores / 2) : cores
+        @Sendable func train(rate: Double, patience: Int) -> TrialRecord {
             var t = trainer
             t.learningRate = rate
             t.rounds = c.maxRounds * max(1, Int((searched / rate).rounded(.up)))
             t.earlyStoppingRounds = patience
+            t.threads = threads
             return Self.runTrial(
                 c, trainer: t, number: best.number, unit: best.unit, splits: splits, rungs: [:], deadline: nil)
         }
+        let results = FinishedTrials()
+        var jobs: [@Sendable () -> Void] = []
+        // Trial numbers 0 and 1 below only key the two results.
+        if finishes { jobs.append { results.store(Self.renumbered(train(rate: searched, patience: c.earlyStoppingRounds), 0)) } }
+        // A flatter learning curve needs more patience before it is called finished.
+        if polishes { jobs.append { results.store(Self.renumbered(train(rate: polishRate, patience: c.earlyStoppingRounds * 2), 1)) } }
+        Self.runAtOnce(jobs)
+
         var final = FinalFit(
-            searchedLearningRate: searched, learningRate: searched, validationRMSE: bestRMSE, finishedRMSE: nil,
+            trial: best.number, finalistRMSE: finalistRMSE.isEmpty ? nil : finalistRMSE, searchedLearningRate: searched, learningRate: searched, validationRMSE: bestRMSE, finishedRMSE: nil,
             polishedRMSE: nil, bestRound: best.bestRound, rounds: 0, seconds: 0)
-        if best.state == .pruned {
-            let finished = train(rate: searched, patience: c.earlyStoppingRounds)
+        if let finished = results.take(0) {
             final.finishedRMSE = finished.rmse
             if let rmse = finished.rmse {
                 final.validationRMSE = rmse
                 final.bestRound = finished.bestRound
             }
         }
-        let polishRate = Self.polishLearningRate(searched, c)
-        if polishRate < searched {
-            // A flatter learning curve needs more patience before it is called finished.
-            let polished = train(rate: polishRate, patience: c.earlyStoppingRounds * 2)
+        if let polished = results.take(1) {
             final.polishedRMSE = polished.rmse
             if let rmse = polished.rmse, rmse < final.validationRMSE {
                 final.learningRate = polishRate
@@ -182,24 +218,81 @@ public final class Tuner {
         return run
     }
 
+    /// The trial to fit: with `finalists` ≥ 2 (and one holdout split), the best few trials
+    /// are trained again, at once, on a second holdout split (validation rows disjoint from the
+    /// search's), and the one with the lowest mean RMSE over both splits wins. One split's
+    /// RMSE picks the trial that suits those rows best as much as the best parameters: the
+    /// seed alone moved the tuned model's test RMSE by 2% (docs/TRAINING.md, "Tuning").
+    private func chooseFinalist(threads cores: Int) -> (TrialRecord, [Int: Double]) {
+        let c = configuration
+        let ranked = run.trials.filter { $0.rmse != nil }.sorted { $0.rmse! < $1.rmse! }
+        let finalists = Array(ranked.prefix(c.finalists))
+        guard c.folds == 1, finalists.count >= 2 else { return (ranked[0], [:]) }
+        let second = [makeSecondSplit()]
+        let results = FinishedTrials()
+        let threads = max(1, cores / finalists.count)
+        Self.runAtOnce(finalists.map { finalist in
+            let trainer = Self.trainerConfiguration(c, unit: finalist.unit, number: finalist.number, threads: threads)
+            return {
+                results.store(Self.runTrial(
+                    c, trainer: trainer, number: finalist.number, unit: finalist.unit, splits: second, rungs: [:],
+                    deadline: nil))
+            }
+        })
+        var rescored: [Int: Double] = [:]
+        for finalist in finalists {
+            if let rmse = results.take(finalist.number)?.rmse { rescored[finalist.number] = rmse }
+        }
+        let chosen = finalists.min { a, b in
+            let meanA = rescored[a.number].map { (a.rmse! + $0) / 2 } ?? .infinity
+            let meanB = rescored[b.number].map { (b.rmse! + $0) / 2 } ?? .infinity
+            return meanA < meanB
+        }!
+        return (rescored[chosen.number] == nil ? ranked[0] : chosen, rescored)
+    }
+
+    /// Runs `jobs` at once, each on a thread of its own, and returns when all are done. Own
+    /// threads rather than Dispatch's pool (one per core): three jobs on two cores share them
+    /// instead of the third running alone after the others.
+    private static func runAtOnce(_ jobs: [@Sendable () -> Void]) {
+        if jobs.count == 1 { return jobs[0]() }
+        let done = DispatchSemaphore(value: 0)
+        for job in jobs {
+            Thread {
+                job()
+                done.signal()
+            }.start()
+        }
+        for _ in jobs { done.wait() }
+    }
+
     // MARK: - Proposals
 
-    private func propose(_ numbers: [Int]) -> [[Double]] {
+    /// How many of the trials just before it a trial does not learn from (they count as
+    /// pending proposals instead): with `parallel` workers, the ones that may still be running.
+    /// One more than the workers, so a worker rarely waits for a long trial to finish.
+    static func informationLag(parallel: Int) -> Int { parallel == 1 ? 0 : parallel + 1 }
+
+    /// The proposal of trial `number`, from the trials it may learn from (`known`) and the
+    /// proposals still being measured (`pending`).
+    private func propose(_ number: Int, known: [TrialRecord], pending: [[Double]]) -> [Double] {
         let d = configuration.space.dimensions.count
-        let history = run.trials.compactMap { t in t.rmse.map { (point: t.unit, loss: $0) } }
-        var pending: [[Double]] = []
-        return numbers.map { number in
-            // One generator per trial number: a resumed run proposes what the first would have.
-            var random = SeededRandom(seed: configuration.seed &+ UInt64(number) &* 0x9E37_79B9_7F4A_7C15)
-            let unit = number < configuration.startupTrials || history.count < 2
-                ? ParzenSampler.uniform(dimensions: d, random: &random)
-                : ParzenSampler().propose(history: history, pending: pending, dimensions: d, random: &random)
-            pending.append(unit)
-            return unit
-        }
+        let history = known.compactMap { t in t.rmse.map { (point: t.unit, loss: $0) } }
+        // One generator per trial number: a resumed run proposes what the first would have.
+        var random = SeededRandom(seed: configuration.seed &+ UInt64(number) &* 0x9E37_79B9_7F4A_7C15)
+        return number < configuration.startupTrials || history.count < 2
+            ? ParzenSampler.uniform(dimensions: d, random: &random)
+            : ParzenSampler().propose(history: history, pending: pending, dimensions: d, random: &random)
     }
 
     // MARK: - Trials
+
+    /// Trials that have finished but not yet joined the run (they join in number order).
+    private final class FinishedTrials: Sendable {
+        private let trials = Mutex<[Int: TrialRecord]>([:])
+        func store(_ trial: TrialRecord) { trials.withLock { $0[trial.number] = trial } }
+        func take(_ number: Int) -> TrialRecord? { trials.withLock { $0.removeValue(forKey: number) } }
+    }
 
     private struct Split: Sendable {
         var train: DiamondTable
@@ -221,10 +314,27 @@ public final class Tuner {
         }
     }
 
-    /// Validation losses recorded at each rung by earlier trials.
-    private func rungValues() -> [Int: [Double]] {
+    private static func renumbered(_ trial: TrialRecord, _ number: Int) -> TrialRecord {
+        var trial = trial
+        trial.number = number
+        return trial
+    }
+
+    /// A second holdout split for re-scoring finalists: the next `validationFraction` of the
+    /// search split's permutation validates (disjoint from the search's validation rows).
+    private func makeSecondSplit() -> Split {
+        var random = SeededRandom(seed: configuration.seed ^ 0x7E57)
+        let order = random.permutation(data.count)
+        let n = Int((Double(data.count) * configuration.validationFraction).rounded())
+        let validation = Array(order[n..<(2 * n)]).sorted()
+        let train = (Array(order[..<n]) + Array(order[(2 * n)...])).sorted()
+        return Split(train: data.rows(train), validation: data.rows(validation))
+    }
+
+    /// Validation losses recorded at each rung by `trials`.
+    private static func rungValues(_ trials: [TrialRecord]) -> [Int: [Double]] {
         var rungs: [Int: [Double]] = [:]
-        for trial in run.trials {
+        for trial in trials {
             for (round, loss) in trial.rungLosses { rungs[round, default: []].append(loss) }
         }
         return rungs

@@ -45,8 +45,15 @@ public struct TuningRun: Sendable, Codable {
     /// before it existed: those fit with early stopping, see `Tuner.bestConfiguration`).
     public var final: FinalFit?
 
-    /// The trial with the lowest validation RMSE.
+    /// The trial the final model is fitted from: once the final fit has re-scored the
+    /// finalists, the one it chose (`FinalFit.trial`); before, the lowest validation RMSE.
     public var best: TrialRecord? {
+        if let chosen = final?.trial, let trial = trials.first(where: { $0.number == chosen }) { return trial }
+        return searchBest
+    }
+
+    /// The trial with the lowest validation RMSE on the search's split.
+    public var searchBest: TrialRecord? {
         trials.filter { $0.rmse != nil }.min { $0.rmse! < $1.rmse! }
     }
 }
@@ -54,6 +61,12 @@ public struct TuningRun: Sendable, Codable {
 /// The final fit of a run's best trial: polished (a smaller learning rate, more rounds) when
 /// that validated better, and sized to train on every row but the calibration slice.
 public struct FinalFit: Sendable, Codable, Equatable {
+    /// The trial fitted: the finalist with the lowest mean validation RMSE over the search's
+    /// split and a second one (nil in runs saved before finalists were re-scored: the best).
+    public var trial: Int?
+    /// Each finalist's validation RMSE on the second split, by trial number (empty when none
+    /// were re-scored).
+    public var finalistRMSE: [Int: Double]?
     /// The best trial's learning rate.
     public var searchedLearningRate: Double
     /// The learning rate the final model uses (smaller than the searched one when polished).

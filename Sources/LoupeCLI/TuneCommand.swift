@@ -29,6 +29,9 @@ struct TuneCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "k-fold cross-validation instead of one holdout (k ≥ 2; disables pruning).")
     var folds: Int = 1
 
+    @Option(parsing: .unconditional, help: "Re-score this many of the best trials on a second holdout split and fit the best on both (default 0: fit the search's best).")
+    var finalists: Int = TuningConfiguration().finalists
+
     @Option(parsing: .unconditional, help: "Random trials before model-based proposals.")
     var startupTrials: Int = TuningConfiguration().startupTrials
 
@@ -68,6 +71,7 @@ struct TuneCommand: ParsableCommand {
         var configuration = TuningConfiguration(folds: folds, seed: seed)
         configuration.threads = threads
         configuration.startupTrials = startupTrials
+        configuration.finalists = finalists
         try applyBudget(&configuration)
 
         let datasetVersion: DatasetManifest
@@ -116,6 +120,14 @@ struct TuneCommand: ParsableCommand {
         print("best: trial \(best.number), validation RMSE $\(format(best.rmse ?? .nan, 1)) at \(best.bestRound) rounds")
         for (name, value) in best.parameters.sorted(by: { $0.key < $1.key }) {
             print("  \(name) = \(value == value.rounded() && abs(value) < 1e6 ? String(Int(value)) : format(value, 5))")
+        }
+        if let rescored = final.finalistRMSE, !rescored.isEmpty {
+            let scores = rescored.sorted { $0.key < $1.key }.map { number, rmse in
+                let first = run.trials.first { $0.number == number }?.rmse ?? .nan
+                return "trial \(number) $\(format(first, 1)) / $\(format(rmse, 1))"
+            }
+            print("finalists re-scored on a second split (first / second): " + scores.joined(separator: ", ")
+                + "; fitted trial \(best.number)")
         }
         if let finished = final.finishedRMSE {
             print("the best trial was pruned at round \(best.roundsTrained); trained on to early stopping: "

@@ -194,7 +194,11 @@ public struct ModelReportPage: Sendable {
                 : "polishing at a smaller learning rate did not validate better"
                     + (f.polishedRMSE.map { " ($\(n($0, 2)))" } ?? "") + "; the searched rate \(n(f.searchedLearningRate, 4)) was kept"
             let finished = f.finishedRMSE.map { "the best trial, pruned by the search, was trained on to early stopping ($\(n($0, 2))); " } ?? ""
-            finalFit = "<p>Final fit: \(finished)\(polish); the model trained \(f.rounds) rounds on every row but the calibration slice.</p>"
+            let finalists = f.finalistRMSE.map { r in
+                "the \(r.count) best trials were trained again on a second split and trial \(f.trial.map(String.init) ?? "-") "
+                    + "fitted (the lowest mean validation RMSE over both splits); "
+            } ?? ""
+            finalFit = "<p>Final fit: \(finalists)\(finished)\(polish); the model trained \(f.rounds) rounds on every row but the calibration slice.</p>"
         }
         return section("Tuning history", """
             <p>Run <code>\(e(run.id))</code>: \(run.trials.count) trials (\(counts[.completed] ?? 0) completed, \

@@ -1,3 +1,6 @@
+import Dispatch
+import Foundation
+import Synchronization
 import TreeModel
 
 /// Out-of-fold raw scores: every row scored by a model that did not train on it.
@@ -28,17 +31,50 @@ enum OutOfFoldScores {
         var c = configuration
         c.rounds = rounds
         c.earlyStoppingRounds = 0
-        var scores = [Double](repeating: .nan, count: rows.count)
-        for fold in 0..<folds {
-            let held = rows.indices.filter { foldOf[$0] == fold }
-            let train = rows.indices.filter { foldOf[$0] != fold }.map { rows[$0] }
+        // The fold models train at once, each on its share of the threads (at least one): a
+        // tree's inner loops hand out microsecond tasks, so one trainer gains far less from a
+        // second thread than a second trainer does. Each fold model's result depends only on
+        // its rows and its thread count, so the scores stay deterministic.
+        let threads = configuration.threads > 0 ? configuration.threads : System.coreCount
+        c.threads = max(1, threads / folds)
+        let foldConfiguration = c
+        let foldOfRow = foldOf
+        let held = (0..<folds).map { fold in rows.indices.filter { foldOfRow[$0] == fold } }
+        let foldScores = FoldScores(count: folds)
+        @Sendable func scoreFold(_ fold: Int) {
+            let train = rows.indices.filter { foldOfRow[$0] != fold }.map { rows[$0] }
             let model = GradientBooster.boost(
-                columns: columns, target: target, trainRows: train, validationRows: [], configuration: c,
+                columns: columns, target: target, trainRows: train, validationRows: [], configuration: foldConfiguration,
                 featureNames: Ensemble.diamondFeatureNames, progress: nil
             ).ensemble
-            let raw = model.rawScores(columns: columns.map { column in held.map { column[rows[$0]] } })
-            for (i, position) in held.enumerated() { scores[position] = raw[i] }
+            foldScores.set(fold, model.rawScores(columns: columns.map { column in held[fold].map { column[rows[$0]] } }))
+        }
+        if threads == 1 {
+            for fold in 0..<folds { scoreFold(fold) }
+        } else {
+            // Threads of their own rather than Dispatch's pool, which runs only one per core:
+            // three folds on two cores share them instead of the third waiting alone.
+            let done = DispatchSemaphore(value: 0)
+            for fold in 0..<folds {
+                Thread {
+                    scoreFold(fold)
+                    done.signal()
+                }.start()
+            }
+            for _ in 0..<folds { done.wait() }
+        }
+        var scores = [Double](repeating: .nan, count: rows.count)
+        for fold in 0..<folds {
+            for (i, position) in held[fold].enumerated() { scores[position] = foldScores.scores(fold)[i] }
         }
         return scores
     }
+}
+
+/// Each fold model's raw scores of its held-out rows, written by the thread that trained it.
+private final class FoldScores: Sendable {
+    private let byFold: Mutex<[[Double]]>
+    init(count: Int) { byFold = Mutex(Array(repeating: [], count: count)) }
+    func set(_ fold: Int, _ scores: [Double]) { byFold.withLock { $0[fold] = scores } }
+    func scores(_ fold: Int) -> [Double] { byFold.withLock { $0[fold] } }
 }

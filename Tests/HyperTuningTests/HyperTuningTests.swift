@@ -230,6 +230,45 @@ func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async thro
         #expect(final.bestRound > 5)
     }
 
+    @Test func finalistsAreRescoredOnASecondSplitAndTheBestMeanIsFitted() async throws {
+        let data = Self.data(rows: 800)
+        var rescoring = Self.quick
+        rescoring.finalists = 3
+        let rescoringConfiguration = rescoring
+        let uncheckedConfiguration = Self.quick
+        #expect(Self.quick.finalists == 0)
+        let (run, plain) = try await offPool {
+            let tuner = try Tuner(configuration: rescoringConfiguration, data: data, id: "f3")
+            _ = try tuner.tune()
+            let plain = try Tuner(configuration: uncheckedConfiguration, data: data, id: "f0")
+            _ = try plain.tune()
+            return (try tuner.fitFinal(), try plain.fitFinal())
+        }
+        let final = try #require(run.final)
+        let rescored = try #require(final.finalistRMSE)
+        let ranked = run.trials.filter { $0.rmse != nil }.sorted { $0.rmse! < $1.rmse! }
+        #expect(Set(rescored.keys) == Set(ranked.prefix(3).map(\.number)))
+        let mean = { (t: TrialRecord) in (t.rmse! + rescored[t.number]!) / 2 }
+        let chosen = try #require(ranked.prefix(3).min { mean($0) < mean($1) })
+        #expect(final.trial == chosen.number && run.best?.number == chosen.number)
+        #expect(run.searchBest?.number == ranked[0].number)
+        #expect(final.searchedLearningRate == chosen.parameters["learningRate"])
+        // Without finalists the search's best is fitted, unchecked.
+        #expect(plain.final?.finalistRMSE == nil && plain.best?.number == plain.searchBest?.number)
+        #expect(plain.trials.map(\.rmse) == run.trials.map(\.rmse))
+    }
+
+    @Test func aConfigurationSavedBeforeFinalistsDecodesWithNone() throws {
+        var saved = Self.quick
+        saved.finalists = 3
+        var json = try #require(try JSONSerialization.jsonObject(with: JSONEncoder().encode(saved)) as? [String: Any])
+        #expect(json["finalists"] as? Int == 3)
+        #expect(try JSONDecoder().decode(TuningConfiguration.self, from: JSONSerialization.data(withJSONObject: json)) == saved)
+        json["finalists"] = nil
+        let decoded = try JSONDecoder().decode(TuningConfiguration.self, from: JSONSerialization.data(withJSONObject: json))
+        #expect(decoded == Self.quick)
+    }
+
     @Test func aRunSavedBeforeFinalFitsStillDecodesAndEarlyStops() async throws {
         let run = try await offPool { try Tuner(configuration: Self.quick, data: Self.data(rows: 400), id: "old").tune() }
         var json = try #require(try JSONSerialization.jsonObject(with: JSONEncoder().encode(run)) as? [String: Any])
@@ -245,5 +284,8 @@ func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async thro
         c.folds = 0
         #expect(throws: TuningError.self) { try Tuner(configuration: c, data: Self.data(rows: 400), id: "x") }
         #expect(throws: TuningError.self) { try Tuner(configuration: Self.quick, data: Self.data(rows: 20), id: "x") }
+        c = Self.quick
+        c.finalists = -1
+        #expect(throws: TuningError.self) { try Tuner(configuration: c, data: Self.data(rows: 400), id: "x") }
     }
 }
