@@ -73,53 +73,30 @@ enum RecordCodec {
             high: high, level: level)
     }
 
-    /// A call's archive record as the pieces it is made of, in order, for `body` to write one
-    /// after another: the head (`scratch`, the row and the request's length), the request
-    /// payload, the response's length (`scratch` too), the response payload, the payloads
-    /// where they are in the frames' buffers (`SegmentWriter` joins them into a buffer it keeps
-    /// from record to record). Together the pieces are `encodeRecord`'s bytes.
-    static func withPieces<R>(
-        _ call: CallRecord, row: GuestbookRow, scratch: inout [UInt8], _ body: ([UnsafeRawBufferPointer]) throws -> R
-    ) rethrows -> R {
+    /// A call's archive record straight from its frames' buffers into `out` (the payloads are
+    /// copied once, into the record): the row, then the request and response payloads.
+    static func encode(_ call: CallRecord, row: GuestbookRow, into out: inout [UInt8]) {
         let empty = ByteBuffer()
-        return try (call.request?.payload ?? empty).withUnsafeReadableBytes { request in
-            try call.response.payload.withUnsafeReadableBytes { response in
-                scratch.removeAll(keepingCapacity: true)
-                ByteWriter.append(to: &scratch) { w in
-                    writeHead(row: row, responseIsError: call.response.header.flags.contains(.error), requestCount: request.count,
-                              to: &w)
-                }
-                let split = scratch.count
-                ByteWriter.append(to: &scratch) { w in w.u32(UInt32(response.count)) }
-                return try scratch.withUnsafeBytes { heads in
-                    try body([
-                        UnsafeRawBufferPointer(rebasing: heads[..<split]), request,
-                        UnsafeRawBufferPointer(rebasing: heads[split...]), response,
-                    ])
-                }
+        (call.request?.payload ?? empty).withUnsafeReadableBytes { request in
+            call.response.payload.withUnsafeReadableBytes { response in
+                encodeRecord(row: row, responseIsError: call.response.header.flags.contains(.error), request: request,
+                             response: response, into: &out)
             }
         }
     }
 
-    /// A whole record in one array (tests, and what `withPieces` hands out, joined).
     static func encodeRecord(
         row: GuestbookRow, responseIsError: Bool, request: UnsafeRawBufferPointer, response: UnsafeRawBufferPointer,
         into out: inout [UInt8]
     ) {
         out.reserveCapacity(out.count + 256 + request.count + response.count)
         ByteWriter.append(to: &out) { w in
-            writeHead(row: row, responseIsError: responseIsError, requestCount: request.count, to: &w)
-            w.raw(request)
+            w.u8(recordVersion)
+            write(row, to: &w)
+            w.u8(responseIsError ? 1 : 0)
+            w.bytes(request)
             w.bytes(response)
         }
-    }
-
-    /// A record up to its request's bytes: the version, the row, the error flag, the request's length.
-    private static func writeHead(row: GuestbookRow, responseIsError: Bool, requestCount: Int, to w: inout ByteWriter) {
-        w.u8(recordVersion)
-        write(row, to: &w)
-        w.u8(responseIsError ? 1 : 0)
-        w.u32(UInt32(requestCount))
     }
 
     static func decodeRecord(_ bytes: [UInt8]) throws -> ArchivedCall {
@@ -172,10 +149,8 @@ struct ByteWriter {
     }
     mutating func bytes(_ b: UnsafeRawBufferPointer) {
         u32(UInt32(b.count))
-        raw(b)
+        bytes.append(contentsOf: b)
     }
-    /// `b` without its length.
-    mutating func raw(_ b: UnsafeRawBufferPointer) { bytes.append(contentsOf: b) }
     mutating func optionalString(_ s: String?) {
         if let s { u8(1); string(s) } else { u8(0) }
     }

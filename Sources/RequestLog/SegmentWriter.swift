@@ -25,9 +25,7 @@ final class SegmentWriter {
     private(set) var size: Int
     /// Frames added since the last `flush`, written by it with one `write`.
     private var buffer = ByteBufferAllocator().buffer(capacity: 0)
-    /// A record's pieces joined, and a small record's frame (reused: no allocation per call;
-    /// `joined` keeps the largest record's size, at most a frame's 8 MiB by default).
-    private var joined: [UInt8] = []
+    /// A small record's frame, reused (no allocation per call).
     private var framed: [UInt8] = []
     /// `flush` keeps the pending buffer's memory up to this size for the next group (a
     /// 100k-row call's frame is ~2 MB; fresh memory costs page faults on every group).
@@ -53,24 +51,15 @@ final class SegmentWriter {
 
     /// Frames `record` into the pending buffer; `flush` writes the buffer.
     func add(_ record: [UInt8]) throws {
-        try record.withUnsafeBytes { try add(pieces: [$0]) }
-    }
-
-    /// Frames the record made of `pieces` (joined in order) into the pending buffer.
-    func add(pieces: [UnsafeRawBufferPointer]) throws {
-        // Joined into a buffer kept from record to record (its memory stays mapped: a fresh
-        // 7.5 MB array per 100k-row call cost page faults), then framed.
-        joined.removeAll(keepingCapacity: true)
-        for piece in pieces { joined.append(contentsOf: piece) }
-        if joined.count <= Self.maxStoredRecord {
+        if record.count <= Self.maxStoredRecord {
             framed.removeAll(keepingCapacity: true)
-            joined.withUnsafeBytes { ZstdRawFrame.append($0, to: &framed) }
+            record.withUnsafeBytes { ZstdRawFrame.append($0, to: &framed) }
             buffer.writeBytes(framed)
             return
         }
-        let bound = ZstdFrameCompressor.bound(joined.count)
+        let bound = ZstdFrameCompressor.bound(record.count)
         do {
-            try joined.withUnsafeBytes { record in
+            try record.withUnsafeBytes { record in
                 // Straight into the pending buffer's free space: no zero-filled output array.
                 _ = try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: bound) { free in
                     try compressor.compress(record, into: free)

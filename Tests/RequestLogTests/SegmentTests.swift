@@ -96,11 +96,11 @@ extension RequestLogSuites {
             #expect(read == 2)
         }
     
-        /// A call's record framed from its pieces (head, request payload, response length,
-        /// response payload, as the appender hands them over) reads back as the record
-        /// `encodeRecord` makes, raw or compressed; and a frame made the old way (the whole
-        /// record compressed in one shot, as segments before this writer hold) still reads.
-        @Test func recordsFromPiecesReadAsWholeRecords() throws {
+        /// A call's record built from its frames' buffers (a payload in a frame slice) into a
+        /// reused array, then framed, raw or compressed straight into the pending buffer, reads
+        /// back as the record `encodeRecord` makes; and a frame appended the way earlier writers
+        /// made them (zstd's one-shot API on a whole record) still reads.
+        @Test func recordsFromFrameSlicesReadAsWholeRecords() throws {
             let scratch = try Scratch()
             defer { scratch.remove() }
             let path = scratch.path + "/pieces.seg"
@@ -116,9 +116,11 @@ extension RequestLogSuites {
             let calls = [small, big, headOnly]
             let rows = calls.enumerated().map { GuestbookRow(id: "r-\($0.offset)", call: $0.element) }
             let writer = try SegmentWriter(path: path, level: 1)
-            var heads: [UInt8] = []
+            var record: [UInt8] = []
             for (call, row) in zip(calls, rows) {
-                try RecordCodec.withPieces(call, row: row, scratch: &heads) { try writer.add(pieces: $0) }
+                record.removeAll(keepingCapacity: true)
+                RecordCodec.encode(call, row: row, into: &record)
+                try writer.add(record)
             }
             try writer.flush(sync: false)
             // The old writer's frame behind them: the whole record, compressed in one shot.
